@@ -1,0 +1,50 @@
+# The README's commands.  CMake does the building; this file only installs
+# what is missing and strings the steps together.
+#   make        build into build/ (the CLI is build/bin/ipcx)
+#   make run    build, then run the main job
+#   make test   build and run the whole suite twice: plainly, then under
+#               AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+
+# Debian packages the build, the tests and the benchmark need.
+PACKAGES := cmake make gcc clang pkg-config libcriterion-dev socat netcat-openbsd \
+            libzmq3-dev libnng-dev iceoryx libiceoryx-binding-c-dev
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all build run test test-plain test-asan deps clean install
+
+all: build
+
+deps:
+	@missing=""; for p in $(PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "run as root, or install:$$missing" >&2; exit 1; fi; \
+	  apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq $$missing >/dev/null; \
+	fi
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build -j $(JOBS)
+
+run: build
+	./build/bin/ipcx tour
+
+test: test-plain test-asan
+
+test-plain: build
+	ctest --test-dir build --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DIPCX_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	ctest --test-dir build-asan --output-on-failure -j $(JOBS)
+
+install: build
+	cmake --install build
+
+clean:
+	rm -rf build build-asan

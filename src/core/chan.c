@@ -1,0 +1,253 @@
+/*
+ * The public channel API: parse the URL, find the transport, check the
+ * arguments every transport would check, and dispatch.  Also the
+ * level-triggered pollable descriptor for transports that read ahead.
+ */
+#include "tran.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define IPCX_EXPORT __attribute__((visibility("default")))
+#define KNOWN_FLAGS (IPCX_INHERIT | IPCX_ACCEPT)
+
+void ipcx__chan_init(ipcx_chan *c, const struct ipcx__chan_ops *ops,
+		     const struct ipcx_tran *t, int fd, size_t max_msg)
+{
+	c->ops = ops;
+	c->tran = t;
+	c->fd = fd;
+	c->max_msg = max_msg;
+	c->buffered = false;
+	c->pending = false;
+	c->pollfd = -1;
+	c->readyfd = -1;
+	c->url = NULL;
+}
+
+void ipcx__chan_fini(ipcx_chan *c)
+{
+	ipcx__close_fd(c->pollfd);
+	ipcx__close_fd(c->readyfd);
+	c->pollfd = c->readyfd = -1;
+	free(c->url);
+	c->url = NULL;
+}
+
+void ipcx__chan_pending(ipcx_chan *c, bool pending)
+{
+	if (c->pending == pending)
+		return;
+	c->pending = pending;
+	if (c->readyfd < 0)
+		return;
+	/* Mirror the state in the eventfd: readable exactly while pending. */
+	uint64_t v = 1;
+	if (pending) {
+		ssize_t r = write(c->readyfd, &v, sizeof(v));
+		(void)r;
+	} else {
+		ssize_t r = read(c->readyfd, &v, sizeof(v));
+		(void)r;
+	}
+}
+
+static int check_options(const struct ipcx__url *u, const struct ipcx_tran *t)
+{
+	for (int i = 0; i < u->nopts; i++) {
+		bool known = false;
+		for (const char *const *o = t->options; o && *o && !known; o++)
+			known = strcmp(*o, u->opt[i].key) == 0;
+		if (!known)
+			return ipcx__fail(-EINVAL, "%s: unknown option '%s' for %s:", u->orig,
+					  u->opt[i].key, u->scheme);
+	}
+	return 0;
+}
+
+static int open_url(const char *url, unsigned flags, ipcx_chan **ret, bool listen)
+{
+	ipcx__clear_detail();
+	if (!ret)
+		return ipcx__fail(-EINVAL, "no place for the channel (ret is NULL)");
+	if (flags & ~KNOWN_FLAGS)
+		return ipcx__fail(-EINVAL, "unknown flags 0x%x", flags & ~KNOWN_FLAGS);
+	if (!listen && (flags & IPCX_ACCEPT))
+		return ipcx__fail(-EINVAL, "IPCX_ACCEPT is for ipcx_listen()");
+	struct ipcx__url *u = malloc(sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	int r = ipcx__url_parse(url, u);
+	const struct ipcx_tran *t = r ? NULL : ipcx__tran_find(u->scheme);
+	if (!r && !t)
+		r = ipcx__fail(-EINVAL, "%s: unknown scheme '%s'", url, u->scheme);
+	if (!r)
+		r = check_options(u, t);
+	if (!r) {
+		int (*open)(const struct ipcx__url *, unsigned, ipcx_chan **) =
+			listen ? t->listen : t->dial;
+		if (!open)
+			r = ipcx__fail(-EOPNOTSUPP, "%s: %s: cannot %s", url, u->scheme,
+				       listen ? "listen" : "dial");
+		else
+			r = open(u, flags, ret);
+	}
+	free(u);
+	if (r == 0) {
+		/* Remember the URL for ipcx_addr(); a channel works without it. */
+		(*ret)->url = strdup(url);
+	}
+	return r;
+}
+
+IPCX_EXPORT int ipcx_listen(const char *url, unsigned flags, ipcx_chan **ret)
+{
+	return open_url(url, flags, ret, true);
+}
+
+IPCX_EXPORT int ipcx_dial(const char *url, unsigned flags, ipcx_chan **ret)
+{
+	return open_url(url, flags, ret, false);
+}
+
+IPCX_EXPORT int ipcx_accept(ipcx_chan *l, int timeout_ms, ipcx_chan **ret)
+{
+	if (!l || !ret)
+		return -EINVAL;
+	if (!l->ops->accept)
+		return -EOPNOTSUPP;
+	return l->ops->accept(l, timeout_ms, ret);
+}
+
+IPCX_EXPORT ssize_t ipcx_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
+{
+	if (!c || (!msg && len))
+		return -EINVAL;
+	if (!c->ops->send)
+		return -EOPNOTSUPP;
+	if (len > c->max_msg)
+		return -EMSGSIZE;
+	return c->ops->send(c, msg, len, timeout_ms);
+}
+
+IPCX_EXPORT ssize_t ipcx_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
+{
+	if (!c || (!buf && cap))
+		return -EINVAL;
+	if (!c->ops->recv)
+		return -EOPNOTSUPP;
+	return c->ops->recv(c, buf, cap, timeout_ms);
+}
+
+/*
+ * For a transport that reads ahead, its own descriptor is not enough: a
+ * message can wait in our buffer while the kernel has nothing more.  Then
+ * hand out an epoll descriptor over the transport's fd and an eventfd that
+ * mirrors `pending`; it is made on first use, so it costs nothing to
+ * programs that never poll.
+ */
+static int make_pollfd(ipcx_chan *c)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	int ev = eventfd(c->pending ? 1 : 0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ep < 0 || ev < 0)
+		goto fail;
+	struct epoll_event e = { .events = EPOLLIN };
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e) < 0)
+		goto fail;
+	if (c->fd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &e) < 0)
+		goto fail;
+	c->pollfd = ep;
+	c->readyfd = ev;
+	return ep;
+fail:;
+	int err = -errno;
+	ipcx__close_fd(ep);
+	ipcx__close_fd(ev);
+	return err;
+}
+
+IPCX_EXPORT int ipcx_fileno(ipcx_chan *c)
+{
+	if (!c)
+		return -EINVAL;
+	if (!c->buffered)
+		return c->fd;
+	if (c->pollfd >= 0)
+		return c->pollfd;
+	return make_pollfd(c);
+}
+
+IPCX_EXPORT size_t ipcx_max_msg(const ipcx_chan *c)
+{
+	return c ? c->max_msg : 0;
+}
+
+IPCX_EXPORT const char *ipcx_scheme(const ipcx_chan *c)
+{
+	return c ? c->tran->scheme : NULL;
+}
+
+IPCX_EXPORT int ipcx_reserve(ipcx_chan *c, size_t len, int timeout_ms, void **slot)
+{
+	if (!c || !slot)
+		return -EINVAL;
+	if (!c->ops->reserve)
+		return -EOPNOTSUPP;
+	if (len > c->max_msg)
+		return -EMSGSIZE;
+	return c->ops->reserve(c, len, timeout_ms, slot);
+}
+
+IPCX_EXPORT int ipcx_commit(ipcx_chan *c, size_t len)
+{
+	if (!c)
+		return -EINVAL;
+	return c->ops->commit ? c->ops->commit(c, len) : -EOPNOTSUPP;
+}
+
+IPCX_EXPORT ssize_t ipcx_peek(ipcx_chan *c, int timeout_ms, const void **msg)
+{
+	if (!c || !msg)
+		return -EINVAL;
+	return c->ops->peek ? c->ops->peek(c, timeout_ms, msg) : -EOPNOTSUPP;
+}
+
+IPCX_EXPORT int ipcx_release(ipcx_chan *c)
+{
+	if (!c)
+		return -EINVAL;
+	return c->ops->release ? c->ops->release(c) : -EOPNOTSUPP;
+}
+
+IPCX_EXPORT int ipcx_stats(ipcx_chan *c, struct ipcx_stats *ret)
+{
+	if (!c || !ret)
+		return -EINVAL;
+	return c->ops->stats ? c->ops->stats(c, ret) : -EOPNOTSUPP;
+}
+
+IPCX_EXPORT int ipcx_close(ipcx_chan *c)
+{
+	if (!c)
+		return 0;
+	ipcx__chan_fini(c);
+	return c->ops->close(c);
+}
+
+IPCX_EXPORT int ipcx_addr(ipcx_chan *c, char *buf, size_t cap)
+{
+	if (!c || (!buf && cap))
+		return -EINVAL;
+	if (c->ops->addr)
+		return c->ops->addr(c, buf, cap);
+	size_t n = c->url ? strlen(c->url) : 0;
+	if (n >= cap)
+		return -ENOSPC;
+	memcpy(buf, c->url ? c->url : "", n + 1);
+	return (int)n;
+}

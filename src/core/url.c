@@ -1,0 +1,217 @@
+/*
+ * URL parsing: "scheme:body?key=value&key=value".  "scheme://body" and
+ * "scheme:body" are the same, so "unix:///tmp/s" is "unix:/tmp/s".  The
+ * parser knows the shape of URLs, not the transports: which options a scheme
+ * accepts is checked against its transport's list (see chan.c).
+ */
+#include "tran.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_options(struct ipcx__url *u, char *q)
+{
+	while (q && *q) {
+		char *next = strchr(q, '&');
+		if (next)
+			*next++ = '\0';
+		char *eq = strchr(q, '=');
+		if (!eq || eq == q)
+			return ipcx__fail(-EINVAL, "%s: malformed option '%s' (want key=value)",
+					  u->orig, q);
+		*eq = '\0';
+		for (int i = 0; i < u->nopts; i++)
+			if (strcmp(u->opt[i].key, q) == 0)
+				return ipcx__fail(-EINVAL, "%s: option '%s' given twice", u->orig, q);
+		if (u->nopts == IPCX__OPT_MAX)
+			return ipcx__fail(-EINVAL, "%s: too many options", u->orig);
+		u->opt[u->nopts].key = q;
+		u->opt[u->nopts].val = eq + 1;
+		u->nopts++;
+		q = next;
+	}
+	return 0;
+}
+
+int ipcx__url_parse(const char *url, struct ipcx__url *u)
+{
+	memset(u, 0, offsetof(struct ipcx__url, buf));
+	if (!url)
+		return ipcx__fail(-EINVAL, "no URL given");
+	u->orig = url;
+	size_t len = strlen(url);
+	if (len >= sizeof(u->buf))
+		return ipcx__fail(-EINVAL, "URL longer than %d bytes", IPCX__URL_MAX - 1);
+	memcpy(u->buf, url, len + 1);
+
+	char *colon = strchr(u->buf, ':');
+	if (!colon)
+		return ipcx__fail(-EINVAL, "%s: no scheme (want scheme:address)", url);
+	size_t slen = (size_t)(colon - u->buf);
+	if (slen == 0 || slen >= sizeof(u->scheme) || !isalpha((unsigned char)u->buf[0]))
+		return ipcx__fail(-EINVAL, "%s: malformed scheme", url);
+	for (size_t i = 0; i < slen; i++) {
+		unsigned char ch = (unsigned char)u->buf[i];
+		if (!isalnum(ch) && ch != '+' && ch != '-' && ch != '.')
+			return ipcx__fail(-EINVAL, "%s: malformed scheme", url);
+		u->scheme[i] = (char)tolower(ch);
+	}
+
+	char *body = colon + 1;
+	if (body[0] == '/' && body[1] == '/')
+		body += 2;
+	char *q = strchr(body, '?');
+	if (q)
+		*q++ = '\0';
+	u->body = body;
+	return parse_options(u, q);
+}
+
+const char *ipcx__url_opt(const struct ipcx__url *u, const char *key)
+{
+	for (int i = 0; i < u->nopts; i++)
+		if (strcmp(u->opt[i].key, key) == 0)
+			return u->opt[i].val;
+	return NULL;
+}
+
+int ipcx__url_opt_u64(const struct ipcx__url *u, const char *key, uint64_t min,
+		      uint64_t max, uint64_t *ret)
+{
+	const char *v = ipcx__url_opt(u, key);
+	if (!v)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 0);
+	if (!*v || *end || errno || v[0] == '-')
+		return ipcx__fail(-EINVAL, "%s: option %s: '%s' is not a number", u->orig, key, v);
+	if (n < min || n > max)
+		return ipcx__fail(-EINVAL, "%s: option %s: %s is out of range (%llu to %llu)",
+				  u->orig, key, v, (unsigned long long)min,
+				  (unsigned long long)max);
+	*ret = n;
+	return 0;
+}
+
+int ipcx__url_opt_size(const struct ipcx__url *u, const char *key, size_t min,
+		       size_t max, size_t *ret)
+{
+	uint64_t n = *ret;
+	int r = ipcx__url_opt_u64(u, key, min, max, &n);
+	if (r == 0)
+		*ret = (size_t)n;
+	return r;
+}
+
+int ipcx__url_opt_bool(const struct ipcx__url *u, const char *key, bool *ret)
+{
+	const char *v = ipcx__url_opt(u, key);
+	if (!v)
+		return 0;
+	if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"))
+		*ret = true;
+	else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no"))
+		*ret = false;
+	else
+		return ipcx__fail(-EINVAL, "%s: option %s: '%s' is not 0 or 1", u->orig, key, v);
+	return 0;
+}
+
+int ipcx__url_opt_mode(const struct ipcx__url *u, mode_t *ret)
+{
+	const char *v = ipcx__url_opt(u, "mode");
+	if (!v)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long m = strtoul(v, &end, 8);
+	if (!*v || *end || errno || m > 0777)
+		return ipcx__fail(-EINVAL, "%s: option mode: '%s' is not an octal mode (0 to 0777)",
+				  u->orig, v);
+	*ret = (mode_t)m;
+	return 0;
+}
+
+int ipcx__url_opt_enum(const struct ipcx__url *u, const char *key,
+		       const char *const *choices, int *ret)
+{
+	const char *v = ipcx__url_opt(u, key);
+	if (!v)
+		return 0;
+	for (int i = 0; choices[i]; i++)
+		if (strcmp(v, choices[i]) == 0) {
+			*ret = i;
+			return 0;
+		}
+	return ipcx__fail(-EINVAL, "%s: option %s: unknown value '%s'", u->orig, key, v);
+}
+
+int ipcx__url_path(const struct ipcx__url *u, size_t cap, const char **ret)
+{
+	const char *p = u->body;
+	if (p[0] != '/')
+		return ipcx__fail(-EINVAL, "%s: want an absolute path after '%s:'", u->orig,
+				  u->scheme);
+	size_t n = strlen(p);
+	if (n >= cap)
+		return ipcx__fail(-ENAMETOOLONG, "%s: path longer than %zu bytes", u->orig, cap - 1);
+	*ret = p;
+	return 0;
+}
+
+int ipcx__url_hostport(const struct ipcx__url *u, char *host, size_t hostcap,
+		       uint16_t *port)
+{
+	const char *b = u->body, *portstr;
+	size_t hlen;
+	if (b[0] == '[') {
+		const char *close = strchr(b, ']');
+		if (!close || close[1] != ':')
+			return ipcx__fail(-EINVAL, "%s: want [ipv6-address]:port", u->orig);
+		b++;
+		hlen = (size_t)(close - b);
+		portstr = close + 2;
+		struct in6_addr a6;
+		char tmp[INET6_ADDRSTRLEN + 1];
+		if (hlen == 0 || hlen >= sizeof(tmp))
+			return ipcx__fail(-EINVAL, "%s: malformed IPv6 address", u->orig);
+		memcpy(tmp, b, hlen);
+		tmp[hlen] = '\0';
+		if (inet_pton(AF_INET6, tmp, &a6) != 1)
+			return ipcx__fail(-EINVAL, "%s: malformed IPv6 address '%s'", u->orig, tmp);
+	} else {
+		const char *c = strrchr(b, ':');
+		if (!c)
+			return ipcx__fail(-EINVAL, "%s: want host:port", u->orig);
+		if (memchr(b, ':', (size_t)(c - b)))
+			return ipcx__fail(-EINVAL, "%s: put an IPv6 address in brackets: [addr]:port",
+					  u->orig);
+		hlen = (size_t)(c - b);
+		portstr = c + 1;
+		if (hlen == 0)
+			return ipcx__fail(-EINVAL, "%s: no host before the port", u->orig);
+		for (size_t i = 0; i < hlen; i++) {
+			unsigned char ch = (unsigned char)b[i];
+			if (!isalnum(ch) && ch != '-' && ch != '.' && ch != '_')
+				return ipcx__fail(-EINVAL, "%s: malformed host name", u->orig);
+		}
+	}
+	if (hlen >= hostcap)
+		return ipcx__fail(-EINVAL, "%s: host name too long", u->orig);
+	char *end;
+	errno = 0;
+	long p = strtol(portstr, &end, 10);
+	if (!*portstr || *end || !isdigit((unsigned char)*portstr))
+		return ipcx__fail(-EINVAL, "%s: malformed port '%s'", u->orig, portstr);
+	if (errno || p < 0 || p > 65535)
+		return ipcx__fail(-EINVAL, "%s: port %s out of range (0 to 65535)", u->orig, portstr);
+	memcpy(host, b, hlen);
+	host[hlen] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}

@@ -1,0 +1,107 @@
+/* Time, descriptors and signals: the small system-call helpers. */
+#include "tran.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t ipcx__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t ipcx__deadline(int timeout_ms)
+{
+	if (timeout_ms < 0)
+		return -1;
+	return ipcx__now_ns() + (int64_t)timeout_ms * 1000000;
+}
+
+int ipcx__remaining_ms(int64_t deadline)
+{
+	if (deadline < 0)
+		return -1;
+	int64_t left = deadline - ipcx__now_ns();
+	if (left <= 0)
+		return 0;
+	/* Round up, so that a wait never ends before its deadline. */
+	int64_t ms = (left + 999999) / 1000000;
+	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
+int ipcx__wait_fd(int fd, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	for (;;) {
+		int ms = ipcx__remaining_ms(deadline);
+		int r = poll(&p, 1, ms);
+		if (r > 0)
+			return p.revents;
+		if (r == 0) {
+			if (ms == 0 || ipcx__remaining_ms(deadline) == 0)
+				return -ETIMEDOUT;
+			continue; /* woke a little early: the kernel rounds down */
+		}
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int ipcx__set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+int ipcx__set_cloexec(int fd, bool on)
+{
+	int fl = fcntl(fd, F_GETFD);
+	if (fl < 0)
+		return -errno;
+	fl = on ? (fl | FD_CLOEXEC) : (fl & ~FD_CLOEXEC);
+	return fcntl(fd, F_SETFD, fl) < 0 ? -errno : 0;
+}
+
+void ipcx__close_fd(int fd)
+{
+	if (fd < 0)
+		return;
+	int saved = errno;
+	close(fd);
+	errno = saved;
+}
+
+/*
+ * A write to a pipe without readers raises SIGPIPE, and pipes have no
+ * MSG_NOSIGNAL.  Block SIGPIPE in this thread around the write, and if the
+ * write failed with EPIPE, consume the signal it left pending (unless one
+ * was pending already, which belongs to someone else).  A signal raised by a
+ * write is directed at the writing thread, so this is safe with threads.
+ * It costs two sigprocmask calls per write, on pipes only.
+ */
+ssize_t ipcx__writev_nosig(int fd, const struct iovec *iov, int n)
+{
+	sigset_t pipe_set, old;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	ssize_t r = writev(fd, iov, n);
+	int err = r < 0 ? errno : 0;
+	if (err == EPIPE && !sigismember(&old, SIGPIPE)) {
+		/* Was one pending before our write?  Only then leave it. */
+		struct timespec zero = { 0, 0 };
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r >= 0 ? r : -err;
+}

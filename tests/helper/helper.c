@@ -1,0 +1,39 @@
+/*
+ * ipcx_test_helper: a peer the tests exec, to prove that channels cross
+ * exec().  Usage: ipcx_test_helper echo URL COUNT — dial URL, receive COUNT
+ * messages and send each one back; exit 0 on success.
+ */
+#include <ipcx.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int echo(const char *url, long count)
+{
+	ipcx_chan *c;
+	int r = ipcx_dial(url, 0, &c);
+	if (r < 0) {
+		fprintf(stderr, "helper: dial %s: %s %s\n", url, ipcx_strerror(r), ipcx_errdetail());
+		return 1;
+	}
+	size_t cap = ipcx_max_msg(c);
+	char *buf = malloc(cap ? cap : 1);
+	for (long i = 0; buf && i < count; i++) {
+		ssize_t n = ipcx_recv(c, buf, cap, 60000);
+		if (n < 0 || ipcx_send(c, buf, (size_t)n, 60000) != n) {
+			free(buf);
+			ipcx_close(c);
+			return 1;
+		}
+	}
+	free(buf);
+	return ipcx_close(c) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && strcmp(argv[1], "echo") == 0)
+		return echo(argv[2], strtol(argv[3], NULL, 10));
+	fprintf(stderr, "usage: ipcx_test_helper echo URL COUNT\n");
+	return 2;
+}

@@ -1,0 +1,157 @@
+#include "tsupport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *t_tag(void)
+{
+	const char *t = getenv("IPCX_TEST_TAG");
+	return t && *t ? t : "local";
+}
+
+const char *t_name(void)
+{
+	static __thread char buf[8][64];
+	static __thread unsigned slot;
+	static unsigned counter;
+	char *b = buf[slot++ % 8];
+	snprintf(b, 64, "ipcxt-%s-%d-%u", t_tag(), (int)getpid(),
+		 __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+	return b;
+}
+
+int t_sysv_key(void)
+{
+	static unsigned counter;
+	unsigned tagbyte = (unsigned)strtoul((char[]){ t_tag()[0], t_tag()[1], 0 }, NULL, 16);
+	unsigned n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+	/* 0x7e, the tag's first byte, then 16 bits from the pid and a counter. */
+	unsigned low = ((unsigned)getpid() * 31u + n * 7919u) & 0xffffu;
+	return (int)(0x7e000000u | (tagbyte & 0xffu) << 16 | low);
+}
+
+static char tmpdir[128];
+static pid_t tmpdir_owner;
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)sb, (void)flag, (void)f;
+	return remove(p);
+}
+
+static void tmpdir_cleanup(void)
+{
+	if (tmpdir[0] && tmpdir_owner == getpid())
+		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *t_tmpdir(void)
+{
+	if (tmpdir[0] && tmpdir_owner == getpid())
+		return tmpdir;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ipcxt-%s-%d-XXXXXX", t_tag(), (int)getpid());
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		abort();
+	}
+	if (!tmpdir_owner)
+		atexit(tmpdir_cleanup);
+	tmpdir_owner = getpid();
+	return tmpdir;
+}
+
+const char *t_path(const char *leaf)
+{
+	static __thread char buf[8][256];
+	static __thread unsigned slot;
+	char *b = buf[slot++ % 8];
+	snprintf(b, 256, "%s/%s", t_tmpdir(), leaf);
+	return b;
+}
+
+void t_sync_init(struct t_sync *s)
+{
+	if (pipe2(s->fd, O_CLOEXEC) != 0)
+		abort();
+}
+
+void t_post(struct t_sync *s)
+{
+	char c = 1;
+	while (write(s->fd[1], &c, 1) < 0 && errno == EINTR)
+		;
+}
+
+bool t_wait_post(struct t_sync *s, int timeout_ms)
+{
+	struct pollfd p = { .fd = s->fd[0], .events = POLLIN };
+	for (;;) {
+		int r = poll(&p, 1, timeout_ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		char c;
+		return read(s->fd[0], &c, 1) == 1;
+	}
+}
+
+void t_sync_close(struct t_sync *s)
+{
+	close(s->fd[0]);
+	close(s->fd[1]);
+}
+
+pid_t t_spawn(int (*fn)(void *arg), void *arg)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		abort();
+	if (pid == 0) {
+		tmpdir_owner = 0; /* the child must not remove the parent's folder */
+		_exit(fn(arg));
+	}
+	return pid;
+}
+
+int t_join(pid_t pid, int timeout_ms)
+{
+	/* A pidfd becomes readable when the child exits: no polling loop. */
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd >= 0) {
+		struct pollfd p = { .fd = pfd, .events = POLLIN };
+		int r;
+		while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
+			;
+		close(pfd);
+		if (r == 0)
+			kill(pid, SIGKILL);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+const char *t_bin(void)
+{
+	const char *b = getenv("IPCX_BIN");
+	return b ? b : "build/bin/ipcx";
+}
+
+const char *t_helper(void)
+{
+	const char *b = getenv("IPCX_TEST_HELPER");
+	return b ? b : "build/bin/ipcx_test_helper";
+}

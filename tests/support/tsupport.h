@@ -1,0 +1,54 @@
+/*
+ * Helpers for the test suite: names unique to the run, temporary folders,
+ * child processes and handshakes between them.  Tests synchronise through
+ * these handshakes, never by sleeping; timeouts are only guards against hangs.
+ */
+#ifndef IPCX_TSUPPORT_H
+#define IPCX_TSUPPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Guard against hangs: generous, since the machine may be loaded. */
+#define T_GUARD_MS 60000
+
+/* The run's tag (IPCX_TEST_TAG), in every object name a test creates. */
+const char *t_tag(void);
+
+/* A name unique to this run and process: "ipcxt-TAG-PID-N". */
+const char *t_name(void);
+
+/* A System V key unique to this run and process, tagged for the leak check. */
+int t_sysv_key(void);
+
+/*
+ * A folder private to this process, "/tmp/ipcxt-TAG-PID-XXXXXX", removed with
+ * everything in it when the process exits.  t_path() names a file in it.
+ */
+const char *t_tmpdir(void);
+const char *t_path(const char *leaf);
+
+/* A handshake: one side posts, the other waits (each byte is one post). */
+struct t_sync {
+	int fd[2];
+};
+void t_sync_init(struct t_sync *s);
+void t_post(struct t_sync *s);
+/* Waits for one post; false on timeout or if the poster died first. */
+bool t_wait_post(struct t_sync *s, int timeout_ms);
+void t_sync_close(struct t_sync *s);
+
+/*
+ * Run fn(arg) in a child process, which exits with fn's return value
+ * (0 meaning success).  t_join() waits for it up to timeout_ms, killing it
+ * with SIGKILL past that, and returns its exit status, or 128+signal.
+ */
+pid_t t_spawn(int (*fn)(void *arg), void *arg);
+int t_join(pid_t pid, int timeout_ms);
+
+/* The CLI and the exec helper, as built (IPCX_BIN, IPCX_TEST_HELPER). */
+const char *t_bin(void);
+const char *t_helper(void);
+
+#endif

@@ -1,0 +1,158 @@
+/* The URL parser: a table of good and bad URLs. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "tran.h"
+
+struct good {
+	const char *url, *scheme, *body;
+	int nopts;
+};
+
+static const struct good goods[] = {
+	{ "unix:/tmp/a", "unix", "/tmp/a", 0 },
+	{ "unix:///tmp/a", "unix", "/tmp/a", 0 },
+	{ "UNIX:/tmp/a", "unix", "/tmp/a", 0 },
+	{ "unix:@name", "unix", "@name", 0 },
+	{ "tcp://127.0.0.1:80", "tcp", "127.0.0.1:80", 0 },
+	{ "tcp://[::1]:80?framing=lines", "tcp", "[::1]:80", 1 },
+	{ "fifo:/tmp/f?max=100&mode=0640", "fifo", "/tmp/f", 2 },
+	{ "fd:3", "fd", "3", 0 },
+	{ "mq:/q?", "mq", "/q", 0 },
+};
+
+Test(url, good)
+{
+	for (size_t i = 0; i < sizeof(goods) / sizeof(goods[0]); i++) {
+		struct ipcx__url u;
+		int r = ipcx__url_parse(goods[i].url, &u);
+		cr_assert_eq(r, 0, "%s: %d %s", goods[i].url, r, ipcx_errdetail());
+		cr_expect_str_eq(u.scheme, goods[i].scheme);
+		cr_expect_str_eq(u.body, goods[i].body);
+		cr_expect_eq(u.nopts, goods[i].nopts, "%s", goods[i].url);
+	}
+}
+
+struct bad {
+	const char *url, *detail; /* detail: a word the message must contain */
+};
+
+static const struct bad bads[] = {
+	{ "", "no scheme" },
+	{ "noscheme", "no scheme" },
+	{ ":/x", "scheme" },
+	{ "1tcp://h:1", "scheme" },
+	{ "thisschemeistoolong:/x", "scheme" },
+	{ "unix:/x?novalue", "malformed option" },
+	{ "unix:/x?=v", "malformed option" },
+	{ "unix:/x?a=1&a=2", "twice" },
+};
+
+Test(url, bad)
+{
+	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		struct ipcx__url u;
+		int r = ipcx__url_parse(bads[i].url, &u);
+		cr_expect_eq(r, -EINVAL, "%s gave %d", bads[i].url, r);
+		cr_expect(strstr(ipcx_errdetail(), bads[i].detail), "%s: detail '%s' lacks '%s'",
+			  bads[i].url, ipcx_errdetail(), bads[i].detail);
+	}
+}
+
+struct hp {
+	const char *url;
+	int err;
+	const char *host;
+	unsigned port;
+};
+
+static const struct hp hps[] = {
+	{ "tcp://127.0.0.1:8080", 0, "127.0.0.1", 8080 },
+	{ "tcp://[::1]:9", 0, "::1", 9 },
+	{ "tcp://localhost:0", 0, "localhost", 0 },
+	{ "tcp://h:65535", 0, "h", 65535 },
+	{ "tcp://h:65536", -EINVAL, "out of range", 0 },
+	{ "tcp://h:-1", -EINVAL, "malformed port", 0 },
+	{ "tcp://h:", -EINVAL, "malformed port", 0 },
+	{ "tcp://h:12x", -EINVAL, "malformed port", 0 },
+	{ "tcp://h", -EINVAL, "host:port", 0 },
+	{ "tcp://:80", -EINVAL, "no host", 0 },
+	{ "tcp://::1:80", -EINVAL, "brackets", 0 },
+	{ "tcp://[::1]80", -EINVAL, "[ipv6-address]:port", 0 },
+	{ "tcp://[zz]:80", -EINVAL, "IPv6", 0 },
+	{ "tcp://a b:80", -EINVAL, "host name", 0 },
+};
+
+Test(url, hostport)
+{
+	for (size_t i = 0; i < sizeof(hps) / sizeof(hps[0]); i++) {
+		struct ipcx__url u;
+		char host[256];
+		uint16_t port = 0;
+		cr_assert_eq(ipcx__url_parse(hps[i].url, &u), 0);
+		int r = ipcx__url_hostport(&u, host, sizeof(host), &port);
+		cr_expect_eq(r, hps[i].err, "%s gave %d", hps[i].url, r);
+		if (r == 0) {
+			cr_expect_str_eq(host, hps[i].host);
+			cr_expect_eq(port, hps[i].port);
+		} else {
+			cr_expect(strstr(ipcx_errdetail(), hps[i].host), "%s: '%s'", hps[i].url,
+				  ipcx_errdetail());
+		}
+	}
+}
+
+Test(url, options)
+{
+	struct ipcx__url u;
+	cr_assert_eq(ipcx__url_parse("x:/p?max=4096&mode=0640&keep=1&framing=lines&n=abc", &u), 0);
+	size_t max = 1;
+	cr_expect_eq(ipcx__url_opt_size(&u, "max", 1, 1 << 20, &max), 0);
+	cr_expect_eq(max, 4096);
+	cr_expect_eq(ipcx__url_opt_size(&u, "max", 1, 100, &max), -EINVAL);
+	cr_expect(strstr(ipcx_errdetail(), "out of range"));
+	mode_t m = 0600;
+	cr_expect_eq(ipcx__url_opt_mode(&u, &m), 0);
+	cr_expect_eq(m, 0640);
+	bool keep = false;
+	cr_expect_eq(ipcx__url_opt_bool(&u, "keep", &keep), 0);
+	cr_expect(keep);
+	int f = -1;
+	static const char *const framings[] = { "len", "lines", "raw", NULL };
+	cr_expect_eq(ipcx__url_opt_enum(&u, "framing", framings, &f), 0);
+	cr_expect_eq(f, 1);
+	uint64_t n = 7;
+	cr_expect_eq(ipcx__url_opt_u64(&u, "n", 0, 10, &n), -EINVAL);
+	cr_expect(strstr(ipcx_errdetail(), "not a number"));
+	cr_expect_eq(n, 7, "output untouched on failure");
+	uint64_t absent = 9;
+	cr_expect_eq(ipcx__url_opt_u64(&u, "absent", 0, 10, &absent), 0);
+	cr_expect_eq(absent, 9);
+}
+
+Test(url, path)
+{
+	struct ipcx__url u;
+	const char *p = NULL;
+	cr_assert_eq(ipcx__url_parse("unix:relative/x", &u), 0);
+	cr_expect_eq(ipcx__url_path(&u, 108, &p), -EINVAL);
+	char long_url[300] = "unix:/";
+	memset(long_url + 6, 'a', 200);
+	cr_assert_eq(ipcx__url_parse(long_url, &u), 0);
+	cr_expect_eq(ipcx__url_path(&u, 108, &p), -ENAMETOOLONG);
+	cr_expect(strstr(ipcx_errdetail(), "longer than 107"));
+}
+
+Test(url, public_api_rejects)
+{
+	ipcx_chan *c = (ipcx_chan *)0x1;
+	cr_expect_eq(ipcx_dial("nosuch:/x", 0, &c), -EINVAL);
+	cr_expect(strstr(ipcx_errdetail(), "unknown scheme 'nosuch'"), "%s", ipcx_errdetail());
+	cr_expect_eq(ipcx_dial("nosuch:/x", 0x80, &c), -EINVAL);
+	cr_expect(strstr(ipcx_errdetail(), "unknown flags"));
+	cr_expect_eq(c, (ipcx_chan *)0x1, "output untouched on failure");
+	cr_expect_eq(ipcx_close(NULL), 0);
+	cr_expect_str_eq(ipcx_strerror(-EPIPE), "the peer has gone");
+	cr_expect_str_eq(ipcx_strerror(-ENOENT), "No such file or directory");
+}
