@@ -1,14 +1,89 @@
-/* ipcx: the command-line tool.  Verbs are added by the CLI work. */
+/* ipcx: the command-line tool.  main() finds the verb and hands over. */
+#include "cli.h"
+
+#include <errno.h>
 #include <ipcx.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+struct verb {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct verb verbs[] = {
+	{ "send", cli_send, "send messages to a URL" },
+	{ "recv", cli_recv, "listen on a URL and print the messages that arrive" },
+	{ "tour", cli_tour, "send messages over every transport and show what happened" },
+};
+
+#define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
+
+int cli_fail(int err, const char *fmt, ...)
+{
+	char what[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	const char *detail = ipcx_errdetail();
+	if (detail && *detail)
+		fprintf(stderr, "ipcx: %s: %s (%s)\n", what, ipcx_strerror(err), detail);
+	else
+		fprintf(stderr, "ipcx: %s: %s\n", what, ipcx_strerror(err));
+	return CLI_FAIL;
+}
+
+int cli_usage(const char *verb, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "ipcx %s: %s (see 'ipcx %s --help')\n", verb, msg, verb);
+	return CLI_USAGE;
+}
+
+bool cli_parse_long(const char *s, long min, long max, long *ret)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (!*s || *end || errno || v < min || v > max)
+		return false;
+	*ret = v;
+	return true;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ipcx VERB [ARGS...]\n       ipcx --version\n\nverbs:\n");
+	for (size_t i = 0; i < NVERBS; i++)
+		fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
+	fprintf(f, "\n'ipcx VERB --help' tells more.\n");
+}
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-		printf("ipcx %s\n", ipcx_version());
-		return 0;
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_USAGE;
 	}
-	fprintf(stderr, "usage: ipcx --version\n");
-	return 2;
+	if (!strcmp(argv[1], "--version")) {
+		printf("ipcx %s\n", ipcx_version());
+		return CLI_OK;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	for (size_t i = 0; i < NVERBS; i++)
+		if (!strcmp(argv[1], verbs[i].name))
+			return verbs[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "ipcx: unknown verb '%s' (see 'ipcx --help')\n", argv[1]);
+	return CLI_USAGE;
 }

@@ -1,0 +1,35 @@
+/*
+ * The CLI's shared pieces.  Each verb is one file, tools/ipcx/VERB.c, with an
+ * entry `int cli_VERB(int argc, char **argv)` listed in main.c's table.  A
+ * verb gets argv with argv[0] = the verb's name, and returns the exit status:
+ * 0 success, 1 failure (after one sentence on stderr), 2 a usage error.
+ * The CLI uses only the public header.
+ */
+#ifndef IPCX_CLI_H
+#define IPCX_CLI_H
+
+#include <stdbool.h>
+
+#define CLI_OK    0
+#define CLI_FAIL  1
+#define CLI_USAGE 2
+
+/*
+ * Print "ipcx: WHAT: REASON" to stderr, where REASON is ipcx_strerror(err)
+ * and, if the library recorded one, its detail; returns CLI_FAIL.
+ * Example: cli_fail(r, "cannot dial %s", url).
+ */
+int cli_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Print "ipcx VERB: MESSAGE" and a hint to try --help; returns CLI_USAGE. */
+int cli_usage(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parse a whole decimal number in [min, max]; false if malformed. */
+bool cli_parse_long(const char *s, long min, long max, long *ret);
+
+/* Verb entry points (one file each). */
+int cli_send(int argc, char **argv);
+int cli_recv(int argc, char **argv);
+int cli_tour(int argc, char **argv);
+
+#endif
