@@ -153,6 +153,18 @@ void ipcx__close_fd(int fd);
  */
 ssize_t ipcx__writev_nosig(int fd, const struct iovec *iov, int n);
 
+/* ---- creator records (for ipcx ls / gc) ------------------------------------ */
+
+/*
+ * A listener that created a kernel object calls ipcx__record_created() with
+ * the object's canonical URL ("shm:/name", "sysvmq:0x00001234", "fifo:/path",
+ * "unix:/path", "unix:@name", "mq:/name", "sem:/name"), and
+ * ipcx__record_removed() when it removes the object.  A failure to record is
+ * not fatal to the caller (the object works without it).
+ */
+int ipcx__record_created(const char *url);
+void ipcx__record_removed(const char *url);
+
 /* ---- registry ------------------------------------------------------------- */
 
 const struct ipcx_tran *ipcx__tran_find(const char *scheme);
