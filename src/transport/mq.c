@@ -1,0 +1,349 @@
+/*
+ * mq:/name — a POSIX message queue.
+ *
+ * The payload goes into the queue exactly as given, with no header of ours,
+ * so a program that calls mq_send()/mq_receive() itself talks to an ipcx
+ * channel in both directions.  The kernel keeps message boundaries and hands
+ * out the highest priority first (FIFO within one priority).
+ *
+ * On Linux an mqd_t is a descriptor that poll() understands (POLLIN while a
+ * message waits, POLLOUT while there is room), so the descriptor is kept
+ * non-blocking and every wait is a poll() on it with a CLOCK_MONOTONIC
+ * deadline; mq_timedsend()'s CLOCK_REALTIME deadline would jump with the
+ * wall clock.
+ *
+ * mq_receive() refuses a buffer smaller than the queue's message size.  When
+ * the caller's buffer is that small we receive into a buffer of our own; a
+ * message that then does not fit the caller stays there (the channel is
+ * `buffered`) and the next receive with room returns it, so -EMSGSIZE never
+ * loses a message.
+ *
+ * Limits (per IPC namespace, /proc/sys/fs/mqueue): msg_max (depth) and
+ * msgsize_max bind unprivileged creators; CAP_SYS_RESOURCE raises them to
+ * the kernel's hard limits (65536 messages, 16 MiB).  queues_max caps the
+ * number of queues, and RLIMIT_MSGQUEUE the bytes a user's queues may hold.
+ */
+#include "tran.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <mqueue.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MQ_HARD_MSGMAX  65536L              /* kernel HARD_MSGMAX */
+#define MQ_HARD_SIZEMAX (16L * 1024 * 1024) /* kernel HARD_MSGSIZEMAX */
+#define MQ_PRIO_LIMIT   32768L              /* priorities are 0 .. 32767 */
+
+struct mq_chan {
+	struct ipcx_chan c;
+	mqd_t mqd;
+	unsigned prio;  /* priority of sends */
+	bool owner;     /* created by this listener: unlink on close */
+	char *held;     /* our receive buffer (mq_msgsize bytes), or NULL */
+	ssize_t heldlen; /* length of the message waiting in held, or -1 */
+	uint64_t sent, received;
+	char name[NAME_MAX + 2];
+};
+
+static const char *const mq_options[] = { "maxmsg", "msgsize", "max", "prio",
+					  "mode", "keep", NULL };
+
+/* A value from /proc/sys/fs/mqueue, or -1 if it cannot be read. */
+static long mq_limit(const char *leaf)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/sys/fs/mqueue/%s", leaf);
+	FILE *f = fopen(path, "re");
+	long v = -1;
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* "mq:/name": one slash, then 1 .. NAME_MAX bytes without another slash. */
+static int mq_name(const struct ipcx__url *u, char *name)
+{
+	const char *b = u->body;
+	size_t n = strlen(b);
+	if (b[0] != '/' || n < 2 || strchr(b + 1, '/'))
+		return ipcx__fail(-EINVAL, "%s: want mq:/name (one leading '/', no other)",
+				  u->orig);
+	if (n - 1 > NAME_MAX)
+		return ipcx__fail(-ENAMETOOLONG, "%s: queue name longer than %d bytes",
+				  u->orig, NAME_MAX);
+	if (!strcmp(b, "/.") || !strcmp(b, "/.."))
+		return ipcx__fail(-EINVAL, "%s: '.' and '..' are not queue names", u->orig);
+	memcpy(name, b, n + 1);
+	return 0;
+}
+
+/*
+ * mq_open() failed while creating: say which limit was hit and where it is
+ * set, since the kernel's EINVAL / EMFILE / ENOSPC do not.
+ */
+static int create_fail(const struct ipcx__url *u, int err, const struct mq_attr *a)
+{
+	long msg_max = mq_limit("msg_max"), size_max = mq_limit("msgsize_max");
+	switch (err) {
+	case EEXIST:
+		return ipcx__fail(-EEXIST, "%s: the queue exists already (listen creates it "
+				  "exclusively; dial attaches)", u->orig);
+	case EINVAL:
+		if (a->mq_maxmsg > msg_max)
+			return ipcx__fail(-EINVAL, "%s: maxmsg=%ld exceeds /proc/sys/fs/mqueue/"
+					  "msg_max (%ld); CAP_SYS_RESOURCE allows up to %ld",
+					  u->orig, a->mq_maxmsg, msg_max, MQ_HARD_MSGMAX);
+		if (a->mq_msgsize > size_max)
+			return ipcx__fail(-EINVAL, "%s: msgsize=%ld exceeds /proc/sys/fs/mqueue/"
+					  "msgsize_max (%ld); CAP_SYS_RESOURCE allows up to %ld",
+					  u->orig, a->mq_msgsize, size_max, MQ_HARD_SIZEMAX);
+		return ipcx__fail(-EINVAL, "%s: the kernel refused maxmsg=%ld msgsize=%ld",
+				  u->orig, a->mq_maxmsg, a->mq_msgsize);
+	case EMFILE: {
+		struct rlimit rl;
+		getrlimit(RLIMIT_MSGQUEUE, &rl);
+		return ipcx__fail(-EMFILE, "%s: maxmsg=%ld x msgsize=%ld (plus kernel overhead) "
+				  "does not fit the bytes left under RLIMIT_MSGQUEUE (%llu), or "
+				  "the process is out of descriptors", u->orig, a->mq_maxmsg,
+				  a->mq_msgsize, (unsigned long long)rl.rlim_cur);
+	}
+	case ENOSPC:
+		return ipcx__fail(-ENOSPC, "%s: /proc/sys/fs/mqueue/queues_max (%ld) queues "
+				  "exist already", u->orig, mq_limit("queues_max"));
+	case ENOSYS:
+		return ipcx__fail(-ENOSYS, "%s: this kernel has no POSIX message queues",
+				  u->orig);
+	default:
+		return ipcx__fail(-err, "%s: mq_open: %s", u->orig, strerror(err));
+	}
+}
+
+static const struct ipcx__chan_ops mq_ops;
+static const struct ipcx_tran mq_tran;
+
+/* Wrap an open queue in a channel. */
+static int mq_wrap(const struct ipcx__url *u, mqd_t mqd, unsigned flags, bool owner,
+		   const char *name, ipcx_chan **ret)
+{
+	struct mq_attr a;
+	uint64_t prio = 0;
+	int r = ipcx__url_opt_u64(u, "prio", 0, MQ_PRIO_LIMIT - 1, &prio);
+	if (r)
+		return r;
+	if (mq_getattr(mqd, &a) < 0)
+		return ipcx__fail(-errno, "%s: mq_getattr: %s", u->orig, strerror(errno));
+	/* The kernel makes every queue descriptor close-on-exec. */
+	if ((flags & IPCX_INHERIT) && (r = ipcx__set_cloexec(mqd, false)) < 0)
+		return r;
+	struct mq_chan *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	ipcx__chan_init(&m->c, &mq_ops, &mq_tran, mqd, (size_t)a.mq_msgsize);
+	m->c.buffered = true;
+	m->mqd = mqd;
+	m->prio = (unsigned)prio;
+	m->owner = owner;
+	m->heldlen = -1;
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	*ret = &m->c;
+	return 0;
+}
+
+static int mq_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
+{
+	char name[NAME_MAX + 2];
+	mode_t mode = 0600;
+	bool keep = false;
+	uint64_t maxmsg = 10, msgsize = 8192;
+	/* Defaults: what an unprivileged user may create out of the box. */
+	long lim = mq_limit("msg_default");
+	if (lim > 0)
+		maxmsg = (uint64_t)lim;
+	if ((lim = mq_limit("msgsize_default")) > 0)
+		msgsize = (uint64_t)lim;
+	int r = mq_name(u, name);
+	if (!r)
+		r = ipcx__url_opt_u64(u, "maxmsg", 1, MQ_HARD_MSGMAX, &maxmsg);
+	if (!r && ipcx__url_opt(u, "msgsize") && ipcx__url_opt(u, "max"))
+		r = ipcx__fail(-EINVAL, "%s: give msgsize or max, not both", u->orig);
+	if (!r)
+		r = ipcx__url_opt_u64(u, "msgsize", 1, MQ_HARD_SIZEMAX, &msgsize);
+	if (!r)
+		r = ipcx__url_opt_u64(u, "max", 1, MQ_HARD_SIZEMAX, &msgsize);
+	if (!r)
+		r = ipcx__url_opt_mode(u, &mode);
+	if (!r)
+		r = ipcx__url_opt_bool(u, "keep", &keep);
+	if (r)
+		return r;
+
+	struct mq_attr a = { .mq_maxmsg = (long)maxmsg, .mq_msgsize = (long)msgsize };
+	mqd_t mqd = mq_open(name, O_RDWR | O_CREAT | O_EXCL | O_NONBLOCK, mode, &a);
+	if (mqd == (mqd_t)-1)
+		return create_fail(u, errno, &a);
+	/* mq_open() applies the umask; an explicit mode is meant as given. */
+	if (ipcx__url_opt(u, "mode") && fchmod(mqd, mode) < 0) {
+		r = ipcx__fail(-errno, "%s: fchmod: %s", u->orig, strerror(errno));
+		goto fail;
+	}
+	if ((r = mq_wrap(u, mqd, flags, !keep, name, ret)) < 0)
+		goto fail;
+	char rec[NAME_MAX + 8];
+	snprintf(rec, sizeof(rec), "mq:%s", name);
+	ipcx__record_created(rec);
+	return 0;
+fail:
+	mq_close(mqd);
+	mq_unlink(name);
+	return r;
+}
+
+static int mq_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
+{
+	char name[NAME_MAX + 2];
+	int r = mq_name(u, name);
+	if (r)
+		return r;
+	mqd_t mqd = mq_open(name, O_RDWR | O_NONBLOCK);
+	if (mqd == (mqd_t)-1) {
+		int e = errno;
+		if (e == ENOENT)
+			return ipcx__fail(-ENOENT, "%s: no such queue (is the listener up?)", u->orig);
+		if (e == EACCES)
+			return ipcx__fail(-EACCES, "%s: no read and write permission on the queue",
+					  u->orig);
+		return ipcx__fail(-e, "%s: mq_open: %s", u->orig, strerror(e));
+	}
+	if ((r = mq_wrap(u, mqd, flags, false, name, ret)) < 0)
+		mq_close(mqd);
+	return r;
+}
+
+static ssize_t mq_send_(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
+{
+	struct mq_chan *m = (struct mq_chan *)c;
+	int64_t deadline = ipcx__deadline(timeout_ms);
+	for (;;) {
+		if (mq_send(m->mqd, msg, len, m->prio) == 0) {
+			m->sent++;
+			return (ssize_t)len;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		if (timeout_ms == 0)
+			return -EAGAIN;
+		int r = ipcx__wait_fd(m->mqd, POLLOUT, deadline);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* Hand the held message to the caller, if it fits. */
+static ssize_t give_held(struct mq_chan *m, void *buf, size_t cap)
+{
+	size_t n = (size_t)m->heldlen;
+	if (n > cap)
+		return ipcx__fail(-EMSGSIZE, "a message of %zu bytes waits; the buffer has %zu",
+				  n, cap);
+	memcpy(buf, m->held, n);
+	m->heldlen = -1;
+	m->received++;
+	ipcx__chan_pending(&m->c, false);
+	return (ssize_t)n;
+}
+
+/* One non-blocking receive: straight into buf if it is large enough. */
+static ssize_t recv_once(struct mq_chan *m, void *buf, size_t cap)
+{
+	if (cap >= m->c.max_msg) {
+		ssize_t n = mq_receive(m->mqd, buf, cap, NULL);
+		m->received += n >= 0;
+		return n;
+	}
+	if (!m->held && !(m->held = malloc(m->c.max_msg)))
+		return -1; /* errno is ENOMEM */
+	ssize_t n = mq_receive(m->mqd, m->held, m->c.max_msg, NULL);
+	if (n < 0)
+		return n;
+	m->heldlen = n;
+	ipcx__chan_pending(&m->c, true);
+	return give_held(m, buf, cap);
+}
+
+static ssize_t mq_recv_(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
+{
+	struct mq_chan *m = (struct mq_chan *)c;
+	if (m->heldlen >= 0)
+		return give_held(m, buf, cap);
+	int64_t deadline = ipcx__deadline(timeout_ms);
+	for (;;) {
+		ssize_t n = recv_once(m, buf, cap);
+		if (n >= 0 || n == -EMSGSIZE)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		if (timeout_ms == 0)
+			return -EAGAIN;
+		int r = ipcx__wait_fd(m->mqd, POLLIN, deadline);
+		if (r < 0)
+			return r;
+	}
+}
+
+static int mq_stats_(ipcx_chan *c, struct ipcx_stats *ret)
+{
+	struct mq_chan *m = (struct mq_chan *)c;
+	struct mq_attr a;
+	if (mq_getattr(m->mqd, &a) < 0)
+		return -errno;
+	*ret = (struct ipcx_stats){ .sent = m->sent, .received = m->received,
+				    .depth = (uint64_t)a.mq_curmsgs + (m->heldlen >= 0) };
+	return 0;
+}
+
+static int mq_close_(ipcx_chan *c)
+{
+	struct mq_chan *m = (struct mq_chan *)c;
+	int r = 0;
+	mq_close(m->mqd);
+	if (m->owner) {
+		if (mq_unlink(m->name) < 0)
+			r = -errno;
+		char rec[NAME_MAX + 8];
+		snprintf(rec, sizeof(rec), "mq:%s", m->name);
+		ipcx__record_removed(rec);
+	}
+	free(m->held);
+	free(m);
+	return r;
+}
+
+static const struct ipcx__chan_ops mq_ops = {
+	.send = mq_send_,
+	.recv = mq_recv_,
+	.stats = mq_stats_,
+	.close = mq_close_,
+};
+
+static const struct ipcx_tran mq_tran = {
+	.scheme = "mq",
+	.options = mq_options,
+	.listen = mq_listen,
+	.dial = mq_dial,
+};
+
+const struct ipcx_tran *const ipcx__trans_mq[] = { &mq_tran, NULL };

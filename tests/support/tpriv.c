@@ -1,0 +1,38 @@
+#include "tpriv.h"
+
+#include "tsupport.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct as_nobody {
+	int (*fn)(void *arg);
+	void *arg;
+};
+
+static int drop_and_run(void *p)
+{
+	struct as_nobody *a = p;
+	struct passwd *pw = getpwnam("nobody");
+	uid_t uid = pw ? pw->pw_uid : 65534;
+	gid_t gid = pw ? pw->pw_gid : 65534;
+	/* Order matters: groups and gid first, while we still may. */
+	if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+		return 99;
+	if (getuid() == 0 || geteuid() == 0)
+		return 99;
+	return a->fn(a->arg);
+}
+
+int t_run_as_nobody(int (*fn)(void *arg), void *arg)
+{
+	struct as_nobody a = { fn, arg };
+	return t_join(t_spawn(drop_and_run, &a), T_GUARD_MS);
+}
+
+void t_tmpdir_open_to_all(void)
+{
+	chmod(t_tmpdir(), 0711);
+}

@@ -1,0 +1,21 @@
+/*
+ * Running test code as an unprivileged user.  The suite runs as root, which
+ * passes every permission check; a permission test needs a process that
+ * does not.
+ */
+#ifndef IPCX_TPRIV_H
+#define IPCX_TPRIV_H
+
+#include <stdbool.h>
+
+/*
+ * Run fn(arg) in a child that has dropped to the user and group "nobody"
+ * (supplementary groups cleared, no capabilities left) and return its exit
+ * status as t_join() does.  The child exits 99 if it could not drop.
+ */
+int t_run_as_nobody(int (*fn)(void *arg), void *arg);
+
+/* Let "nobody" reach files in t_tmpdir() (mode 0711 on the folder). */
+void t_tmpdir_open_to_all(void);
+
+#endif
