@@ -15,9 +15,12 @@
 #define CLI_USAGE 2
 
 /*
- * Print "ipcx: WHAT: REASON" to stderr, where REASON is ipcx_strerror(err)
- * and, if the library recorded one, its detail; returns CLI_FAIL.
- * Example: cli_fail(r, "cannot dial %s", url).
+ * Print "ipcx: WHAT: REASON (DETAIL)" to stderr, where REASON is
+ * ipcx_strerror(err) and DETAIL what the library recorded about the failure
+ * (without the URL that WHAT already names); for -EINVAL only the detail,
+ * which says what is wrong.  Returns CLI_FAIL.
+ * Example: cli_fail(r, "cannot dial %s", url) prints
+ * "ipcx: cannot dial tcp://127.0.0.1:1: connection refused (cannot connect)".
  */
 int cli_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -22,18 +22,40 @@ static const struct verb verbs[] = {
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
 
+/*
+ * libc's words start with a capital ("Connection refused"); in the middle of
+ * our sentence they read better in lower case.  An acronym stays as it is.
+ */
+static void lower_first(char *s)
+{
+	if (s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'a' && s[1] <= 'z')
+		s[0] = (char)(s[0] - 'A' + 'a');
+}
+
 int cli_fail(int err, const char *fmt, ...)
 {
-	char what[1024];
+	char what[1024], reason[256];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	snprintf(reason, sizeof(reason), "%s", ipcx_strerror(err));
+	lower_first(reason);
+	/* The detail usually starts with the URL, which `what` already names. */
 	const char *detail = ipcx_errdetail();
-	if (detail && *detail)
-		fprintf(stderr, "ipcx: %s: %s (%s)\n", what, ipcx_strerror(err), detail);
+	const char *colon = detail ? strstr(detail, ": ") : NULL;
+	if (colon && colon > detail) {
+		char head[1024];
+		snprintf(head, sizeof(head), "%.*s", (int)(colon - detail), detail);
+		if (strstr(what, head))
+			detail = colon + 2;
+	}
+	if (detail && *detail && err == -EINVAL) /* the detail says more than "invalid argument" */
+		fprintf(stderr, "ipcx: %s: %s\n", what, detail);
+	else if (detail && *detail)
+		fprintf(stderr, "ipcx: %s: %s (%s)\n", what, reason, detail);
 	else
-		fprintf(stderr, "ipcx: %s: %s\n", what, ipcx_strerror(err));
+		fprintf(stderr, "ipcx: %s: %s\n", what, reason);
 	return CLI_FAIL;
 }
 

@@ -1,11 +1,376 @@
-/* ipcx recv: placeholder until the CLI work lands. */
+/*
+ * ipcx recv URL [-n COUNT] [--timeout MS] [--raw] [--ready-fd FD]
+ *
+ * Listens on URL (creating the object) and prints each message that arrives.
+ * Whatever ends the program, the channel is closed, so the object it created
+ * is removed: SIGINT, SIGTERM and SIGHUP are blocked and read from a
+ * signalfd that is polled next to the channel's descriptor, so they arrive
+ * as events rather than interrupting us between listen and close.
+ */
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <ipcx.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The buffer is the channel's largest message, but never more than this. */
+#define RECV_BUF_LIMIT ((size_t)1 << 30)
+
+/* When the descriptor cannot be polled, receive in slices this long. */
+#define SLICE_MS 200
+
+struct recv_args {
+	const char *url;
+	long count;      /* messages to wait for; 0 = until stopped */
+	long timeout_ms; /* longest wait for each message; -1 = forever */
+	bool raw;
+	long ready_fd;   /* -1 = none */
+};
+
+static void help(void)
+{
+	printf("usage: ipcx recv URL [-n COUNT] [--timeout MS] [--raw] [--ready-fd FD]\n"
+	       "\n"
+	       "Listen on URL, creating the object it names, and print each message that\n"
+	       "arrives on a line of its own.  The object is removed when recv exits, also\n"
+	       "on Ctrl-C, SIGTERM or SIGHUP.\n"
+	       "\n"
+	       "  -n, --count COUNT   exit 0 after COUNT messages (default: run until stopped)\n"
+	       "  -t, --timeout MS    give up, exit 1, when no message comes for MS ms\n"
+	       "                      (default -1: wait forever)\n"
+	       "      --raw           write each message's bytes unchanged, with nothing added\n"
+	       "      --ready-fd FD   once listening, write the channel's address (with the\n"
+	       "                      port the system chose for :0) and a newline to FD,\n"
+	       "                      then close FD (kept open if it is 0, 1 or 2)\n"
+	       "  -h, --help          show this help\n"
+	       "\n"
+	       "Without --raw, printable text and valid UTF-8 are printed as they are; a\n"
+	       "backslash is printed as \\\\, newline, tab and carriage return as \\n \\t \\r,\n"
+	       "and every other byte as \\xHH.  So each message is exactly one line.\n"
+	       "\n"
+	       "examples:\n"
+	       "  ipcx recv unix:/tmp/app.sock -n 1\n"
+	       "  ipcx recv 'tcp://127.0.0.1:0?framing=lines' --ready-fd 2\n"
+	       "  ipcx recv fifo:/tmp/f --raw -n 1 > message.bin\n");
+}
+
+static int parse_args(int argc, char **argv, struct recv_args *a)
+{
+	static const struct option opts[] = {
+		{ "count", required_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "ready-fd", required_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	*a = (struct recv_args){ .count = 0, .timeout_ms = -1, .ready_fd = -1 };
+	int ch;
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, ":n:t:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			if (!cli_parse_long(optarg, 1, LONG_MAX, &a->count))
+				return cli_usage("recv", "COUNT must be a whole number of 1 or more, not '%s'",
+						 optarg);
+			break;
+		case 't':
+			if (!cli_parse_long(optarg, -1, INT_MAX, &a->timeout_ms))
+				return cli_usage("recv", "MS must be -1 or a whole number of milliseconds, not '%s'",
+						 optarg);
+			break;
+		case 'r':
+			a->raw = true;
+			break;
+		case 'R':
+			if (!cli_parse_long(optarg, 0, INT_MAX, &a->ready_fd))
+				return cli_usage("recv", "FD must be a descriptor number, not '%s'", optarg);
+			if (fcntl((int)a->ready_fd, F_GETFD) < 0)
+				return cli_usage("recv", "descriptor %ld (--ready-fd) is not open",
+						 a->ready_fd);
+			break;
+		case 'h':
+			help();
+			return -1;
+		case ':':
+			return cli_usage("recv", "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return cli_usage("recv", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage("recv", "missing URL");
+	if (argc - optind > 1)
+		return cli_usage("recv", "one URL only; unexpected '%s'", argv[optind + 1]);
+	a->url = argv[optind];
+	return CLI_OK;
+}
+
+/* Length of the valid UTF-8 sequence (2 to 4 bytes) at p, or 0. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	/* Reject overlong forms, surrogates and code points past U+10FFFF. */
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+/*
+ * One message as one line: the escapes keep a message with a newline or
+ * binary bytes from spilling over lines or into the terminal's controls.
+ */
+static void print_escaped(FILE *f, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned char c = p[i];
+		size_t u;
+		if (c == '\\')
+			fputs("\\\\", f);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c == '\r')
+			fputs("\\r", f);
+		else if (c >= 0x20 && c < 0x7f)
+			putc(c, f);
+		else if (c >= 0x80 && (u = utf8_len(p + i, n - i)) > 0) {
+			fwrite(p + i, 1, u, f);
+			i += u;
+			continue;
+		} else
+			fprintf(f, "\\x%02x", c);
+		i++;
+	}
+	putc('\n', f);
+}
+
+/* Print one message; false if standard output failed (a closed pipe ...). */
+static bool emit(const struct recv_args *a, const void *msg, size_t n)
+{
+	if (a->raw)
+		fwrite(msg, 1, n, stdout);
+	else
+		print_escaped(stdout, msg, n);
+	/* Flush each message: a reader of the pipe sees it as it arrives. */
+	return fflush(stdout) == 0 && !ferror(stdout);
+}
+
+/* Tell whoever waits on --ready-fd that we listen, and where. */
+static int announce(ipcx_chan *c, const char *url, int fd)
+{
+	char addr[1024];
+	int n = ipcx_addr(c, addr, sizeof(addr) - 1);
+	if (n < 0) /* a transport that cannot tell: the URL we were given */
+		n = snprintf(addr, sizeof(addr) - 1, "%s", url);
+	if (n < 0 || n >= (int)sizeof(addr) - 1)
+		return cli_fail(-ENAMETOOLONG, "cannot tell the address of %s", url);
+	addr[n++] = '\n';
+	for (int off = 0; off < n;) {
+		ssize_t w = write(fd, addr + off, (size_t)(n - off));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return cli_fail(-errno, "cannot write to descriptor %d (--ready-fd)", fd);
+		off += (int)w;
+	}
+	if (fd > 2)
+		close(fd);
+	return CLI_OK;
+}
+
+/* The signals that stop recv, except those our parent asked us to ignore. */
+static void stop_signals(sigset_t *set)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction sa;
+		if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+			continue;
+		sigaddset(set, sigs[i]);
+	}
+}
+
+/* A stop signal has been taken from the signalfd: its number, or 0. */
+static int take_signal(int sfd)
+{
+	struct signalfd_siginfo si;
+	ssize_t r = read(sfd, &si, sizeof(si));
+	return r == (ssize_t)sizeof(si) ? (int)si.ssi_signo : 0;
+}
+
+/*
+ * Wait up to timeout_ms for the channel or a stop signal.  Returns 1 when
+ * the channel may have a message, 0 on timeout, -EINTR with *sig set when a
+ * stop signal came, or another -errno.
+ */
+static int wait_event(int sfd, int cfd, int timeout_ms, int *sig)
+{
+	struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = cfd, .events = POLLIN } };
+	int n = poll(p, cfd >= 0 ? 2 : 1, cfd >= 0 ? timeout_ms : 0);
+	if (n < 0)
+		return errno == EINTR ? 1 : -errno;
+	if ((p[0].revents & POLLIN) && (*sig = take_signal(sfd)) > 0)
+		return -EINTR;
+	if (cfd < 0)
+		return 1; /* no pollable descriptor: the receive itself waits */
+	return n > 0 ? 1 : 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Receive one message into buf.  Returns its length, -ETIMEDOUT when
+ * timeout_ms passes without one, -EINTR with *sig set when a stop signal
+ * came, or another -errno.
+ */
+static ssize_t next_message(ipcx_chan *c, int sfd, char *buf, size_t cap,
+			    long timeout_ms, int *sig)
+{
+	int cfd = ipcx_fileno(c);
+	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	for (;;) {
+		int left = -1;
+		if (deadline >= 0) {
+			int64_t l = deadline - now_ms();
+			left = l > 0 ? (int)l : 0;
+		}
+		int w = wait_event(sfd, cfd, left, sig);
+		if (w < 0)
+			return w;
+		if (w == 0)
+			return -ETIMEDOUT;
+		/*
+		 * With a pollable descriptor the receive must not block; without
+		 * one it waits a slice, so that signals are still seen in time.
+		 */
+		int slice = cfd >= 0 ? 0 : (left < 0 || left > SLICE_MS ? SLICE_MS : left);
+		ssize_t r = ipcx_recv(c, buf, cap, slice);
+		if (r >= 0 || (r != -EAGAIN && r != -ETIMEDOUT))
+			return r;
+		if (deadline >= 0 && now_ms() >= deadline)
+			return -ETIMEDOUT;
+	}
+}
+
+static int receive_loop(const struct recv_args *a, ipcx_chan *c, int sfd, int *sig)
+{
+	size_t cap = ipcx_max_msg(c);
+	if (cap > RECV_BUF_LIMIT)
+		cap = RECV_BUF_LIMIT;
+	char *buf = malloc(cap ? cap : 1);
+	if (!buf)
+		return cli_fail(-ENOMEM, "cannot allocate a %zu-byte buffer", cap);
+	int rc = CLI_OK;
+	for (long got = 0; a->count == 0 || got < a->count; got++) {
+		ssize_t n = next_message(c, sfd, buf, cap, a->timeout_ms, sig);
+		if (n == -EINTR && *sig)
+			break;
+		if (n == -ETIMEDOUT) {
+			fprintf(stderr, "ipcx: no message arrived on %s within %ld ms (%ld received)\n",
+				a->url, a->timeout_ms, got);
+			rc = CLI_FAIL;
+			break;
+		}
+		if (n == -EPIPE && a->count == 0)
+			break; /* the only peer has gone: the end, like cat at EOF */
+		if (n == -EPIPE) {
+			fprintf(stderr, "ipcx: the peer of %s went away after %ld of %ld messages\n",
+				a->url, got, a->count);
+			rc = CLI_FAIL;
+			break;
+		}
+		if (n < 0) {
+			rc = cli_fail((int)n, "cannot receive on %s", a->url);
+			break;
+		}
+		if (!emit(a, buf, (size_t)n)) {
+			rc = cli_fail(-errno, "cannot write to standard output");
+			break;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+/* Die of the signal that stopped us, now that the object is gone. */
+static int reraise(int sig, const sigset_t *old)
+{
+	signal(sig, SIG_DFL);
+	sigprocmask(SIG_SETMASK, old, NULL);
+	raise(sig);
+	return 128 + sig; /* only if the signal did not end us */
+}
 
 int cli_recv(int argc, char **argv)
 {
-	(void)argc, (void)argv;
-	fprintf(stderr, "ipcx recv: not built yet\n");
-	return CLI_FAIL;
+	struct recv_args a;
+	int rc = parse_args(argc, argv, &a);
+	if (rc != CLI_OK)
+		return rc < 0 ? CLI_OK : rc;
+
+	/* A closed standard output must be an error we report, not a death. */
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t stop, old;
+	stop_signals(&stop);
+	if (sigprocmask(SIG_BLOCK, &stop, &old) < 0)
+		return cli_fail(-errno, "cannot block signals");
+	int sfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		return cli_fail(-errno, "cannot make a signalfd");
+
+	ipcx_chan *c = NULL;
+	int r = ipcx_listen(a.url, 0, &c);
+	if (r < 0) {
+		close(sfd);
+		return cli_fail(r, "cannot listen on %s", a.url);
+	}
+	int sig = 0;
+	rc = a.ready_fd >= 0 ? announce(c, a.url, (int)a.ready_fd) : CLI_OK;
+	if (rc == CLI_OK)
+		rc = receive_loop(&a, c, sfd, &sig);
+	r = ipcx_close(c);
+	if (r < 0 && rc == CLI_OK && !sig)
+		rc = cli_fail(r, "cannot close %s", a.url);
+	close(sfd);
+	if (sig)
+		return reraise(sig, &old);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }
