@@ -85,6 +85,8 @@ struct tour {
 	int next_proj;  /* ftok project ids handed out so far */
 	char *out, *in; /* message buffers */
 	int64_t *rtt;   /* round-trip times of the current stop, ns */
+	sigset_t held;  /* stop signals, blocked and looked for between messages */
+	int sig;        /* the stop signal that came, or 0 */
 };
 
 /* What one stop found. */
@@ -247,11 +249,16 @@ static void write_line(int fd, const char *s)
 
 /* ---- the child: echo every ping back as a pong ------------------------------ */
 
-/* Echo t->count + 1 messages (a greeting, then the round trips). */
+/*
+ * Echo t->count + 1 messages (a greeting, then the round trips).  The
+ * parent never sends an empty message but to say "stop early".
+ */
 static int echo(struct tour *t, ipcx_chan *in, ipcx_chan *out)
 {
 	for (long i = 0; i <= t->count; i++) {
 		ssize_t n = ipcx_recv(in, t->in, (size_t)t->size, TOUR_TIMEOUT_MS);
+		if (n == 0)
+			return 0;
 		if (n < 0 || ipcx_send(out, t->in, (size_t)n, TOUR_TIMEOUT_MS) != n)
 			return 1;
 	}
@@ -285,6 +292,18 @@ static int child_named(struct tour *t, const char *ping_url, const char *pong_ad
 }
 
 /* ---- the parent: measure the round trips ------------------------------------ */
+
+/* A stop signal waiting (blocked) in set: its number, or 0. */
+static int stopped_by(const sigset_t *set)
+{
+	sigset_t pend;
+	if (sigpending(&pend) < 0)
+		return 0;
+	for (int s = 1; s < NSIG; s++)
+		if (sigismember(set, s) == 1 && sigismember(&pend, s) == 1)
+			return s;
+	return 0;
+}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -322,6 +341,11 @@ static int exchange(struct tour *t, const struct stop *s, ipcx_chan *ping, ipcx_
 	if (round_trip(t, ping, pong, (size_t)len, res) < 0)
 		return -1;
 	for (long i = 0; i < t->count; i++) {
+		/* A signal stops the tour within a few messages, cleanly. */
+		if (i % 64 == 0 && (t->sig = stopped_by(&t->held)) != 0) {
+			snprintf(res->error, sizeof(res->error), "interrupted");
+			return -1;
+		}
 		/* Number each message so that a lost or reordered one shows. */
 		memset(t->out, '.', (size_t)t->size);
 		int n = snprintf(t->out, (size_t)t->size, "ping %ld ", i);
@@ -388,8 +412,8 @@ static void run_named(struct tour *t, const struct stop *s, struct result *res)
 		snprintf(res->url, sizeof(res->url), "%s", ping_url);
 	} else if ((r = ipcx_dial(res->url, 0, &ping)) < 0) {
 		describe(res, r, "dial");
-	} else {
-		exchange(t, s, ping, pong, res);
+	} else if (exchange(t, s, ping, pong, res) < 0) {
+		ipcx_send(ping, "", 0, 1000); /* tell the child to stop early */
 	}
 	close(hs[0]);
 	/* Closing ping first lets a child still waiting see the end. */
@@ -432,8 +456,8 @@ static void run_fd(struct tour *t, const struct stop *s, struct result *res)
 		describe(res, -errno, "fork");
 	else if ((r = ipcx_dial(res->url, 0, &ping)) < 0 || (r = ipcx_dial(url, 0, &pong)) < 0)
 		unknown_scheme(r) ? (void)(res->skipped = true) : describe(res, r, "dial");
-	else
-		exchange(t, s, ping, pong, res);
+	else if (exchange(t, s, ping, pong, res) < 0)
+		ipcx_send(ping, "", 0, 1000); /* tell the child to stop early */
 	/* A channel owns its descriptor; close the ones no channel took. */
 	if (!ping)
 		close(pi[1]);
@@ -477,17 +501,6 @@ static void hold_signals(sigset_t *set, sigset_t *old)
 	sigprocmask(SIG_BLOCK, set, old);
 }
 
-static int stopped_by(const sigset_t *set)
-{
-	sigset_t pend;
-	if (sigpending(&pend) < 0)
-		return 0;
-	for (int s = 1; s < NSIG; s++)
-		if (sigismember(set, s) == 1 && sigismember(&pend, s) == 1)
-			return s;
-	return 0;
-}
-
 static void print_result(const struct stop *s, const struct result *res, long count)
 {
 	if (res->error[0])
@@ -498,11 +511,11 @@ static void print_result(const struct stop *s, const struct result *res, long co
 	fflush(stdout);
 }
 
-static int run_stops(struct tour *t, const sigset_t *held, int *sig)
+static int run_stops(struct tour *t)
 {
 	int failed = 0, ran = 0;
 	char skipped[512] = "";
-	for (size_t i = 0; i < NSTOPS && !(*sig = stopped_by(held)); i++) {
+	for (size_t i = 0; i < NSTOPS && !t->sig && !(t->sig = stopped_by(&t->held)); i++) {
 		if (!t->want[i])
 			continue;
 		struct result res = { 0 };
@@ -515,13 +528,15 @@ static int run_stops(struct tour *t, const sigset_t *held, int *sig)
 			snprintf(skipped + n, sizeof(skipped) - n, " %s", stops[i].scheme);
 			continue;
 		}
+		if (t->sig)
+			break;
 		ran++;
 		failed += res.error[0] != '\0';
 		print_result(&stops[i], &res, t->count);
 	}
 	if (*skipped)
 		printf("  not in this build:%s\n", skipped);
-	if (!*sig)
+	if (!t->sig)
 		printf("%d transport%s, %d failed.\n", ran, ran == 1 ? "" : "s", failed);
 	return failed ? CLI_FAIL : CLI_OK;
 }
@@ -541,23 +556,22 @@ int cli_tour(int argc, char **argv)
 		free(t.out), free(t.in), free(t.rtt);
 		return cli_fail(-ENOMEM, "cannot allocate the tour's buffers");
 	}
-	sigset_t held, old;
-	hold_signals(&held, &old);
+	sigset_t old;
+	hold_signals(&t.held, &old);
 	if (!mkdtemp(t.dir)) {
 		rc = cli_fail(-errno, "cannot make a folder %s", t.dir);
 	} else {
 		printf("ipcx %s tour: %ld round trips of %ld-byte messages per transport,\n"
 		       "between this process and a child that echoes them.\n\n",
 		       ipcx_version(), t.count, t.size);
-		int sig = 0;
-		rc = run_stops(&t, &held, &sig);
+		rc = run_stops(&t);
 		if (!remove_dir(t.dir))
 			rc = CLI_FAIL;
-		if (sig) {
+		if (t.sig) {
 			/* Die of the signal, as it asked, now that all is removed. */
-			signal(sig, SIG_DFL);
+			signal(t.sig, SIG_DFL);
 			sigprocmask(SIG_SETMASK, &old, NULL);
-			rc = 128 + sig;
+			rc = 128 + t.sig;
 		}
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
