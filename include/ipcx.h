@@ -167,9 +167,242 @@ int ipcx_close(ipcx_chan *c);
 /* Notifications (eventfd, signals)                                          */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * An event counter (eventfd).  Posts add to a 64-bit counter; a wait takes
+ * the whole count and resets it to 0 (counter mode), or takes exactly 1
+ * (IPCX_EVENT_SEMAPHORE).  Its descriptor is readable while a wait would not
+ * block, and may be handed to a child (fork, or exec with IPCX_INHERIT and
+ * ipcx_event_adopt() on the number) or to any process over a Unix socket
+ * (ipcx_fd_send / ipcx_fd_recv).  The descriptor is non-blocking: processes
+ * that share it should all wait through poll or ipcx.
+ */
+typedef struct ipcx_event ipcx_event;
+
+#define IPCX_EVENT_SEMAPHORE 0x100u /* a wait takes 1, not the whole count */
+
+/* A new counter starting at initial; flags: IPCX_EVENT_SEMAPHORE, IPCX_INHERIT. */
+int ipcx_event_open(uint64_t initial, unsigned flags, ipcx_event **ret);
+
+/*
+ * Take over an eventfd descriptor received from a parent or a socket; it must
+ * be one (-EINVAL otherwise).  Its mode (counter or semaphore) is the one it
+ * was created with.  flags: IPCX_INHERIT (else it is made close-on-exec).
+ * On success the event owns fd; on failure fd is left open and untouched.
+ */
+int ipcx_event_adopt(int fd, unsigned flags, ipcx_event **ret);
+
+/* Add n (1 .. 2^64-2) to the counter.  -EAGAIN if it would overflow. */
+int ipcx_event_post(ipcx_event *e, uint64_t n);
+
+/*
+ * Wait until the counter is non-zero, then take the whole count (counter
+ * mode) or 1 (semaphore mode) into *ret.  -ETIMEDOUT, or -EAGAIN if
+ * timeout_ms is 0 and the counter is 0.
+ */
+int ipcx_event_wait(ipcx_event *e, int timeout_ms, uint64_t *ret);
+
+/* The eventfd: readable while the counter is non-zero.  Do not close it. */
+int ipcx_event_fileno(ipcx_event *e);
+
+/* Close the descriptor and free the event.  NULL is a no-op. */
+int ipcx_event_close(ipcx_event *e);
+
+/*
+ * Pass a descriptor to another process over a connected Unix socket (stream,
+ * seqpacket or datagram), as SCM_RIGHTS ancillary data with one byte of
+ * payload.  The receiver gets its own descriptor for the same open file;
+ * closing either leaves the other open.  ipcx_fd_recv() makes it
+ * close-on-exec unless flags has IPCX_INHERIT, and rejects a message that
+ * carries anything but exactly one descriptor (-EBADMSG, closing what came).
+ * -EPIPE when the peer has gone.
+ */
+int ipcx_fd_send(int sock, int fd, int timeout_ms);
+int ipcx_fd_recv(int sock, unsigned flags, int timeout_ms, int *ret);
+
+/*
+ * Send signal sig to pid with an integer value (sigqueue).  The receiver
+ * reads the value from struct ipcx_siginfo.  Real-time signals
+ * (SIGRTMIN..SIGRTMAX) queue, every one is delivered, in order, each with its
+ * value; -EAGAIN when the receiver's queue is full (RLIMIT_SIGPENDING).
+ * Standard signals (SIGTERM, SIGUSR1 ...) do NOT queue: while one is pending,
+ * more of the same number merge into it, and only one value survives.  Never
+ * count standard signals.
+ */
+int ipcx_signal_send(pid_t pid, int sig, int value);
+
+/*
+ * Signals as pollable events (signalfd).  ipcx_signals_open() blocks the
+ * given signals in the calling thread, so that they stay pending instead of
+ * running a handler or the default action, and returns a set whose
+ * descriptor is readable while one of them is pending.  Open it before
+ * starting threads (new threads inherit the mask): a thread that does not
+ * block a signal may take it instead.  Closing the set discards the pending
+ * signals of the set and restores the mask those signals had.
+ */
+typedef struct ipcx_sigs ipcx_sigs;
+
+/* What a received signal means to the shutdown helper. */
+#define IPCX_SIG_OTHER  0
+#define IPCX_SIG_STOP   1 /* SIGTERM or SIGINT: finish up and exit */
+#define IPCX_SIG_RELOAD 2 /* SIGHUP: reread configuration */
+
+struct ipcx_siginfo {
+	int signo;  /* the signal number */
+	int code;   /* si_code: SI_QUEUE for ipcx_signal_send, SI_USER for kill ... */
+	pid_t pid;  /* the sender (0 if the kernel sent it) */
+	uid_t uid;  /* the sender's real user */
+	int value;  /* the value of ipcx_signal_send / sigqueue (0 otherwise) */
+	int action; /* IPCX_SIG_STOP, IPCX_SIG_RELOAD or IPCX_SIG_OTHER */
+};
+
+/*
+ * A set of n signals (1 <= n <= 64; SIGKILL and SIGSTOP cannot be caught:
+ * -EINVAL).  flags: 0, or IPCX_INHERIT for a descriptor that survives exec.
+ */
+int ipcx_signals_open(const int *sigs, size_t n, unsigned flags, ipcx_sigs **ret);
+
+/*
+ * The graceful shutdown and reload helper: the set {SIGTERM, SIGINT, SIGHUP}.
+ * Put ipcx_signals_fileno() in the event loop; when it is readable,
+ * ipcx_signals_next() says which arrived (action STOP or RELOAD).
+ */
+int ipcx_signals_shutdown(unsigned flags, ipcx_sigs **ret);
+
+/*
+ * The next pending signal of the set, oldest real-time signal first.
+ * -ETIMEDOUT, or -EAGAIN if timeout_ms is 0 and none is pending.
+ */
+int ipcx_signals_next(ipcx_sigs *s, int timeout_ms, struct ipcx_siginfo *ret);
+
+/* The signalfd: readable while a signal of the set is pending. */
+int ipcx_signals_fileno(ipcx_sigs *s);
+
+/* Discard the set's pending signals, restore their mask, free.  NULL: no-op. */
+int ipcx_signals_close(ipcx_sigs *s);
+
 /* ------------------------------------------------------------------------ */
 /* Synchronisation (semaphores, robust mutex, file locks)                     */
 /* ------------------------------------------------------------------------ */
+
+/*
+ * Counting semaphores, named by URL:
+ *
+ *   sem:/name          POSIX named semaphore (/dev/shm/sem.name)
+ *   sysvsem:KEY        System V semaphore set, KEY decimal or 0x hex
+ *   sysvsem:/path?proj=N   ... with the key ftok(path, N) makes
+ *
+ * Options: mode=OCTAL (created object's permissions, default 0600),
+ * keep=1 (the creator does not remove it on close); System V only:
+ * nsems=N (members in a created set, default 1), index=I (the member this
+ * handle works on, default 0), undo=0|1 (SEM_UNDO, default 1).
+ *
+ * With SEM_UNDO the kernel undoes, when a process exits or is killed, every
+ * change it made: a holder killed with SIGKILL gives its units back.  The
+ * same holds for units it posted, so a process that only posts (a producer)
+ * should open the set with undo=0, or its posts vanish when it exits.
+ *
+ * A POSIX semaphore has no such protection: a holder that dies keeps its unit.
+ */
+typedef struct ipcx_sem ipcx_sem;
+
+/*
+ * Create a semaphore with value (POSIX: up to SEM_VALUE_MAX; System V: up to
+ * 32767), exclusively: -EEXIST if it exists.  The creator removes it on
+ * close unless the URL says keep=1.  flags: none yet (0).
+ */
+int ipcx_sem_create(const char *url, unsigned value, unsigned flags, ipcx_sem **ret);
+
+/* Open an existing semaphore.  -ENOENT if there is none, -EACCES if denied. */
+int ipcx_sem_open(const char *url, unsigned flags, ipcx_sem **ret);
+
+/*
+ * An unnamed semaphore inside memory shared between processes (a MAP_SHARED
+ * mapping, a shared-memory region): init_at creates one at mem, attach_at
+ * uses one that another process made (-EBADMSG if mem holds none).  mem must
+ * be 8-byte aligned and len at least IPCX_SEM_SIZE.  Closing the handle
+ * leaves the semaphore in the memory.
+ */
+#define IPCX_SEM_SIZE 64
+int ipcx_sem_init_at(void *mem, size_t len, unsigned value, ipcx_sem **ret);
+int ipcx_sem_attach_at(void *mem, size_t len, ipcx_sem **ret);
+
+/* Add 1.  -EOVERFLOW past the largest value. */
+int ipcx_sem_post(ipcx_sem *s);
+
+/* Take 1, waiting up to timeout_ms: -ETIMEDOUT, or -EAGAIN if timeout_ms is 0. */
+int ipcx_sem_wait(ipcx_sem *s, int timeout_ms);
+
+/* The current value (a snapshot: others may change it at once). */
+int ipcx_sem_value(ipcx_sem *s, unsigned *ret);
+
+/* Free the handle; the creator also removes the object (unless keep=1). */
+int ipcx_sem_close(ipcx_sem *s);
+
+/* Remove a named semaphore (sem: or sysvsem:) by URL. */
+int ipcx_sem_unlink(const char *url);
+
+/*
+ * A robust mutex shared between processes, living in shared memory (len at
+ * least IPCX_MUTEX_SIZE, 8-byte aligned).  If its holder dies, the next
+ * ipcx_mutex_lock() returns -EOWNERDEAD with the mutex held: the caller
+ * repairs the data it protects, then calls ipcx_mutex_consistent() and
+ * carries on (unlock later as usual).  Unlocking without marking it
+ * consistent makes it unusable for good (-ENOTRECOVERABLE).  Relocking a
+ * mutex one already holds gives -EDEADLK; unlocking one held by another
+ * gives -EPERM.
+ */
+typedef struct ipcx_mutex ipcx_mutex;
+
+#define IPCX_MUTEX_SIZE 64
+int ipcx_mutex_init_at(void *mem, size_t len, unsigned flags, ipcx_mutex **ret);
+int ipcx_mutex_attach_at(void *mem, size_t len, ipcx_mutex **ret);
+
+/* 0, -EOWNERDEAD (held: repair, then consistent), -ETIMEDOUT, -ENOTRECOVERABLE. */
+int ipcx_mutex_lock(ipcx_mutex *m, int timeout_ms);
+int ipcx_mutex_consistent(ipcx_mutex *m);
+int ipcx_mutex_unlock(ipcx_mutex *m);
+
+/* Free the handle (the mutex stays in the memory).  NULL is a no-op. */
+int ipcx_mutex_close(ipcx_mutex *m);
+
+/*
+ * File locks.  Two kinds, both owned by the open file (not the process), so
+ * that they work between threads and are released when the last descriptor
+ * of that open file is closed, or its process dies:
+ *   - record locks (fcntl F_OFD_SETLK), on a byte range or the whole file;
+ *   - IPCX_LOCK_FLOCK: flock(2), whole file only; the kind flock(1) takes.
+ * The kinds do not exclude each other.  IPCX_LOCK_SHARED takes a shared
+ * (read) lock instead of an exclusive (write) one.  An exclusive record lock
+ * needs a descriptor open for writing.
+ *
+ * The kernel has no timed wait for these locks.  A finite timeout is served by
+ * trying without blocking and sleeping between tries, from 1 ms doubling up
+ * to 32 ms (so a wait costs at most ~30 wake-ups a second, and may see the
+ * lock up to 32 ms late, with no fairness between waiters); -1 blocks in the
+ * kernel, 0 tries once (-EAGAIN).  See docs/api.md.
+ */
+typedef struct ipcx_lock ipcx_lock;
+
+#define IPCX_LOCK_SHARED 0x1u
+#define IPCX_LOCK_FLOCK  0x2u
+
+/*
+ * Lock the byte range [start, start+len) of fd (len 0: to the end of the
+ * file, and beyond; 0, 0 is the whole file).  Flock locks take start = len = 0.
+ * Locking again converts the lock (shared <-> exclusive).
+ */
+int ipcx_lock_fd(int fd, off_t start, off_t len, unsigned flags, int timeout_ms);
+int ipcx_unlock_fd(int fd, off_t start, off_t len, unsigned flags);
+
+/*
+ * Open path as a lock file (created with mode, or 0600 when mode is 0, never
+ * through a symlink) and lock it whole.  A directory can be locked with
+ * IPCX_LOCK_FLOCK.  ipcx_lock_close() releases the lock.
+ */
+int ipcx_lock_open(const char *path, unsigned flags, mode_t mode, int timeout_ms,
+		   ipcx_lock **ret);
+int ipcx_lock_fileno(ipcx_lock *l);
+int ipcx_lock_close(ipcx_lock *l);
 
 /* ------------------------------------------------------------------------ */
 /* Shared-memory regions                                                     */

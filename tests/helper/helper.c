@@ -2,6 +2,8 @@
  * ipcx_test_helper: a peer the tests exec, to prove that channels cross
  * exec().  Usage: ipcx_test_helper echo URL COUNT — dial URL, receive COUNT
  * messages and send each one back; exit 0 on success.
+ * ipcx_test_helper event-post FD N — adopt the inherited eventfd FD and post
+ * N to it.
  */
 #include <ipcx.h>
 #include <stdio.h>
@@ -30,10 +32,24 @@ static int echo(const char *url, long count)
 	return ipcx_close(c) == 0 ? 0 : 1;
 }
 
+static int event_post(int fd, unsigned long long n)
+{
+	ipcx_event *e = NULL;
+	int r = ipcx_event_adopt(fd, 0, &e);
+	if (r == 0)
+		r = ipcx_event_post(e, n);
+	if (r < 0)
+		fprintf(stderr, "helper: event %d: %s %s\n", fd, ipcx_strerror(r), ipcx_errdetail());
+	ipcx_event_close(e);
+	return r < 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "echo") == 0)
 		return echo(argv[2], strtol(argv[3], NULL, 10));
-	fprintf(stderr, "usage: ipcx_test_helper echo URL COUNT\n");
+	if (argc == 4 && strcmp(argv[1], "event-post") == 0)
+		return event_post((int)strtol(argv[2], NULL, 10), strtoull(argv[3], NULL, 10));
+	fprintf(stderr, "usage: ipcx_test_helper echo URL COUNT | event-post FD N\n");
 	return 2;
 }

@@ -1,0 +1,374 @@
+/*
+ * Semaphores: POSIX named (sem:/name), POSIX unnamed in shared memory, and,
+ * through sysvsem.c, System V sets.  One handle type and one set of
+ * operations for all of them.
+ */
+#include "sem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IPCX_EXPORT __attribute__((visibility("default")))
+
+/* ---- URLs ------------------------------------------------------------------ */
+
+int ipcx__sem_check_opts(const struct ipcx__url *u, const char *const *allowed)
+{
+	for (int i = 0; i < u->nopts; i++) {
+		bool ok = false;
+		for (int j = 0; allowed[j] && !ok; j++)
+			ok = strcmp(u->opt[i].key, allowed[j]) == 0;
+		if (!ok)
+			return ipcx__fail(-EINVAL, "%s: unknown option '%s'", u->orig, u->opt[i].key);
+	}
+	return 0;
+}
+
+/*
+ * "sem:/name": one path component that fits "/dev/shm/sem.NAME".  Returns
+ * the name with its leading slash, as sem_open() wants it.
+ */
+static int posix_name(const struct ipcx__url *u, const char **ret)
+{
+	const char *b = u->body;
+	size_t len = strlen(b);
+	if (b[0] != '/' || len < 2)
+		return ipcx__fail(-EINVAL, "%s: want sem:/name", u->orig);
+	if (strchr(b + 1, '/'))
+		return ipcx__fail(-EINVAL, "%s: a semaphore name has no '/' after the first",
+				  u->orig);
+	if (len - 1 > NAME_MAX - 4)
+		return ipcx__fail(-ENAMETOOLONG, "%s: name longer than %d bytes", u->orig,
+				  NAME_MAX - 4);
+	if (!strcmp(b, "/.") || !strcmp(b, "/.."))
+		return ipcx__fail(-EINVAL, "%s: not a name", u->orig);
+	*ret = b;
+	return 0;
+}
+
+static int parse(const char *url, struct ipcx__url *u)
+{
+	int r = ipcx__url_parse(url, u);
+	if (r < 0)
+		return r;
+	if (strcmp(u->scheme, "sem") && strcmp(u->scheme, "sysvsem"))
+		return ipcx__fail(-EPROTONOSUPPORT, "%s: a semaphore is sem:/name or sysvsem:KEY",
+				  url);
+	return 0;
+}
+
+static int sem_alloc(enum sem_kind kind, struct ipcx_sem **ret)
+{
+	struct ipcx_sem *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->kind = kind;
+	s->semid = -1;
+	*ret = s;
+	return 0;
+}
+
+/* ---- POSIX named ------------------------------------------------------------ */
+
+static const char *const posix_opts[] = { "mode", "keep", NULL };
+
+/*
+ * sem_open() applies the umask to the mode; an explicit mode such as 0666
+ * must be exact, so set it on the file behind the semaphore.  It was just
+ * created by link() in sticky /dev/shm, and O_NOFOLLOW refuses a symlink.
+ */
+static int posix_chmod(const char *name, mode_t mode)
+{
+	char path[NAME_MAX + 16];
+	snprintf(path, sizeof(path), "/dev/shm/sem.%s", name + 1);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = fchmod(fd, mode) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+static int posix_create(const struct ipcx__url *u, unsigned value, struct ipcx_sem *s,
+			bool *keep)
+{
+	const char *name;
+	mode_t mode = 0600;
+	int r = ipcx__sem_check_opts(u, posix_opts);
+	if (r == 0)
+		r = posix_name(u, &name);
+	if (r == 0)
+		r = ipcx__url_opt_mode(u, &mode);
+	if (r == 0)
+		r = ipcx__url_opt_bool(u, "keep", keep);
+	if (r < 0)
+		return r;
+	if (value > SEM_VALUE_MAX)
+		return ipcx__fail(-EINVAL, "%s: value %u is above %d", u->orig, value,
+				  SEM_VALUE_MAX);
+	snprintf(s->url, sizeof(s->url), "sem:%s", name);
+	sem_t *p = sem_open(name, O_CREAT | O_EXCL, mode, value);
+	if (p == SEM_FAILED)
+		return ipcx__fail(-errno, "%s: sem_open", s->url);
+	r = posix_chmod(name, mode);
+	if (r < 0) {
+		sem_close(p);
+		sem_unlink(name);
+		return ipcx__fail(r, "%s: setting mode %03o", s->url, (unsigned)mode);
+	}
+	s->sem = p;
+	return 0;
+}
+
+static int posix_open(const struct ipcx__url *u, struct ipcx_sem *s)
+{
+	const char *name;
+	int r = ipcx__sem_check_opts(u, posix_opts);
+	if (r == 0)
+		r = posix_name(u, &name);
+	if (r < 0)
+		return r;
+	snprintf(s->url, sizeof(s->url), "sem:%s", name);
+	/* glibc opens the file with O_NOFOLLOW: a symlink is refused. */
+	sem_t *p = sem_open(name, 0);
+	if (p == SEM_FAILED)
+		return ipcx__fail(-errno, "%s: sem_open", s->url);
+	s->sem = p;
+	return 0;
+}
+
+/* ---- create / open / close ------------------------------------------------- */
+
+IPCX_EXPORT int ipcx_sem_create(const char *url, unsigned value, unsigned flags, ipcx_sem **ret)
+{
+	if (!ret)
+		return ipcx__fail(-EINVAL, "no place for the semaphore");
+	if (flags)
+		return ipcx__fail(-EINVAL, "unknown flags 0x%x", flags);
+	struct ipcx__url u;
+	int r = parse(url, &u);
+	if (r < 0)
+		return r;
+	bool sysv = !strcmp(u.scheme, "sysvsem");
+	struct ipcx_sem *s;
+	if ((r = sem_alloc(sysv ? SEM_SYSV : SEM_POSIX_NAMED, &s)) < 0)
+		return r;
+	bool keep = false;
+	r = ipcx__url_opt_bool(&u, "keep", &keep);
+	if (r == 0)
+		r = sysv ? ipcx__sysvsem_create(&u, value, s) : posix_create(&u, value, s, &keep);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	s->owner = !keep;
+	ipcx__record_created(s->url);
+	*ret = s;
+	return 0;
+}
+
+IPCX_EXPORT int ipcx_sem_open(const char *url, unsigned flags, ipcx_sem **ret)
+{
+	if (!ret)
+		return ipcx__fail(-EINVAL, "no place for the semaphore");
+	if (flags)
+		return ipcx__fail(-EINVAL, "unknown flags 0x%x", flags);
+	struct ipcx__url u;
+	int r = parse(url, &u);
+	if (r < 0)
+		return r;
+	bool sysv = !strcmp(u.scheme, "sysvsem");
+	struct ipcx_sem *s;
+	if ((r = sem_alloc(sysv ? SEM_SYSV : SEM_POSIX_NAMED, &s)) < 0)
+		return r;
+	r = sysv ? ipcx__sysvsem_open(&u, s) : posix_open(&u, s);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+IPCX_EXPORT int ipcx_sem_close(ipcx_sem *s)
+{
+	if (!s)
+		return 0;
+	int r = 0;
+	switch (s->kind) {
+	case SEM_POSIX_NAMED:
+		sem_close(s->sem);
+		if (s->owner) {
+			if (sem_unlink(s->url + 4) < 0)
+				r = ipcx__fail(-errno, "%s: sem_unlink", s->url);
+			ipcx__record_removed(s->url);
+		}
+		break;
+	case SEM_POSIX_MEM:
+		break; /* the semaphore stays in the memory, for its other users */
+	case SEM_SYSV:
+		if (s->owner) {
+			r = ipcx__sysvsem_remove(s);
+			ipcx__record_removed(s->url);
+		}
+		break;
+	}
+	free(s);
+	return r;
+}
+
+IPCX_EXPORT int ipcx_sem_unlink(const char *url)
+{
+	struct ipcx__url u;
+	int r = parse(url, &u);
+	if (r < 0)
+		return r;
+	if (!strcmp(u.scheme, "sysvsem"))
+		return ipcx__sysvsem_unlink(&u);
+	const char *name;
+	if ((r = posix_name(&u, &name)) < 0)
+		return r;
+	if (sem_unlink(name) < 0)
+		return ipcx__fail(-errno, "sem:%s: sem_unlink", name);
+	char canon[NAME_MAX + 16];
+	snprintf(canon, sizeof(canon), "sem:%s", name);
+	ipcx__record_removed(canon);
+	return 0;
+}
+
+/* ---- unnamed, in shared memory ---------------------------------------------- */
+
+#define MEM_SEM_MAGIC 0x53584950u /* "PIXS" */
+
+/* The layout in shared memory: the magic tells an attacher it was made. */
+struct mem_sem {
+	_Atomic uint32_t magic;
+	uint32_t version;
+	sem_t sem;
+};
+_Static_assert(sizeof(struct mem_sem) <= IPCX_SEM_SIZE, "IPCX_SEM_SIZE too small");
+
+static int mem_check(void *mem, size_t len)
+{
+	if (!mem || len < IPCX_SEM_SIZE)
+		return ipcx__fail(-EINVAL, "want at least %d bytes of memory", IPCX_SEM_SIZE);
+	if ((uintptr_t)mem % 8)
+		return ipcx__fail(-EINVAL, "memory not 8-byte aligned");
+	return 0;
+}
+
+IPCX_EXPORT int ipcx_sem_init_at(void *mem, size_t len, unsigned value, ipcx_sem **ret)
+{
+	int r = mem_check(mem, len);
+	if (r < 0)
+		return r;
+	if (!ret)
+		return ipcx__fail(-EINVAL, "no place for the semaphore");
+	if (value > SEM_VALUE_MAX)
+		return ipcx__fail(-EINVAL, "value %u is above %d", value, SEM_VALUE_MAX);
+	struct ipcx_sem *s;
+	if ((r = sem_alloc(SEM_POSIX_MEM, &s)) < 0)
+		return r;
+	struct mem_sem *m = mem;
+	atomic_store_explicit(&m->magic, 0, memory_order_relaxed);
+	m->version = 1;
+	if (sem_init(&m->sem, 1, value) < 0) {
+		r = ipcx__fail(-errno, "sem_init");
+		free(s);
+		return r;
+	}
+	/* Publish: an attacher that sees the magic sees an initialised sem_t. */
+	atomic_store_explicit(&m->magic, MEM_SEM_MAGIC, memory_order_release);
+	s->sem = &m->sem;
+	snprintf(s->url, sizeof(s->url), "sem:(memory)");
+	*ret = s;
+	return 0;
+}
+
+IPCX_EXPORT int ipcx_sem_attach_at(void *mem, size_t len, ipcx_sem **ret)
+{
+	int r = mem_check(mem, len);
+	if (r < 0)
+		return r;
+	if (!ret)
+		return ipcx__fail(-EINVAL, "no place for the semaphore");
+	struct mem_sem *m = mem;
+	if (atomic_load_explicit(&m->magic, memory_order_acquire) != MEM_SEM_MAGIC ||
+	    m->version != 1)
+		return ipcx__fail(-EBADMSG, "no ipcx semaphore in this memory");
+	struct ipcx_sem *s;
+	if ((r = sem_alloc(SEM_POSIX_MEM, &s)) < 0)
+		return r;
+	s->sem = &m->sem;
+	snprintf(s->url, sizeof(s->url), "sem:(memory)");
+	*ret = s;
+	return 0;
+}
+
+/* ---- operations ------------------------------------------------------------- */
+
+static int posix_wait(struct ipcx_sem *s, int timeout_ms)
+{
+	if (timeout_ms == 0) {
+		while (sem_trywait(s->sem) < 0) {
+			if (errno == EAGAIN)
+				return -EAGAIN;
+			if (errno != EINTR)
+				return ipcx__fail(-errno, "%s: sem_trywait", s->url);
+		}
+		return 0;
+	}
+	int64_t deadline = ipcx__deadline(timeout_ms);
+	struct timespec abs = { .tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000 };
+	for (;;) {
+		/* CLOCK_MONOTONIC: a change of the wall clock moves no deadline. */
+		int r = timeout_ms < 0 ? sem_wait(s->sem)
+				       : sem_clockwait(s->sem, CLOCK_MONOTONIC, &abs);
+		if (r == 0)
+			return 0;
+		if (errno == ETIMEDOUT)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return ipcx__fail(-errno, "%s: sem_wait", s->url);
+	}
+}
+
+IPCX_EXPORT int ipcx_sem_post(ipcx_sem *s)
+{
+	if (!s)
+		return ipcx__fail(-EINVAL, "no semaphore");
+	if (s->kind == SEM_SYSV)
+		return ipcx__sysvsem_post(s);
+	if (sem_post(s->sem) < 0)
+		return ipcx__fail(-errno, "%s: sem_post", s->url);
+	return 0;
+}
+
+IPCX_EXPORT int ipcx_sem_wait(ipcx_sem *s, int timeout_ms)
+{
+	if (!s)
+		return ipcx__fail(-EINVAL, "no semaphore");
+	if (s->kind == SEM_SYSV)
+		return ipcx__sysvsem_wait(s, timeout_ms);
+	return posix_wait(s, timeout_ms);
+}
+
+IPCX_EXPORT int ipcx_sem_value(ipcx_sem *s, unsigned *ret)
+{
+	if (!s || !ret)
+		return ipcx__fail(-EINVAL, "no semaphore or no place for the value");
+	if (s->kind == SEM_SYSV)
+		return ipcx__sysvsem_value(s, ret);
+	int v;
+	if (sem_getvalue(s->sem, &v) < 0)
+		return ipcx__fail(-errno, "%s: sem_getvalue", s->url);
+	*ret = v < 0 ? 0 : (unsigned)v;
+	return 0;
+}

@@ -1,0 +1,241 @@
+/*
+ * System V semaphore sets (sysvsem:KEY, sysvsem:/path?proj=N).
+ *
+ * Every operation of a handle opened with undo=1 (the default) carries
+ * SEM_UNDO: the kernel keeps, per process, the sum of its changes and
+ * reverses it when the process exits, however it dies.  That is what lets a
+ * holder killed with SIGKILL give its unit back.
+ *
+ * A new set has every member at 0 and sem_otime 0; the creator sets the
+ * initial values with one semop (which also sets sem_otime), and an opener
+ * waits briefly for sem_otime to become non-zero, so that it never uses a set
+ * before its creator initialised it (the race described in semget(2)).
+ */
+#include "sem.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/sem.h>
+#include <time.h>
+
+#define SYSV_VALUE_MAX 32767 /* SEMVMX */
+#define NSEMS_MAX      250   /* SEMMSL's default: larger sets may be refused */
+
+union semun {
+	int val;
+	struct semid_ds *buf;
+	unsigned short *array;
+};
+
+static const char *const sysv_opts[] = { "mode", "keep", "nsems", "index", "undo", "proj", NULL };
+
+/* KEY (decimal or 0x hex, not 0 = IPC_PRIVATE), or ftok(path, proj). */
+static int sysv_key(const struct ipcx__url *u, key_t *ret)
+{
+	const char *b = u->body;
+	if (b[0] == '/') {
+		uint64_t proj = 0;
+		int r = ipcx__url_opt_u64(u, "proj", 1, 255, &proj);
+		if (r < 0)
+			return r;
+		if (!proj)
+			return ipcx__fail(-EINVAL, "%s: a path needs ?proj=N (1 to 255)", u->orig);
+		key_t k = ftok(b, (int)proj);
+		if (k == -1)
+			return ipcx__fail(-errno, "%s: ftok", u->orig);
+		*ret = k;
+		return 0;
+	}
+	if (ipcx__url_opt(u, "proj"))
+		return ipcx__fail(-EINVAL, "%s: proj goes with a path, not a key", u->orig);
+	char *end;
+	errno = 0;
+	unsigned long long k = strtoull(b, &end, 0);
+	if (!*b || *end || errno || b[0] == '-' || k > 0xffffffffull)
+		return ipcx__fail(-EINVAL, "%s: want sysvsem:KEY (decimal or 0x hex) or "
+				  "sysvsem:/path?proj=N", u->orig);
+	if (k == 0)
+		return ipcx__fail(-EINVAL, "%s: key 0 is IPC_PRIVATE, which nobody can open",
+				  u->orig);
+	*ret = (key_t)(uint32_t)k;
+	return 0;
+}
+
+/* Options every handle takes: the member and SEM_UNDO. */
+static int handle_opts(const struct ipcx__url *u, struct ipcx_sem *s, key_t *key)
+{
+	uint64_t index = 0;
+	bool undo = true;
+	int r = ipcx__sem_check_opts(u, sysv_opts);
+	if (r == 0)
+		r = sysv_key(u, key);
+	if (r == 0)
+		r = ipcx__url_opt_u64(u, "index", 0, NSEMS_MAX - 1, &index);
+	if (r == 0)
+		r = ipcx__url_opt_bool(u, "undo", &undo);
+	if (r < 0)
+		return r;
+	s->index = (unsigned short)index;
+	s->undo = undo ? SEM_UNDO : 0;
+	snprintf(s->url, sizeof(s->url), "sysvsem:0x%08x", (unsigned)*key);
+	return 0;
+}
+
+int ipcx__sysvsem_create(const struct ipcx__url *u, unsigned value, struct ipcx_sem *s)
+{
+	key_t key;
+	uint64_t nsems = 1;
+	mode_t mode = 0600;
+	int r = handle_opts(u, s, &key);
+	if (r == 0)
+		r = ipcx__url_opt_u64(u, "nsems", 1, NSEMS_MAX, &nsems);
+	if (r == 0)
+		r = ipcx__url_opt_mode(u, &mode);
+	if (r < 0)
+		return r;
+	if (s->index >= nsems)
+		return ipcx__fail(-EINVAL, "%s: index %u is past the %u members", u->orig,
+				  s->index, (unsigned)nsems);
+	if (value > SYSV_VALUE_MAX)
+		return ipcx__fail(-EINVAL, "%s: value %u is above %d", u->orig, value,
+				  SYSV_VALUE_MAX);
+	/* The mode goes in as given: System V ignores the umask. */
+	int id = semget(key, (int)nsems, IPC_CREAT | IPC_EXCL | (int)mode);
+	if (id < 0)
+		return ipcx__fail(-errno, "%s: semget", s->url);
+	/*
+	 * Initialise every member in one semop, without SEM_UNDO (the initial
+	 * value belongs to the set, not to the creator).  An op of 0 on a
+	 * member at 0 succeeds at once: it only sets sem_otime.
+	 */
+	struct sembuf ops[NSEMS_MAX];
+	for (unsigned i = 0; i < nsems; i++)
+		ops[i] = (struct sembuf){ .sem_num = (unsigned short)i,
+					  .sem_op = (short)value, .sem_flg = IPC_NOWAIT };
+	if (semop(id, ops, nsems) < 0) {
+		r = ipcx__fail(-errno, "%s: setting the initial value", s->url);
+		semctl(id, 0, IPC_RMID);
+		return r;
+	}
+	s->semid = id;
+	return 0;
+}
+
+/* Wait (up to about a second) until the creator has initialised the set. */
+static int wait_initialised(int id, const char *url, unsigned short *nsems)
+{
+	for (long delay_us = 100; ; delay_us *= 2) {
+		struct semid_ds ds;
+		union semun arg = { .buf = &ds };
+		if (semctl(id, 0, IPC_STAT, arg) < 0)
+			return ipcx__fail(-errno, "%s: semctl(IPC_STAT)", url);
+		*nsems = (unsigned short)ds.sem_nsems;
+		/*
+		 * A set that another program created and never operated on keeps
+		 * sem_otime 0 for good: after the wait, use it as it is.
+		 */
+		if (ds.sem_otime != 0 || delay_us > 500000)
+			return 0;
+		struct timespec ts = { 0, delay_us * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+int ipcx__sysvsem_open(const struct ipcx__url *u, struct ipcx_sem *s)
+{
+	key_t key;
+	int r = handle_opts(u, s, &key);
+	if (r < 0)
+		return r;
+	if (ipcx__url_opt(u, "nsems") || ipcx__url_opt(u, "mode") || ipcx__url_opt(u, "keep"))
+		return ipcx__fail(-EINVAL, "%s: nsems, mode and keep are for the creator", u->orig);
+	int id = semget(key, 0, 0);
+	if (id < 0)
+		return ipcx__fail(-errno, "%s: semget", s->url);
+	unsigned short nsems = 0;
+	/* IPC_STAT needs read permission: a 0600 set refuses others here. */
+	if ((r = wait_initialised(id, s->url, &nsems)) < 0)
+		return r;
+	if (s->index >= nsems)
+		return ipcx__fail(-EINVAL, "%s: index %u is past the %u members", u->orig,
+				  s->index, nsems);
+	s->semid = id;
+	return 0;
+}
+
+int ipcx__sysvsem_post(struct ipcx_sem *s)
+{
+	struct sembuf op = { .sem_num = s->index, .sem_op = 1,
+			     .sem_flg = (short)(s->undo | IPC_NOWAIT) };
+	while (semop(s->semid, &op, 1) < 0) {
+		if (errno == ERANGE)
+			return ipcx__fail(-EOVERFLOW, "%s: value would pass %d", s->url,
+					  SYSV_VALUE_MAX);
+		if (errno != EINTR)
+			return ipcx__fail(-errno, "%s: semop", s->url);
+	}
+	return 0;
+}
+
+int ipcx__sysvsem_wait(struct ipcx_sem *s, int timeout_ms)
+{
+	struct sembuf op = { .sem_num = s->index, .sem_op = -1, .sem_flg = s->undo };
+	if (timeout_ms == 0)
+		op.sem_flg |= IPC_NOWAIT;
+	int64_t deadline = ipcx__deadline(timeout_ms);
+	for (;;) {
+		struct timespec ts, *tsp = NULL;
+		if (timeout_ms > 0) {
+			int64_t left = deadline - ipcx__now_ns();
+			if (left <= 0)
+				return -ETIMEDOUT;
+			ts = (struct timespec){ left / 1000000000, left % 1000000000 };
+			tsp = &ts;
+		}
+		if (semtimedop(s->semid, &op, 1, tsp) == 0)
+			return 0;
+		/* EAGAIN is both "IPC_NOWAIT and taken" and "timed out". */
+		if (errno == EAGAIN && timeout_ms == 0)
+			return -EAGAIN;
+		if (errno == EIDRM)
+			return ipcx__fail(-EIDRM, "%s: the set was removed", s->url);
+		if (errno != EAGAIN && errno != EINTR)
+			return ipcx__fail(-errno, "%s: semtimedop", s->url);
+		/* Interrupted, or timed out: the loop checks the deadline again. */
+	}
+}
+
+int ipcx__sysvsem_value(struct ipcx_sem *s, unsigned *ret)
+{
+	int v = semctl(s->semid, s->index, GETVAL);
+	if (v < 0)
+		return ipcx__fail(-errno, "%s: semctl(GETVAL)", s->url);
+	*ret = (unsigned)v;
+	return 0;
+}
+
+int ipcx__sysvsem_remove(struct ipcx_sem *s)
+{
+	if (semctl(s->semid, 0, IPC_RMID) < 0 && errno != EIDRM && errno != EINVAL)
+		return ipcx__fail(-errno, "%s: semctl(IPC_RMID)", s->url);
+	return 0;
+}
+
+int ipcx__sysvsem_unlink(const struct ipcx__url *u)
+{
+	struct ipcx_sem s = { .kind = SEM_SYSV };
+	key_t key;
+	int r = handle_opts(u, &s, &key);
+	if (r < 0)
+		return r;
+	int id = semget(key, 0, 0);
+	if (id < 0)
+		return ipcx__fail(-errno, "%s: semget", s.url);
+	if (semctl(id, 0, IPC_RMID) < 0)
+		return ipcx__fail(-errno, "%s: semctl(IPC_RMID)", s.url);
+	ipcx__record_removed(s.url);
+	return 0;
+}
