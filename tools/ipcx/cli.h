@@ -34,5 +34,8 @@ bool cli_parse_long(const char *s, long min, long max, long *ret);
 int cli_send(int argc, char **argv);
 int cli_recv(int argc, char **argv);
 int cli_tour(int argc, char **argv);
+int cli_lock(int argc, char **argv);
+int cli_signal(int argc, char **argv);
+int cli_sem(int argc, char **argv);
 
 #endif

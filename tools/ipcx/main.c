@@ -18,6 +18,9 @@ static const struct verb verbs[] = {
 	{ "send", cli_send, "send messages to a URL" },
 	{ "recv", cli_recv, "listen on a URL and print the messages that arrive" },
 	{ "tour", cli_tour, "send messages over every transport and show what happened" },
+	{ "lock", cli_lock, "run a command while holding a lock on a file (like flock(1))" },
+	{ "signal", cli_signal, "send a signal with a value, or wait for signals" },
+	{ "sem", cli_sem, "create, post, wait on or remove a named semaphore" },
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
