@@ -162,8 +162,11 @@ IPCX_EXPORT int ipcx_signals_close(ipcx_sigs *s)
 	 * so take them first.  Only the ones this set blocked are unblocked.
 	 */
 	struct signalfd_siginfo si;
-	while (read(s->fd, &si, sizeof(si)) > 0 || errno == EINTR)
-		;
+	for (;;) {
+		ssize_t n = read(s->fd, &si, sizeof(si));
+		if (n <= 0 && !(n < 0 && errno == EINTR))
+			break;
+	}
 	pthread_sigmask(SIG_UNBLOCK, &s->unblock, NULL);
 	int r = close(s->fd) < 0 && errno != EINTR ? -errno : 0;
 	free(s);
