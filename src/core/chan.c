@@ -175,6 +175,8 @@ IPCX_EXPORT int ipcx_fileno(ipcx_chan *c)
 {
 	if (!c)
 		return -EINVAL;
+	if (c->ops->fileno)
+		return c->ops->fileno(c);
 	if (!c->buffered)
 		return c->fd;
 	if (c->pollfd >= 0)

@@ -52,6 +52,12 @@ struct ipcx__chan_ops {
 	ssize_t (*peek)(ipcx_chan *c, int timeout_ms, const void **msg);
 	int (*release)(ipcx_chan *c);
 	int (*stats)(ipcx_chan *c, struct ipcx_stats *ret);
+	/*
+	 * The readiness descriptor, for transports that make it on first use
+	 * (the shared-memory ring: a doorbell costs its senders a poke, so it
+	 * exists only once someone polls).  NULL: c->fd.
+	 */
+	int (*fileno)(ipcx_chan *c);
 	/* The address as a URL, when it differs from the one opened (tcp port 0). */
 	int (*addr)(ipcx_chan *c, char *buf, size_t cap);
 	/* Frees everything, the channel struct included; returns 0 or -errno. */

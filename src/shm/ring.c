@@ -1,0 +1,1236 @@
+/*
+ * The shared-memory ring: variable-size records in cells of 64 bytes.
+ *
+ * Positions count cells and only grow (56 bits: years at any real rate).
+ * Three shared indices: head (next cell a producer claims), tail (next
+ * record a consumer takes) and rel (every cell before it is free again);
+ * rel <= tail <= head <= rel + ncells.  Per cell there is a seq word and a
+ * meta word; only the cell where a record starts uses them:
+ *
+ *   seq  = pos << 8 | state   state: COMMITTED, LOST (committed, its writer
+ *                             died), RELEASED, CLAIMED|peer, READING|peer
+ *   meta = cells << 32 | len  len may carry PAD (skip these cells)
+ *
+ * Many producers, many consumers (the default):
+ *   claim:   CAS head pos<<8 -> pos<<8|peer+1 (we own the head for a moment),
+ *            write meta, seq = CLAIMED|peer, store head = pos+cells;
+ *            then copy the message and set seq = COMMITTED.
+ *   take:    CAS seq COMMITTED -> READING|peer (each record to exactly one
+ *            consumer), store tail = pos+cells, copy, seq = RELEASED, then
+ *            move rel over every RELEASED record at its front.
+ * Every state a process can die in names the dead peer, whose slot in the
+ * peer table names its pid and start time; whoever is blocked behind it
+ * finishes or undoes its step (repair()).  One producer and one consumer
+ * (spsc=1): the classic two-index ring, where a dead peer leaves nothing
+ * half done because an index moves only after the work.
+ *
+ * Waiting: a short spin, then a futex on rx_seq / tx_seq (shared futexes:
+ * the segment is mapped by several processes).  A waker touches the futex
+ * only when a sleeper announced itself in rx_waiters / tx_waiters.
+ */
+#include "ring.h"
+
+#include "tran.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define T_COMMITTED 0x01u
+#define T_LOST      0x02u
+#define T_RELEASED  0x03u
+#define T_CLAIMED   0x40u
+#define T_READING   0x80u
+#define T_OWNED     (T_CLAIMED | T_READING)
+
+#define M_PAD  0x80000000u
+#define M_LEN  0x3fffffffu
+
+#define SEQ(pos, tag) ((uint64_t)(pos) << 8 | (tag))
+#define SEQPOS(s)     ((s) >> 8)
+#define SEQTAG(s)     ((unsigned)((s)&0xffu))
+
+#define RELAXED memory_order_relaxed
+#define ACQ     memory_order_acquire
+#define REL     memory_order_release
+
+enum kind { K_MSG, K_PAD };
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+static inline uint64_t cells_for(uint64_t len)
+{
+	return len ? (len + RING_CELL - 1) / RING_CELL : 1;
+}
+
+static inline uint8_t *cell_ptr(const struct ring *r, uint64_t pos)
+{
+	return r->data + (pos & r->mask) * RING_CELL;
+}
+
+/* ---- futex ---------------------------------------------------------------- */
+
+/* Shared (not FUTEX_PRIVATE): the word is in memory other processes map. */
+static void futex_wait(_Atomic uint32_t *w, uint32_t val, int64_t ns)
+{
+	struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+	syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, val, ns >= 0 ? &ts : NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *w)
+{
+	syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* ---- peers: who is attached, and is it still alive ------------------------- */
+
+/*
+ * Fields 3 (state) and 22 (start time) of /proc/PID/stat.  The start time
+ * tells a live process from a later one that got the same pid; a zombie
+ * (killed, not yet reaped) counts as dead.
+ */
+static uint64_t proc_start(pid_t pid, char *state)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return 0;
+	p += 2;
+	*state = *p;
+	for (int field = 3; field < 22 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	return p ? strtoull(p, NULL, 10) : 0;
+}
+
+static bool peer_alive(const struct ring *r, unsigned k)
+{
+	struct ring_peer *pe = &r->h->peers[k];
+	pid_t pid = (pid_t)atomic_load(&pe->pid);
+	if (pid <= 0)
+		return false;
+	if (pid == getpid())
+		return true;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return false;
+	char state = '?';
+	uint64_t want = atomic_load(&pe->start), have = proc_start(pid, &state);
+	if (state == 'Z' || state == 'X')
+		return false;
+	/* want == 0: the slot is being taken right now; trust the pid. */
+	return have == 0 || want == 0 || have == want;
+}
+
+static bool others_alive(const struct ring *r)
+{
+	for (unsigned k = 0; k < RING_PEERS; k++)
+		if ((int)k != r->me && peer_alive(r, k))
+			return true;
+	return false;
+}
+
+/* ---- releasing and the rel watermark ----------------------------------------- */
+
+/* Check a meta word for the record at pos; fills len, cells, kind. */
+static int meta_decode(const struct ring *r, uint64_t pos, uint64_t m, uint32_t *len,
+		       uint64_t *cells, enum kind *kind)
+{
+	uint64_t c = m >> 32;
+	uint32_t l = (uint32_t)m;
+	if (c == 0 || c > r->ncells || (pos & r->mask) + c > r->ncells)
+		return -EBADMSG;
+	if (l & M_PAD) {
+		*kind = K_PAD;
+		*len = 0;
+	} else {
+		if ((l & ~M_LEN) || l > r->max_msg || cells_for(l) > c)
+			return -EBADMSG;
+		*kind = K_MSG;
+		*len = l;
+	}
+	*cells = c;
+	return 0;
+}
+
+static void notify_tx(struct ring *r)
+{
+	if (atomic_load(&r->h->tx_waiters)) {
+		atomic_fetch_add(&r->h->tx_seq, 1);
+		futex_wake(&r->h->tx_seq);
+	}
+}
+
+/*
+ * Move rel over the RELEASED records at its front.  Consumers finish out of
+ * order, so whoever releases the record at rel carries it over the ones
+ * released after it.
+ */
+static void advance_rel(struct ring *r)
+{
+	for (uint64_t i = 0; i < r->ncells; i++) {
+		uint64_t p = atomic_load_explicit(&r->h->rel, ACQ);
+		uint64_t s = atomic_load_explicit(&r->seq[p & r->mask], ACQ);
+		if (s != SEQ(p, T_RELEASED))
+			break;
+		uint32_t len;
+		uint64_t c;
+		enum kind k;
+		if (meta_decode(r, p, atomic_load_explicit(&r->meta[p & r->mask], RELAXED), &len, &c,
+				&k) < 0 ||
+		    p + c > atomic_load(&r->h->tail))
+			break;
+		atomic_compare_exchange_strong(&r->h->rel, &p, p + c);
+	}
+	notify_tx(r);
+}
+
+static void release_at(struct ring *r, uint64_t pos)
+{
+	atomic_store(&r->seq[pos & r->mask], SEQ(pos, T_RELEASED));
+	advance_rel(r);
+}
+
+/* ---- repair: finish or undo the step a dead peer was in --------------------- */
+
+static void fix_head(struct ring *r)
+{
+	uint64_t hw = atomic_load(&r->h->head);
+	unsigned owner = (unsigned)(hw & 0xff);
+	if (owner && owner <= RING_PEERS && !peer_alive(r, owner - 1))
+		atomic_compare_exchange_strong(&r->h->head, &hw, hw & ~0xffull);
+}
+
+/* The record at pos is CLAIMED or READING by a peer that is dead. */
+static void fix_record(struct ring *r, uint64_t pos, uint64_t s)
+{
+	_Atomic uint64_t *sp = &r->seq[pos & r->mask];
+	uint32_t len;
+	uint64_t c;
+	enum kind k;
+	if (meta_decode(r, pos, atomic_load(&r->meta[pos & r->mask]), &len, &c, &k) < 0)
+		return;
+	if (SEQTAG(s) & T_READING) {
+		if (atomic_load(&r->h->tail) == pos) {
+			/* It never moved the tail: nobody has the message; give it back. */
+			atomic_compare_exchange_strong(sp, &s, SEQ(pos, T_COMMITTED));
+		} else if (atomic_compare_exchange_strong(sp, &s, SEQ(pos, T_RELEASED))) {
+			if (k == K_MSG)
+				atomic_fetch_add(&r->h->dropped, 1);
+			advance_rel(r);
+		}
+		return;
+	}
+	/* A writer died after moving the head: the record is lost; consumers skip it. */
+	if (pos < (atomic_load(&r->h->head) >> 8))
+		atomic_compare_exchange_strong(sp, &s, SEQ(pos, T_LOST));
+}
+
+static bool owned_by_dead(const struct ring *r, uint64_t pos, uint64_t s)
+{
+	unsigned tag = SEQTAG(s);
+	return SEQPOS(s) == pos && (tag & T_OWNED) && !peer_alive(r, tag & 0x3f);
+}
+
+static void repair(struct ring *r)
+{
+	if (r->flags & RING_F_SPSC)
+		return; /* nothing is ever half done in shared state */
+	fix_head(r);
+	uint64_t pos[2] = { atomic_load(&r->h->tail), atomic_load(&r->h->rel) };
+	for (int i = 0; i < 2; i++) {
+		uint64_t s = atomic_load(&r->seq[pos[i] & r->mask]);
+		if (owned_by_dead(r, pos[i], s))
+			fix_record(r, pos[i], s);
+	}
+}
+
+/*
+ * Before a dead peer's slot is reused, fix every record it still owns, or
+ * they would look owned by the new, live process for ever.  False if the
+ * ring is too inconsistent to walk.
+ */
+static bool sweep_dead(struct ring *r, unsigned k)
+{
+	if (r->flags & RING_F_SPSC)
+		return true;
+	fix_head(r);
+	uint64_t p = atomic_load(&r->h->rel), hd = atomic_load(&r->h->head) >> 8;
+	for (uint64_t i = 0; p < hd && i < r->ncells; i++) {
+		uint64_t s = atomic_load(&r->seq[p & r->mask]);
+		uint32_t len;
+		uint64_t c;
+		enum kind kd;
+		if (SEQPOS(s) != p ||
+		    meta_decode(r, p, atomic_load(&r->meta[p & r->mask]), &len, &c, &kd) < 0)
+			return false;
+		if ((SEQTAG(s) & T_OWNED) && (SEQTAG(s) & 0x3f) == k)
+			fix_record(r, p, s);
+		p += c;
+	}
+	return true;
+}
+
+static int peer_join(struct ring *r)
+{
+	pid_t me = getpid();
+	char state;
+	uint64_t start = proc_start(me, &state);
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned k = 0; k < RING_PEERS; k++) {
+			struct ring_peer *pe = &r->h->peers[k];
+			uint32_t old = atomic_load(&pe->pid);
+			if (pass == 0 ? old != 0 : (old == 0 || peer_alive(r, k) || !sweep_dead(r, k)))
+				continue;
+			/* Clear the start first: a checker then trusts the pid alone. */
+			uint64_t ost = atomic_load(&pe->start);
+			if (!atomic_compare_exchange_strong(&pe->start, &ost, 0))
+				continue;
+			if (!atomic_compare_exchange_strong(&pe->pid, &old, (uint32_t)me))
+				continue;
+			atomic_store(&pe->armed, 0);
+			if (atomic_exchange(&pe->poller, 0))
+				atomic_fetch_sub(&r->h->pollers, 1);
+			atomic_store(&pe->start, start);
+			atomic_fetch_add(&r->h->attached_ever, 1);
+			r->me = (int)k;
+			return 0;
+		}
+	}
+	return ipcx__fail(-EUSERS, "ring: all %u peer slots are taken", RING_PEERS);
+}
+
+/* ---- the doorbell: a pollable descriptor across unrelated processes ---------- */
+
+static socklen_t bell_addr(const struct ring *r, unsigned k, struct sockaddr_un *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	/* Abstract name; the uid is random per segment, so it is not guessable. */
+	int n = snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1, "ipcx.ring.%016llx.%u",
+			 (unsigned long long)r->uid, k);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+static void poke(struct ring *r, unsigned k)
+{
+	int fd = __atomic_load_n(&r->pokefd, __ATOMIC_ACQUIRE);
+	if (fd < 0) {
+		int nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (nfd < 0)
+			return;
+		int expect = -1;
+		if (__atomic_compare_exchange_n(&r->pokefd, &expect, nfd, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			fd = nfd;
+		else {
+			close(nfd);
+			fd = expect;
+		}
+	}
+	struct sockaddr_un a;
+	socklen_t alen = bell_addr(r, k, &a);
+	char b = 1;
+	ssize_t n = sendto(fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, alen);
+	(void)n; /* a full or vanished doorbell needs no second poke */
+}
+
+/* Poke every poller that announced it is waiting (armed), once each. */
+static void poke_pollers(struct ring *r)
+{
+	for (unsigned k = 0; k < RING_PEERS; k++) {
+		struct ring_peer *pe = &r->h->peers[k];
+		uint32_t one = 1;
+		if (atomic_load_explicit(&pe->armed, RELAXED) &&
+		    atomic_compare_exchange_strong(&pe->armed, &one, 0))
+			poke(r, k);
+	}
+}
+
+static void notify_rx(struct ring *r)
+{
+	/* Loads after the seq_cst store of the commit: see ring_wait(). */
+	if (atomic_load(&r->h->rx_waiters)) {
+		atomic_fetch_add(&r->h->rx_seq, 1);
+		futex_wake(&r->h->rx_seq);
+	}
+	if (atomic_load(&r->h->pollers))
+		poke_pollers(r);
+}
+
+/* ---- the many-producer many-consumer protocol ------------------------------------ */
+
+/* Room for len bytes: 0 and *pos, -EAGAIN full, -EBUSY another claim in progress. */
+static int mpmc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cellsp)
+{
+	uint64_t cells = cells_for(len);
+	for (;;) {
+		uint64_t hw = atomic_load_explicit(&r->h->head, ACQ);
+		if (hw & 0xff)
+			return -EBUSY;
+		uint64_t hp = hw >> 8, c = hp & r->mask, start = hp, pad = 0;
+		if (c + cells > r->ncells) {
+			pad = r->ncells - c; /* a record never wraps: skip to the next lap */
+			start = hp + pad;
+		}
+		uint64_t rl = atomic_load_explicit(&r->h->rel, ACQ);
+		if (rl > hp || hp - rl > r->ncells) {
+			if (atomic_load(&r->h->head) != hw)
+				continue;
+			return -EBADMSG;
+		}
+		if (start + cells - rl > r->ncells)
+			return -EAGAIN;
+		uint64_t mine = hp << 8 | (uint64_t)(r->me + 1);
+		if (!atomic_compare_exchange_weak(&r->h->head, &hw, mine))
+			continue;
+		/* We own the head: meta first, so a repairer can trust it. */
+		unsigned tag = T_CLAIMED | (unsigned)r->me;
+		if (pad) {
+			atomic_store_explicit(&r->meta[c], pad << 32 | M_PAD, RELAXED);
+			atomic_store_explicit(&r->seq[c], SEQ(hp, tag), REL);
+		}
+		atomic_store_explicit(&r->meta[start & r->mask], cells << 32 | len, RELAXED);
+		atomic_store_explicit(&r->seq[start & r->mask], SEQ(start, tag), REL);
+		atomic_store_explicit(&r->h->head, (start + cells) << 8, REL);
+		if (pad)
+			atomic_store_explicit(&r->seq[c], SEQ(hp, T_COMMITTED), REL);
+		*pos = start;
+		*cellsp = cells;
+		return 0;
+	}
+}
+
+static int check_crc(struct ring *r, uint64_t pos, uint32_t len);
+
+/* The next message: 0 (READING is ours), -EAGAIN empty, -EBUSY, -EMSGSIZE. */
+static int mpmc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
+		     uint64_t *cellsp)
+{
+	for (;;) {
+		uint64_t t = atomic_load_explicit(&r->h->tail, ACQ);
+		uint64_t hd = atomic_load_explicit(&r->h->head, ACQ) >> 8;
+		uint64_t s = atomic_load_explicit(&r->seq[t & r->mask], ACQ);
+		unsigned tag = SEQTAG(s);
+		if (SEQPOS(s) == t && (tag == T_COMMITTED || tag == T_LOST)) {
+			uint32_t len;
+			uint64_t c;
+			enum kind k;
+			uint64_t m = atomic_load_explicit(&r->meta[t & r->mask], RELAXED);
+			if (t + (m >> 32) > hd) /* hd was read before the commit we see */
+				hd = atomic_load_explicit(&r->h->head, ACQ) >> 8;
+			if (meta_decode(r, t, m, &len, &c, &k) < 0 || t + c > hd) {
+				if (atomic_load(&r->h->tail) != t)
+					continue;
+				return ipcx__fail(-EBADMSG, "ring: bad record at %llu",
+						  (unsigned long long)t);
+			}
+			bool deliver = k == K_MSG && tag == T_COMMITTED;
+			if (deliver && len > cap)
+				return -EMSGSIZE;
+			if (!atomic_compare_exchange_strong(&r->seq[t & r->mask], &s,
+							    SEQ(t, T_READING | (unsigned)r->me)))
+				continue;
+			atomic_store_explicit(&r->h->tail, t + c, REL);
+			if (deliver && check_crc(r, t, len) < 0)
+				deliver = false, k = K_PAD, atomic_fetch_add(&r->h->dropped, 1);
+			if (!deliver) {
+				if (k == K_MSG) { /* its writer died: count it */
+					atomic_fetch_add(&r->h->sent, 1);
+					atomic_fetch_add(&r->h->dropped, 1);
+				}
+				release_at(r, t);
+				continue;
+			}
+			*pos = t;
+			*lenp = len;
+			*cellsp = c;
+			return 0;
+		}
+		if (SEQPOS(s) == t && (tag & T_OWNED))
+			return -EBUSY;
+		if (hd == t)
+			return -EAGAIN;
+		if (atomic_load(&r->h->tail) != t)
+			continue;
+		return ipcx__fail(-EBADMSG, "ring: indices out of order (tail %llu head %llu)",
+				  (unsigned long long)t, (unsigned long long)hd);
+	}
+}
+
+/* ---- the single-producer single-consumer protocol --------------------------------- */
+
+static int spsc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cellsp,
+		      uint64_t *padp)
+{
+	uint64_t cells = cells_for(len);
+	uint64_t hp = atomic_load_explicit(&r->h->head, RELAXED) >> 8;
+	uint64_t c = hp & r->mask, start = hp, pad = 0;
+	if (c + cells > r->ncells) {
+		pad = r->ncells - c;
+		start = hp + pad;
+	}
+	if (r->cached_rel > hp || start + cells - r->cached_rel > r->ncells) {
+		uint64_t rl = atomic_load_explicit(&r->h->rel, ACQ);
+		if (rl > hp || hp - rl > r->ncells)
+			return ipcx__fail(-EBADMSG, "ring: indices out of order");
+		r->cached_rel = rl;
+		if (start + cells - rl > r->ncells)
+			return -EAGAIN;
+	}
+	*pos = start;
+	*cellsp = cells;
+	*padp = pad;
+	return 0;
+}
+
+static int spsc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
+		     uint64_t *cellsp)
+{
+	for (;;) {
+		uint64_t t = atomic_load_explicit(&r->h->tail, RELAXED);
+		if (t >= r->cached_head) {
+			uint64_t hd = atomic_load_explicit(&r->h->head, ACQ) >> 8;
+			if (hd < t || hd - t > r->ncells)
+				return ipcx__fail(-EBADMSG, "ring: indices out of order");
+			r->cached_head = hd;
+			if (hd == t)
+				return -EAGAIN;
+		}
+		uint32_t len;
+		uint64_t c;
+		enum kind k;
+		uint64_t m = atomic_load_explicit(&r->meta[t & r->mask], RELAXED);
+		if (meta_decode(r, t, m, &len, &c, &k) < 0 || t + c > r->cached_head)
+			return ipcx__fail(-EBADMSG, "ring: bad record at %llu", (unsigned long long)t);
+		if (k == K_MSG && len > cap)
+			return -EMSGSIZE;
+		if (k == K_PAD || check_crc(r, t, len) < 0) {
+			if (k == K_MSG)
+				atomic_fetch_add(&r->h->dropped, 1);
+			atomic_store_explicit(&r->h->tail, t + c, RELAXED);
+			atomic_store(&r->h->rel, t + c);
+			continue;
+		}
+		*pos = t;
+		*lenp = len;
+		*cellsp = c;
+		return 0;
+	}
+}
+
+/* ---- records: checksums, commit, release ------------------------------------------ */
+
+static uint32_t crc_table[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int j = 0; j < 8; j++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1; /* Castagnoli, reflected */
+		crc_table[0][i] = c;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+}
+
+/* CRC32C, slicing by 8.  Start with crc = 0; chain by passing the result. */
+uint32_t ipcx__crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	pthread_once(&crc_once, crc_init);
+	const uint8_t *p = buf;
+	crc = ~crc;
+	while (len >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		v ^= crc;
+		crc = crc_table[7][v & 0xff] ^ crc_table[6][(v >> 8) & 0xff] ^
+		      crc_table[5][(v >> 16) & 0xff] ^ crc_table[4][(v >> 24) & 0xff] ^
+		      crc_table[3][(v >> 32) & 0xff] ^ crc_table[2][(v >> 40) & 0xff] ^
+		      crc_table[1][(v >> 48) & 0xff] ^ crc_table[0][v >> 56];
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
+	return ~crc;
+}
+
+/* A record's checksum covers its position (no stale lap passes) and length. */
+static uint32_t record_crc(struct ring *r, uint64_t pos, uint32_t len)
+{
+	uint64_t hdr[2] = { pos, len };
+	return ipcx__crc32c(ipcx__crc32c(0, hdr, sizeof(hdr)), cell_ptr(r, pos), len);
+}
+
+static int check_crc(struct ring *r, uint64_t pos, uint32_t len)
+{
+	if (!(r->flags & RING_F_CRC))
+		return 0;
+	return atomic_load(&r->crc[pos & r->mask]) == record_crc(r, pos, len) ? 0 : -EBADMSG;
+}
+
+static void durable(struct ring *r, bool force)
+{
+	if (r->durability == 0)
+		return;
+	if (r->durability == 1 && !force && ++r->batch < 64)
+		return;
+	r->batch = 0;
+	msync(r->h, r->size, MS_SYNC);
+}
+
+static void commit_at(struct ring *r, uint64_t pos, uint32_t len, uint64_t cells, uint64_t pad)
+{
+	if (r->flags & RING_F_CRC)
+		atomic_store_explicit(&r->crc[pos & r->mask], record_crc(r, pos, len), RELAXED);
+	if (r->flags & RING_F_SPSC) {
+		if (pad)
+			atomic_store_explicit(&r->meta[(pos - pad) & r->mask], pad << 32 | M_PAD,
+					      RELAXED);
+		atomic_store_explicit(&r->meta[pos & r->mask], cells << 32 | len, RELAXED);
+		/* seq_cst: orders the store before the loads of the waiter flags. */
+		atomic_store(&r->h->head, (pos + cells) << 8);
+		atomic_store_explicit(&r->h->sent, atomic_load_explicit(&r->h->sent, RELAXED) + 1,
+				      RELAXED);
+	} else {
+		atomic_store_explicit(&r->meta[pos & r->mask], cells << 32 | len, RELAXED);
+		atomic_store(&r->seq[pos & r->mask], SEQ(pos, T_COMMITTED));
+		atomic_fetch_add_explicit(&r->h->sent, 1, RELAXED);
+	}
+	durable(r, false);
+	notify_rx(r);
+}
+
+static void release_msg(struct ring *r, uint64_t pos, uint64_t cells)
+{
+	if (r->flags & RING_F_SPSC) {
+		atomic_store_explicit(&r->h->tail, pos + cells, RELAXED);
+		atomic_store(&r->h->rel, pos + cells);
+		atomic_store_explicit(&r->h->received,
+				      atomic_load_explicit(&r->h->received, RELAXED) + 1, RELAXED);
+		notify_tx(r);
+	} else {
+		atomic_fetch_add_explicit(&r->h->received, 1, RELAXED);
+		release_at(r, pos);
+	}
+	durable(r, false);
+}
+
+static bool has_msg(struct ring *r)
+{
+	uint64_t t = atomic_load(&r->h->tail);
+	if (r->flags & RING_F_SPSC)
+		return (atomic_load(&r->h->head) >> 8) != t;
+	uint64_t s = atomic_load(&r->seq[t & r->mask]);
+	return s == SEQ(t, T_COMMITTED) || s == SEQ(t, T_LOST);
+}
+
+static bool has_room(struct ring *r, uint64_t cells)
+{
+	uint64_t hw = atomic_load(&r->h->head);
+	uint64_t rl = atomic_load(&r->h->rel);
+	/* Worst case with the pad to the end of the lap. */
+	return !(hw & 0xff) && (hw >> 8) + 2 * cells <= rl + r->ncells;
+}
+
+/* ---- waiting ------------------------------------------------------------------- */
+
+struct wait {
+	bool init;
+	unsigned n;
+	int64_t deadline, spin_end, next_check;
+};
+
+static int epipe_check(struct ring *r)
+{
+	if (r->persistent || atomic_load(&r->h->attached_ever) < 2 || others_alive(r))
+		return 0;
+	return ipcx__fail(-EPIPE, "ring: no other process is attached");
+}
+
+/*
+ * One step of waiting for the ring to change; 0 means try again.  Spin
+ * first (spin_us), then sleep on the futex, waking every 100 ms while other
+ * processes are attached to look for dead ones (a killed process wakes
+ * nobody).  busy: another process is in the middle of a step; it will not
+ * wake us, so yield instead of sleeping.
+ */
+static int ring_wait(struct ring *r, struct wait *w, int timeout_ms, bool rx, bool busy,
+		     uint64_t cells)
+{
+	if (!w->init) {
+		int64_t now = ipcx__now_ns();
+		w->init = true;
+		w->deadline = timeout_ms < 0 ? -1 : now + (int64_t)timeout_ms * 1000000;
+		w->spin_end = now + (int64_t)r->spin_us * 1000;
+		w->next_check = timeout_ms == 0 ? now : w->spin_end;
+	}
+	if (timeout_ms == 0) {
+		if (w->n++ == 0) {
+			repair(r);
+			return 0;
+		}
+		int e = epipe_check(r);
+		return e ? e : -EAGAIN;
+	}
+	if ((++w->n & 31) != 0 && w->n < (1u << 30)) {
+		cpu_relax();
+		return 0;
+	}
+	int64_t now = ipcx__now_ns();
+	if (now < w->spin_end) {
+		cpu_relax();
+		return 0;
+	}
+	if (w->deadline >= 0 && now >= w->deadline)
+		return -ETIMEDOUT;
+	if (now >= w->next_check) {
+		w->next_check = now + 10 * 1000000;
+		repair(r);
+		if (!busy) {
+			int e = epipe_check(r);
+			if (e)
+				return e;
+		}
+	}
+	if (busy) {
+		sched_yield();
+		return 0;
+	}
+	_Atomic uint32_t *seqw = rx ? &r->h->rx_seq : &r->h->tx_seq;
+	_Atomic uint32_t *waiters = rx ? &r->h->rx_waiters : &r->h->tx_waiters;
+	int64_t ns = w->deadline < 0 ? -1 : w->deadline - now;
+	if (atomic_load(&r->h->attached_ever) > 1 && (ns < 0 || ns > 100000000))
+		ns = 100000000;
+	uint32_t v = atomic_load(seqw);
+	/* Announce, then look again: a committer that missed us sees the flag. */
+	atomic_fetch_add(waiters, 1);
+	if (!(rx ? has_msg(r) : has_room(r, cells)))
+		futex_wait(seqw, v, ns);
+	atomic_fetch_sub(waiters, 1);
+	return 0;
+}
+
+/* ---- public (library-internal) operations ------------------------------------------ */
+
+static void rearm(struct ring *r)
+{
+	char b[16];
+	while (recv(r->bell, b, sizeof(b), MSG_DONTWAIT) >= 0)
+		;
+	struct ring_peer *pe = &r->h->peers[r->me];
+	atomic_store(&pe->armed, 1);
+	uint32_t one = 1;
+	/* A message that came before we armed: ring our own bell. */
+	if (has_msg(r) && atomic_compare_exchange_strong(&pe->armed, &one, 0))
+		poke(r, (unsigned)r->me);
+}
+
+static void after_take(struct ring *r)
+{
+	if (r->bell >= 0 && !has_msg(r))
+		rearm(r);
+}
+
+/* Claim room, waiting as the policy says; 1 means the message was dropped. */
+static int claim_wait(struct ring *r, uint32_t len, int timeout_ms, uint64_t *pos,
+		      uint64_t *cells, uint64_t *pad)
+{
+	struct wait w = { 0 };
+	for (;;) {
+		int rc;
+		*pad = 0;
+		if (r->flags & RING_F_SPSC)
+			rc = spsc_claim(r, len, pos, cells, pad);
+		else
+			rc = mpmc_claim(r, len, pos, cells);
+		if (rc == 0)
+			return 0;
+		if (rc == -EAGAIN && r->policy == RING_DROP) {
+			atomic_fetch_add(&r->h->sent, 1);
+			atomic_fetch_add(&r->h->dropped, 1);
+			return 1;
+		}
+		if (rc == -EAGAIN && r->policy == RING_OVERWRITE) {
+			uint64_t p, c;
+			uint32_t l;
+			int t = mpmc_take(r, SIZE_MAX, &p, &l, &c);
+			if (t == 0) {
+				atomic_fetch_add(&r->h->dropped, 1);
+				release_at(r, p);
+				continue;
+			}
+			if (t != -EAGAIN && t != -EBUSY)
+				return t;
+			rc = -EBUSY; /* a consumer is slow to release: wait */
+		}
+		if (rc != -EAGAIN && rc != -EBUSY)
+			return rc;
+		rc = ring_wait(r, &w, timeout_ms, false, rc == -EBUSY, cells_for(len));
+		if (rc)
+			return rc;
+	}
+}
+
+static int take_wait(struct ring *r, size_t cap, int timeout_ms, uint64_t *pos, uint32_t *len,
+		     uint64_t *cells)
+{
+	struct wait w = { 0 };
+	for (;;) {
+		int rc = r->flags & RING_F_SPSC ? spsc_take(r, cap, pos, len, cells)
+						: mpmc_take(r, cap, pos, len, cells);
+		if (rc == 0)
+			return 0;
+		if (rc != -EAGAIN && rc != -EBUSY)
+			return rc;
+		rc = ring_wait(r, &w, timeout_ms, true, rc == -EBUSY, 0);
+		if (rc) {
+			if (r->bell >= 0)
+				rearm(r);
+			return rc;
+		}
+	}
+}
+
+ssize_t ipcx__ring_send(struct ring *r, const void *msg, size_t len, int timeout_ms)
+{
+	if (r->me < 0)
+		return -EBADF;
+	if (r->reserved || r->peeked)
+		return ipcx__fail(-EBUSY, "a reserved or peeked message is not finished");
+	if (len > r->max_msg)
+		return -EMSGSIZE;
+	uint64_t pos, cells, pad;
+	int rc = claim_wait(r, (uint32_t)len, timeout_ms, &pos, &cells, &pad);
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
+		if (len)
+			memcpy(cell_ptr(r, pos), msg, len);
+		commit_at(r, pos, (uint32_t)len, cells, pad);
+	}
+	return (ssize_t)len;
+}
+
+ssize_t ipcx__ring_recv(struct ring *r, void *buf, size_t cap, int timeout_ms)
+{
+	if (r->me < 0)
+		return -EBADF;
+	if (r->reserved || r->peeked)
+		return ipcx__fail(-EBUSY, "a reserved or peeked message is not finished");
+	uint64_t pos, cells;
+	uint32_t len;
+	int rc = take_wait(r, cap, timeout_ms, &pos, &len, &cells);
+	if (rc < 0)
+		return rc;
+	if (len)
+		memcpy(buf, cell_ptr(r, pos), len);
+	release_msg(r, pos, cells);
+	after_take(r);
+	return len;
+}
+
+int ipcx__ring_reserve(struct ring *r, size_t len, int timeout_ms, void **slot)
+{
+	if (r->me < 0)
+		return -EBADF;
+	if (r->reserved || r->peeked)
+		return ipcx__fail(-EBUSY, "a reserved or peeked message is not finished");
+	if (len > r->max_msg)
+		return -EMSGSIZE;
+	uint64_t pos, cells, pad;
+	int save = r->policy;
+	if (r->policy == RING_DROP)
+		r->policy = RING_BLOCK; /* a reservation cannot be dropped: report full */
+	int rc = claim_wait(r, (uint32_t)len, save == RING_DROP ? 0 : timeout_ms, &pos, &cells,
+			    &pad);
+	r->policy = save;
+	if (rc < 0)
+		return rc;
+	r->reserved = true;
+	r->res_pos = pos;
+	r->res_cells = (uint32_t)cells;
+	r->res_pad = pad;
+	*slot = cell_ptr(r, pos);
+	return 0;
+}
+
+int ipcx__ring_commit(struct ring *r, size_t len)
+{
+	if (!r->reserved)
+		return ipcx__fail(-EINVAL, "commit without reserve");
+	if (len > (uint64_t)r->res_cells * RING_CELL || len > r->max_msg)
+		return ipcx__fail(-EMSGSIZE, "commit: %zu bytes is more than reserved", len);
+	r->reserved = false;
+	commit_at(r, r->res_pos, (uint32_t)len, r->res_cells, r->res_pad);
+	return 0;
+}
+
+ssize_t ipcx__ring_peek(struct ring *r, int timeout_ms, const void **msg)
+{
+	if (r->me < 0)
+		return -EBADF;
+	if (r->reserved || r->peeked)
+		return ipcx__fail(-EBUSY, "a reserved or peeked message is not finished");
+	uint64_t pos, cells;
+	uint32_t len;
+	int rc = take_wait(r, SIZE_MAX, timeout_ms, &pos, &len, &cells);
+	if (rc < 0)
+		return rc;
+	r->peeked = true;
+	r->peek_pos = pos;
+	r->peek_cells = cells;
+	*msg = cell_ptr(r, pos);
+	return len;
+}
+
+int ipcx__ring_release(struct ring *r)
+{
+	if (!r->peeked)
+		return ipcx__fail(-EINVAL, "release without peek");
+	r->peeked = false;
+	release_msg(r, r->peek_pos, r->peek_cells);
+	after_take(r);
+	return 0;
+}
+
+int ipcx__ring_stats(struct ring *r, uint64_t out[5])
+{
+	uint64_t sent = atomic_load(&r->h->sent), recvd = atomic_load(&r->h->received);
+	uint64_t dropped = atomic_load(&r->h->dropped);
+	uint64_t depth = sent >= recvd + dropped ? sent - recvd - dropped : 0;
+	uint64_t peers = 0;
+	for (unsigned k = 0; k < RING_PEERS; k++)
+		peers += peer_alive(r, k);
+	out[0] = sent;
+	out[1] = recvd;
+	out[2] = dropped;
+	out[3] = depth > r->ncells ? r->ncells : depth;
+	out[4] = peers;
+	return 0;
+}
+
+int ipcx__ring_fileno(struct ring *r)
+{
+	if (r->bell >= 0)
+		return r->bell;
+	if (r->me < 0)
+		return -EBADF;
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return ipcx__fail(-errno, "ring: doorbell socket");
+	struct sockaddr_un a;
+	socklen_t alen = bell_addr(r, (unsigned)r->me, &a);
+	if (bind(fd, (struct sockaddr *)&a, alen) < 0) {
+		int e = -errno;
+		close(fd);
+		return ipcx__fail(e, "ring: doorbell bind");
+	}
+	r->bell = fd;
+	atomic_store(&r->h->peers[r->me].poller, 1);
+	atomic_fetch_add(&r->h->pollers, 1);
+	rearm(r);
+	return fd;
+}
+
+/* ---- layout, attach, detach -------------------------------------------------------- */
+
+struct layout {
+	uint64_t seq_off, meta_off, crc_off, data_off, total;
+};
+
+static void layout(uint64_t ncells, uint32_t flags, struct layout *l)
+{
+	l->seq_off = RING_HDR;
+	l->meta_off = l->seq_off + 8 * ncells;
+	l->crc_off = l->meta_off + 8 * ncells;
+	uint64_t end = l->crc_off + ((flags & RING_F_CRC) ? 4 * ncells : 0);
+	l->data_off = (end + 4095) & ~4095ull;
+	l->total = l->data_off + ncells * RING_CELL;
+}
+
+uint64_t ipcx__ring_size(const struct ring_geom *g)
+{
+	struct layout l;
+	layout(g->capacity / RING_CELL, g->flags, &l);
+	return l.total;
+}
+
+int ipcx__ring_geom_parse(const struct ipcx__url *u, struct ring_geom *g)
+{
+	static const char *const policies[] = { "block", "drop", "overwrite", NULL };
+	size_t cap = 0, max = RING_DEF_MAX;
+	bool spsc = false;
+	uint64_t spin = RING_DEF_SPIN;
+	int r;
+	if ((r = ipcx__url_opt_size(u, "capacity", RING_MIN_CAP, RING_MAX_CAP, &cap)) ||
+	    (r = ipcx__url_opt_size(u, "max", 1, RING_MAX_MSG, &max)) ||
+	    (r = ipcx__url_opt_bool(u, "spsc", &spsc)) ||
+	    (r = ipcx__url_opt_enum(u, "policy", policies, &g->policy)) ||
+	    (r = ipcx__url_opt_u64(u, "spin", 0, 10000000, &spin)))
+		return r;
+	if (cap == 0) {
+		cap = RING_DEF_CAP;
+		while (cap < 4 * (uint64_t)max && cap < RING_MAX_CAP)
+			cap *= 2;
+	} else {
+		size_t p2 = RING_MIN_CAP;
+		while (p2 < cap)
+			p2 *= 2;
+		cap = p2;
+	}
+	if (cells_for(max) > cap / RING_CELL / 2)
+		return ipcx__fail(-EINVAL, "%s: capacity %zu must be at least twice max (%zu)",
+				  u->orig, cap, max);
+	if (spsc && g->policy == RING_OVERWRITE)
+		return ipcx__fail(-EINVAL, "%s: policy=overwrite needs the MPMC ring (not spsc=1)",
+				  u->orig);
+	g->capacity = cap;
+	g->max_msg = (uint32_t)max;
+	g->flags |= spsc ? RING_F_SPSC : 0;
+	g->spin_us = (unsigned)spin;
+	return 0;
+}
+
+int ipcx__ring_format(void *mem, size_t size, const struct ring_geom *g)
+{
+	struct layout l;
+	uint64_t ncells = g->capacity / RING_CELL;
+	layout(ncells, g->flags, &l);
+	if (size < l.total)
+		return -EINVAL;
+	struct ring_hdr *h = mem;
+	h->magic = RING_MAGIC;
+	h->version = RING_VERSION;
+	h->hdr_size = RING_HDR;
+	h->total_size = l.total;
+	if (getrandom(&h->uid, sizeof(h->uid), GRND_NONBLOCK) != sizeof(h->uid))
+		h->uid = (uint64_t)ipcx__now_ns() ^ (uint64_t)getpid() << 32;
+	h->cell_size = RING_CELL;
+	h->ncells = (uint32_t)ncells;
+	h->max_msg = g->max_msg;
+	h->flags = g->flags;
+	h->policy = (uint32_t)g->policy;
+	h->seq_off = l.seq_off;
+	h->meta_off = l.meta_off;
+	h->crc_off = l.crc_off;
+	h->data_off = l.data_off;
+	/* Position 0 of every lap-0 cell reads as "never written" (pos 0, tag 0). */
+	atomic_store(&h->ready, 1);
+	return 0;
+}
+
+int ipcx__ring_attach(struct ring *r, void *mem, size_t size, bool readonly)
+{
+	memset(r, 0, sizeof(*r));
+	r->me = -1;
+	r->bell = r->pokefd = -1;
+	if (size < RING_HDR)
+		return ipcx__fail(-EBADMSG, "ring: segment smaller than its header");
+	struct ring_hdr *h = mem;
+	if (!atomic_load_explicit(&h->ready, ACQ))
+		return h->magic == 0 || h->magic == RING_MAGIC ? -EAGAIN
+							     : ipcx__fail(-EBADMSG, "ring: bad magic");
+	/* Read the geometry once; the shared copy is never trusted again. */
+	uint64_t magic = h->magic, total = h->total_size;
+	uint32_t version = h->version, hsz = h->hdr_size, cell = h->cell_size;
+	uint64_t ncells = h->ncells;
+	uint32_t max = h->max_msg, flags = h->flags, policy = h->policy;
+	struct layout l;
+	layout(ncells, flags, &l);
+	if (magic != RING_MAGIC)
+		return ipcx__fail(-EBADMSG, "ring: bad magic");
+	if (version != RING_VERSION)
+		return ipcx__fail(-EBADMSG, "ring: version %u, this library reads %u", version,
+				  RING_VERSION);
+	if (hsz != RING_HDR || cell != RING_CELL || ncells < 16 || (ncells & (ncells - 1)) ||
+	    ncells * RING_CELL > RING_MAX_CAP || max == 0 || max > RING_MAX_MSG ||
+	    cells_for(max) > ncells / 2 || (flags & ~RING_F_MASK) || policy >= RING_NPOLICY ||
+	    ((flags & RING_F_SPSC) && policy == RING_OVERWRITE))
+		return ipcx__fail(-EBADMSG, "ring: bad geometry in the header");
+	if (h->seq_off != l.seq_off || h->meta_off != l.meta_off || h->crc_off != l.crc_off ||
+	    h->data_off != l.data_off || total != l.total || total > size)
+		return ipcx__fail(-EBADMSG, "ring: header does not match the segment's size");
+	r->h = h;
+	r->size = size;
+	r->seq = (_Atomic uint64_t *)((uint8_t *)mem + l.seq_off);
+	r->meta = (_Atomic uint64_t *)((uint8_t *)mem + l.meta_off);
+	r->crc = (_Atomic uint32_t *)((uint8_t *)mem + l.crc_off);
+	r->data = (uint8_t *)mem + l.data_off;
+	r->ncells = ncells;
+	r->mask = ncells - 1;
+	r->max_msg = max;
+	r->flags = flags;
+	r->policy = (int)policy;
+	r->uid = h->uid;
+	r->spin_us = RING_DEF_SPIN;
+	r->readonly = readonly;
+	return readonly ? 0 : peer_join(r);
+}
+
+void ipcx__ring_detach(struct ring *r)
+{
+	if (!r->h)
+		return;
+	if (r->reserved && !(r->flags & RING_F_SPSC)) {
+		/* The head moved past it: commit it as padding, nobody sees it. */
+		atomic_store(&r->meta[r->res_pos & r->mask], (uint64_t)r->res_cells << 32 | M_PAD);
+		atomic_store(&r->seq[r->res_pos & r->mask], SEQ(r->res_pos, T_COMMITTED));
+	}
+	r->reserved = false;
+	if (r->peeked)
+		ipcx__ring_release(r);
+	durable(r, true);
+	if (r->me >= 0) {
+		struct ring_peer *pe = &r->h->peers[r->me];
+		if (atomic_exchange(&pe->poller, 0))
+			atomic_fetch_sub(&r->h->pollers, 1);
+		atomic_store(&pe->armed, 0);
+		atomic_store(&pe->start, 0);
+		atomic_store(&pe->pid, 0);
+		/* Sleepers look for dead peers when they wake: wake them now. */
+		atomic_fetch_add(&r->h->rx_seq, 1);
+		futex_wake(&r->h->rx_seq);
+		atomic_fetch_add(&r->h->tx_seq, 1);
+		futex_wake(&r->h->tx_seq);
+	}
+	ipcx__close_fd(r->bell);
+	ipcx__close_fd(r->pokefd);
+	r->bell = r->pokefd = -1;
+	r->me = -1;
+	r->h = NULL;
+}
+
+/* ---- validation walk and recovery -------------------------------------------------- */
+
+ssize_t ipcx__ring_check(struct ring *r)
+{
+	uint64_t rl = atomic_load(&r->h->rel), t = atomic_load(&r->h->tail);
+	uint64_t hw = atomic_load(&r->h->head), hd = hw >> 8;
+	if ((hw & 0xff) > RING_PEERS || rl > t || t > hd || hd - rl > r->ncells)
+		return -EBADMSG;
+	ssize_t n = 0;
+	uint64_t p = (r->flags & RING_F_SPSC) ? t : rl;
+	for (uint64_t i = 0; p < hd; i++) {
+		if (i > r->ncells)
+			return -EBADMSG;
+		uint32_t len;
+		uint64_t c;
+		enum kind k;
+		if (meta_decode(r, p, atomic_load(&r->meta[p & r->mask]), &len, &c, &k) < 0 ||
+		    p + c > hd)
+			return -EBADMSG;
+		if (!(r->flags & RING_F_SPSC)) {
+			uint64_t s = atomic_load(&r->seq[p & r->mask]);
+			unsigned tag = SEQTAG(s);
+			bool owned = (tag & T_OWNED) && (tag & 0x3f) < RING_PEERS &&
+				     !((tag & T_CLAIMED) && (tag & T_READING));
+			if (SEQPOS(s) != p || !(owned || tag == T_COMMITTED || tag == T_LOST ||
+						tag == T_RELEASED))
+				return -EBADMSG;
+			if (p >= t && tag == T_RELEASED)
+				return -EBADMSG;
+			n += p >= t && tag == T_COMMITTED && k == K_MSG;
+		} else {
+			n += k == K_MSG;
+		}
+		p += c;
+	}
+	return n;
+}
+
+/*
+ * Persistent rings only, with nobody else attached (the caller holds an
+ * exclusive lock).  Everything before tail was taken; records from tail on
+ * are kept while they are whole, and the log is cut at the first one that
+ * is not (a writer killed mid-record, or pages lost in a machine crash).
+ */
+ssize_t ipcx__ring_recover(struct ring *r)
+{
+	struct ring_hdr *h = r->h;
+	for (unsigned k = 0; k < RING_PEERS; k++) {
+		if ((int)k == r->me)
+			continue;
+		atomic_store(&h->peers[k].pid, 0);
+		atomic_store(&h->peers[k].start, 0);
+		atomic_store(&h->peers[k].poller, 0);
+		atomic_store(&h->peers[k].armed, 0);
+	}
+	atomic_store(&h->pollers, 0);
+	atomic_store(&h->rx_waiters, 0);
+	atomic_store(&h->tx_waiters, 0);
+	uint64_t t = atomic_load(&h->tail), hd = atomic_load(&h->head) >> 8;
+	if (t > hd || hd - t > r->ncells)
+		t = hd;
+	atomic_store(&h->rel, t);
+	atomic_store(&h->tail, t);
+	ssize_t kept = 0;
+	uint64_t p = t;
+	while (p < hd) {
+		uint32_t len;
+		uint64_t c;
+		enum kind k;
+		uint64_t s = atomic_load(&r->seq[p & r->mask]);
+		if (meta_decode(r, p, atomic_load(&r->meta[p & r->mask]), &len, &c, &k) < 0 ||
+		    p + c > hd)
+			break;
+		if (!(r->flags & RING_F_SPSC)) {
+			unsigned tag = SEQTAG(s);
+			if (SEQPOS(s) != p)
+				break;
+			if (tag != T_COMMITTED && tag != T_LOST)
+				atomic_store(&r->seq[p & r->mask], SEQ(p, T_LOST));
+			else if (tag == T_COMMITTED && k == K_MSG && check_crc(r, p, len) < 0)
+				break;
+			kept += tag == T_COMMITTED && k == K_MSG;
+		} else {
+			if (k == K_MSG && check_crc(r, p, len) < 0)
+				break;
+			kept += k == K_MSG;
+		}
+		p += c;
+	}
+	atomic_store(&h->head, p << 8);
+	uint64_t sent = atomic_load(&h->sent), recvd = atomic_load(&h->received);
+	uint64_t dropped = atomic_load(&h->dropped);
+	if (sent < recvd + dropped + (uint64_t)kept)
+		atomic_store(&h->sent, recvd + dropped + (uint64_t)kept);
+	else
+		atomic_store(&h->dropped, sent - recvd - (uint64_t)kept);
+	return kept;
+}

@@ -1,0 +1,158 @@
+/*
+ * The shared-memory message ring behind shm:, sysvshm: and mmap:.
+ *
+ * The ring lives in a segment that every attached process maps; nothing in
+ * it is trusted.  Geometry is read once at attach, checked, and kept in the
+ * process-local struct ring; every index and length read later from the
+ * segment is checked against that local copy before use (-EBADMSG).
+ * docs/shm.md describes the layout and the protocol.
+ */
+#ifndef IPCX_SHM_RING_H
+#define IPCX_SHM_RING_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define RING_MAGIC   0x474e495258435049ull /* "IPCXRING" little-endian */
+#define RING_VERSION 1u
+#define RING_PEERS   64u   /* processes (channels) attached at once */
+#define RING_CELL    64u   /* bytes per cell: the unit of allocation */
+#define RING_HDR     8192u /* header bytes, page-aligned data after it */
+
+#define RING_MIN_CAP   (16u * RING_CELL)
+#define RING_MAX_CAP   (1ull << 34)
+#define RING_MAX_MSG   (1u << 30)
+#define RING_DEF_CAP   (1u << 20)
+#define RING_DEF_MAX   (64u << 10)
+#define RING_DEF_SPIN  20u /* microseconds of spinning before a futex sleep */
+
+/* Header flags, fixed at creation. */
+#define RING_F_SPSC 0x1u /* one producer, one consumer: no CAS on the fast path */
+#define RING_F_CRC  0x2u /* records carry a CRC32C (the mmap: log) */
+#define RING_F_MASK (RING_F_SPSC | RING_F_CRC)
+
+enum ring_policy { RING_BLOCK, RING_DROP, RING_OVERWRITE, RING_NPOLICY };
+
+/* One attached channel.  A slot is claimed with a CAS on pid. */
+struct ring_peer {
+	_Atomic uint32_t pid;
+	_Atomic uint32_t poller; /* it has a doorbell socket */
+	_Atomic uint32_t armed;  /* poke its doorbell on the next commit */
+	uint32_t pad;
+	_Atomic uint64_t start; /* process start time (clock ticks since boot) */
+	uint64_t pad2;
+};
+
+#define RING_LINE 128 /* two cache lines: no false sharing with the prefetcher */
+
+struct ring_hdr {
+	/* Fixed at creation; read once at attach and checked. */
+	uint64_t magic;
+	uint32_t version, hdr_size;
+	uint64_t total_size, uid;
+	uint32_t cell_size, ncells, max_msg, flags, policy, pad0;
+	uint64_t seq_off, meta_off, crc_off, data_off;
+	_Atomic uint32_t ready; /* set last by the creator */
+	/* Read on every commit, written only by sleepers and pollers. */
+	_Alignas(RING_LINE) _Atomic uint32_t rx_waiters;
+	_Atomic uint32_t pollers;
+	_Alignas(RING_LINE) _Atomic uint64_t head; /* pos << 8 | claiming peer + 1 */
+	_Atomic uint64_t sent;
+	_Alignas(RING_LINE) _Atomic uint64_t tail; /* next record to take */
+	_Atomic uint64_t received;
+	_Alignas(RING_LINE) _Atomic uint64_t rel; /* everything before it is free */
+	_Alignas(RING_LINE) _Atomic uint32_t rx_seq; /* futex: a record was committed */
+	_Alignas(RING_LINE) _Atomic uint32_t tx_seq; /* futex: room was made */
+	_Atomic uint32_t tx_waiters;
+	_Alignas(RING_LINE) _Atomic uint64_t dropped;
+	_Atomic uint32_t attached_ever;
+	_Alignas(RING_LINE) struct ring_peer peers[RING_PEERS];
+};
+
+_Static_assert(sizeof(struct ring_hdr) <= RING_HDR, "ring header too large");
+
+/* Creation parameters (URL options). */
+struct ring_geom {
+	uint64_t capacity; /* data bytes, a power of two */
+	uint32_t max_msg;
+	uint32_t flags;
+	int policy;
+	unsigned spin_us;
+};
+
+/* The process-local view of a ring.  Nothing here is shared. */
+struct ring {
+	struct ring_hdr *h;
+	_Atomic uint64_t *seq;
+	_Atomic uint64_t *meta;
+	_Atomic uint32_t *crc;
+	uint8_t *data;
+	size_t size; /* bytes mapped */
+	uint64_t ncells, mask;
+	uint32_t max_msg, flags;
+	int policy;
+	int me; /* our peer slot, -1 if none */
+	bool persistent; /* never -EPIPE: the mmap: log outlives its peers */
+	bool readonly;
+	unsigned spin_us;
+	int durability; /* mmap: 0 none, 1 batch, 2 always */
+	uint64_t uid;   /* names the doorbell sockets */
+	uint64_t cached_rel, cached_head; /* SPSC: the other side's index */
+	/* A reserved (zero-copy write) or peeked (zero-copy read) record. */
+	bool reserved, peeked;
+	uint64_t res_pos, res_pad, peek_pos, peek_cells;
+	uint32_t res_cells;
+	/* The pollable descriptor, made on first use (ipcx_fileno). */
+	int bell, pokefd;
+	uint32_t batch; /* mmap: commits since the last sync */
+};
+
+/* Bytes a segment needs for this geometry. */
+uint64_t ipcx__ring_size(const struct ring_geom *g);
+
+/* Parse capacity=, max=, spsc=, policy=, spin= into g (defaults first). */
+struct ipcx__url;
+int ipcx__ring_geom_parse(const struct ipcx__url *u, struct ring_geom *g);
+
+/* Lay out a new ring in mem (size bytes, zeroed) and publish it. */
+int ipcx__ring_format(void *mem, size_t size, const struct ring_geom *g);
+
+/*
+ * Check a mapped segment and fill r.  Registers a peer slot (unless
+ * readonly).  Returns 0, -EBADMSG (not a valid ring), -EUSERS (peer table
+ * full) or -EAGAIN (the creator has not finished).
+ */
+int ipcx__ring_attach(struct ring *r, void *mem, size_t size, bool readonly);
+/* Abort what is reserved or peeked, leave the peer slot, close sockets. */
+void ipcx__ring_detach(struct ring *r);
+
+ssize_t ipcx__ring_send(struct ring *r, const void *msg, size_t len, int timeout_ms);
+ssize_t ipcx__ring_recv(struct ring *r, void *buf, size_t cap, int timeout_ms);
+int ipcx__ring_reserve(struct ring *r, size_t len, int timeout_ms, void **slot);
+int ipcx__ring_commit(struct ring *r, size_t len);
+ssize_t ipcx__ring_peek(struct ring *r, int timeout_ms, const void **msg);
+int ipcx__ring_release(struct ring *r);
+int ipcx__ring_stats(struct ring *r, uint64_t out[5]);
+/* The doorbell socket, made on first call. */
+int ipcx__ring_fileno(struct ring *r);
+
+/*
+ * Validate the segment's shared state without changing it (for the fuzzer
+ * and for recovery): walks every record between rel and head.  Returns the
+ * number of committed records or -EBADMSG.
+ */
+ssize_t ipcx__ring_check(struct ring *r);
+
+/*
+ * Recovery for a persistent ring when no other process has it open: drop
+ * the peers of earlier runs, finish what they left half done, and cut the
+ * log at the first record whose checksum fails.  Returns records kept.
+ */
+ssize_t ipcx__ring_recover(struct ring *r);
+
+uint32_t ipcx__crc32c(uint32_t crc, const void *buf, size_t len);
+
+#endif

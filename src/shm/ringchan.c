@@ -1,0 +1,93 @@
+/* Channel operations over a ring, shared by shm:, sysvshm: and mmap:. */
+#include "ringchan.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#define RC(c) ((struct ringchan *)(c))
+
+static ssize_t rc_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
+{
+	return ipcx__ring_send(&RC(c)->ring, msg, len, timeout_ms);
+}
+
+static ssize_t rc_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
+{
+	return ipcx__ring_recv(&RC(c)->ring, buf, cap, timeout_ms);
+}
+
+static int rc_reserve(ipcx_chan *c, size_t len, int timeout_ms, void **slot)
+{
+	return ipcx__ring_reserve(&RC(c)->ring, len, timeout_ms, slot);
+}
+
+static int rc_commit(ipcx_chan *c, size_t len)
+{
+	return ipcx__ring_commit(&RC(c)->ring, len);
+}
+
+static ssize_t rc_peek(ipcx_chan *c, int timeout_ms, const void **msg)
+{
+	return ipcx__ring_peek(&RC(c)->ring, timeout_ms, msg);
+}
+
+static int rc_release(ipcx_chan *c)
+{
+	return ipcx__ring_release(&RC(c)->ring);
+}
+
+static int rc_stats(ipcx_chan *c, struct ipcx_stats *ret)
+{
+	uint64_t v[5];
+	int r = ipcx__ring_stats(&RC(c)->ring, v);
+	if (r < 0)
+		return r;
+	ret->sent = v[0];
+	ret->received = v[1];
+	ret->dropped = v[2];
+	ret->depth = v[3];
+	ret->peers = v[4];
+	return 0;
+}
+
+static int rc_fileno(ipcx_chan *c)
+{
+	return ipcx__ring_fileno(&RC(c)->ring);
+}
+
+static int rc_close(ipcx_chan *c)
+{
+	struct ringchan *rc = RC(c);
+	ipcx__ring_detach(&rc->ring);
+	int r = rc->unmap ? rc->unmap(rc) : 0;
+	free(rc);
+	return r;
+}
+
+const struct ipcx__chan_ops ipcx__ringchan_ops = {
+	.send = rc_send,
+	.recv = rc_recv,
+	.reserve = rc_reserve,
+	.commit = rc_commit,
+	.peek = rc_peek,
+	.release = rc_release,
+	.stats = rc_stats,
+	.fileno = rc_fileno,
+	.close = rc_close,
+};
+
+int ipcx__ringchan_init(struct ringchan *rc, const struct ipcx_tran *t, bool format,
+			const struct ring_geom *g)
+{
+	if (format) {
+		int r = ipcx__ring_format(rc->map, rc->maplen, g);
+		if (r < 0)
+			return r;
+	}
+	int r = ipcx__ring_attach(&rc->ring, rc->map, rc->maplen, false);
+	if (r < 0)
+		return r;
+	rc->ring.spin_us = g->spin_us;
+	ipcx__chan_init(&rc->c, &ipcx__ringchan_ops, t, -1, rc->ring.max_msg);
+	return 0;
+}

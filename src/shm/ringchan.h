@@ -1,0 +1,36 @@
+/*
+ * A channel over a ring: the part shm:, sysvshm: and mmap: share.  The
+ * transport maps the segment; this file attaches the ring and fills the
+ * channel operations.
+ */
+#ifndef IPCX_SHM_RINGCHAN_H
+#define IPCX_SHM_RINGCHAN_H
+
+#include "ring.h"
+#include "tran.h"
+
+#include <limits.h>
+
+struct ringchan {
+	struct ipcx_chan c;
+	struct ring ring;
+	void *map;
+	size_t maplen;
+	/* Undo the mapping and, for an owner, remove the object (set by the transport). */
+	int (*unmap)(struct ringchan *rc);
+	bool owner, keep;
+	int shmid;  /* sysvshm */
+	int lockfd; /* mmap: holds a shared flock for the channel's life */
+	char canon[PATH_MAX + 16]; /* the canonical URL, for creator records */
+};
+
+/*
+ * Attach the ring in rc->map (rc->maplen bytes) and make rc a channel.  On
+ * failure the caller still owns the mapping.
+ */
+int ipcx__ringchan_init(struct ringchan *rc, const struct ipcx_tran *t, bool format,
+			const struct ring_geom *g);
+
+extern const struct ipcx__chan_ops ipcx__ringchan_ops;
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * sysvshm:KEY — the same ring as shm:, over a System V segment (shmget).
+ *
+ * KEY is a number (decimal, or 0x hex), not IPC_PRIVATE.  listen creates the
+ * segment exclusively (IPC_CREAT|IPC_EXCL, 0600 unless mode=) and removes it
+ * (IPC_RMID) on close unless keep=1; dial attaches to an existing one.
+ */
+#include "shm/ringchan.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <time.h>
+
+static const struct ipcx_tran sysvshm_tran;
+
+static const char *const sysvshm_options[] = { "capacity", "max",  "spsc", "policy",
+					       "spin",     "mode", "keep", NULL };
+
+static int sysv_key(const struct ipcx__url *u, key_t *ret)
+{
+	char *end;
+	errno = 0;
+	long long k = strtoll(u->body, &end, 0);
+	if (!*u->body || *end || errno || k == IPC_PRIVATE || k < INT32_MIN || k > UINT32_MAX)
+		return ipcx__fail(-EINVAL, "%s: want sysvshm:KEY (a non-zero number)", u->orig);
+	*ret = (key_t)(int32_t)(uint32_t)k;
+	return 0;
+}
+
+static int sysv_unmap(struct ringchan *rc)
+{
+	shmdt(rc->map);
+	if (rc->owner && !rc->keep) {
+		if (shmctl(rc->shmid, IPC_RMID, NULL) < 0)
+			return -errno;
+		ipcx__record_removed(rc->canon);
+	}
+	return 0;
+}
+
+static int sysv_open(const struct ipcx__url *u, bool create, ipcx_chan **ret)
+{
+	struct ring_geom g = { 0 };
+	mode_t mode = 0600;
+	bool keep = false;
+	key_t key = 0;
+	int r;
+	if ((r = sysv_key(u, &key)) || (r = ipcx__ring_geom_parse(u, &g)) ||
+	    (r = ipcx__url_opt_mode(u, &mode)) || (r = ipcx__url_opt_bool(u, "keep", &keep)))
+		return r;
+	struct ringchan *rc = calloc(1, sizeof(*rc));
+	if (!rc)
+		return -ENOMEM;
+	snprintf(rc->canon, sizeof(rc->canon), "sysvshm:0x%08x", (unsigned)key);
+	for (int tries = 0;; tries++) {
+		if (create) {
+			rc->maplen = ipcx__ring_size(&g);
+			rc->shmid = shmget(key, rc->maplen, IPC_CREAT | IPC_EXCL | (int)mode);
+		} else {
+			rc->shmid = shmget(key, 0, 0);
+		}
+		if (rc->shmid < 0) {
+			r = ipcx__fail(!create && errno == ENOENT ? -ECONNREFUSED : -errno,
+				       "%s: %s", u->orig, strerror(errno));
+			break;
+		}
+		struct shmid_ds ds;
+		if (shmctl(rc->shmid, IPC_STAT, &ds) < 0) {
+			r = -errno;
+			break;
+		}
+		if (ds.shm_segsz > RING_MAX_CAP * 2) {
+			r = ipcx__fail(-EBADMSG, "%s: segment too large to be a ring", u->orig);
+			break;
+		}
+		rc->maplen = ds.shm_segsz;
+		rc->map = shmat(rc->shmid, NULL, 0);
+		if (rc->map == (void *)-1) {
+			r = -errno;
+			break;
+		}
+		rc->owner = create;
+		rc->keep = keep;
+		rc->unmap = sysv_unmap;
+		r = ipcx__ringchan_init(rc, &sysvshm_tran, create, &g);
+		if (r == 0)
+			break;
+		shmdt(rc->map);
+		if (r != -EAGAIN || tries >= 1000) {
+			if (r == -EAGAIN)
+				r = ipcx__fail(-ECONNREFUSED, "%s: not a ready ring", u->orig);
+			break;
+		}
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL); /* the creator is formatting */
+	}
+	if (r < 0) {
+		if (create && rc->shmid >= 0)
+			shmctl(rc->shmid, IPC_RMID, NULL);
+		free(rc);
+		return r;
+	}
+	if (create)
+		ipcx__record_created(rc->canon);
+	*ret = &rc->c;
+	return 0;
+}
+
+static int sysvshm_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
+{
+	(void)flags;
+	return sysv_open(u, true, ret);
+}
+
+static int sysvshm_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
+{
+	(void)flags;
+	return sysv_open(u, false, ret);
+}
+
+static const struct ipcx_tran sysvshm_tran = {
+	.scheme = "sysvshm",
+	.options = sysvshm_options,
+	.listen = sysvshm_listen,
+	.dial = sysvshm_dial,
+};
+
+const struct ipcx_tran *const ipcx__trans_sysvshm[] = { &sysvshm_tran, NULL };

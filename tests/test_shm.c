@@ -1,0 +1,388 @@
+/*
+ * The shm: and sysvshm: ring channels: round trip, sizes, timeouts,
+ * readiness, zero-copy, policies, statistics, peers that die, and removal.
+ * Multi-process stress and crash tests are in test_ring.c.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ipcx.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tsupport.h"
+
+static char url[256];
+
+static const char *shm_url(const char *opts)
+{
+	snprintf(url, sizeof(url), "shm:/%s%s%s", t_name(), opts ? "?" : "", opts ? opts : "");
+	return url;
+}
+
+static void open_pair(const char *u, ipcx_chan **l, ipcx_chan **d)
+{
+	int r = ipcx_listen(u, 0, l);
+	cr_assert_eq(r, 0, "listen %s: %s %s", u, ipcx_strerror(r), ipcx_errdetail());
+	r = ipcx_dial(u, 0, d);
+	cr_assert_eq(r, 0, "dial %s: %s %s", u, ipcx_strerror(r), ipcx_errdetail());
+}
+
+static void roundtrip(const char *u)
+{
+	ipcx_chan *l, *d;
+	open_pair(u, &l, &d);
+	size_t max = ipcx_max_msg(l);
+	cr_assert_geq(max, 64 * 1024);
+	char *big = malloc(max), *buf = malloc(max);
+	for (size_t i = 0; i < max; i++)
+		big[i] = (char)(i * 7 + 1);
+	size_t sizes[] = { 0, 1, 63, 64, 65, 1000, max };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		cr_assert_eq(ipcx_send(d, big, sizes[i], T_GUARD_MS), (ssize_t)sizes[i]);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		ssize_t n = ipcx_recv(l, buf, max, T_GUARD_MS);
+		cr_assert_eq(n, (ssize_t)sizes[i], "message %zu: %zd", i, n);
+		cr_assert(memcmp(buf, big, sizes[i]) == 0);
+	}
+	cr_expect_eq(ipcx_send(d, big, max + 1, 0), -EMSGSIZE);
+	/* Too small a buffer: the message stays queued. */
+	cr_assert_eq(ipcx_send(d, "hello", 5, 0), 5);
+	cr_expect_eq(ipcx_recv(l, buf, 4, 0), -EMSGSIZE);
+	cr_expect_eq(ipcx_recv(l, buf, 5, 0), 5);
+	free(big);
+	free(buf);
+	cr_assert_eq(ipcx_close(d), 0);
+	cr_assert_eq(ipcx_close(l), 0);
+}
+
+Test(shm, roundtrip_posix)
+{
+	roundtrip(shm_url(NULL));
+}
+
+Test(shm, roundtrip_spsc)
+{
+	roundtrip(shm_url("spsc=1&capacity=262144"));
+}
+
+Test(shm, roundtrip_sysv)
+{
+	char u[64];
+	int key = t_sysv_key();
+	snprintf(u, sizeof(u), "sysvshm:0x%08x", (unsigned)key);
+	roundtrip(u);
+	cr_expect_eq(shmget(key, 0, 0), -1, "segment left after close");
+	cr_expect_eq(errno, ENOENT);
+}
+
+Test(shm, removed_on_close_unless_keep)
+{
+	const char *name = t_name();
+	char u[256];
+	snprintf(u, sizeof(u), "shm:/%s", name);
+	ipcx_chan *l;
+	cr_assert_eq(ipcx_listen(u, 0, &l), 0);
+	char path[300];
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 0777, 0600);
+	/* Exclusive: a second listener is refused. */
+	ipcx_chan *l2;
+	cr_expect_eq(ipcx_listen(u, 0, &l2), -EEXIST);
+	ipcx_close(l);
+	cr_expect_eq(stat(path, &st), -1);
+	cr_expect_eq(ipcx_dial(u, 0, &l2), -ECONNREFUSED);
+
+	snprintf(u, sizeof(u), "shm:/%s?keep=1&mode=0640", name);
+	cr_assert_eq(ipcx_listen(u, 0, &l), 0);
+	cr_assert_eq(ipcx_send(l, "kept", 4, 0), 4);
+	ipcx_close(l);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 0777, 0640);
+	ipcx_chan *d;
+	cr_assert_eq(ipcx_dial(u, 0, &d), 0);
+	char buf[8];
+	cr_expect_eq(ipcx_recv(d, buf, sizeof(buf), 0), 4);
+	ipcx_close(d);
+	cr_assert_eq(shm_unlink(name), 0);
+}
+
+Test(shm, bad_urls)
+{
+	ipcx_chan *c;
+	const char *bad[] = { "shm:noslash", "shm:/a/b", "shm:/x?capacity=100",
+			      "shm:/x?max=0", "shm:/x?capacity=4096&max=4096",
+			      "shm:/x?policy=never", "shm:/x?spsc=1&policy=overwrite",
+			      "shm:/x?bogus=1", "sysvshm:0", "sysvshm:abc" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(ipcx_listen(bad[i], 0, &c), -EINVAL, "%s", bad[i]);
+}
+
+Test(shm, timeouts)
+{
+	ipcx_chan *l, *d;
+	open_pair(shm_url("capacity=1024&max=64"), &l, &d);
+	char buf[64] = { 0 };
+	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), -EAGAIN);
+	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 30), -ETIMEDOUT);
+	int sent = 0;
+	while (ipcx_send(d, buf, 64, 0) == 64)
+		sent++;
+	cr_expect_eq(sent, 16, "a 16-cell ring holds 16 one-cell records");
+	cr_expect_eq(ipcx_send(d, buf, 64, 0), -EAGAIN);
+	cr_expect_eq(ipcx_send(d, buf, 64, 30), -ETIMEDOUT);
+	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), 64);
+	cr_expect_eq(ipcx_send(d, buf, 64, 0), 64);
+	ipcx_close(d);
+	ipcx_close(l);
+}
+
+static bool readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+struct sender_arg {
+	const char *url;
+	struct t_sync *go;
+	int count;
+};
+
+static int sender(void *arg)
+{
+	struct sender_arg *a = arg;
+	ipcx_chan *d;
+	if (ipcx_dial(a->url, 0, &d) < 0)
+		return 1;
+	for (int i = 0; i < a->count; i++) {
+		if (!t_wait_post(a->go, T_GUARD_MS))
+			return 2;
+		if (ipcx_send(d, &i, sizeof(i), T_GUARD_MS) != sizeof(i))
+			return 3;
+	}
+	ipcx_close(d);
+	return 0;
+}
+
+static void poll_readiness(const char *opts)
+{
+	const char *u = shm_url(opts);
+	ipcx_chan *l;
+	cr_assert_eq(ipcx_listen(u, 0, &l), 0);
+	int fd = ipcx_fileno(l);
+	cr_assert_geq(fd, 0, "%s", ipcx_errdetail());
+	cr_expect_eq(ipcx_fileno(l), fd, "the same descriptor every time");
+	cr_expect(!readable(fd));
+	struct t_sync go;
+	t_sync_init(&go);
+	struct sender_arg a = { u, &go, 3 };
+	pid_t pid = t_spawn(sender, &a);
+	/* The peer in another process sends one; the descriptor turns readable. */
+	t_post(&go);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, T_GUARD_MS), 1);
+	int v;
+	cr_expect_eq(ipcx_recv(l, &v, sizeof(v), 0), sizeof(v));
+	cr_expect_eq(v, 0);
+	cr_expect(!readable(fd), "not readable once the ring is empty");
+	t_post(&go);
+	t_post(&go);
+	cr_assert_eq(t_join(pid, T_GUARD_MS), 0);
+	cr_assert_eq(poll(&p, 1, T_GUARD_MS), 1);
+	cr_expect_eq(ipcx_recv(l, &v, sizeof(v), 0), sizeof(v));
+	cr_expect(readable(fd), "still readable: one message left");
+	cr_expect_eq(ipcx_recv(l, &v, sizeof(v), 0), sizeof(v));
+	cr_expect_eq(v, 2);
+	cr_expect(!readable(fd));
+	t_sync_close(&go);
+	ipcx_close(l);
+}
+
+Test(shm, poll_readiness)
+{
+	poll_readiness(NULL);
+}
+
+Test(shm, poll_readiness_spsc)
+{
+	poll_readiness("spsc=1");
+}
+
+Test(shm, zero_copy)
+{
+	ipcx_chan *l, *d;
+	open_pair(shm_url(NULL), &l, &d);
+	void *slot;
+	cr_assert_eq(ipcx_reserve(d, 100, 0, &slot), 0);
+	cr_expect_eq(ipcx_send(d, "x", 1, 0), -EBUSY, "reserve must be committed first");
+	memcpy(slot, "zero-copy", 9);
+	cr_assert_eq(ipcx_commit(d, 9), 0);
+	cr_expect_eq(ipcx_commit(d, 9), -EINVAL);
+	cr_assert_eq(ipcx_send(d, "second", 6, 0), 6);
+	const void *m;
+	cr_assert_eq(ipcx_peek(l, 0, &m), 9);
+	cr_expect(memcmp(m, "zero-copy", 9) == 0);
+	cr_assert_eq(ipcx_release(l), 0);
+	char buf[16];
+	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), 6);
+	/* A reservation abandoned by close is skipped, never delivered. */
+	cr_assert_eq(ipcx_reserve(d, 10, 0, &slot), 0);
+	ipcx_close(d);
+	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), -EPIPE);
+	ipcx_close(l);
+}
+
+Test(shm, stats)
+{
+	ipcx_chan *l, *d;
+	open_pair(shm_url(NULL), &l, &d);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(ipcx_send(d, &i, sizeof(i), 0), sizeof(i));
+	int v;
+	cr_assert_eq(ipcx_recv(l, &v, sizeof(v), 0), sizeof(v));
+	struct ipcx_stats st;
+	cr_assert_eq(ipcx_stats(l, &st), 0);
+	cr_expect_eq(st.sent, 5);
+	cr_expect_eq(st.received, 1);
+	cr_expect_eq(st.dropped, 0);
+	cr_expect_eq(st.depth, 4);
+	cr_expect_eq(st.peers, 2);
+	ipcx_close(d);
+	cr_assert_eq(ipcx_stats(l, &st), 0);
+	cr_expect_eq(st.peers, 1);
+	ipcx_close(l);
+}
+
+Test(shm, policy_drop)
+{
+	ipcx_chan *l, *d;
+	open_pair(shm_url("capacity=1024&max=64&policy=drop"), &l, &d);
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(ipcx_send(d, &i, sizeof(i), -1), sizeof(i), "never blocks");
+	struct ipcx_stats st;
+	cr_assert_eq(ipcx_stats(l, &st), 0);
+	cr_expect_eq(st.sent, 20);
+	cr_expect_eq(st.dropped, 4, "16 one-cell records fit");
+	int v, want = 0;
+	while (ipcx_recv(l, &v, sizeof(v), 0) == sizeof(v))
+		cr_expect_eq(v, want++, "the oldest are kept");
+	cr_expect_eq(want, 16);
+	ipcx_close(d);
+	ipcx_close(l);
+}
+
+Test(shm, policy_overwrite)
+{
+	ipcx_chan *l, *d;
+	open_pair(shm_url("capacity=1024&max=64&policy=overwrite"), &l, &d);
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(ipcx_send(d, &i, sizeof(i), 0), sizeof(i));
+	struct ipcx_stats st;
+	cr_assert_eq(ipcx_stats(l, &st), 0);
+	cr_expect_eq(st.sent, 100);
+	cr_expect_eq(st.dropped, 84);
+	int v, want = 84;
+	while (ipcx_recv(l, &v, sizeof(v), 0) == sizeof(v))
+		cr_expect_eq(v, want++, "the newest are kept, in order");
+	cr_expect_eq(want, 100);
+	ipcx_close(d);
+	ipcx_close(l);
+}
+
+static int send_then_die(void *arg)
+{
+	struct sender_arg *a = arg;
+	ipcx_chan *d;
+	if (ipcx_dial(a->url, 0, &d) < 0)
+		return 1;
+	int v = 42;
+	if (ipcx_send(d, &v, sizeof(v), 0) != sizeof(v))
+		return 2;
+	t_post(a->go);
+	pause(); /* killed here, channel still open */
+	return 0;
+}
+
+Test(shm, dead_peer_is_epipe)
+{
+	const char *u = shm_url(NULL);
+	ipcx_chan *l;
+	cr_assert_eq(ipcx_listen(u, 0, &l), 0);
+	int v = 0;
+	cr_expect_eq(ipcx_recv(l, &v, sizeof(v), 0), -EAGAIN, "no peer yet: just empty");
+	struct t_sync go;
+	t_sync_init(&go);
+	struct sender_arg a = { u, &go, 1 };
+	pid_t pid = t_spawn(send_then_die, &a);
+	cr_assert(t_wait_post(&go, T_GUARD_MS));
+	kill(pid, SIGKILL);
+	cr_assert_eq(ipcx_recv(l, &v, sizeof(v), T_GUARD_MS), sizeof(v));
+	cr_expect_eq(v, 42);
+	/* The killed process is a zombie until reaped: still reported dead. */
+	cr_expect_eq(ipcx_recv(l, &v, sizeof(v), T_GUARD_MS), -EPIPE);
+	t_join(pid, T_GUARD_MS);
+	t_sync_close(&go);
+	ipcx_close(l);
+}
+
+/* Blocking send and receive across processes, woken by the futex. */
+static int echo_child(void *arg)
+{
+	const char **urls = arg;
+	ipcx_chan *in, *out;
+	if (ipcx_dial(urls[0], 0, &in) < 0 || ipcx_dial(urls[1], 0, &out) < 0)
+		return 1;
+	char buf[256];
+	for (;;) {
+		ssize_t n = ipcx_recv(in, buf, sizeof(buf), T_GUARD_MS);
+		if (n < 0) {
+			fprintf(stderr, "echo child: recv: %s %s\n", ipcx_strerror((int)n), ipcx_errdetail());
+			return 2;
+		}
+		if (ipcx_send(out, buf, (size_t)n, T_GUARD_MS) != n)
+			return 3;
+		if (n == 0)
+			break;
+	}
+	ipcx_close(in);
+	ipcx_close(out);
+	return 0;
+}
+
+Test(shm, ping_pong_blocking)
+{
+	char u1[256], u2[256];
+	snprintf(u1, sizeof(u1), "%s", shm_url("spin=0"));
+	snprintf(u2, sizeof(u2), "%s", shm_url("spsc=1&spin=0"));
+	ipcx_chan *a, *b;
+	cr_assert_eq(ipcx_listen(u1, 0, &a), 0);
+	cr_assert_eq(ipcx_listen(u2, 0, &b), 0);
+	const char *urls[2] = { u1, u2 };
+	pid_t pid = t_spawn(echo_child, urls);
+	char buf[256];
+	for (int i = 1; i <= 2000; i++) {
+		size_t len = (size_t)(i % 200) + 1;
+		memset(buf, i & 0xff, len);
+		cr_assert_eq(ipcx_send(a, buf, len, T_GUARD_MS), (ssize_t)len);
+		char back[256];
+		ssize_t got = ipcx_recv(b, back, sizeof(back), T_GUARD_MS);
+		cr_assert_eq(got, (ssize_t)len, "round %d: %zd %s", i, got, ipcx_errdetail());
+		cr_assert(memcmp(back, buf, len) == 0);
+	}
+	cr_assert_eq(ipcx_send(a, buf, 0, T_GUARD_MS), 0);
+	cr_assert_eq(ipcx_recv(b, buf, sizeof(buf), T_GUARD_MS), 0);
+	cr_assert_eq(t_join(pid, T_GUARD_MS), 0);
+	ipcx_close(a);
+	ipcx_close(b);
+}
