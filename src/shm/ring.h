@@ -153,6 +153,4 @@ ssize_t ipcx__ring_check(struct ring *r);
  */
 ssize_t ipcx__ring_recover(struct ring *r);
 
-uint32_t ipcx__crc32c(uint32_t crc, const void *buf, size_t len);
-
 #endif
