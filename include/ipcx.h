@@ -15,6 +15,7 @@
 #ifndef IPCX_H
 #define IPCX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -411,6 +412,108 @@ int ipcx_lock_close(ipcx_lock *l);
 /* ------------------------------------------------------------------------ */
 /* Object inspection (ls, rm, gc)                                            */
 /* ------------------------------------------------------------------------ */
+
+/*
+ * Every IPC object on the machine, whoever made it: what `ipcx ls`, `rm`,
+ * `gc` and `info` are built on.  Inspection only reads /proc, /dev/shm, the
+ * mqueue file system and directories; it never opens a channel, so it never
+ * disturbs the objects it looks at.
+ */
+enum ipcx_obj_kind {
+	IPCX_OBJ_SYSV_MSG = 1, /* "sysv-msg"    System V message queue */
+	IPCX_OBJ_SYSV_SEM,     /* "sysv-sem"    System V semaphore set */
+	IPCX_OBJ_SYSV_SHM,     /* "sysv-shm"    System V shared memory */
+	IPCX_OBJ_POSIX_SHM,    /* "posix-shm"   POSIX shared memory (/dev/shm) */
+	IPCX_OBJ_POSIX_SEM,    /* "posix-sem"   POSIX named semaphore */
+	IPCX_OBJ_POSIX_MQ,     /* "posix-mq"    POSIX message queue */
+	IPCX_OBJ_FIFO,         /* "fifo"        named pipe */
+	IPCX_OBJ_UNIX_SOCKET,  /* "unix-socket" Unix socket, path or abstract */
+};
+
+/* The kind's name as above ("sysv-msg" ...), or NULL for an unknown kind. */
+const char *ipcx_obj_kind_name(int kind);
+/* The kind named name, or -EINVAL. */
+int ipcx_obj_kind_parse(const char *name);
+
+/* One object.  Numbers the kernel does not tell are -1. */
+struct ipcx_obj {
+	int kind;          /* enum ipcx_obj_kind */
+	char *url;         /* canonical URL, as rm and info take it:
+	                      "sysvshm:0x7e001234", "shm:/name", "unix:@name" */
+	char *name;        /* "/name", "/path", "@name"; "" for System V */
+	int64_t key;       /* System V key */
+	int64_t id;        /* System V id; the socket inode of a bound socket */
+	int64_t uid;       /* owner */
+	int64_t gid;
+	unsigned mode;     /* permission bits (0777) */
+	int64_t size;      /* bytes: segment or file size, bytes queued */
+	int64_t messages;  /* messages queued (message queues) */
+	int64_t nsems;     /* semaphores in a System V set */
+	int64_t nattch;    /* attachments of a System V segment */
+	int64_t ctime;     /* creation time (or last change), seconds since 1970 */
+	pid_t creator;     /* creating process when known (ipcx record, shm cpid) */
+	bool ipcx;          /* an ipcx listener created it (a creator record) */
+	bool creator_alive; /* that creator still runs (pid reuse checked) */
+	bool orphan;        /* ipcx created it, its creator is dead, and no
+	                       process has it open, mapped or attached */
+	bool has_stats;     /* stats below are valid */
+	struct ipcx_stats stats;
+	size_t npids;      /* processes that have it open, mapped or attached */
+	pid_t *pids;       /* (those whose /proc this process may read) */
+};
+
+/* Flags for ipcx_ls() and ipcx_obj_find(). */
+#define IPCX_LS_NOPIDS 0x1u /* skip the walk over /proc: pids stay empty and
+                               orphan false (faster) */
+
+/*
+ * List every object.  FIFOs and socket files are found where they usually
+ * are (/tmp, /var/tmp, /run, /dev/shm, a few levels deep), where a process
+ * has them open, where ipcx recorded creating them, and under paths (a
+ * NULL-terminated list of files or folders, or NULL).  POSIX message queues
+ * are listed when the mqueue file system is mounted (ipcx_mqueue_dir()).
+ * Returns the count and sets *ret to an array to free with ipcx_objs_free().
+ */
+ssize_t ipcx_ls(const char *const *paths, unsigned flags, struct ipcx_obj **ret);
+
+/* One object, by URL (any form rm takes); -ENOENT if there is none. */
+int ipcx_obj_find(const char *url, unsigned flags, struct ipcx_obj **ret);
+
+/* Free what ipcx_ls(), ipcx_obj_find() (n = 1) or ipcx_gc() returned. */
+void ipcx_objs_free(struct ipcx_obj *objs, size_t n);
+
+/* Flags for ipcx_obj_remove(). */
+#define IPCX_RM_FORCE 0x1u /* root: remove another user's object too */
+
+/*
+ * Remove the object named by url: sysvmq:KEY, sysvsem:KEY, sysvshm:KEY
+ * (KEY decimal or 0x hex; "?id=N" picks one of several IPC_PRIVATE objects),
+ * shm:/name, sem:/name, mq:/name, fifo:/path, unix:/path.  -ENOENT if it
+ * does not exist; -EPERM for another user's object unless root passes
+ * IPCX_RM_FORCE; -EINVAL if a path is not a FIFO or socket (a symlink is
+ * never followed and nothing else is ever deleted).  Its creator record, if
+ * any, goes with it.
+ */
+int ipcx_obj_remove(const char *url, unsigned flags);
+
+/* Flags for ipcx_gc(). */
+#define IPCX_GC_DRY_RUN 0x1u /* remove nothing; return what would go */
+
+/*
+ * Remove the orphans that ipcx created (see struct ipcx_obj), and the
+ * creator records of objects that no longer exist.  Only the caller's own
+ * objects, unless the caller is root; with match, only those whose URL
+ * matches that shell pattern (fnmatch(3): "shm:/myapp-*").  Returns how many orphans were removed (or would be) and sets
+ * *ret to them, to free with ipcx_objs_free().
+ */
+ssize_t ipcx_gc(const char *match, unsigned flags, struct ipcx_obj **ret);
+
+/*
+ * Where the mqueue file system is mounted (POSIX message queues are listed
+ * only through it): copies the folder into buf; -ENOENT if it is not mounted.
+ * The library never mounts it; `ipcx ls` does, at /dev/mqueue, when root.
+ */
+int ipcx_mqueue_dir(char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

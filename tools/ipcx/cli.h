@@ -9,6 +9,10 @@
 #define IPCX_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct ipcx_obj;
 
 #define CLI_OK    0
 #define CLI_FAIL  1
@@ -30,6 +34,21 @@ int cli_usage(const char *verb, const char *fmt, ...) __attribute__((format(prin
 /* Parse a whole decimal number in [min, max]; false if malformed. */
 bool cli_parse_long(const char *s, long min, long max, long *ret);
 
+/* Objects, for ls, info and gc (objfmt.c). */
+/* A JSON string: escaped, and valid UTF-8 whatever bytes s holds. */
+void cli_json_str(FILE *f, const char *s);
+/* One object as a JSON object (the fields docs/cli.md lists). */
+void cli_obj_json(FILE *f, const struct ipcx_obj *o);
+/* A user name for uid (or the number), and an age ("42s", "3h") in buf. */
+const char *cli_user(int64_t uid, char *buf, size_t cap);
+const char *cli_age(int64_t ctime, char *buf, size_t cap);
+/*
+ * Make POSIX message queues listable: true if the mqueue file system is
+ * mounted, or could be mounted at /dev/mqueue (root, mount_ok); else says
+ * on stderr that queues are not listed.
+ */
+bool cli_mqueue_prepare(bool mount_ok);
+
 /* Verb entry points (one file each). */
 int cli_send(int argc, char **argv);
 int cli_recv(int argc, char **argv);
@@ -37,5 +56,9 @@ int cli_tour(int argc, char **argv);
 int cli_lock(int argc, char **argv);
 int cli_signal(int argc, char **argv);
 int cli_sem(int argc, char **argv);
+int cli_ls(int argc, char **argv);
+int cli_rm(int argc, char **argv);
+int cli_gc(int argc, char **argv);
+int cli_info(int argc, char **argv);
 
 #endif

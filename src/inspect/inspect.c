@@ -1,0 +1,547 @@
+/*
+ * Object inspection, the public side: list (ipcx_ls), look up one
+ * (ipcx_obj_find), remove (ipcx_obj_remove) and collect orphans (ipcx_gc).
+ *
+ * A listing reads the creator records first and the objects second: a
+ * record is written after its object is made, so an object a record names
+ * existed before the scan began, and a record whose object the scan did not
+ * find is stale, not new.
+ */
+#include "inspect.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <libgen.h>
+#include <mqueue.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define IPCX_EXPORT __attribute__((visibility("default")))
+
+static const char *const kind_names[] = {
+	[IPCX_OBJ_SYSV_MSG] = "sysv-msg",   [IPCX_OBJ_SYSV_SEM] = "sysv-sem",
+	[IPCX_OBJ_SYSV_SHM] = "sysv-shm",   [IPCX_OBJ_POSIX_SHM] = "posix-shm",
+	[IPCX_OBJ_POSIX_SEM] = "posix-sem", [IPCX_OBJ_POSIX_MQ] = "posix-mq",
+	[IPCX_OBJ_FIFO] = "fifo",           [IPCX_OBJ_UNIX_SOCKET] = "unix-socket",
+};
+#define NKINDS ((int)(sizeof(kind_names) / sizeof(kind_names[0])))
+
+IPCX_EXPORT const char *ipcx_obj_kind_name(int kind)
+{
+	return kind > 0 && kind < NKINDS ? kind_names[kind] : NULL;
+}
+
+IPCX_EXPORT int ipcx_obj_kind_parse(const char *name)
+{
+	for (int k = 1; name && k < NKINDS; k++)
+		if (strcmp(kind_names[k], name) == 0)
+			return k;
+	return ipcx__fail(-EINVAL, "'%s' is no kind of object (sysv-msg, sysv-sem, sysv-shm, "
+				   "posix-shm, posix-sem, posix-mq, fifo, unix-socket)",
+			  name ? name : "(null)");
+}
+
+IPCX_EXPORT int ipcx_mqueue_dir(char *buf, size_t cap)
+{
+	if (!buf)
+		return -EINVAL;
+	int r = ipcx__mqueue_mount(buf, cap);
+	if (r == -ENOENT)
+		return ipcx__fail(r, "the mqueue file system is not mounted");
+	return r;
+}
+
+/* ---- processes and records ------------------------------------------------------ */
+
+struct pidset {
+	pid_t *v;
+	size_t n, cap;
+	int64_t uid; /* owner of the first process, or -1 */
+};
+
+static void pid_collect(const struct pent *e, void *arg)
+{
+	struct pidset *s = arg;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i] == e->pid)
+			return;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 4;
+		pid_t *v = realloc(s->v, cap * sizeof(*v));
+		if (!v)
+			return;
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n++] = e->pid;
+	if (s->uid < 0)
+		s->uid = e->uid;
+}
+
+static int pid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void attach_pids(struct objvec *ov, const struct ptab *t)
+{
+	for (size_t i = 0; i < ov->n; i++) {
+		struct ipcx_obj *o = &ov->v[i];
+		struct objx *x = &ov->x[i];
+		struct pidset s = { .uid = -1 };
+		if (x->match == MATCH_FILE || x->match == MATCH_SYSV)
+			ipcx__ptab_each(t, x->match, x->match == MATCH_FILE ? x->dev : 0, x->ino,
+					pid_collect, &s);
+		for (size_t k = 0; k < x->nsocks; k++)
+			ipcx__ptab_each(t, MATCH_SOCK, 0, x->socks[k], pid_collect, &s);
+		if (s.n)
+			qsort(s.v, s.n, sizeof(*s.v), pid_cmp);
+		o->pids = s.v;
+		o->npids = s.n;
+		/* An abstract socket has no file: its owner is its process's. */
+		if (o->uid < 0)
+			o->uid = s.uid;
+	}
+}
+
+/*
+ * Mark what ipcx created.  A record counts only if whoever wrote it owns the
+ * object (or is root): a user cannot make another user's object look like
+ * an ipcx orphan for a root gc to remove.
+ */
+static void apply_records(struct objvec *ov, const struct ipcx__rec *r, size_t n, bool pids)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct ipcx_obj *o = ipcx__ov_find(ov, r[i].url);
+		if (!o || (r[i].owner != 0 && (int64_t)r[i].owner != o->uid))
+			continue;
+		o->ipcx = true;
+		o->creator = r[i].pid;
+		o->creator_alive = ipcx__proc_alive(r[i].pid, r[i].start);
+	}
+	for (size_t i = 0; pids && i < ov->n; i++) {
+		struct ipcx_obj *o = &ov->v[i];
+		o->orphan = o->ipcx && !o->creator_alive && o->npids == 0 && o->nattch <= 0;
+	}
+}
+
+/* ---- a scan --------------------------------------------------------------------- */
+
+struct scan {
+	struct objvec ov;
+	struct ipcx__rec *recs;
+	size_t nrecs;
+	bool mq_listed; /* the mqueue mount was there: queues are all listed */
+};
+
+static void scan_free(struct scan *s)
+{
+	ipcx__ov_free(&s->ov);
+	ipcx__record_list_free(s->recs, s->nrecs);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The paths worth a look besides the usual folders: asked, recorded, in use. */
+static const char **extra_paths(const char *const *paths, const struct scan *s,
+				const struct ptab *t, size_t *n)
+{
+	size_t np = 0;
+	while (paths && paths[np])
+		np++;
+	const char **v = calloc(np + s->nrecs + t->npaths + 1, sizeof(*v));
+	if (!v)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < np; i++)
+		v[k++] = paths[i];
+	for (size_t i = 0; i < s->nrecs; i++) {
+		const char *u = s->recs[i].url;
+		const char *colon = strchr(u, ':');
+		if ((s->recs[i].kind == IPCX_OBJ_FIFO || s->recs[i].kind == IPCX_OBJ_UNIX_SOCKET) &&
+		    colon && colon[1] == '/')
+			v[k++] = colon + 1;
+	}
+	for (size_t i = 0; i < t->npaths; i++)
+		v[k++] = t->paths[i];
+	*n = k;
+	return v;
+}
+
+/*
+ * Find everything.  walk: look through the usual folders for FIFOs and
+ * socket files (a lookup by URL does not need to).
+ */
+static int scan_all(const char *const *paths, unsigned flags, bool walk, struct scan *s)
+{
+	memset(s, 0, sizeof(*s));
+	ipcx__record_list(&s->recs, &s->nrecs);
+	struct ptab t = { 0 };
+	bool pids = !(flags & IPCX_LS_NOPIDS);
+	if (pids) {
+		uint64_t devs[2] = { ipcx__devshm_dev(), ipcx__mqueue_dev() };
+		ipcx__ptab_build(&t, devs, 2);
+	}
+	ipcx__scan_sysv(&s->ov);
+	ipcx__scan_devshm(&s->ov);
+	s->mq_listed = ipcx__scan_mqueue(&s->ov) == 0;
+	ipcx__scan_unix(&s->ov);
+	size_t n = 0;
+	const char **extra = extra_paths(paths, s, &t, &n);
+	if (walk) {
+		ipcx__scan_files(&s->ov, extra, n);
+	} else {
+		for (size_t i = 0; extra && i < n; i++)
+			ipcx__scan_path(&s->ov, extra[i]);
+	}
+	free(extra);
+	if (pids)
+		attach_pids(&s->ov, &t);
+	ipcx__ptab_free(&t);
+	apply_records(&s->ov, s->recs, s->nrecs, pids);
+	return 0;
+}
+
+/* Hand the objects of a scan to the caller; the scan keeps nothing of them. */
+static struct ipcx_obj *take_objs(struct scan *s, size_t *n)
+{
+	struct ipcx_obj *v = s->ov.v;
+	*n = s->ov.n;
+	for (size_t i = 0; i < s->ov.n; i++)
+		free(s->ov.x[i].socks);
+	free(s->ov.x);
+	free(s->ov.hash);
+	memset(&s->ov, 0, sizeof(s->ov));
+	return v;
+}
+
+static int obj_cmp(const void *a, const void *b)
+{
+	const struct ipcx_obj *x = a, *y = b;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return strcmp(x->url, y->url);
+}
+
+IPCX_EXPORT ssize_t ipcx_ls(const char *const *paths, unsigned flags, struct ipcx_obj **ret)
+{
+	if (!ret)
+		return -EINVAL;
+	if (flags & ~IPCX_LS_NOPIDS)
+		return ipcx__fail(-EINVAL, "unknown flags 0x%x", flags & ~IPCX_LS_NOPIDS);
+	for (size_t i = 0; paths && paths[i]; i++)
+		if (paths[i][0] != '/')
+			return ipcx__fail(-EINVAL, "%s: give an absolute path", paths[i]);
+	struct scan s;
+	int r = scan_all(paths, flags, true, &s);
+	if (r < 0)
+		return r;
+	size_t n;
+	struct ipcx_obj *v = take_objs(&s, &n);
+	scan_free(&s);
+	if (n)
+		qsort(v, n, sizeof(*v), obj_cmp);
+	*ret = v;
+	return (ssize_t)n;
+}
+
+IPCX_EXPORT void ipcx_objs_free(struct ipcx_obj *objs, size_t n)
+{
+	for (size_t i = 0; objs && i < n; i++) {
+		free(objs[i].url);
+		free(objs[i].name);
+		free(objs[i].pids);
+	}
+	free(objs);
+}
+
+/* The scheme-less part of a canonical URL: "/name", "/path", "@name", "0x..". */
+static const char *url_body(const char *canon)
+{
+	return strchr(canon, ':') + 1;
+}
+
+static bool is_sysv(int kind)
+{
+	return kind == IPCX_OBJ_SYSV_MSG || kind == IPCX_OBJ_SYSV_SEM || kind == IPCX_OBJ_SYSV_SHM;
+}
+
+static int canon_of(const char *url, int *kind, char *buf, size_t cap)
+{
+	if (!url)
+		return ipcx__fail(-EINVAL, "no URL given");
+	int r = ipcx__obj_canon(url, kind, buf, cap);
+	if (r == 0 && is_sysv(*kind) && strtoul(url_body(buf), NULL, 16) == 0 && !strchr(buf, '?'))
+		return ipcx__fail(-EINVAL, "%s: key 0 is IPC_PRIVATE, shared by many objects; "
+					   "name one with ?id=N",
+				  url);
+	return r;
+}
+
+IPCX_EXPORT int ipcx_obj_find(const char *url, unsigned flags, struct ipcx_obj **ret)
+{
+	char canon[IPCX__CANON_MAX];
+	int kind;
+	if (!ret)
+		return -EINVAL;
+	if (flags & ~IPCX_LS_NOPIDS)
+		return ipcx__fail(-EINVAL, "unknown flags 0x%x", flags & ~IPCX_LS_NOPIDS);
+	int r = canon_of(url, &kind, canon, sizeof(canon));
+	if (r < 0)
+		return r;
+	const char *body = url_body(canon);
+	bool is_path = (kind == IPCX_OBJ_FIFO || kind == IPCX_OBJ_UNIX_SOCKET) && body[0] == '/';
+	const char *paths[2] = { is_path ? body : NULL, NULL };
+	struct scan s;
+	scan_all(paths, flags, false, &s);
+	struct ipcx_obj *o = ipcx__ov_find(&s.ov, canon);
+	struct ipcx_obj *one = o ? malloc(sizeof(*one)) : NULL;
+	if (one) {
+		*one = *o;
+		o->url = o->name = NULL;
+		o->pids = NULL;
+		*ret = one;
+	}
+	if (!o)
+		r = ipcx__fail(-ENOENT, "%s: no such %s", url, ipcx_obj_kind_name(kind));
+	else if (!one)
+		r = -ENOMEM;
+	scan_free(&s);
+	return r;
+}
+
+/* ---- removal -------------------------------------------------------------------- */
+
+static int owner_ok(const char *url, int64_t uid, unsigned flags)
+{
+	uid_t me = geteuid();
+	if (uid == (int64_t)me || (me == 0 && (flags & IPCX_RM_FORCE)))
+		return 0;
+	if (me == 0)
+		return ipcx__fail(-EPERM, "%s belongs to uid %lld; pass --force (IPCX_RM_FORCE) "
+					  "to remove another user's object",
+				  url, (long long)uid);
+	return ipcx__fail(-EPERM, "%s belongs to uid %lld, not to you", url, (long long)uid);
+}
+
+static int rm_sysv(const char *url, const char *canon, int kind, unsigned flags)
+{
+	struct objvec ov = { 0 };
+	ipcx__scan_sysv(&ov);
+	struct ipcx_obj *o = ipcx__ov_find(&ov, canon);
+	int r = o ? owner_ok(url, o->uid, flags) : ipcx__fail(-ENOENT, "%s: no such %s", url,
+							      ipcx_obj_kind_name(kind));
+	if (r == 0) {
+		int id = (int)o->id;
+		int rc = kind == IPCX_OBJ_SYSV_MSG   ? msgctl(id, IPC_RMID, NULL)
+			 : kind == IPCX_OBJ_SYSV_SEM ? semctl(id, 0, IPC_RMID)
+						     : shmctl(id, IPC_RMID, NULL);
+		if (rc < 0)
+			r = ipcx__fail(errno == EINVAL || errno == EIDRM ? -ENOENT : -errno,
+				       "%s: IPC_RMID", url);
+	}
+	ipcx__ov_free(&ov);
+	return r;
+}
+
+/*
+ * Unlink leaf of folder dfd if it is of the wanted type (S_IFREG, S_IFIFO,
+ * S_IFSOCK) and may be removed: lstat semantics, a symlink is never
+ * followed, and nothing else is ever deleted.
+ */
+static int rm_leaf(const char *url, int dfd, const char *leaf, mode_t type, unsigned flags)
+{
+	struct stat st;
+	if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return ipcx__fail(-errno, "%s: %s", url, errno == ENOENT ? "no such object" : "stat");
+	if ((st.st_mode & S_IFMT) != type)
+		return ipcx__fail(-EINVAL, "%s is not a %s (it is a %s); not removed", url,
+				  type == S_IFIFO   ? "FIFO"
+				  : type == S_IFSOCK ? "socket"
+						     : "regular file",
+				  S_ISLNK(st.st_mode)   ? "symlink"
+				  : S_ISREG(st.st_mode) ? "regular file"
+				  : S_ISDIR(st.st_mode) ? "directory"
+				  : S_ISFIFO(st.st_mode) ? "FIFO"
+				  : S_ISSOCK(st.st_mode) ? "socket"
+							 : "device or other file");
+	int r = owner_ok(url, st.st_uid, flags);
+	if (r == 0 && unlinkat(dfd, leaf, 0) < 0)
+		r = ipcx__fail(-errno, "%s: unlink", url);
+	return r;
+}
+
+static int rm_devshm(const char *url, const char *name, int kind, unsigned flags)
+{
+	char leaf[300];
+	snprintf(leaf, sizeof(leaf), "%s%s", kind == IPCX_OBJ_POSIX_SEM ? "sem." : "", name + 1);
+	int dfd = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return ipcx__fail(-errno, "/dev/shm");
+	int r = rm_leaf(url, dfd, leaf, S_IFREG, flags);
+	close(dfd);
+	return r;
+}
+
+static int rm_mq(const char *url, const char *name, unsigned flags)
+{
+	char dir[4096];
+	struct stat st;
+	int r;
+	if (ipcx__mqueue_mount(dir, sizeof(dir)) == 0) {
+		char *p = NULL;
+		r = asprintf(&p, "%s%s", dir, name) < 0 ? -ENOMEM : 0;
+		if (r == 0 && lstat(p, &st) < 0)
+			r = -errno;
+		free(p);
+	} else {
+		/* No mount to look in: a queue descriptor is a file descriptor to fstat. */
+		mqd_t q = mq_open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		r = q == (mqd_t)-1 ? -errno : 0;
+		if (r == 0 && fstat((int)q, &st) < 0)
+			r = -errno;
+		if (q != (mqd_t)-1)
+			mq_close(q);
+	}
+	if (r == -ENOENT)
+		return ipcx__fail(r, "%s: no such posix-mq", url);
+	if (r == -EACCES)
+		return ipcx__fail(-EPERM, "%s: not yours to remove", url);
+	if (r == 0)
+		r = owner_ok(url, st.st_uid, flags);
+	if (r == 0 && mq_unlink(name) < 0)
+		r = ipcx__fail(-errno, "%s: mq_unlink", url);
+	return r;
+}
+
+static int rm_path(const char *url, const char *path, int kind, unsigned flags)
+{
+	if (path[0] == '@')
+		return ipcx__fail(-EOPNOTSUPP, "%s: an abstract socket has no file; it goes away "
+					       "when the last process holding it closes it",
+				  url);
+	char *d = strdup(path), *b = strdup(path);
+	int r = d && b ? 0 : -ENOMEM;
+	const char *leaf = b ? basename(b) : NULL;
+	if (r == 0 && (!*leaf || !strcmp(leaf, "/") || !strcmp(leaf, ".") || !strcmp(leaf, "..")))
+		r = ipcx__fail(-EINVAL, "%s: names a folder, not a FIFO or socket", url);
+	int dfd = -1;
+	if (r == 0 && (dfd = open(dirname(d), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		r = ipcx__fail(-errno, "%s: %s", url,
+			       errno == ENOENT ? "no such object" : "cannot open its folder");
+	if (r == 0)
+		r = rm_leaf(url, dfd, leaf, kind == IPCX_OBJ_FIFO ? S_IFIFO : S_IFSOCK, flags);
+	if (dfd >= 0)
+		close(dfd);
+	free(d);
+	free(b);
+	return r;
+}
+
+/* Remove the creator records that name canon (after the object is gone). */
+static void drop_records(const char *canon)
+{
+	struct ipcx__rec *recs;
+	size_t n;
+	ipcx__record_list(&recs, &n);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(recs[i].url, canon) == 0)
+			ipcx__record_unlink(&recs[i]);
+	ipcx__record_list_free(recs, n);
+}
+
+static int remove_canon(const char *url, const char *canon, int kind, unsigned flags)
+{
+	const char *body = url_body(canon);
+	int r;
+	if (is_sysv(kind))
+		r = rm_sysv(url, canon, kind, flags);
+	else if (kind == IPCX_OBJ_POSIX_SHM || kind == IPCX_OBJ_POSIX_SEM)
+		r = rm_devshm(url, body, kind, flags);
+	else if (kind == IPCX_OBJ_POSIX_MQ)
+		r = rm_mq(url, body, flags);
+	else
+		r = rm_path(url, body, kind, flags);
+	if (r == 0)
+		drop_records(canon);
+	return r;
+}
+
+IPCX_EXPORT int ipcx_obj_remove(const char *url, unsigned flags)
+{
+	char canon[IPCX__CANON_MAX];
+	int kind;
+	if (flags & ~IPCX_RM_FORCE)
+		return ipcx__fail(-EINVAL, "unknown flags 0x%x", flags & ~IPCX_RM_FORCE);
+	int r = canon_of(url, &kind, canon, sizeof(canon));
+	if (r < 0)
+		return r;
+	return remove_canon(url, canon, kind, flags);
+}
+
+/* ---- gc -------------------------------------------------------------------------- */
+
+/* Records whose object the scan did not find (where the scan sees that kind). */
+static void prune_stale(const struct scan *s)
+{
+	for (size_t i = 0; i < s->nrecs; i++) {
+		const struct ipcx__rec *r = &s->recs[i];
+		if (r->kind == IPCX_OBJ_POSIX_MQ && !s->mq_listed)
+			continue;
+		if (!ipcx__ov_find(&s->ov, r->url))
+			ipcx__record_unlink(r);
+	}
+}
+
+IPCX_EXPORT ssize_t ipcx_gc(const char *match, unsigned flags, struct ipcx_obj **ret)
+{
+	if (!ret)
+		return -EINVAL;
+	if (flags & ~IPCX_GC_DRY_RUN)
+		return ipcx__fail(-EINVAL, "unknown flags 0x%x", flags & ~IPCX_GC_DRY_RUN);
+	struct scan s;
+	int r = scan_all(NULL, 0, false, &s);
+	if (r < 0)
+		return r;
+	if (!(flags & IPCX_GC_DRY_RUN))
+		prune_stale(&s);
+	uid_t me = geteuid();
+	struct objvec *ov = &s.ov;
+	size_t kept = 0;
+	/* Keep, at the front of the vector, the orphans that are removed. */
+	for (size_t i = 0; i < ov->n; i++) {
+		struct ipcx_obj *o = &ov->v[i];
+		bool mine = me == 0 || o->uid == (int64_t)me;
+		bool take = o->orphan && mine && (!match || fnmatch(match, o->url, 0) == 0);
+		if (take && !(flags & IPCX_GC_DRY_RUN))
+			take = remove_canon(o->url, o->url, o->kind, IPCX_RM_FORCE) == 0;
+		if (!take)
+			continue;
+		struct ipcx_obj tmp = ov->v[kept];
+		ov->v[kept] = *o;
+		*o = tmp;
+		kept++;
+	}
+	/* The hash is stale after the swaps: hand over the array as it is. */
+	size_t n;
+	struct ipcx_obj *v = take_objs(&s, &n);
+	for (size_t i = kept; i < n; i++) {
+		free(v[i].url);
+		free(v[i].name);
+		free(v[i].pids);
+	}
+	scan_free(&s);
+	*ret = v;
+	return (ssize_t)kept;
+}

@@ -1,0 +1,526 @@
+/*
+ * Object inspection: objects of every kind made with raw system calls (not
+ * through ipcx) are listed with the right kind, owner and users; rm removes
+ * each and nothing it should not; gc removes what a killed ipcx creator left
+ * and leaves live and foreign objects alone.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "record.h"
+#include "tsupport.h"
+
+/* POSIX queues are listed through the mqueue mount; as root, make it as the CLI does. */
+static bool mq_listable(void)
+{
+	char dir[4096];
+	if (ipcx_mqueue_dir(dir, sizeof(dir)) == 0)
+		return true;
+	if (geteuid() != 0)
+		return false;
+	mkdir("/dev/mqueue", 0755);
+	mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	return ipcx_mqueue_dir(dir, sizeof(dir)) == 0;
+}
+
+/* ---- raw objects -------------------------------------------------------------------- */
+
+struct raw {
+	int kind;
+	char url[300];
+	char path[256]; /* fifo, socket file; POSIX name for shm/sem/mq */
+	int id;         /* System V id */
+	int fd;         /* held descriptor, or -1 */
+	void *map;      /* held mapping, or NULL */
+	size_t maplen;
+	bool held;      /* this process keeps it open, mapped or attached */
+};
+
+static void raw_sysv(struct raw *r, int kind, bool hold)
+{
+	int key = t_sysv_key();
+	const char *scheme = kind == IPCX_OBJ_SYSV_MSG ? "sysvmq"
+			     : kind == IPCX_OBJ_SYSV_SEM ? "sysvsem"
+							 : "sysvshm";
+	snprintf(r->url, sizeof(r->url), "%s:0x%08x", scheme, (unsigned)key);
+	if (kind == IPCX_OBJ_SYSV_MSG) {
+		r->id = msgget(key, IPC_CREAT | IPC_EXCL | 0600);
+		struct {
+			long type;
+			char text[5];
+		} m = { 1, "hello" };
+		cr_assert(r->id >= 0 && msgsnd(r->id, &m, 5, IPC_NOWAIT) == 0, "msgget: %m");
+	} else if (kind == IPCX_OBJ_SYSV_SEM) {
+		r->id = semget(key, 3, IPC_CREAT | IPC_EXCL | 0600);
+		cr_assert(r->id >= 0, "semget: %m");
+	} else {
+		r->id = shmget(key, 8192, IPC_CREAT | IPC_EXCL | 0600);
+		cr_assert(r->id >= 0, "shmget: %m");
+		if (hold) {
+			r->map = shmat(r->id, NULL, 0);
+			cr_assert(r->map != (void *)-1, "shmat: %m");
+			r->held = true;
+		}
+	}
+}
+
+static void raw_posix(struct raw *r, int kind, bool hold)
+{
+	snprintf(r->path, sizeof(r->path), "/%s", t_name());
+	const char *scheme = kind == IPCX_OBJ_POSIX_SHM ? "shm" : kind == IPCX_OBJ_POSIX_SEM ? "sem" : "mq";
+	snprintf(r->url, sizeof(r->url), "%s:%s", scheme, r->path);
+	if (kind == IPCX_OBJ_POSIX_SHM) {
+		int fd = shm_open(r->path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+		cr_assert(fd >= 0 && ftruncate(fd, 4096) == 0, "shm_open: %m");
+		if (hold) {
+			r->map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			cr_assert(r->map != MAP_FAILED);
+			r->maplen = 4096;
+			r->held = true;
+		}
+		close(fd);
+	} else if (kind == IPCX_OBJ_POSIX_SEM) {
+		sem_t *s = sem_open(r->path, O_CREAT | O_EXCL, 0600, 1);
+		cr_assert(s != SEM_FAILED, "sem_open: %m");
+		if (hold) {
+			r->map = s;
+			r->held = true;
+		} else {
+			sem_close(s);
+		}
+	} else {
+		mqd_t q = mq_open(r->path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600, NULL);
+		cr_assert(q != (mqd_t)-1, "mq_open: %m");
+		r->fd = (int)q;
+		if (!hold) {
+			mq_close(q);
+			r->fd = -1;
+		}
+		r->held = hold;
+	}
+}
+
+static void raw_file(struct raw *r, int kind, bool hold, bool abstract)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	socklen_t len;
+	if (abstract) {
+		snprintf(r->path, sizeof(r->path), "@%s", t_name());
+		snprintf(r->url, sizeof(r->url), "unix:%s", r->path);
+		memcpy(a.sun_path + 1, r->path + 1, strlen(r->path) - 1);
+		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(r->path));
+	} else {
+		snprintf(r->path, sizeof(r->path), "%s", t_path(t_name()));
+		snprintf(r->url, sizeof(r->url), "%s:%s", kind == IPCX_OBJ_FIFO ? "fifo" : "unix",
+			 r->path);
+		cr_assert(strlen(r->path) < sizeof(a.sun_path));
+		memcpy(a.sun_path, r->path, strlen(r->path) + 1);
+		len = sizeof(a);
+	}
+	if (kind == IPCX_OBJ_FIFO) {
+		cr_assert(mkfifo(r->path, 0600) == 0, "mkfifo: %m");
+		if (hold)
+			r->fd = open(r->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	} else {
+		r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cr_assert(r->fd >= 0 && bind(r->fd, (struct sockaddr *)&a, len) == 0 &&
+				  listen(r->fd, 4) == 0,
+			  "bind %s: %m", r->path);
+		if (!hold) { /* a socket file nobody is bound to: what a crash leaves */
+			close(r->fd);
+			r->fd = -1;
+		}
+	}
+	r->held = hold;
+}
+
+/* Make one object of kind with raw system calls; hold it open if asked. */
+static void raw_make(struct raw *r, int kind, bool hold, bool abstract)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	r->fd = -1;
+	r->id = -1;
+	if (kind <= IPCX_OBJ_SYSV_SHM)
+		raw_sysv(r, kind, hold);
+	else if (kind <= IPCX_OBJ_POSIX_MQ)
+		raw_posix(r, kind, hold);
+	else
+		raw_file(r, kind, hold, abstract);
+}
+
+/* Let go of what raw_make held (the object itself stays unless removed). */
+static void raw_release(struct raw *r)
+{
+	if (r->kind == IPCX_OBJ_SYSV_SHM && r->map)
+		shmdt(r->map);
+	else if (r->kind == IPCX_OBJ_POSIX_SEM && r->map)
+		sem_close(r->map);
+	else if (r->map)
+		munmap(r->map, r->maplen);
+	if (r->fd >= 0)
+		close(r->fd);
+	r->map = NULL;
+	r->fd = -1;
+	r->held = false;
+}
+
+static const struct ipcx_obj *find(const struct ipcx_obj *v, ssize_t n, const char *url)
+{
+	for (ssize_t i = 0; i < n; i++)
+		if (strcmp(v[i].url, url) == 0)
+			return &v[i];
+	return NULL;
+}
+
+static bool has_pid(const struct ipcx_obj *o, pid_t pid)
+{
+	for (size_t i = 0; i < o->npids; i++)
+		if (o->pids[i] == pid)
+			return true;
+	return false;
+}
+
+/* ---- ls and rm ----------------------------------------------------------------------- */
+
+#define NRAW 9
+
+static void make_every_kind(struct raw *r, bool hold)
+{
+	for (int k = IPCX_OBJ_SYSV_MSG; k <= IPCX_OBJ_UNIX_SOCKET; k++)
+		raw_make(&r[k - 1], k, hold, false);
+	raw_make(&r[8], IPCX_OBJ_UNIX_SOCKET, true, true);
+}
+
+Test(inspect, ls_finds_every_kind_made_raw)
+{
+	bool mq = mq_listable();
+	struct raw r[NRAW];
+	make_every_kind(r, true);
+	struct ipcx_obj *v;
+	ssize_t n = ipcx_ls(NULL, 0, &v);
+	cr_assert(n > 0, "ipcx_ls: %zd %s", n, ipcx_errdetail());
+	for (int i = 0; i < NRAW; i++) {
+		if (r[i].kind == IPCX_OBJ_POSIX_MQ && !mq)
+			continue; /* not root and not mounted: nothing can list queues */
+		const struct ipcx_obj *o = find(v, n, r[i].url);
+		cr_assert(o, "%s not listed", r[i].url);
+		cr_expect_eq(o->kind, r[i].kind, "%s: kind %d", r[i].url, o->kind);
+		cr_expect_eq(o->uid, (int64_t)geteuid(), "%s: owner %lld", r[i].url, (long long)o->uid);
+		if (r[i].kind != IPCX_OBJ_UNIX_SOCKET)
+			cr_expect_eq(o->mode, 0600u, "%s: mode %o", r[i].url, o->mode);
+		cr_expect(!o->ipcx && !o->orphan, "%s: raw objects are not ipcx's", r[i].url);
+		/* System V queues and semaphore sets are never "open" by a process. */
+		if (r[i].kind != IPCX_OBJ_SYSV_MSG && r[i].kind != IPCX_OBJ_SYSV_SEM)
+			cr_expect(has_pid(o, getpid()), "%s: our pid is not among its users", r[i].url);
+		if (r[i].id >= 0)
+			cr_expect_eq(o->id, r[i].id, "%s: id", r[i].url);
+	}
+	const struct ipcx_obj *q = find(v, n, r[0].url);
+	cr_expect(q && q->messages == 1 && q->size == 5, "sysv-msg: one message of 5 bytes");
+	const struct ipcx_obj *s = find(v, n, r[1].url);
+	cr_expect(s && s->nsems == 3, "sysv-sem: 3 semaphores");
+	const struct ipcx_obj *m = find(v, n, r[2].url);
+	cr_expect(m && m->size == 8192 && m->nattch == 1, "sysv-shm: size and attachments");
+	ipcx_objs_free(v, (size_t)n);
+
+	for (int i = 0; i < NRAW; i++) {
+		if (r[i].path[0] == '@') {
+			cr_expect_eq(ipcx_obj_remove(r[i].url, 0), -EOPNOTSUPP);
+		} else {
+			int rc = ipcx_obj_remove(r[i].url, 0);
+			cr_expect_eq(rc, 0, "rm %s: %d %s", r[i].url, rc, ipcx_errdetail());
+			cr_expect_eq(ipcx_obj_remove(r[i].url, 0), -ENOENT, "%s removed twice", r[i].url);
+		}
+		raw_release(&r[i]);
+		struct ipcx_obj *o;
+		cr_expect_eq(ipcx_obj_find(r[i].url, 0, &o), -ENOENT, "%s still there", r[i].url);
+	}
+}
+
+Test(inspect, find_one_object)
+{
+	struct raw r;
+	raw_make(&r, IPCX_OBJ_FIFO, true, false);
+	struct ipcx_obj *o;
+	int rc = ipcx_obj_find(r.url, 0, &o);
+	cr_assert_eq(rc, 0, "%d %s", rc, ipcx_errdetail());
+	cr_expect_eq(o->kind, IPCX_OBJ_FIFO);
+	cr_expect_str_eq(o->name, r.path);
+	cr_expect(has_pid(o, getpid()));
+	ipcx_objs_free(o, 1);
+	/* The same object under another spelling of its URL. */
+	char alt[320];
+	snprintf(alt, sizeof(alt), "fifo://%s?mode=0600", r.path);
+	cr_expect_eq(ipcx_obj_find(alt, 0, &o), 0);
+	ipcx_objs_free(o, 1);
+	cr_expect_eq(ipcx_obj_remove(r.url, 0), 0);
+	raw_release(&r);
+}
+
+Test(inspect, rm_never_deletes_other_files)
+{
+	const char *file = t_path("regular");
+	int fd = open(file, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	cr_assert(fd >= 0);
+	close(fd);
+	struct raw f;
+	raw_make(&f, IPCX_OBJ_FIFO, false, false);
+	const char *link = t_path("link");
+	cr_assert(symlink(f.path, link) == 0);
+	char url[400];
+	snprintf(url, sizeof(url), "fifo:%s", file);
+	cr_expect_eq(ipcx_obj_remove(url, 0), -EINVAL, "a regular file is no FIFO");
+	snprintf(url, sizeof(url), "unix:%s", file);
+	cr_expect_eq(ipcx_obj_remove(url, 0), -EINVAL, "a regular file is no socket");
+	snprintf(url, sizeof(url), "fifo:%s", link);
+	cr_expect_eq(ipcx_obj_remove(url, 0), -EINVAL, "a symlink is never followed");
+	snprintf(url, sizeof(url), "unix:%s", f.path);
+	cr_expect_eq(ipcx_obj_remove(url, 0), -EINVAL, "a FIFO is no socket");
+	struct stat st;
+	cr_expect(stat(file, &st) == 0 && S_ISREG(st.st_mode), "the file survived");
+	cr_expect(lstat(link, &st) == 0 && S_ISLNK(st.st_mode), "the link survived");
+	cr_expect(stat(f.path, &st) == 0 && S_ISFIFO(st.st_mode), "the FIFO survived");
+	cr_expect_eq(ipcx_obj_remove("shm:/../etc/passwd", 0), -EINVAL);
+	cr_expect_eq(ipcx_obj_remove("tcp://127.0.0.1:1", 0), -EINVAL);
+	cr_expect_eq(ipcx_obj_remove(f.url, 0x100), -EINVAL, "unknown flags");
+	cr_expect_eq(ipcx_obj_remove(f.url, 0), 0);
+	unlink(link);
+	unlink(file);
+}
+
+Test(inspect, rm_refuses_another_users_object)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to make an object of another user");
+	struct raw f;
+	raw_make(&f, IPCX_OBJ_FIFO, false, false);
+	/* nobody must reach the FIFO through its folder to be its owner: chown the file only. */
+	cr_assert(chown(f.path, 65534, 65534) == 0);
+	int rc = ipcx_obj_remove(f.url, 0);
+	cr_expect_eq(rc, -EPERM, "root without force: %d", rc);
+	cr_expect(strstr(ipcx_errdetail(), "force"), "the detail says how: %s", ipcx_errdetail());
+	struct raw s;
+	raw_make(&s, IPCX_OBJ_SYSV_SEM, false, false);
+	struct semid_ds ds = { .sem_perm = { .uid = 65534, .gid = 65534, .mode = 0600 } };
+	cr_assert(semctl(s.id, 0, IPC_SET, &ds) == 0, "IPC_SET: %m");
+	cr_expect_eq(ipcx_obj_remove(s.url, 0), -EPERM);
+	cr_expect_eq(ipcx_obj_remove(f.url, IPCX_RM_FORCE), 0);
+	cr_expect_eq(ipcx_obj_remove(s.url, IPCX_RM_FORCE), 0);
+}
+
+Test(inspect, kinds_and_flags)
+{
+	for (int k = IPCX_OBJ_SYSV_MSG; k <= IPCX_OBJ_UNIX_SOCKET; k++)
+		cr_expect_eq(ipcx_obj_kind_parse(ipcx_obj_kind_name(k)), k);
+	cr_expect_null(ipcx_obj_kind_name(0));
+	cr_expect_eq(ipcx_obj_kind_parse("pipe"), -EINVAL);
+	struct ipcx_obj *v = NULL;
+	cr_expect_eq(ipcx_ls(NULL, 0x80, &v), -EINVAL);
+	const char *rel[] = { "relative/path", NULL };
+	cr_expect_eq(ipcx_ls(rel, 0, &v), -EINVAL);
+	cr_expect_eq(ipcx_gc(NULL, 0x80, &v), -EINVAL);
+	cr_expect_eq(ipcx_obj_find("sysvshm:0", 0, &v), -EINVAL, "key 0 needs ?id=");
+	ipcx_objs_free(NULL, 0);
+}
+
+/* ---- records and gc -------------------------------------------------------------------- */
+
+/* The kinds an ipcx listener records; each child makes one of each. */
+static const int gc_kinds[] = {
+	IPCX_OBJ_SYSV_MSG,  IPCX_OBJ_SYSV_SEM, IPCX_OBJ_SYSV_SHM, IPCX_OBJ_POSIX_SHM,
+	IPCX_OBJ_POSIX_SEM, IPCX_OBJ_POSIX_MQ, IPCX_OBJ_FIFO,     IPCX_OBJ_UNIX_SOCKET,
+};
+#define NGC (sizeof(gc_kinds) / sizeof(gc_kinds[0]))
+
+struct creator {
+	struct raw r[NGC];
+	struct t_sync ready; /* the child made and recorded everything */
+	int hold[2];         /* the child lives until this pipe closes */
+};
+
+/*
+ * A creator as an ipcx listener is one: it makes the objects (raw here, so
+ * that every kind is covered) and records them through the listener hook.
+ */
+static int creator_main(void *arg)
+{
+	struct creator *c = arg;
+	close(c->hold[1]);
+	for (size_t i = 0; i < NGC; i++)
+		if (ipcx__record_created(c->r[i].url) != 0)
+			return 1;
+	t_post(&c->ready);
+	char b;
+	while (read(c->hold[0], &b, 1) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+/* The parent makes the objects (names carry its pid, tag and counter) and lets go. */
+static pid_t start_creator(struct creator *c)
+{
+	for (size_t i = 0; i < NGC; i++) {
+		raw_make(&c->r[i], gc_kinds[i], false, false);
+		raw_release(&c->r[i]);
+	}
+	t_sync_init(&c->ready);
+	cr_assert(pipe2(c->hold, O_CLOEXEC) == 0);
+	pid_t pid = t_spawn(creator_main, c);
+	close(c->hold[0]);
+	cr_assert(t_wait_post(&c->ready, T_GUARD_MS), "the creator did not start");
+	return pid;
+}
+
+/*
+ * Run gc (or a dry run) on this test's objects only, named one by one:
+ * other suites run at the same time, and their orphans are not ours to take.
+ */
+static ssize_t gc_ours(struct creator *const *cs, size_t ncs, unsigned flags,
+		       struct ipcx_obj **all)
+{
+	struct ipcx_obj *v = calloc(ncs * NGC + 1, sizeof(*v));
+	cr_assert(v);
+	ssize_t n = 0;
+	for (size_t c = 0; c < ncs; c++) {
+		for (size_t i = 0; i < NGC; i++) {
+			struct ipcx_obj *one;
+			ssize_t k = ipcx_gc(cs[c]->r[i].url, flags, &one);
+			cr_assert(k >= 0 && k <= 1, "gc %s: %zd %s", cs[c]->r[i].url, k,
+				  ipcx_errdetail());
+			if (k)
+				v[n++] = one[0];
+			free(one);
+		}
+	}
+	*all = v;
+	return n;
+}
+
+static bool in_list(const struct ipcx_obj *v, ssize_t n, const char *url)
+{
+	return find(v, n, url) != NULL;
+}
+
+static void cleanup(struct creator *c)
+{
+	for (size_t i = 0; i < NGC; i++)
+		ipcx_obj_remove(c->r[i].url, 0);
+}
+
+Test(inspect, gc_removes_what_a_killed_creator_left)
+{
+	bool mq = mq_listable();
+	struct creator dead, live;
+	pid_t dpid = start_creator(&dead);
+	pid_t lpid = start_creator(&live);
+	struct raw foreign; /* made by no ipcx program: never gc's to remove */
+	raw_make(&foreign, IPCX_OBJ_FIFO, false, false);
+
+	/* While both run, their objects are ipcx's and nobody's orphans. */
+	struct ipcx_obj *v;
+	ssize_t n = ipcx_ls(NULL, 0, &v);
+	cr_assert(n > 0);
+	for (size_t i = 0; i < NGC; i++) {
+		if (gc_kinds[i] == IPCX_OBJ_POSIX_MQ && !mq)
+			continue;
+		const struct ipcx_obj *o = find(v, n, dead.r[i].url);
+		cr_assert(o, "%s not listed", dead.r[i].url);
+		cr_expect(o->ipcx && o->creator == dpid && o->creator_alive && !o->orphan,
+			  "%s: ipcx %d creator %d alive %d orphan %d", o->url, o->ipcx, (int)o->creator,
+			  o->creator_alive, o->orphan);
+	}
+	ipcx_objs_free(v, (size_t)n);
+
+	kill(dpid, SIGKILL);
+	cr_assert_eq(t_join(dpid, T_GUARD_MS), 128 + SIGKILL);
+
+	/* Someone still using one of the dead creator's objects keeps it alive. */
+	char shmname[300];
+	snprintf(shmname, sizeof(shmname), "%s", dead.r[3].path);
+	int keep = shm_open(shmname, O_RDONLY | O_CLOEXEC, 0);
+	cr_assert(keep >= 0);
+
+	ssize_t want = mq ? (ssize_t)NGC - 1 : (ssize_t)NGC - 2;
+	struct creator *both[] = { &dead, &live };
+	n = gc_ours(both, 2, IPCX_GC_DRY_RUN, &v);
+	for (size_t i = 0; i < NGC; i++) {
+		bool expect = i != 3 && (gc_kinds[i] != IPCX_OBJ_POSIX_MQ || mq);
+		cr_expect_eq(in_list(v, n, dead.r[i].url), expect, "dry run, %s", dead.r[i].url);
+		cr_expect(!in_list(v, n, live.r[i].url), "dry run lists a live one: %s",
+			  live.r[i].url);
+	}
+	cr_expect_eq(n, want, "dry run: %zd orphans", n);
+	ipcx_objs_free(v, (size_t)n);
+	struct ipcx_obj *o;
+	cr_expect_eq(ipcx_obj_find(dead.r[0].url, 0, &o), 0, "a dry run removes nothing");
+	ipcx_objs_free(o, 1);
+
+	close(keep);
+	want++;
+	n = gc_ours(both, 2, 0, &v);
+	cr_expect_eq(n, want, "gc removed %zd", n);
+	ipcx_objs_free(v, (size_t)n);
+	for (size_t i = 0; i < NGC; i++) {
+		if (gc_kinds[i] == IPCX_OBJ_POSIX_MQ && !mq)
+			continue;
+		cr_expect_eq(ipcx_obj_find(dead.r[i].url, 0, &o), -ENOENT, "%s survived gc",
+			     dead.r[i].url);
+		int rc = ipcx_obj_find(live.r[i].url, 0, &o);
+		cr_expect_eq(rc, 0, "gc removed a live one: %s", live.r[i].url);
+		if (rc == 0)
+			ipcx_objs_free(o, 1);
+	}
+	cr_expect_eq(ipcx_obj_find(foreign.url, 0, &o), 0, "gc removed a foreign object");
+	ipcx_objs_free(o, 1);
+
+	/* The live creator exits without removing: now its objects are orphans too. */
+	close(live.hold[1]);
+	cr_assert_eq(t_join(lpid, T_GUARD_MS), 0);
+	n = gc_ours(both, 2, 0, &v);
+	cr_expect_eq(n, want, "gc after the second creator: %zd", n);
+	ipcx_objs_free(v, (size_t)n);
+	for (size_t i = 0; i < NGC; i++)
+		cr_expect_eq(ipcx_obj_find(live.r[i].url, 0, &o), -ENOENT, "%s", live.r[i].url);
+	cleanup(&dead);
+	cleanup(&live);
+	cr_expect_eq(ipcx_obj_remove(foreign.url, 0), 0);
+	t_sync_close(&dead.ready);
+	t_sync_close(&live.ready);
+}
+
+Test(inspect, records_follow_the_listener)
+{
+	struct raw f;
+	raw_make(&f, IPCX_OBJ_FIFO, false, false);
+	cr_assert_eq(ipcx__record_created(f.url), 0);
+	struct ipcx_obj *o;
+	cr_assert_eq(ipcx_obj_find(f.url, 0, &o), 0);
+	cr_expect(o->ipcx && o->creator == getpid() && o->creator_alive && !o->orphan);
+	ipcx_objs_free(o, 1);
+	ipcx__record_removed(f.url);
+	cr_assert_eq(ipcx_obj_find(f.url, 0, &o), 0);
+	cr_expect(!o->ipcx, "the record went with ipcx__record_removed");
+	ipcx_objs_free(o, 1);
+	/* A record never makes a listen fail, and never leaves a detail behind. */
+	ipcx__clear_detail();
+	cr_expect_eq(ipcx__record_created("tcp://127.0.0.1:1"), -EINVAL);
+	cr_expect_str_eq(ipcx_errdetail(), "");
+	cr_expect_eq(ipcx_obj_remove(f.url, 0), 0);
+}
