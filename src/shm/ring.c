@@ -1187,6 +1187,9 @@ ssize_t ipcx__ring_recover(struct ring *r)
 		}
 		p += c;
 	}
+	/* Forget what lies past the cut, or it would read as committed. */
+	for (uint64_t q = p; q < hd && q - p < r->ncells; q++)
+		atomic_store(&r->seq[q & r->mask], 0);
 	atomic_store(&h->head, p << 8);
 	uint64_t sent = atomic_load(&h->sent), recvd = atomic_load(&h->received);
 	uint64_t dropped = atomic_load(&h->dropped);
