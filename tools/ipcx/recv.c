@@ -110,7 +110,7 @@ static int parse_args(int argc, char **argv, struct recv_args *a)
 			return cli_usage("recv", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc)
+	if (optind >= argc || !*argv[optind])
 		return cli_usage("recv", "missing URL");
 	if (argc - optind > 1)
 		return cli_usage("recv", "one URL only; unexpected '%s'", argv[optind + 1]);
@@ -321,7 +321,11 @@ static int receive_loop(const struct recv_args *a, ipcx_chan *c, int sfd, int *s
 			break;
 		}
 		if (!emit(a, buf, (size_t)n)) {
-			rc = cli_fail(-errno, "cannot write to standard output");
+			if (errno == EPIPE) /* ipcx's words for EPIPE speak of peers */
+				fprintf(stderr, "ipcx: cannot write to standard output: its reader has gone\n");
+			else
+				cli_fail(-errno, "cannot write to standard output");
+			rc = CLI_FAIL;
 			break;
 		}
 	}

@@ -74,7 +74,7 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 			return cli_usage("send", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc)
+	if (optind >= argc || !*argv[optind])
 		return cli_usage("send", "missing URL");
 	a->url = argv[optind];
 	a->msgs = argv + optind + 1;

@@ -56,22 +56,27 @@ struct stop {
 	 * {role} "ping" or "pong", {key} a System V key (ftok of the folder).
 	 */
 	const char *tmpl;
+	/*
+	 * A file a persistent transport keeps after its listener closes (a
+	 * record file is a log that outlives its writers): the tour removes it.
+	 */
+	const char *keeps;
 };
 
 static const struct stop stops[] = {
-	{ "fd", "inherited pipe", STOP_FD, NULL },
-	{ "fifo", "named pipe", STOP_NAMED, "fifo:{dir}/{role}.fifo" },
-	{ "unix", "Unix stream socket", STOP_NAMED, "unix:{dir}/{role}.sock" },
-	{ "unixpacket", "Unix seqpacket socket", STOP_NAMED, "unixpacket:{dir}/{role}.pkt" },
-	{ "unixgram", "Unix datagram socket", STOP_NAMED, "unixgram:{dir}/{role}.dgram" },
-	{ "tcp", "TCP, loopback", STOP_NAMED, "tcp://127.0.0.1:0" },
-	{ "udp", "UDP, loopback", STOP_NAMED, "udp://127.0.0.1:0" },
-	{ "mq", "POSIX message queue", STOP_NAMED, "mq:/{name}-{role}" },
-	{ "sysvmq", "System V message queue", STOP_NAMED, "sysvmq:{key}" },
-	{ "shm", "POSIX shared-memory ring", STOP_NAMED, "shm:/{name}-{role}" },
-	{ "sysvshm", "System V shared-memory ring", STOP_NAMED, "sysvshm:{key}" },
-	{ "mmap", "memory-mapped file ring", STOP_NAMED, "mmap:{dir}/{role}.mmap" },
-	{ "file", "record file", STOP_NAMED, "file:{dir}/{role}.rec" },
+	{ "fd", "inherited pipe", STOP_FD, NULL, NULL },
+	{ "fifo", "named pipe", STOP_NAMED, "fifo:{dir}/{role}.fifo", NULL },
+	{ "unix", "Unix stream socket", STOP_NAMED, "unix:{dir}/{role}.sock", NULL },
+	{ "unixpacket", "Unix seqpacket socket", STOP_NAMED, "unixpacket:{dir}/{role}.pkt", NULL },
+	{ "unixgram", "Unix datagram socket", STOP_NAMED, "unixgram:{dir}/{role}.dgram", NULL },
+	{ "tcp", "TCP, loopback", STOP_NAMED, "tcp://127.0.0.1:0", NULL },
+	{ "udp", "UDP, loopback", STOP_NAMED, "udp://127.0.0.1:0", NULL },
+	{ "mq", "POSIX message queue", STOP_NAMED, "mq:/{name}-{role}", NULL },
+	{ "sysvmq", "System V message queue", STOP_NAMED, "sysvmq:{key}", NULL },
+	{ "shm", "POSIX shared-memory ring", STOP_NAMED, "shm:/{name}-{role}", NULL },
+	{ "sysvshm", "System V shared-memory ring", STOP_NAMED, "sysvshm:{key}", NULL },
+	{ "mmap", "memory-mapped file ring", STOP_NAMED, "mmap:{dir}/{role}.mmap", "{dir}/{role}.mmap" },
+	{ "file", "record file", STOP_NAMED, "file:{dir}/{role}.rec", "{dir}/{role}.rec" },
 };
 
 #define NSTOPS (sizeof(stops) / sizeof(stops[0]))
@@ -370,6 +375,16 @@ static void reap(pid_t pid, struct result *res)
 		snprintf(res->error, sizeof(res->error), "the echoing child failed");
 }
 
+/* Remove what a persistent transport keeps on purpose (if it did). */
+static void remove_kept(struct tour *t, const struct stop *s)
+{
+	static const char *const roles[] = { "ping", "pong" };
+	char path[256];
+	for (int i = 0; s->keeps && i < 2; i++)
+		if (expand(t, s->keeps, roles[i], path, sizeof(path)))
+			unlink(path);
+}
+
 static void run_named(struct tour *t, const struct stop *s, struct result *res)
 {
 	char pong_url[256], ping_url[256], pong_addr[256];
@@ -421,6 +436,7 @@ static void run_named(struct tour *t, const struct stop *s, struct result *res)
 	if (pid > 0)
 		reap(pid, res);
 	ipcx_close(pong);
+	remove_kept(t, s);
 }
 
 /* fd: the child inherits one end of each of two pipes across fork. */
@@ -564,6 +580,7 @@ int cli_tour(int argc, char **argv)
 		printf("ipcx %s tour: %ld round trips of %ld-byte messages per transport,\n"
 		       "between this process and a child that echoes them.\n\n",
 		       ipcx_version(), t.count, t.size);
+		fflush(stdout); /* a script waiting for the tour to start sees this */
 		rc = run_stops(&t);
 		if (!remove_dir(t.dir))
 			rc = CLI_FAIL;
