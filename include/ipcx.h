@@ -237,8 +237,11 @@ int ipcx_signal_send(pid_t pid, int sig, int value);
  * running a handler or the default action, and returns a set whose
  * descriptor is readable while one of them is pending.  Open it before
  * starting threads (new threads inherit the mask): a thread that does not
- * block a signal may take it instead.  Closing the set discards the pending
- * signals of the set and restores the mask those signals had.
+ * block a signal may take it instead.  A signal whose disposition is SIG_IGN
+ * is discarded by the kernel and never reaches the set (nohup ignores SIGHUP;
+ * a shell starts background jobs with SIGINT ignored).  Closing the set
+ * discards the pending signals of the set and restores the mask those
+ * signals had.
  */
 typedef struct ipcx_sigs ipcx_sigs;
 

@@ -13,7 +13,7 @@ GUARD=60
 # A FIFO opened read-write never blocks on open; read -t guards the wait.
 mkfifo "$D/held" "$D/go"
 exec 3<>"$D/held" 4<>"$D/go"
-wait_held() { read -r -t $GUARD "$1" <&3 || fail "the holder never reported in"; }
+wait_held() { read -r -t $GUARD "$1" <&3 || fail "the holder never reported in (read status $?, after $SECONDS s)"; }
 
 # ---- exclusion ---------------------------------------------------------------
 "$B" lock "$F" -- sh -c 'echo a-in >> "$1/log"; echo $$ > "$1/held"; read x < "$1/go"; echo a-out >> "$1/log"' sh "$D" &
@@ -64,19 +64,22 @@ wait $A || fail "record holder failed"
 [ $? -eq 127 ] || fail "a missing command should give 127"
 
 # ---- signals are forwarded to the command --------------------------------------
-"$B" lock "$F" -- sh -c 'trap "kill \$!; exit 5" TERM; sleep 1000 & echo $$ > "$1/held"; wait' sh "$D" &
+# The command is a signal waiter: it says "ready PID" once SIGTERM is blocked,
+# then prints the SIGTERM it receives, with the sender (the forwarding ipcx).
+"$B" lock "$F" -- "$B" signal wait TERM --ready >&3 &
 A=$!
-wait_held apid
+wait_held word
 kill -TERM $A
-wait $A
-[ $? -eq 5 ] || fail "SIGTERM was not forwarded to the command"
+wait $A || fail "the command did not exit cleanly after SIGTERM"
+read -r -t $GUARD line <&3 || fail "no line from the signal waiter"
+[ "${line%% *}" = TERM ] && [ "$(echo "$line" | sed 's/.*pid=\([0-9]*\).*/\1/')" = "$A" ] ||
+	fail "SIGTERM was not forwarded by ipcx: $line"
 
 # ---- a killed holder: the command keeps the lock; when it dies too, it is free --
 "$B" lock "$F" -- sh -c 'echo $$ > "$1/held"; read x < "$1/go"' sh "$D" &
 A=$!
 wait_held cpid
-kill -KILL $A
-wait $A 2>/dev/null
+{ kill -KILL $A; wait $A; } 2>/dev/null
 "$B" lock --timeout 0 "$F" -- true 2>/dev/null && fail "the command lost the lock when ipcx died"
 kill -KILL "$cpid"
 "$B" lock --timeout $((GUARD * 1000)) "$F" -- true || fail "the lock was not released by the kill"

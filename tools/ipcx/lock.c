@@ -135,6 +135,11 @@ int cli_lock(int argc, char **argv)
 	ipcx_lock *l;
 	if ((r = ipcx_lock_open(a.path, a.flags, 0, a.timeout_ms, &l)) < 0)
 		return cli_fail(r == -EAGAIN ? -ETIMEDOUT : r, "cannot lock %s", a.path);
+	/*
+	 * A SIGCHLD ignored by whoever started us would never reach the set
+	 * (the kernel discards ignored signals) and we would wait forever.
+	 */
+	signal(SIGCHLD, SIG_DFL);
 	/* Block these before the child exists, so none is missed. */
 	static const int fwd[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT };
 	ipcx_sigs *sigs;
