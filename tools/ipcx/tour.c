@@ -42,6 +42,9 @@
 /* Guard for every wait in the tour: generous, a loaded machine is slow. */
 #define TOUR_TIMEOUT_MS 10000
 
+/* The median is taken over at most this many round trips, evenly spread. */
+#define RTT_SAMPLES 65536
+
 enum stop_kind {
 	STOP_NAMED, /* listen/dial by URL */
 	STOP_FD,    /* fd:N on pipes inherited across fork */
@@ -89,7 +92,8 @@ struct tour {
 	char name[48];  /* "ipcx-tour-PID" */
 	int next_proj;  /* ftok project ids handed out so far */
 	char *out, *in; /* message buffers */
-	int64_t *rtt;   /* round-trip times of the current stop, ns */
+	int64_t *rtt;   /* sampled round-trip times of the current stop, ns */
+	long nrtt;      /* room in rtt: at most RTT_SAMPLES */
 	sigset_t held;  /* stop signals, blocked and looked for between messages */
 	int sig;        /* the stop signal that came, or 0 */
 };
@@ -345,6 +349,7 @@ static int exchange(struct tour *t, const struct stop *s, ipcx_chan *ping, ipcx_
 	int len = snprintf(t->out, (size_t)t->size, "hello over %s", s->scheme);
 	if (round_trip(t, ping, pong, (size_t)len, res) < 0)
 		return -1;
+	long stride = (t->count + t->nrtt - 1) / t->nrtt, n_rtt = 0;
 	for (long i = 0; i < t->count; i++) {
 		/* A signal stops the tour within a few messages, cleanly. */
 		if (i % 64 == 0 && (t->sig = stopped_by(&t->held)) != 0) {
@@ -354,14 +359,15 @@ static int exchange(struct tour *t, const struct stop *s, ipcx_chan *ping, ipcx_
 		/* Number each message so that a lost or reordered one shows. */
 		memset(t->out, '.', (size_t)t->size);
 		int n = snprintf(t->out, (size_t)t->size, "ping %ld ", i);
-		t->out[n] = '.';
+		t->out[n < t->size ? n : t->size - 1] = '.';
 		int64_t t0 = now_ns();
 		if (round_trip(t, ping, pong, (size_t)t->size, res) < 0)
 			return -1;
-		t->rtt[i] = now_ns() - t0;
+		if (i % stride == 0 && n_rtt < t->nrtt)
+			t->rtt[n_rtt++] = now_ns() - t0;
 	}
-	qsort(t->rtt, (size_t)t->count, sizeof(t->rtt[0]), cmp_i64);
-	res->median_us = (double)t->rtt[t->count / 2] / 1000.0;
+	qsort(t->rtt, (size_t)n_rtt, sizeof(t->rtt[0]), cmp_i64);
+	res->median_us = (double)t->rtt[n_rtt / 2] / 1000.0;
 	return 0;
 }
 
@@ -567,7 +573,8 @@ int cli_tour(int argc, char **argv)
 	snprintf(t.dir, sizeof(t.dir), "/tmp/%s-XXXXXX", t.name);
 	t.out = malloc((size_t)t.size);
 	t.in = malloc((size_t)t.size);
-	t.rtt = malloc((size_t)t.count * sizeof(*t.rtt));
+	t.nrtt = t.count < RTT_SAMPLES ? t.count : RTT_SAMPLES;
+	t.rtt = malloc((size_t)t.nrtt * sizeof(*t.rtt));
 	if (!t.out || !t.in || !t.rtt) {
 		free(t.out), free(t.in), free(t.rtt);
 		return cli_fail(-ENOMEM, "cannot allocate the tour's buffers");
