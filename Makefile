@@ -6,7 +6,7 @@
 #               AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 
 # Debian packages the build, the tests and the benchmark need.
-PACKAGES := cmake make gcc clang pkg-config libcriterion-dev socat netcat-openbsd \
+PACKAGES := cmake make gcc clang pkg-config libcriterion-dev socat netcat-openbsd jq \
             libzmq3-dev libnng-dev iceoryx libiceoryx-binding-c-dev
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=

@@ -3,14 +3,27 @@
 # (IPCX_TEST_TAG) in its name, or, for System V, in its key (0x7e, then the
 # tag's first byte).  "setup" clears what an earlier, failed run of this build
 # left; "check" fails if anything tagged is still there after the suite.
+#
+# Objects are found with the CLI's own scanner, `ipcx ls --json` (IPCX_BIN),
+# and, as a safety net that does not depend on it, by looking in /dev/shm,
+# /dev/mqueue, /tmp, /proc/net/unix and /proc/sysvipc directly.
 set -u
 tag=${IPCX_TEST_TAG:?}
 keyprefix=$(printf '0x7e%s' "${tag:0:2}")
+bin=${IPCX_BIN:-}
 
-found() {
+# URLs of tagged objects, as ipcx ls sees them; fails if it cannot say.
+ls_urls() {
+	[ -x "$bin" ] && command -v jq >/dev/null || return 1
+	local json
+	json=$("$bin" ls --json --no-pids 2>/dev/null) || return 1
+	printf '%s\n' "$json" | jq -r --arg t "ipcxt-$tag" --arg k "$keyprefix" \
+		'.[] | select((.name | contains($t)) or ((.key // "") | startswith($k))) | .url'
+}
+
+raw_found() {
 	ls -1 /dev/shm 2>/dev/null | grep "ipcxt-$tag" | sed 's|^|/dev/shm/|'
 	ls -1 /dev/mqueue 2>/dev/null | grep "ipcxt-$tag" | sed 's|^|mqueue /|'
-	ls -1d /tmp/ipcxt-"$tag"* 2>/dev/null
 	grep -o "@ipcxt-$tag[^ ]*" /proc/net/unix 2>/dev/null | sort -u
 	for f in msg sem shm; do
 		awk -v p="$keyprefix" -v f="$f" 'NR > 1 {
@@ -19,7 +32,26 @@ found() {
 	done
 }
 
+found() {
+	local urls raw
+	if urls=$(ls_urls); then
+		printf '%s' "$urls${urls:+$'\n'}"
+	else
+		echo "(ipcx ls --json unavailable: looking directly)" >&2
+	fi
+	raw=$(raw_found)
+	# What ls listed is enough; anything only the direct look found is reported too.
+	if [ -n "$raw" ] && [ -z "$urls" ]; then
+		printf '%s\n' "$raw"
+	fi
+	ls -1d /tmp/ipcxt-"$tag"* 2>/dev/null
+}
+
 remove() {
+	local u
+	for u in $(ls_urls 2>/dev/null); do
+		"$bin" rm --force "$u" 2>/dev/null
+	done
 	rm -rf /dev/shm/*ipcxt-"$tag"* /dev/mqueue/*ipcxt-"$tag"* /tmp/ipcxt-"$tag"* 2>/dev/null
 	for f in msg sem shm; do
 		for id in $(awk -v p="$keyprefix" 'NR > 1 {

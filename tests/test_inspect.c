@@ -524,3 +524,34 @@ Test(inspect, records_follow_the_listener)
 	cr_expect_str_eq(ipcx_errdetail(), "");
 	cr_expect_eq(ipcx_obj_remove(f.url, 0), 0);
 }
+
+Test(inspect, ring_stats_without_attaching)
+{
+	char url[128];
+	snprintf(url, sizeof(url), "shm:/%s", t_name());
+	ipcx_chan *l, *d;
+	int rc = ipcx_listen(url, 0, &l);
+	cr_assert_eq(rc, 0, "listen %s: %d %s", url, rc, ipcx_errdetail());
+	cr_assert_eq(ipcx_dial(url, 0, &d), 0);
+	cr_assert_eq(ipcx_send(d, "ab", 2, T_GUARD_MS), 2);
+	cr_assert_eq(ipcx_send(d, "cd", 2, T_GUARD_MS), 2);
+	char buf[8];
+	cr_assert_eq(ipcx_recv(l, buf, sizeof(buf), T_GUARD_MS), 2);
+	struct ipcx_obj *o;
+	cr_assert_eq(ipcx_obj_find(url, 0, &o), 0, "%s", ipcx_errdetail());
+	cr_expect(o->ipcx && o->creator == getpid() && o->creator_alive, "the listener recorded it");
+	cr_expect(has_pid(o, getpid()), "mapped by us");
+	cr_expect(o->has_stats, "a ring shows its counters");
+	cr_expect_eq(o->stats.sent, 2);
+	cr_expect_eq(o->stats.received, 1);
+	cr_expect_eq(o->stats.depth, 1);
+	cr_expect_eq(o->stats.peers, 2, "listener and dialer: %llu", (unsigned long long)o->stats.peers);
+	ipcx_objs_free(o, 1);
+	/* Looking did not attach: the counters are the channel's own. */
+	struct ipcx_stats st;
+	cr_assert_eq(ipcx_stats(l, &st), 0);
+	cr_expect_eq(st.peers, 2);
+	ipcx_close(d);
+	ipcx_close(l);
+	cr_expect_eq(ipcx_obj_find(url, 0, &o), -ENOENT, "the listener removed it");
+}

@@ -206,6 +206,8 @@ static int scan_all(const char *const *paths, unsigned flags, bool walk, struct 
 		attach_pids(&s->ov, &t);
 	ipcx__ptab_free(&t);
 	apply_records(&s->ov, s->recs, s->nrecs, pids);
+	for (size_t i = 0; i < s->ov.n; i++)
+		ipcx__ring_stats_of(&s->ov.v[i]);
 	return 0;
 }
 

@@ -87,6 +87,9 @@ int ipcx__scan_files(struct objvec *ov, const char *const *paths, size_t npaths)
 /* Look at one path: a FIFO or socket file is added (or completed). */
 void ipcx__scan_path(struct objvec *ov, const char *path);
 
+/* Fill o->stats if o is an ipcx shared-memory ring (stats.c). */
+void ipcx__ring_stats_of(struct ipcx_obj *o);
+
 /* st_dev of /dev/shm and of the mqueue mount (0 if absent). */
 uint64_t ipcx__devshm_dev(void);
 uint64_t ipcx__mqueue_dev(void);

@@ -5,6 +5,8 @@
  * ipcx_test_helper event-post FD N — adopt the inherited eventfd FD and post
  * N to it.
  */
+#include "raw.h"
+
 #include <ipcx.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,9 @@ static int event_post(int fd, unsigned long long n)
 
 int main(int argc, char **argv)
 {
+	int raw = helper_raw(argc, argv);
+	if (raw != 2)
+		return raw;
 	if (argc == 4 && strcmp(argv[1], "echo") == 0)
 		return echo(argv[2], strtol(argv[3], NULL, 10));
 	if (argc == 4 && strcmp(argv[1], "event-post") == 0)

@@ -1,0 +1,60 @@
+/*
+ * Statistics of ipcx shared-memory rings, read the way `ipcx ls` must: from
+ * outside, without attaching.  The ring header is copied with pread() (a
+ * mapping could fault if the owner truncates the file under us), checked,
+ * and its counters read from the copy; nothing is written to the segment
+ * and no peer slot is taken.  System V segments are not read: attaching,
+ * even read-only, would show up in their attach count.
+ */
+#include "inspect.h"
+
+#include "../shm/ring.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Copy the header of the ring in /dev/shm/leaf; false if it is not a ring. */
+static bool read_header(const char *leaf, struct ring_hdr *h)
+{
+	int dfd = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = dfd >= 0 ? openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) : -1;
+	if (dfd >= 0)
+		close(dfd);
+	if (fd < 0)
+		return false;
+	struct stat st;
+	bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (off_t)RING_HDR &&
+		  pread(fd, h, sizeof(*h), 0) == (ssize_t)sizeof(*h);
+	close(fd);
+	uint64_t ncells = ok ? h->ncells : 0;
+	/* The same checks as an attach makes, on our private copy. */
+	return ok && h->magic == RING_MAGIC && h->version == RING_VERSION &&
+	       atomic_load(&h->ready) && h->hdr_size == RING_HDR && h->cell_size == RING_CELL &&
+	       ncells >= 16 && !(ncells & (ncells - 1)) && ncells * RING_CELL <= RING_MAX_CAP &&
+	       h->total_size <= (uint64_t)st.st_size;
+}
+
+void ipcx__ring_stats_of(struct ipcx_obj *o)
+{
+	if (o->kind != IPCX_OBJ_POSIX_SHM || o->size < (int64_t)RING_HDR || strlen(o->name) < 2)
+		return;
+	struct ring_hdr *h = aligned_alloc(RING_LINE, (sizeof(*h) + RING_LINE - 1) / RING_LINE *
+							       RING_LINE);
+	if (!h)
+		return;
+	if (read_header(o->name + 1, h)) {
+		struct ring r = { .h = h, .ncells = h->ncells, .mask = h->ncells - 1, .me = -1 };
+		uint64_t v[5];
+		if (ipcx__ring_stats(&r, v) == 0) {
+			o->stats = (struct ipcx_stats){ .sent = v[0], .received = v[1],
+							.dropped = v[2], .depth = v[3],
+							.peers = v[4] };
+			o->has_stats = true;
+		}
+	}
+	free(h);
+}
