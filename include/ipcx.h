@@ -241,7 +241,8 @@ int ipcx_signal_send(pid_t pid, int sig, int value);
  * is discarded by the kernel and never reaches the set (nohup ignores SIGHUP;
  * a shell starts background jobs with SIGINT ignored).  Closing the set
  * discards the pending signals of the set and restores the mask those
- * signals had.
+ * signals had (so with two sets of one signal, close them in the reverse
+ * order of opening).
  */
 typedef struct ipcx_sigs ipcx_sigs;
 

@@ -169,7 +169,13 @@ IPCX_EXPORT int ipcx_sem_create(const char *url, unsigned value, unsigned flags,
 		return r;
 	}
 	s->owner = !keep;
-	ipcx__record_created(s->url);
+	/*
+	 * The creator record tells `ipcx gc` whose death makes the object an
+	 * orphan.  A kept object (keep=1, as `ipcx sem create` makes) is meant
+	 * to outlive its creator: it gets no record, and gc leaves it alone.
+	 */
+	if (s->owner)
+		ipcx__record_created(s->url);
 	*ret = s;
 	return 0;
 }
