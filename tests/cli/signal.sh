@@ -41,8 +41,11 @@ case "$line" in "USR1 pid="*" value="[123]) ;; *) fail "bad USR1 line: $line" ;;
 wait $W || fail "USR1 waiter failed"
 
 # Names and numbers: TERM by number reaches a plain process, which dies of it.
-sleep 1000 &
+# The signal goes only after the process has said it runs: a forked shell that
+# has not yet exec'd would run this script's EXIT trap when killed.
+sh -c 'echo ready $$ >&3; exec sleep 1000' &
 S=$!
+read -r -t $GUARD word pid <&3 || fail "sleeper never started"
 "$B" signal $S 15 || fail "signal by number"
 wait $S
 [ $? -eq 143 ] || fail "sleep did not die of SIGTERM"
