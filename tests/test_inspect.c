@@ -555,3 +555,24 @@ Test(inspect, ring_stats_without_attaching)
 	ipcx_close(l);
 	cr_expect_eq(ipcx_obj_find(url, 0, &o), -ENOENT, "the listener removed it");
 }
+
+Test(inspect, private_sysv_objects_by_id)
+{
+	int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	cr_assert(id >= 0, "shmget: %m");
+	char url[64];
+	snprintf(url, sizeof(url), "sysvshm:0?id=%d", id);
+	struct ipcx_obj *o;
+	int rc = ipcx_obj_find(url, 0, &o);
+	if (rc != 0)
+		shmctl(id, IPC_RMID, NULL);
+	cr_assert_eq(rc, 0, "%s: %d %s", url, rc, ipcx_errdetail());
+	char canon[64];
+	snprintf(canon, sizeof(canon), "sysvshm:0x00000000?id=%d", id);
+	cr_expect_str_eq(o->url, canon);
+	cr_expect_eq(o->key, 0);
+	ipcx_objs_free(o, 1);
+	cr_expect_eq(ipcx_obj_remove("sysvshm:0", 0), -EINVAL, "key 0 alone names no one object");
+	cr_expect_eq(ipcx_obj_remove(url, 0), 0);
+	cr_expect_eq(ipcx_obj_remove(url, 0), -ENOENT);
+}

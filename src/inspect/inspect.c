@@ -325,10 +325,26 @@ IPCX_EXPORT int ipcx_obj_find(const char *url, unsigned flags, struct ipcx_obj *
 
 /* ---- removal -------------------------------------------------------------------- */
 
-static int owner_ok(const char *url, int64_t uid, unsigned flags)
+/* One removal: what was asked, and by whom. */
+struct rmreq {
+	const char *url; /* as given, for messages */
+	unsigned flags;
+	int64_t owner; /* gc: the owner the object had when it was judged an orphan, else -1 */
+};
+
+static int owner_ok(const struct rmreq *q, int64_t uid)
 {
+	const char *url = q->url;
 	uid_t me = geteuid();
-	if (uid == (int64_t)me || (me == 0 && (flags & IPCX_RM_FORCE)))
+	/*
+	 * gc removes an object only while it still has the owner it had when
+	 * judged: a path swapped in between (through a symlinked folder) for
+	 * somebody else's FIFO is refused, even for root.
+	 */
+	if (q->owner >= 0 && uid != q->owner)
+		return ipcx__fail(-EPERM, "%s changed owner (uid %lld, was %lld)", url,
+				  (long long)uid, (long long)q->owner);
+	if (uid == (int64_t)me || (me == 0 && (q->flags & IPCX_RM_FORCE)))
 		return 0;
 	if (me == 0)
 		return ipcx__fail(-EPERM, "%s belongs to uid %lld; pass --force (IPCX_RM_FORCE) "
@@ -337,12 +353,13 @@ static int owner_ok(const char *url, int64_t uid, unsigned flags)
 	return ipcx__fail(-EPERM, "%s belongs to uid %lld, not to you", url, (long long)uid);
 }
 
-static int rm_sysv(const char *url, const char *canon, int kind, unsigned flags)
+static int rm_sysv(const struct rmreq *q, const char *canon, int kind)
 {
+	const char *url = q->url;
 	struct objvec ov = { 0 };
 	ipcx__scan_sysv(&ov);
 	struct ipcx_obj *o = ipcx__ov_find(&ov, canon);
-	int r = o ? owner_ok(url, o->uid, flags) : ipcx__fail(-ENOENT, "%s: no such %s", url,
+	int r = o ? owner_ok(q, o->uid) : ipcx__fail(-ENOENT, "%s: no such %s", url,
 							      ipcx_obj_kind_name(kind));
 	if (r == 0) {
 		int id = (int)o->id;
@@ -362,8 +379,9 @@ static int rm_sysv(const char *url, const char *canon, int kind, unsigned flags)
  * S_IFSOCK) and may be removed: lstat semantics, a symlink is never
  * followed, and nothing else is ever deleted.
  */
-static int rm_leaf(const char *url, int dfd, const char *leaf, mode_t type, unsigned flags)
+static int rm_leaf(const struct rmreq *q, int dfd, const char *leaf, mode_t type)
 {
+	const char *url = q->url;
 	struct stat st;
 	if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return ipcx__fail(-errno, "%s: %s", url, errno == ENOENT ? "no such object" : "stat");
@@ -378,26 +396,27 @@ static int rm_leaf(const char *url, int dfd, const char *leaf, mode_t type, unsi
 				  : S_ISFIFO(st.st_mode) ? "FIFO"
 				  : S_ISSOCK(st.st_mode) ? "socket"
 							 : "device or other file");
-	int r = owner_ok(url, st.st_uid, flags);
+	int r = owner_ok(q, st.st_uid);
 	if (r == 0 && unlinkat(dfd, leaf, 0) < 0)
 		r = ipcx__fail(-errno, "%s: unlink", url);
 	return r;
 }
 
-static int rm_devshm(const char *url, const char *name, int kind, unsigned flags)
+static int rm_devshm(const struct rmreq *q, const char *name, int kind)
 {
 	char leaf[300];
 	snprintf(leaf, sizeof(leaf), "%s%s", kind == IPCX_OBJ_POSIX_SEM ? "sem." : "", name + 1);
 	int dfd = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return ipcx__fail(-errno, "/dev/shm");
-	int r = rm_leaf(url, dfd, leaf, S_IFREG, flags);
+	int r = rm_leaf(q, dfd, leaf, S_IFREG);
 	close(dfd);
 	return r;
 }
 
-static int rm_mq(const char *url, const char *name, unsigned flags)
+static int rm_mq(const struct rmreq *q, const char *name)
 {
+	const char *url = q->url;
 	char dir[4096];
 	struct stat st;
 	int r;
@@ -409,26 +428,27 @@ static int rm_mq(const char *url, const char *name, unsigned flags)
 		free(p);
 	} else {
 		/* No mount to look in: a queue descriptor is a file descriptor to fstat. */
-		mqd_t q = mq_open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-		r = q == (mqd_t)-1 ? -errno : 0;
-		if (r == 0 && fstat((int)q, &st) < 0)
+		mqd_t mq = mq_open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		r = mq == (mqd_t)-1 ? -errno : 0;
+		if (r == 0 && fstat((int)mq, &st) < 0)
 			r = -errno;
-		if (q != (mqd_t)-1)
-			mq_close(q);
+		if (mq != (mqd_t)-1)
+			mq_close(mq);
 	}
 	if (r == -ENOENT)
 		return ipcx__fail(r, "%s: no such posix-mq", url);
 	if (r == -EACCES)
 		return ipcx__fail(-EPERM, "%s: not yours to remove", url);
 	if (r == 0)
-		r = owner_ok(url, st.st_uid, flags);
+		r = owner_ok(q, st.st_uid);
 	if (r == 0 && mq_unlink(name) < 0)
 		r = ipcx__fail(-errno, "%s: mq_unlink", url);
 	return r;
 }
 
-static int rm_path(const char *url, const char *path, int kind, unsigned flags)
+static int rm_path(const struct rmreq *q, const char *path, int kind)
 {
+	const char *url = q->url;
 	if (path[0] == '@')
 		return ipcx__fail(-EOPNOTSUPP, "%s: an abstract socket has no file; it goes away "
 					       "when the last process holding it closes it",
@@ -443,7 +463,7 @@ static int rm_path(const char *url, const char *path, int kind, unsigned flags)
 		r = ipcx__fail(-errno, "%s: %s", url,
 			       errno == ENOENT ? "no such object" : "cannot open its folder");
 	if (r == 0)
-		r = rm_leaf(url, dfd, leaf, kind == IPCX_OBJ_FIFO ? S_IFIFO : S_IFSOCK, flags);
+		r = rm_leaf(q, dfd, leaf, kind == IPCX_OBJ_FIFO ? S_IFIFO : S_IFSOCK);
 	if (dfd >= 0)
 		close(dfd);
 	free(d);
@@ -463,18 +483,18 @@ static void drop_records(const char *canon)
 	ipcx__record_list_free(recs, n);
 }
 
-static int remove_canon(const char *url, const char *canon, int kind, unsigned flags)
+static int remove_canon(const struct rmreq *q, const char *canon, int kind)
 {
 	const char *body = url_body(canon);
 	int r;
 	if (is_sysv(kind))
-		r = rm_sysv(url, canon, kind, flags);
+		r = rm_sysv(q, canon, kind);
 	else if (kind == IPCX_OBJ_POSIX_SHM || kind == IPCX_OBJ_POSIX_SEM)
-		r = rm_devshm(url, body, kind, flags);
+		r = rm_devshm(q, body, kind);
 	else if (kind == IPCX_OBJ_POSIX_MQ)
-		r = rm_mq(url, body, flags);
+		r = rm_mq(q, body);
 	else
-		r = rm_path(url, body, kind, flags);
+		r = rm_path(q, body, kind);
 	if (r == 0)
 		drop_records(canon);
 	return r;
@@ -489,7 +509,8 @@ IPCX_EXPORT int ipcx_obj_remove(const char *url, unsigned flags)
 	int r = canon_of(url, &kind, canon, sizeof(canon));
 	if (r < 0)
 		return r;
-	return remove_canon(url, canon, kind, flags);
+	struct rmreq q = { .url = url, .flags = flags, .owner = -1 };
+	return remove_canon(&q, canon, kind);
 }
 
 /* ---- gc -------------------------------------------------------------------------- */
@@ -526,8 +547,10 @@ IPCX_EXPORT ssize_t ipcx_gc(const char *match, unsigned flags, struct ipcx_obj *
 		struct ipcx_obj *o = &ov->v[i];
 		bool mine = me == 0 || o->uid == (int64_t)me;
 		bool take = o->orphan && mine && (!match || fnmatch(match, o->url, 0) == 0);
-		if (take && !(flags & IPCX_GC_DRY_RUN))
-			take = remove_canon(o->url, o->url, o->kind, IPCX_RM_FORCE) == 0;
+		if (take && !(flags & IPCX_GC_DRY_RUN)) {
+			struct rmreq q = { .url = o->url, .flags = IPCX_RM_FORCE, .owner = o->uid };
+			take = remove_canon(&q, o->url, o->kind) == 0;
+		}
 		if (!take)
 			continue;
 		struct ipcx_obj tmp = ov->v[kept];

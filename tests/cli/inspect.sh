@@ -98,6 +98,16 @@ jq -e --arg u "fifo:$D/fifo" --arg s "sysvsem:$KSEM" \
 	fail "info --json"
 "$B" info "fifo:$D/nothing" 2>/dev/null; [ $? -eq 1 ] || fail "info on nothing"
 
+# Names are any bytes: the JSON stays valid, and names that are UTF-8 come back intact.
+ODD="$D/odd \"q\" back\\slash é"$'\t'"tab"
+mkfifo "$ODD" "$D/bad"$'\xff'"byte" || fail "mkfifo odd names"
+"$B" ls --json --kind fifo "$D" >"$D/odd.json" || fail "ls --json with odd names"
+jq -e --arg u "fifo:$ODD" 'any(.[]; .url == $u)' "$D/odd.json" >/dev/null ||
+	fail "odd name not intact: $(grep -a odd "$D/odd.json")"
+jq -e 'any(.[]; .url | contains("bad\u00ffbyte"))' "$D/odd.json" >/dev/null ||
+	fail "a byte that is not UTF-8 is not escaped: $(grep -a bad "$D/odd.json")"
+rm -f "$ODD" "$D/bad"$'\xff'"byte"
+
 # ---- rm ----------------------------------------------------------------------
 : >"$D/regular"
 ln -s "$D/fifo" "$D/link"
