@@ -1,13 +1,17 @@
 # The README's commands.  CMake does the building; this file only installs
 # what is missing and strings the steps together.
 #   make        build into build/ (the CLI is build/bin/ipcx)
-#   make run    build, then run the main job
+#   make run    build, then run the benchmark (ipcx bench --quick, under a
+#               minute): the table on the terminal, build/bench.json and
+#               build/bench.html beside it.  The full run (all sizes, about
+#               five minutes) is ./build/bin/ipcx bench; see docs/bench.md.
 #   make test   build and run the whole suite twice: plainly, then under
 #               AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 
 # Debian packages the build, the tests and the benchmark need.
 PACKAGES := cmake make gcc clang pkg-config libcriterion-dev socat netcat-openbsd jq \
-            libzmq3-dev libnng-dev iceoryx libiceoryx-binding-c-dev
+            libzmq3-dev libnng-dev iceoryx libiceoryx-binding-c-dev \
+            python3 chromium
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
@@ -31,7 +35,7 @@ build: deps
 	@cmake --build build -j $(JOBS)
 
 run: build
-	./build/bin/ipcx tour
+	./build/bin/ipcx bench --quick --json build/bench.json --report build/bench.html
 
 test: test-plain test-asan
 

@@ -25,6 +25,7 @@ static const struct verb verbs[] = {
 	{ "info", cli_info, "everything known about one object" },
 	{ "rm", cli_rm, "remove objects by URL" },
 	{ "gc", cli_gc, "remove the orphans ipcx programs left behind" },
+	{ "bench", cli_bench, "measure every mechanism: latency, throughput, peers" },
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))

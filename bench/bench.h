@@ -1,0 +1,180 @@
+/*
+ * The benchmark harness, shared by `ipcx bench` and the peer programs
+ * (ipcx-bench-zmq, -nng, -iox).  A benchmark case is one backend (struct
+ * bh_ops: how to open, send, receive and close one link between two
+ * processes) measured in one way (ping-pong latency or one-way streaming)
+ * at one message size.  The harness forks the two sides, pins them to
+ * separate cores, runs the warm-up and the timed loop, and hands back a
+ * struct bh_result.  Backends include only <ipcx.h> and the system headers
+ * (the peers their own library's header too); nothing here reaches into the
+ * library's private headers.
+ */
+#ifndef IPCX_BENCH_H
+#define IPCX_BENCH_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <time.h>
+
+struct bh_hist;
+
+/* What a case measures. */
+enum bh_kind {
+	BH_LAT, /* ping-pong: round-trip time, percentiles */
+	BH_THR, /* one-way streaming: messages and bytes per second */
+	BH_OPS, /* a primitive's operation loop: operations per second + latency */
+};
+
+/* Parameters of one case, the same for every backend. */
+struct bh_params {
+	enum bh_kind kind;
+	size_t size;        /* message size in bytes */
+	uint64_t count;     /* timed iterations (messages, round trips) */
+	uint64_t warmup;    /* untimed iterations before them */
+	int cpu[2];         /* cores for side 0 (client) and 1 (server); -1: not pinned */
+	char dir[128];      /* a private folder for path-named objects */
+	char prefix[64];    /* the start of every object name ("ipcxb-PID") */
+	int key;            /* a System V key base for this case (two keys: key, key+1) */
+	int timeout_ms;     /* guard: the whole case is killed past this */
+};
+
+#define BH_NOTE 160
+
+/* Outcome of one case. */
+enum bh_status {
+	BH_OK,
+	BH_SKIP,  /* not applicable (size above the mechanism's largest message ...) */
+	BH_ERROR, /* failed: note says why */
+};
+
+struct bh_result {
+	int status;
+	char note[BH_NOTE];
+	uint64_t samples;                         /* round trips or messages timed */
+	uint64_t p50, p99, p999, max, min, mean; /* nanoseconds (BH_LAT, BH_OPS) */
+	double msgs_per_s, bytes_per_s;           /* BH_THR, BH_OPS (ops/s) */
+	uint64_t lost;                            /* messages that never arrived (UDP) */
+};
+
+/* One side's view of a running case. */
+struct bh_ctx {
+	const struct bh_params *p;
+	int side;     /* 0: client (measures), 1: server (echoes / sinks) */
+	int ctl;      /* a SOCK_SEQPACKET control link to the other side */
+	void *shared; /* MAP_SHARED region made before fork (ops->shared_bytes) */
+	void *priv;   /* the backend's own state */
+	const void *arg; /* the backend's row (URL template ...) */
+	struct bh_result *res; /* where a backend may note why it failed */
+};
+
+/*
+ * A backend.  open() runs in each side after fork and may use the control
+ * link (bh_ctl_send / bh_ctl_recv) to exchange addresses or to order its
+ * steps; send()/recv() carry exactly one message of len bytes and return 0
+ * or a negative errno; close() undoes open() and removes what it created.
+ * For BH_OPS backends, op() runs the whole timed loop on each side instead.
+ */
+struct bh_ops {
+	const char *transport; /* URL scheme or mechanism name: "pipe", "unix" ... */
+	const char *impl;      /* "raw", "ipcx", "zmq", "nng", "iceoryx" */
+	const char *mode;      /* "blocking", "spin", "futex" ... */
+	bool lossy;            /* datagrams may be dropped (the server uses a timeout) */
+	size_t (*shared_bytes)(const struct bh_params *p);
+	/* Run by the harness before fork (descriptors both sides inherit, in
+	 * shared) and after both sides are forked (close the parent's copies). */
+	int (*prepare)(const struct bh_params *p, void *shared);
+	void (*release)(void *shared);
+	int (*open)(struct bh_ctx *c);
+	int (*send)(struct bh_ctx *c, const void *buf, size_t len);
+	/* timeout_ms: -1 forever; the lossy server uses a finite one. */
+	int (*recv)(struct bh_ctx *c, void *buf, size_t len, int timeout_ms);
+	void (*close)(struct bh_ctx *c);
+	/* BH_OPS: run the timed loop on this side, side 0 records into h. */
+	int (*op)(struct bh_ctx *c, struct bh_hist *h, struct bh_result *r);
+	const void *arg;
+	/* Largest message, or 0 when the backend cannot say in advance. */
+	size_t max_size;
+};
+
+/* ---- histogram ------------------------------------------------------------ */
+
+/*
+ * Log-linear buckets as in HdrHistogram: for each power of two, 64 linear
+ * sub-buckets, so any recorded value is known within 1/64 (1.6%).  Exact
+ * min and max are kept beside it.
+ */
+#define BH_SUB_BITS 6
+#define BH_SUB      (1u << BH_SUB_BITS)
+#define BH_BUCKETS  (64u * BH_SUB)
+
+struct bh_hist {
+	uint64_t n, min, max, sum;
+	uint32_t bucket[BH_BUCKETS];
+};
+
+void bh_hist_init(struct bh_hist *h);
+void bh_hist_add(struct bh_hist *h, uint64_t v);
+/* The value at quantile q (0..1): the middle of its bucket, never above max. */
+uint64_t bh_hist_quantile(const struct bh_hist *h, double q);
+void bh_hist_result(const struct bh_hist *h, struct bh_result *r);
+
+/* ---- running cases --------------------------------------------------------- */
+
+static inline uint64_t bh_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Run one case: fork both sides, wait for them (killing them past
+ * p->timeout_ms, or when *stop becomes set), fill r.  Returns 0, or a
+ * negative errno if the harness itself failed (r then says why too).
+ */
+int bh_run(const struct bh_ops *ops, const struct bh_params *p,
+	   volatile sig_atomic_t *stop, struct bh_result *r);
+
+/* Messages on the control link (small, reliable). 0 or -errno. */
+int bh_ctl_send(struct bh_ctx *c, const void *buf, size_t len);
+int bh_ctl_recv(struct bh_ctx *c, void *buf, size_t len);
+/* A NUL-terminated string of up to cap bytes; returns its length or -errno. */
+int bh_ctl_recv_str(struct bh_ctx *c, char *buf, size_t cap);
+/* A one-byte handshake: wait until the other side has reached this point. */
+int bh_ctl_sync(struct bh_ctx *c);
+
+/* Pick the two cores to pin to (the first two allowed), or -1, -1. */
+void bh_pick_cpus(int cpu[2]);
+/* Pin the calling process to core cpu (ignored if cpu < 0). */
+void bh_pin(int cpu);
+
+/* "%s/%s-NAME" in p->dir, and "/%s-NAME" for /dev/shm and /dev/mqueue names. */
+void bh_path(const struct bh_params *p, const char *leaf, char *buf, size_t cap);
+void bh_name(const struct bh_params *p, const char *leaf, char *buf, size_t cap);
+
+/* Set r to status with a formatted note. */
+void bh_note(struct bh_result *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Write a result as one text line / read it back (peer programs). */
+void bh_result_print(const struct bh_result *r, FILE *f);
+int bh_result_parse(const char *line, struct bh_result *r);
+
+/* ---- the backends --------------------------------------------------------- */
+
+/* Raw system-call baselines and primitives (bench/raw.c, bench/prims.c). */
+extern const struct bh_ops *const bh_raw_ops[];
+extern const struct bh_ops *const bh_prim_ops[];
+/* ipcx itself, one row per URL template (bench/ipcx_ops.c). */
+extern const struct bh_ops *const bh_ipcx_ops[];
+/* False when the library does not know the row's scheme (not built yet). */
+bool bh_ipcx_available(const struct bh_ops *ops, const struct bh_params *p);
+
+/* Remove every object a case with these parameters may have left. */
+void bh_sweep(const struct bh_params *p);
+
+#endif

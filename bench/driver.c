@@ -1,0 +1,603 @@
+/*
+ * `ipcx bench`: builds the list of mechanisms (raw baselines, ipcx
+ * transports the library knows, primitives, peers whose programs were
+ * built), runs every case with the same sizes and counts, and shows the
+ * results.  Every object the run creates is named with the run's prefix,
+ * in its own folder or System V keys, so that an interrupted run (Ctrl-C,
+ * SIGTERM) can remove all of it before it exits.
+ */
+#include "driver.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ipcx.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* The order of the table: each mechanism with its baseline and peers. */
+static const char *const transport_order[] = {
+	"pipe", "socketpair", "fifo", "unix", "unixpacket", "unixgram", "tcp", "udp",
+	"mq", "sysvmq", "shm", "sysvshm", "mmap", "file",
+	"sem", "sysvsem", "mutex", "flock", "eventfd", "signal", NULL,
+};
+
+/* Peer programs and the rows they provide. */
+struct peer {
+	const char *prog, *impl, *transport, *mode, *arg;
+};
+static const struct peer peers[] = {
+	{ "ipcx-bench-zmq", "zmq", "unix", "ipc", "ipc" },
+	{ "ipcx-bench-zmq", "zmq", "tcp", "tcp", "tcp" },
+	{ "ipcx-bench-nng", "nng", "unix", "ipc", "ipc" },
+	{ "ipcx-bench-nng", "nng", "tcp", "tcp", "tcp" },
+	{ "ipcx-bench-iox", "iceoryx", "shm", "waitset", "shm" },
+};
+#define NPEERS (sizeof(peers) / sizeof(peers[0]))
+
+struct opts {
+	bool quick;
+	char *only;
+	const char *json, *report;
+	bool have_sizes;
+	bool progress;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ipcx bench [--quick] [--only LIST] [--sizes LIST] [--json FILE]\n"
+		"                  [--report FILE.html]\n\n"
+		"Measures every IPC mechanism side by side: round-trip latency (ping-pong\n"
+		"between two processes on two cores) and one-way streaming throughput, for\n"
+		"ipcx, the raw system calls, and ZeroMQ, nng and iceoryx where built.\n\n"
+		"  --quick         fewer sizes and messages (under a minute)\n"
+		"  --only LIST     comma-separated mechanisms or implementations:\n"
+		"                  unix,shm,raw,ipcx,zmq ... (a case runs if any matches)\n"
+		"  --sizes LIST    message sizes, e.g. 64,4K,1M\n"
+		"  --json FILE     write {\"env\":..., \"results\":[...]}\n"
+		"  --report FILE   write a self-contained HTML page with plots\n\n"
+		"docs/bench.md explains the method.\n");
+}
+
+/* ---- what to run ------------------------------------------------------------- */
+
+static bool matches(const char *only, const struct mech *m)
+{
+	if (!only)
+		return true;
+	char buf[512];
+	snprintf(buf, sizeof(buf), "%s", only);
+	for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		if (!strcmp(t, m->transport) || !strcmp(t, m->impl))
+			return true;
+	return false;
+}
+
+static bool parse_size(const char *s, size_t *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (end == s || errno)
+		return false;
+	if (*end == 'k' || *end == 'K')
+		v <<= 10, end++;
+	else if (*end == 'm' || *end == 'M')
+		v <<= 20, end++;
+	if (*end == 'i' || *end == 'B')
+		end += *end == 'i' ? (end[1] == 'B' ? 2 : 1) : 1;
+	if (*end || v > (64u << 20))
+		return false;
+	*ret = (size_t)v;
+	return true;
+}
+
+static char self_dir[PATH_MAX];
+
+static const char *peer_path(const char *prog, char *buf, size_t cap)
+{
+	const char *dir = getenv("IPCX_BENCH_PEERS");
+	if ((size_t)snprintf(buf, cap, "%s/%s", dir && *dir ? dir : self_dir, prog) >= cap)
+		return NULL;
+	return access(buf, X_OK) == 0 ? buf : NULL;
+}
+
+static int add_mech(struct mech **list, size_t *n, struct mech m)
+{
+	struct mech *l = realloc(*list, (*n + 1) * sizeof(**list));
+	if (!l)
+		return -ENOMEM;
+	l[(*n)++] = m;
+	*list = l;
+	return 0;
+}
+
+/* Every mechanism, grouped by transport in the table's order. */
+static size_t build_mechs(const struct bh_params *probe, const char *only, struct mech **ret)
+{
+	struct mech *list = NULL;
+	size_t n = 0;
+	const struct bh_ops *const *sets[] = { bh_raw_ops, bh_ipcx_ops, bh_prim_ops };
+	for (const char *const *t = transport_order; *t; t++) {
+		for (size_t s = 0; s < 3; s++)
+			for (const struct bh_ops *const *o = sets[s]; *o; o++) {
+				if (strcmp((*o)->transport, *t))
+					continue;
+				struct mech m = { (*o)->transport, (*o)->impl, (*o)->mode, *o, NULL,
+						  NULL, s == 2 };
+				if (!matches(only, &m))
+					continue;
+				if (!strcmp((*o)->impl, "ipcx") && !bh_ipcx_available(*o, probe))
+					continue; /* the library has no such transport yet */
+				add_mech(&list, &n, m);
+			}
+		for (size_t i = 0; i < NPEERS; i++) {
+			char path[PATH_MAX];
+			if (strcmp(peers[i].transport, *t) || !peer_path(peers[i].prog, path, sizeof(path)))
+				continue;
+			struct mech m = { peers[i].transport, peers[i].impl, peers[i].mode, NULL,
+					  path, peers[i].arg, false };
+			if (!matches(only, &m) || !(m.exe = strdup(path)))
+				continue;
+			if (add_mech(&list, &n, m))
+				free((char *)m.exe);
+		}
+	}
+	*ret = list;
+	return n;
+}
+
+/* Same counts for everyone: fewer for large messages, bounded in bytes. */
+static void counts(enum bh_kind k, size_t size, bool quick, uint64_t *n, uint64_t *w)
+{
+	uint64_t base, cap, min;
+	if (k == BH_THR) {
+		base = quick ? 20000 : 200000;
+		cap = quick ? (64u << 20) : (512u << 20);
+		min = 64;
+	} else {
+		base = quick ? 2000 : 10000;
+		cap = quick ? (32u << 20) : (256u << 20);
+		min = 50;
+	}
+	uint64_t c = size ? cap / size : base;
+	c = c < base ? c : base;
+	*n = c < min ? min : c;
+	*w = *n / 10 < 10 ? 10 : *n / 10;
+}
+
+/* ---- peers ------------------------------------------------------------------------ */
+
+static pid_t peer_pid;
+
+/* Run one case in a peer program, which prints one result line. */
+static void run_peer(const struct mech *m, const struct bh_params *p, struct bh_result *r)
+{
+	int out[2];
+	memset(r, 0, sizeof(*r));
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		bh_note(r, BH_ERROR, "pipe: %s", strerror(errno));
+		return;
+	}
+	char size[32], count[32], warm[32], cpus[32], tmo[32];
+	snprintf(size, sizeof(size), "%zu", p->size);
+	snprintf(count, sizeof(count), "%llu", (unsigned long long)p->count);
+	snprintf(warm, sizeof(warm), "%llu", (unsigned long long)p->warmup);
+	snprintf(cpus, sizeof(cpus), "%d,%d", p->cpu[0], p->cpu[1]);
+	snprintf(tmo, sizeof(tmo), "%d", p->timeout_ms);
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		dup2(out[1], 1);
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0)
+			dup2(devnull, 0);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		execl(m->exe, m->exe, "--transport", m->exe_arg, "--kind",
+		      p->kind == BH_LAT ? "lat" : "thr", "--size", size, "--count", count,
+		      "--warmup", warm, "--cpus", cpus, "--dir", p->dir, "--prefix", p->prefix,
+		      "--timeout", tmo, (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	if (pid < 0) {
+		close(out[0]);
+		bh_note(r, BH_ERROR, "fork: %s", strerror(errno));
+		return;
+	}
+	peer_pid = pid;
+	char line[1024];
+	size_t used = 0;
+	/* The peer keeps its own guard; ours is a little longer. */
+	uint64_t deadline = bh_now() + (uint64_t)(p->timeout_ms + 5000) * 1000000u;
+	bool done = false, timed_out = false;
+	while (!done) {
+		if (stop) {
+			kill(pid, SIGTERM);
+			break;
+		}
+		if (bh_now() > deadline) {
+			kill(pid, SIGKILL);
+			timed_out = true;
+			break;
+		}
+		struct pollfd pf = { out[0], POLLIN, 0 };
+		if (poll(&pf, 1, 100) <= 0)
+			continue;
+		ssize_t k = read(out[0], line + used, sizeof(line) - 1 - used);
+		if (k <= 0)
+			break;
+		used += (size_t)k;
+		done = used == sizeof(line) - 1;
+	}
+	line[used] = 0;
+	close(out[0]);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	peer_pid = 0;
+	char *l = strstr(line, "result ");
+	if (stop)
+		bh_note(r, BH_ERROR, "interrupted");
+	else if (timed_out)
+		bh_note(r, BH_ERROR, "timed out");
+	else if (!l || bh_result_parse(l, r) < 0)
+		bh_note(r, BH_ERROR, "the peer program failed (status %d)", st);
+}
+
+/* "zmq 4.3.4": ask each peer program for its library's version. */
+static void peer_versions(const struct mech *ms, size_t n, char *buf, size_t cap)
+{
+	buf[0] = 0;
+	const char *seen[8];
+	size_t nseen = 0;
+	for (size_t i = 0; i < n && nseen < 8; i++) {
+		if (!ms[i].exe)
+			continue;
+		bool dup = false;
+		for (size_t j = 0; j < nseen; j++)
+			dup |= !strcmp(seen[j], ms[i].exe);
+		if (dup)
+			continue;
+		seen[nseen++] = ms[i].exe;
+		char cmd[PATH_MAX + 32], v[128] = "";
+		snprintf(cmd, sizeof(cmd), "'%s' --version 2>/dev/null", ms[i].exe);
+		FILE *f = popen(cmd, "r");
+		if (f) {
+			if (!fgets(v, sizeof(v), f))
+				v[0] = 0;
+			pclose(f);
+		}
+		v[strcspn(v, "\n")] = 0;
+		size_t len = strlen(buf);
+		snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", *v ? v : ms[i].impl);
+	}
+}
+
+/* ---- iceoryx's daemon --------------------------------------------------------- */
+
+static pid_t roudi_pid;
+
+static int roudi_start(void)
+{
+	if (access("/dev/shm/iceoryx_mgmt", F_OK) == 0)
+		return -EBUSY; /* another RouDi runs: leave it alone */
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		int devnull = open("/dev/null", O_RDWR);
+		if (devnull >= 0)
+			dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		execlp("iox-roudi", "iox-roudi", (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0)
+		return -errno;
+	roudi_pid = pid;
+	return 0;
+}
+
+static void roudi_stop(void)
+{
+	if (roudi_pid <= 0)
+		return;
+	/* RouDi removes its shared memory and sockets when asked to stop. */
+	kill(roudi_pid, SIGTERM);
+	for (int i = 0; i < 100; i++) {
+		if (waitpid(roudi_pid, NULL, WNOHANG) == roudi_pid) {
+			roudi_pid = 0;
+			return;
+		}
+		struct timespec ts = { 0, 50 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	kill(roudi_pid, SIGKILL);
+	waitpid(roudi_pid, NULL, 0);
+	roudi_pid = 0;
+	/* Killed: what it would have removed is ours to remove. */
+	unlink("/dev/shm/iceoryx_mgmt");
+}
+
+/* ---- the run ---------------------------------------------------------------------- */
+
+static void fill_env(struct env *e, bool quick, const int cpus[2])
+{
+	memset(e, 0, sizeof(*e));
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[512];
+	snprintf(e->cpu, sizeof(e->cpu), "unknown");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *c = strchr(line, ':');
+		if (c && !strncmp(line, "model name", 10)) {
+			c += 2;
+			c[strcspn(c, "\n")] = 0;
+			snprintf(e->cpu, sizeof(e->cpu), "%s", c);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	e->cores = sysconf(_SC_NPROCESSORS_ONLN);
+	struct utsname u;
+	if (uname(&u) == 0)
+		snprintf(e->kernel, sizeof(e->kernel), "%s %s %s", u.sysname, u.release, u.machine);
+	e->cpus[0] = cpus[0];
+	e->cpus[1] = cpus[1];
+	e->quick = quick;
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(e->date, sizeof(e->date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void progress(const struct opts *o, size_t done, size_t total, const struct mech *m,
+		     const char *what, size_t size)
+{
+	if (!o->progress)
+		return;
+	char sz[32];
+	int width = 30, fill = total ? (int)(done * (size_t)width / total) : width;
+	fprintf(stderr, "\r[%.*s%*s] %3zu/%zu %-10s %-8s %-9s %8s %-10s", fill,
+		"##############################", width - fill, "", done, total, m->transport,
+		m->impl, m->mode, m->prim ? "" : fmt_size(size, sz, sizeof(sz)), what);
+	fflush(stderr);
+}
+
+static int add_outcome(struct run *run, const struct outcome *o)
+{
+	if (run->nout == run->capout) {
+		size_t cap = run->capout ? run->capout * 2 : 64;
+		struct outcome *n = realloc(run->out, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		run->out = n;
+		run->capout = cap;
+	}
+	run->out[run->nout++] = *o;
+	return 0;
+}
+
+static void run_case(const struct mech *m, struct bh_params *p, struct run *run)
+{
+	struct outcome o = { m, p->kind, p->size, p->count, { 0 } };
+	if (m->ops)
+		bh_run(m->ops, p, &stop, &o.r);
+	else
+		run_peer(m, p, &o.r);
+	/* A side that was killed cannot have removed its objects: do it. */
+	if (o.r.status != BH_OK || stop)
+		bh_sweep(p);
+	add_outcome(run, &o);
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o, struct run *run)
+{
+	memset(o, 0, sizeof(*o));
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 1;
+		} else if (!strcmp(a, "--quick")) {
+			o->quick = true;
+		} else if (!strcmp(a, "--only") && v) {
+			o->only = argv[++i];
+		} else if (!strcmp(a, "--json") && v) {
+			o->json = argv[++i];
+		} else if (!strcmp(a, "--report") && v) {
+			o->report = argv[++i];
+		} else if (!strcmp(a, "--sizes") && v) {
+			char buf[256];
+			snprintf(buf, sizeof(buf), "%s", argv[++i]);
+			run->nsizes = 0;
+			for (char *save, *t = strtok_r(buf, ",", &save); t;
+			     t = strtok_r(NULL, ",", &save)) {
+				if (run->nsizes == 16 || !parse_size(t, &run->sizes[run->nsizes])) {
+					fprintf(stderr, "ipcx bench: bad size '%s' (up to 16 sizes, "
+							"0 .. 64M, e.g. 64,4K,1M)\n", t);
+					return -1;
+				}
+				run->nsizes++;
+			}
+			o->have_sizes = run->nsizes > 0;
+		} else {
+			fprintf(stderr, "ipcx bench: unknown or incomplete option '%s' "
+					"(see 'ipcx bench --help')\n", a);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Where this run's objects live: names carry the test tag when there is one. */
+static int make_place(struct bh_params *p)
+{
+	const char *tag = getenv("IPCX_TEST_TAG");
+	unsigned keyhi = 0x7b00u;
+	if (tag && *tag) {
+		snprintf(p->prefix, sizeof(p->prefix), "ipcxt-%.16s-b%d", tag, (int)getpid());
+		char hex[3] = { tag[0], tag[1], 0 };
+		keyhi = 0x7e00u | ((unsigned)strtoul(hex, NULL, 16) & 0xffu);
+	} else {
+		snprintf(p->prefix, sizeof(p->prefix), "ipcxb-%d", (int)getpid());
+	}
+	/* Two keys per run; the low half from the pid keeps concurrent runs apart. */
+	p->key = (int)(keyhi << 16 | (((unsigned)getpid() * 2u) & 0xfffeu));
+	snprintf(p->dir, sizeof(p->dir), "/tmp/%s-XXXXXX", p->prefix);
+	if (!mkdtemp(p->dir))
+		return -errno;
+	return 0;
+}
+
+static void run_all(const struct opts *o, struct mech *ms, size_t nm, struct bh_params *base,
+		    struct run *run)
+{
+	size_t total = 0, done = 0;
+	for (size_t i = 0; i < nm; i++)
+		total += ms[i].prim ? 1 : (size_t)run->nsizes * 2;
+	bool roudi_tried = false;
+	for (size_t i = 0; i < nm && !stop; i++) {
+		const struct mech *m = &ms[i];
+		if (!strcmp(m->impl, "iceoryx") && !roudi_tried) {
+			roudi_tried = true;
+			int r = roudi_start();
+			if (r) {
+				struct outcome out = { m, BH_LAT, 0, 0, { 0 } };
+				bh_note(&out.r, BH_SKIP, "iox-roudi: %s", strerror(-r));
+				add_outcome(run, &out);
+				done += (size_t)run->nsizes * 2;
+				continue;
+			}
+		}
+		if (m->prim) {
+			struct bh_params p = *base;
+			p.kind = m->ops && m->ops->op ? BH_OPS : BH_LAT;
+			p.size = 0;
+			counts(BH_LAT, 0, o->quick, &p.count, &p.warmup);
+			progress(o, done, total, m, "hand-off", 0);
+			run_case(m, &p, run);
+			done++;
+			continue;
+		}
+		for (int s = 0; s < run->nsizes && !stop; s++) {
+			for (int k = 0; k < 2 && !stop; k++) {
+				struct bh_params p = *base;
+				p.kind = k ? BH_THR : BH_LAT;
+				p.size = run->sizes[s];
+				counts(p.kind, p.size, o->quick, &p.count, &p.warmup);
+				progress(o, done, total, m, k ? "stream" : "ping-pong", p.size);
+				run_case(m, &p, run);
+				done++;
+			}
+		}
+	}
+	roudi_stop();
+	if (o->progress)
+		fprintf(stderr, "\r%*s\r", 100, "");
+}
+
+static int write_reports(const struct opts *o, const struct run *run)
+{
+	report_table(run, stdout);
+	int status = 0;
+	if (o->json && report_json(run, o->json) < 0) {
+		fprintf(stderr, "ipcx bench: cannot write %s: %s\n", o->json, strerror(errno));
+		status = 1;
+	}
+	if (o->report && report_html(run, o->report) < 0) {
+		fprintf(stderr, "ipcx bench: cannot write %s: %s\n", o->report, strerror(errno));
+		status = 1;
+	}
+	return status;
+}
+
+int bench_main(int argc, char **argv)
+{
+	struct opts o;
+	struct run run;
+	memset(&run, 0, sizeof(run));
+	static const size_t full[] = { 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576 };
+	static const size_t quick[] = { 64, 1024, 65536 };
+	int r = parse_opts(argc, argv, &o, &run);
+	if (r)
+		return r > 0 ? 0 : 2;
+	if (!o.have_sizes) {
+		const size_t *s = o.quick ? quick : full;
+		run.nsizes = o.quick ? 3 : 8;
+		memcpy(run.sizes, s, (size_t)run.nsizes * sizeof(*s));
+	}
+	o.progress = isatty(2);
+
+	ssize_t k = readlink("/proc/self/exe", self_dir, sizeof(self_dir) - 1);
+	self_dir[k > 0 ? k : 0] = 0;
+	char *slash = strrchr(self_dir, '/');
+	if (slash)
+		*slash = 0;
+
+	struct bh_params base;
+	memset(&base, 0, sizeof(base));
+	if (make_place(&base) < 0) {
+		fprintf(stderr, "ipcx bench: cannot make a folder in /tmp: %s\n", strerror(errno));
+		return 1;
+	}
+	bh_pick_cpus(base.cpu);
+	base.timeout_ms = o.quick ? 20000 : 60000;
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal; /* no SA_RESTART: waits return and look at the flag */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct mech *ms = NULL;
+	size_t nm = build_mechs(&base, o.only, &ms);
+	fill_env(&run.env, o.quick, base.cpu);
+	peer_versions(ms, nm, run.env.peers, sizeof(run.env.peers));
+	snprintf(run.env.options, sizeof(run.env.options), "%s%s%s", o.quick ? "--quick" : "",
+		 o.only ? " --only " : "", o.only ? o.only : "");
+	if (!nm) {
+		rmdir(base.dir);
+		free(ms);
+		fprintf(stderr, "ipcx bench: nothing matches --only %s\n", o.only ? o.only : "");
+		return 2;
+	}
+
+	run_all(&o, ms, nm, &base, &run);
+	bh_sweep(&base);
+	rmdir(base.dir);
+	int status = 0;
+	if (stop) {
+		fprintf(stderr, "ipcx bench: interrupted; removed what it had created\n");
+		status = 130;
+	} else {
+		status = write_reports(&o, &run);
+	}
+	for (size_t i = 0; i < nm; i++)
+		free((char *)ms[i].exe);
+	free(ms);
+	free(run.out);
+	return status;
+}

@@ -1,0 +1,59 @@
+/*
+ * The `ipcx bench` driver: what to run (mechanisms x sizes x kinds), the
+ * results, and the ways to show them (bench/report.c).
+ */
+#ifndef IPCX_BENCH_DRIVER_H
+#define IPCX_BENCH_DRIVER_H
+
+#include "bench.h"
+
+/* One line of the comparison: a mechanism as one implementation drives it. */
+struct mech {
+	const char *transport; /* URL scheme or mechanism: "unix", "sem" ... */
+	const char *impl;      /* raw, ipcx, zmq, nng, iceoryx */
+	const char *mode;      /* blocking, spin, futex, handoff ... */
+	const struct bh_ops *ops; /* run in this process's harness, or */
+	const char *exe;          /* a peer program (full path) with */
+	const char *exe_arg;      /* its transport argument ("ipc", "tcp") */
+	bool prim;                /* a primitive: measured at size 0 only */
+};
+
+/* One measured case. */
+struct outcome {
+	const struct mech *m;
+	enum bh_kind kind;
+	size_t size;
+	uint64_t count;
+	struct bh_result r;
+};
+
+struct env {
+	char cpu[128];
+	long cores;
+	char kernel[400];
+	int cpus[2];
+	bool quick;
+	char date[32];
+	char peers[256]; /* "zmq 4.3.4, nng 1.5.2, iceoryx" */
+	char options[256];
+};
+
+struct run {
+	struct env env;
+	size_t sizes[16];
+	int nsizes;
+	struct outcome *out;
+	size_t nout, capout;
+};
+
+/* bench/report.c */
+void report_table(const struct run *run, FILE *f);
+int report_json(const struct run *run, const char *path);
+int report_html(const struct run *run, const char *path);
+/* "64 B", "4 KiB", "1 MiB" */
+const char *fmt_size(size_t n, char *buf, size_t cap);
+
+/* tools/ipcx/bench.c calls this. */
+int bench_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# ipcx bench: a short run writes a table, JSON with the fields the issue
+# names, and an HTML report that a headless browser renders; an interrupted
+# run (SIGINT to the bench alone, and Ctrl-C to its whole process group)
+# exits 130 and leaves none of its objects behind.  Nothing here looks at
+# how fast anything was.
+set -euo pipefail
+bin=${IPCX_BIN:?}
+tag=${IPCX_TEST_TAG:?}
+work=$(mktemp -d "/tmp/ipcxt-$tag-benchsh-XXXXXX")
+bgpid=
+cleanup() {
+	[ -n "$bgpid" ] && kill -KILL -- "-$bgpid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# ---- usage errors ------------------------------------------------------------
+set +e
+"$bin" bench --sizes 12Q >/dev/null 2>"$work/err"; st=$?
+set -e
+[ "$st" = 2 ] || fail "a bad size should exit 2, got $st"
+grep -q "bad size" "$work/err" || fail "no word about the bad size: $(cat "$work/err")"
+set +e
+"$bin" bench --only no-such-thing >/dev/null 2>"$work/err"; st=$?
+set -e
+[ "$st" = 2 ] || fail "--only matching nothing should exit 2, got $st"
+
+# ---- a short run: table, JSON, report -------------------------------------------
+"$bin" bench --quick --only pipe,unix,sem,mutex --sizes 64,1K \
+	--json "$work/b.json" --report "$work/b.html" >"$work/table" 2>"$work/err" \
+	|| fail "bench failed: $(cat "$work/err")"
+grep -q "^pipe  *raw" "$work/table" || fail "no pipe row in the table: $(cat "$work/table")"
+grep -q "^sem  *raw  *handoff" "$work/table" || fail "no semaphore row: $(cat "$work/table")"
+grep -q "pinned\|not pinned" "$work/table" || fail "the table does not say how it pinned"
+
+python3 - "$work/b.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+env, res = d["env"], d["results"]
+for k in ("cpu", "cores", "kernel", "pinned", "sizes"):
+    assert k in env, "env lacks " + k
+assert env["sizes"] == [64, 1024], env["sizes"]
+assert res, "no results"
+seen = set()
+for r in res:
+    for k in ("transport", "impl", "mode", "size"):
+        assert k in r, "result lacks %s: %r" % (k, r)
+    assert r["transport"] in ("pipe", "unix", "sem", "mutex"), r
+    assert r["impl"] in ("raw", "ipcx", "zmq", "nng"), r
+    seen.add((r["transport"], r["impl"], r["mode"], r["size"]))
+    if "rtt_ns" in r:
+        q = r["rtt_ns"]
+        assert 0 < q["p50"] <= q["p99"] <= q["p999"] <= q["max"], q
+    if r["transport"] in ("pipe", "unix"):
+        assert "rtt_ns" in r and "msgs_per_s" in r and "bytes_per_s" in r, r
+        assert r["msgs_per_s"] > 0
+        # bytes/s is messages/s times the size, one way.
+        assert abs(r["bytes_per_s"] - r["msgs_per_s"] * r["size"]) <= 1e-4 * r["bytes_per_s"] + 1, r
+for size in (64, 1024):
+    for t in ("pipe", "unix"):
+        assert (t, "raw", "blocking", size) in seen, (t, size, sorted(seen))
+assert ("sem", "raw", "handoff", 0) in seen, sorted(seen)
+assert ("mutex", "raw", "contended", 0) in seen, sorted(seen)
+PY
+
+# The report: self-contained (nothing fetched), and a browser lays out one
+# plotted series per mechanism in each of the two charts.
+grep -qiE '(src|href)="https?:' "$work/b.html" && fail "the report loads something from the network"
+series=$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(len({(r["transport"], r["impl"], r["mode"]) for r in d["results"] if r["size"] > 0}))' "$work/b.json")
+[ "$series" -ge 2 ] || fail "expected at least two plotted mechanisms, got $series"
+browser=$(command -v chromium || command -v chromium-browser || true)
+[ -n "$browser" ] || fail "chromium is not installed (make deps installs it)"
+# A private profile and HOME, so that the browser touches nothing shared.
+HOME="$work" timeout 120 "$browser" --headless --no-sandbox --disable-gpu \
+	--user-data-dir="$work/profile" --dump-dom "file://$work/b.html" \
+	>"$work/dom.html" 2>"$work/browser.log" || fail "chromium failed: $(tail -5 "$work/browser.log")"
+got=$(grep -o 'id="render-check">rendered [0-9]* series' "$work/dom.html" | grep -o '[0-9]*' | tail -1)
+[ "${got:-0}" = $((2 * series)) ] || fail "the browser rendered ${got:-no} series, expected $((2 * series))"
+grep -q '<polyline' "$work/dom.html" || fail "no plotted line in the rendered page"
+
+# ---- interrupted runs leave nothing behind ----------------------------------------
+# Objects of a run are named ipcxt-TAG-bPID...; list whatever of them exists.
+leftovers() {
+	local p="ipcxt-$tag-b$1"
+	ls -d /tmp/"$p"* 2>/dev/null || true
+	ls /dev/shm /dev/mqueue 2>/dev/null | grep "$p" || true
+	grep -o "$p[^ ]*" /proc/net/unix 2>/dev/null || true
+}
+
+# Wait (a guard, not a synchronisation) until the run has objects of its own:
+# a file in its private folder.
+wait_for_objects() {
+	local p="ipcxt-$tag-b$1" i
+	for i in $(seq 1 600); do
+		if ls /tmp/"$p"*/* >/dev/null 2>&1; then return 0; fi
+		sleep 0.05
+	done
+	fail "the bench never created its objects"
+}
+
+interrupt_test() { # $1: "self" (SIGINT to the bench) or "group" (Ctrl-C)
+	setsid "$bin" bench --only fifo,unix,mq,sysvmq,sem,sysvsem --sizes 64,64K,1M \
+		>"$work/int.out" 2>"$work/int.err" &
+	bgpid=$!
+	wait_for_objects "$bgpid"
+	if [ "$1" = self ]; then kill -INT "$bgpid"; else kill -INT -- "-$bgpid"; fi
+	set +e
+	wait "$bgpid"; st=$?
+	set -e
+	local pid=$bgpid
+	bgpid=
+	[ "$st" = 130 ] || fail "interrupted ($1) bench exited $st, not 130: $(cat "$work/int.err")"
+	left=$(leftovers "$pid")
+	[ -z "$left" ] || fail "interrupted ($1) bench left: $left"
+	# System V: the run's two keys, from the pid as the bench makes them.
+	key=$(printf '0x7e%02x%04x' $((16#${tag:0:2})) $(( (pid * 2) & 0xfffe )))
+	for f in msg sem shm; do
+		awk -v k="$key" 'NR > 1 && sprintf("0x%08x", $1) == k { exit 1 }' /proc/sysvipc/$f \
+			|| fail "interrupted ($1) bench left a System V $f object, key $key"
+	done
+}
+interrupt_test self
+interrupt_test group
+echo "ok"
