@@ -39,6 +39,7 @@ struct bh_params {
 	char dir[128];      /* a private folder for path-named objects */
 	char prefix[64];    /* the start of every object name ("ipcxb-PID") */
 	int key;            /* a System V key base for this case (two keys: key, key+1) */
+	unsigned seq;       /* the case's number in the run: names differ per case */
 	int timeout_ms;     /* guard: the whole case is killed past this */
 };
 

@@ -399,6 +399,8 @@ static int add_outcome(struct run *run, const struct outcome *o)
 
 static void run_case(const struct mech *m, struct bh_params *p, struct run *run)
 {
+	static unsigned seq;
+	p->seq = ++seq;
 	struct outcome o = { m, p->kind, p->size, p->count, { 0 } };
 	if (m->ops)
 		bh_run(m->ops, p, &stop, &o.r);

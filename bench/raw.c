@@ -658,6 +658,8 @@ struct ringside {
 	struct ring *tx, *rx;
 	bool futex;
 	bool yield; /* one core: a spinner must let the other side run */
+	uint32_t tail_seen; /* tx: the consumer's count when last read */
+	uint32_t head_seen; /* rx: the producer's count when last read */
 };
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val)
@@ -697,11 +699,12 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Wait until *word differs from old. */
-static void ring_wait(struct ringside *s, _Atomic uint32_t *word, _Atomic uint32_t *waiting,
-		      uint32_t old)
+/* Wait until *word differs from old; returns its new value. */
+static uint32_t ring_wait(struct ringside *s, _Atomic uint32_t *word, _Atomic uint32_t *waiting,
+			  uint32_t old)
 {
-	while (atomic_load_explicit(word, memory_order_acquire) == old) {
+	uint32_t v;
+	while ((v = atomic_load_explicit(word, memory_order_acquire)) == old) {
 		if (!s->futex) {
 			if (s->yield)
 				sched_yield();
@@ -716,6 +719,7 @@ static void ring_wait(struct ringside *s, _Atomic uint32_t *word, _Atomic uint32
 			futex(word, FUTEX_WAIT, old);
 		atomic_store(waiting, 0);
 	}
+	return v;
 }
 
 static void ring_wake(struct ringside *s, _Atomic uint32_t *word, _Atomic uint32_t *waiting)
@@ -729,16 +733,22 @@ static inline void *slot_at(struct ring *r, uint32_t i)
 	return (char *)(r + 1) + (size_t)(i % r->slots) * r->slot_size;
 }
 
+/*
+ * Each side keeps the last index it read of the other side's counter, and
+ * reads the shared one only when that copy says full (sender) or empty
+ * (receiver): in a stream the cache lines then move once per batch, not
+ * once per message.
+ */
 static int ring_send(struct bh_ctx *c, const void *buf, size_t len)
 {
 	struct ringside *s = c->priv;
 	struct ring *r = s->tx;
 	uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-	for (;;) {
+	while (head - s->tail_seen >= r->slots) {
 		uint32_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-		if (head - tail < r->slots)
-			break;
-		ring_wait(s, &r->tail, &r->tail_waiting, tail);
+		if (head - tail >= r->slots)
+			tail = ring_wait(s, &r->tail, &r->tail_waiting, tail);
+		s->tail_seen = tail;
 	}
 	memcpy(slot_at(r, head), buf, len);
 	if (s->futex)
@@ -754,7 +764,8 @@ static int ring_recv(struct bh_ctx *c, void *buf, size_t len, int timeout_ms)
 	struct ringside *s = c->priv;
 	struct ring *r = s->rx;
 	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	ring_wait(s, &r->head, &r->head_waiting, tail);
+	if (s->head_seen == tail)
+		s->head_seen = ring_wait(s, &r->head, &r->head_waiting, tail);
 	memcpy(buf, slot_at(r, tail), len);
 	if (s->futex)
 		atomic_store(&r->tail, tail + 1);
