@@ -413,6 +413,63 @@ int ipcx_lock_close(ipcx_lock *l);
 /* Shared-memory regions                                                     */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * A region is shared memory mapped into this process, of one of the kinds
+ * Linux offers, named by URL:
+ *
+ *   shm:/name      POSIX shared memory (shm_open), in /dev/shm
+ *   sysvshm:KEY    System V segment (shmget); KEY a non-zero number
+ *   memfd:NAME     an anonymous memory file (memfd_create), create only.
+ *                  Hand it to another process with ipcx_fd_send() of
+ *                  ipcx_region_fd(); the receiver calls ipcx_region_adopt().
+ *                  It may be sealed (ipcx_region_seal).
+ *   anon:          anonymous MAP_SHARED memory, create only: shared with
+ *                  the children this process forks afterwards
+ *   file:/path     a regular file mapped MAP_SHARED (persistent)
+ *
+ * With IPCX_REGION_CREATE the object is created exclusively (never through
+ * a symlink), of size bytes, 0600 unless the URL says mode=OCTAL; without
+ * it an existing object is attached, size 0 meaning all of it.  The creator
+ * removes a shm: or sysvshm: object when it closes the region, unless
+ * keep=1; a file: is kept unless ipcx_region_remove() is called.  Regions
+ * hold raw bytes: synchronising access to them is the caller's business
+ * (see the shm: channel for a ring that does it).
+ */
+typedef struct ipcx_region ipcx_region;
+
+#define IPCX_REGION_CREATE 0x1u /* create the object, of the given size */
+#define IPCX_REGION_RDONLY 0x2u /* map it read-only */
+
+int ipcx_region_open(const char *url, unsigned flags, size_t size, ipcx_region **ret);
+
+/*
+ * Map a descriptor received from another process (a memfd, or a POSIX shm
+ * or file descriptor).  On success the region owns fd; on failure fd is
+ * left open.  A memfd sealed against writes must be adopted IPCX_REGION_RDONLY.
+ */
+int ipcx_region_adopt(int fd, unsigned flags, ipcx_region **ret);
+
+void *ipcx_region_addr(const ipcx_region *r);
+size_t ipcx_region_size(const ipcx_region *r);
+
+/* The region's descriptor (shm:, memfd:, file:), or -EOPNOTSUPP. */
+int ipcx_region_fd(const ipcx_region *r);
+
+/*
+ * Seal a memfd region: its size can no longer change, nor its seals.  With
+ * IPCX_SEAL_WRITE its contents are frozen too: this process's mapping
+ * becomes read-only (at a new address: call ipcx_region_addr() again), and
+ * no process can map it for writing again.
+ */
+#define IPCX_SEAL_WRITE 0x1u
+int ipcx_region_seal(ipcx_region *r, unsigned flags);
+
+/* Remove the object's name now; mappings stay valid until closed. */
+int ipcx_region_remove(ipcx_region *r);
+
+/* Unmap (and, for a creator without keep=1, remove).  NULL is a no-op. */
+int ipcx_region_close(ipcx_region *r);
+
 /* ------------------------------------------------------------------------ */
 /* Object inspection (ls, rm, gc)                                            */
 /* ------------------------------------------------------------------------ */
