@@ -576,3 +576,26 @@ Test(inspect, private_sysv_objects_by_id)
 	cr_expect_eq(ipcx_obj_remove(url, 0), 0);
 	cr_expect_eq(ipcx_obj_remove(url, 0), -ENOENT);
 }
+
+/* keep=1 asks the object to outlive its listener: it is no orphan for gc. */
+Test(inspect, kept_objects_are_not_recorded)
+{
+	char urls[2][128], keep[300];
+	snprintf(urls[0], sizeof(urls[0]), "shm:/%s", t_name());
+	snprintf(urls[1], sizeof(urls[1]), "sysvmq:0x%08x", (unsigned)t_sysv_key());
+	for (int i = 0; i < 2; i++) {
+		snprintf(keep, sizeof(keep), "%s?keep=1", urls[i]);
+		ipcx_chan *l;
+		int rc = ipcx_listen(keep, 0, &l);
+		cr_assert_eq(rc, 0, "listen %s: %d %s", keep, rc, ipcx_errdetail());
+		ipcx_close(l);
+		struct ipcx_obj *o;
+		rc = ipcx_obj_find(urls[i], 0, &o);
+		cr_expect_eq(rc, 0, "%s: kept after close", urls[i]);
+		if (rc == 0) {
+			cr_expect(!o->ipcx && !o->orphan, "%s: a kept object was recorded", urls[i]);
+			ipcx_objs_free(o, 1);
+		}
+		cr_expect_eq(ipcx_obj_remove(urls[i], 0), 0, "%s: %s", urls[i], ipcx_errdetail());
+	}
+}

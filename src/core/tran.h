@@ -166,7 +166,9 @@ ssize_t ipcx__writev_nosig(int fd, const struct iovec *iov, int n);
  * the object's canonical URL ("shm:/name", "sysvmq:0x00001234", "fifo:/path",
  * "unix:/path", "unix:@name", "mq:/name", "sem:/name"), and
  * ipcx__record_removed() when it removes the object.  A failure to record is
- * not fatal to the caller (the object works without it).
+ * not fatal to the caller (the object works without it).  A listener with
+ * keep=1 does not record: its object is meant to outlive it, and a recorded
+ * object whose creator is gone is an orphan that `ipcx gc` removes.
  */
 int ipcx__record_created(const char *url);
 void ipcx__record_removed(const char *url);

@@ -200,7 +200,8 @@ static int mq_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 		goto fail;
 	char rec[NAME_MAX + 8];
 	snprintf(rec, sizeof(rec), "mq:%s", name);
-	ipcx__record_created(rec);
+	if (!keep) /* a kept queue is meant to outlive us: not an orphan for gc */
+		ipcx__record_created(rec);
 	return 0;
 fail:
 	mq_close(mqd);

@@ -98,7 +98,8 @@ static int shm_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret
 		return r;
 	}
 	(void)flags; /* the channel keeps no descriptor to inherit */
-	ipcx__record_created(rc->canon);
+	if (!keep) /* a kept ring is meant to outlive us: not an orphan for gc */
+		ipcx__record_created(rc->canon);
 	*ret = &rc->c;
 	return 0;
 }

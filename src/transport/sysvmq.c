@@ -327,7 +327,8 @@ static int sv_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 	}
 	char canon[32];
 	sv_canon(cfg.key, canon, sizeof(canon));
-	ipcx__record_created(canon);
+	if (!keep) /* a kept queue is meant to outlive us: not an orphan for gc */
+		ipcx__record_created(canon);
 	return 0;
 }
 

@@ -103,7 +103,7 @@ static int sysv_open(const struct ipcx__url *u, bool create, ipcx_chan **ret)
 		free(rc);
 		return r;
 	}
-	if (create)
+	if (create && !rc->keep) /* a kept ring is meant to outlive us */
 		ipcx__record_created(rc->canon);
 	*ret = &rc->c;
 	return 0;
