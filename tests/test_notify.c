@@ -436,3 +436,54 @@ Test(signals, bad_input)
 	cr_expect_eq(ipcx_signal_send(pid, SIGUSR1, 0), -ESRCH);
 	cr_expect_eq(ipcx_signals_close(NULL), 0);
 }
+
+static int count_open_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+/* A peer that sends two descriptors at once: refused, and neither is kept. */
+Test(event, fd_recv_closes_what_a_bad_message_brought)
+{
+	int sv[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	int p[2];
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	char byte = 'x';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+	memcpy(CMSG_DATA(c), p, 2 * sizeof(int));
+	cr_assert_eq(sendmsg(sv[0], &mh, 0), 1);
+	int before = count_open_fds();
+	int fd = -7;
+	cr_expect_eq(ipcx_fd_recv(sv[1], 0, T_GUARD_MS, &fd), -EBADMSG);
+	cr_expect_eq(fd, -7);
+	cr_expect_eq(count_open_fds(), before, "descriptors of a refused message were kept");
+	/* A good one still passes on the same socket, with IPCX_INHERIT honoured. */
+	cr_assert_eq(ipcx_fd_send(sv[0], p[0], T_GUARD_MS), 0);
+	cr_assert_eq(ipcx_fd_recv(sv[1], IPCX_INHERIT, T_GUARD_MS, &fd), 0);
+	cr_expect_eq(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+	cr_assert_eq(write(p[1], "k", 1), 1);
+	char got = 0;
+	cr_expect_eq(read(fd, &got, 1), 1, "the received descriptor is the same pipe");
+	cr_expect_eq(got, 'k');
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
