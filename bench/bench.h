@@ -167,9 +167,23 @@ int bh_result_parse(const char *line, struct bh_result *r);
 
 /* ---- the backends --------------------------------------------------------- */
 
+/*
+ * A lock/unlock loop (BH_OPS): uncontended, side 0 alone; contended, both
+ * sides on the same lock.  Timed in batches; the rate counts both sides.
+ */
+struct bh_lockops {
+	int (*lock)(struct bh_ctx *c);
+	int (*unlock)(struct bh_ctx *c);
+	bool contended;
+};
+int bh_lock_loop(struct bh_ctx *c, const struct bh_lockops *lo, struct bh_hist *h,
+		 struct bh_result *r);
+
 /* Raw system-call baselines and primitives (bench/raw.c, bench/prims.c). */
 extern const struct bh_ops *const bh_raw_ops[];
 extern const struct bh_ops *const bh_prim_ops[];
+/* The same primitives through ipcx's API (bench/ipcx_prims.c). */
+extern const struct bh_ops *const bh_ipcx_prim_ops[];
 /* ipcx itself, one row per URL template (bench/ipcx_ops.c). */
 extern const struct bh_ops *const bh_ipcx_ops[];
 /* False when the library does not know the row's scheme (not built yet). */

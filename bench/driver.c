@@ -13,6 +13,7 @@
 #include <ipcx.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,17 +136,18 @@ static size_t build_mechs(const struct bh_params *probe, const char *only, struc
 {
 	struct mech *list = NULL;
 	size_t n = 0;
-	const struct bh_ops *const *sets[] = { bh_raw_ops, bh_ipcx_ops, bh_prim_ops };
+	const struct bh_ops *const *sets[] = { bh_raw_ops, bh_ipcx_ops, bh_prim_ops,
+					       bh_ipcx_prim_ops };
 	for (const char *const *t = transport_order; *t; t++) {
-		for (size_t s = 0; s < 3; s++)
+		for (size_t s = 0; s < 4; s++)
 			for (const struct bh_ops *const *o = sets[s]; *o; o++) {
 				if (strcmp((*o)->transport, *t))
 					continue;
 				struct mech m = { (*o)->transport, (*o)->impl, (*o)->mode, *o, NULL,
-						  NULL, s == 2 };
+						  NULL, s >= 2 };
 				if (!matches(only, &m))
 					continue;
-				if (!strcmp((*o)->impl, "ipcx") && !bh_ipcx_available(*o, probe))
+				if (s == 1 && !bh_ipcx_available(*o, probe))
 					continue; /* the library has no such transport yet */
 				add_mech(&list, &n, m);
 			}
@@ -207,9 +209,11 @@ static void run_peer(const struct mech *m, const struct bh_params *p, struct bh_
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		dup2(out[1], 1);
-		int devnull = open("/dev/null", O_RDONLY);
+		/* Its library's log lines would tear the table: the result line says
+		 * what went wrong. */
+		int devnull = open("/dev/null", O_RDWR);
 		if (devnull >= 0)
-			dup2(devnull, 0);
+			dup2(devnull, 0), dup2(devnull, 2);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		execl(m->exe, m->exe, "--transport", m->exe_arg, "--kind",
@@ -296,10 +300,29 @@ static void peer_versions(const struct mech *ms, size_t n, char *buf, size_t cap
 
 static pid_t roudi_pid;
 
+/*
+ * What RouDi creates: its management segment, a segment named after the
+ * user, its socket and lock files.  It removes them when it stops cleanly;
+ * when it does not (it can abort on shutdown after clients came and went),
+ * the bench removes them, since it checked that none existed before.
+ */
+static void roudi_files(char files[5][128])
+{
+	struct passwd *pw = getpwuid(geteuid());
+	snprintf(files[0], 128, "/dev/shm/iceoryx_mgmt");
+	snprintf(files[1], 128, "/dev/shm/%s", pw ? pw->pw_name : "root");
+	snprintf(files[2], 128, "/tmp/roudi");
+	snprintf(files[3], 128, "/tmp/roudi.lock");
+	snprintf(files[4], 128, "/tmp/iox-unique-roudi.lock");
+}
+
 static int roudi_start(void)
 {
-	if (access("/dev/shm/iceoryx_mgmt", F_OK) == 0)
-		return -EBUSY; /* another RouDi runs: leave it alone */
+	char files[5][128];
+	roudi_files(files);
+	for (int i = 0; i < 5; i++)
+		if (access(files[i], F_OK) == 0)
+			return -EBUSY; /* another RouDi runs, or left these: not ours */
 	pid_t pid = fork();
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -321,21 +344,23 @@ static void roudi_stop(void)
 {
 	if (roudi_pid <= 0)
 		return;
-	/* RouDi removes its shared memory and sockets when asked to stop. */
 	kill(roudi_pid, SIGTERM);
-	for (int i = 0; i < 100; i++) {
-		if (waitpid(roudi_pid, NULL, WNOHANG) == roudi_pid) {
-			roudi_pid = 0;
-			return;
-		}
-		struct timespec ts = { 0, 50 * 1000000 };
-		nanosleep(&ts, NULL);
+	bool gone = false;
+	for (int i = 0; i < 200 && !gone; i++) {
+		gone = waitpid(roudi_pid, NULL, WNOHANG) == roudi_pid;
+		struct timespec ts = { 0, 25 * 1000000 };
+		if (!gone)
+			nanosleep(&ts, NULL);
 	}
-	kill(roudi_pid, SIGKILL);
-	waitpid(roudi_pid, NULL, 0);
+	if (!gone) {
+		kill(roudi_pid, SIGKILL);
+		waitpid(roudi_pid, NULL, 0);
+	}
 	roudi_pid = 0;
-	/* Killed: what it would have removed is ours to remove. */
-	unlink("/dev/shm/iceoryx_mgmt");
+	char files[5][128];
+	roudi_files(files);
+	for (int i = 0; i < 5; i++)
+		unlink(files[i]);
 }
 
 /* ---- the run ---------------------------------------------------------------------- */

@@ -542,13 +542,21 @@ int bh_run(const struct bh_ops *ops, const struct bh_params *p,
 		bh_note(r, BH_ERROR, "fork: %s", strerror(errno));
 	else
 		collect(res[0], pid, p, stop, r);
+	/* Sides that reported are on their way out: give them a moment to exit
+	 * on their own (a peer library may still be tidying up).  A side still
+	 * running after that, or after a failure, is stuck: it goes. */
+	uint64_t grace = bh_now() + (r->status == BH_OK && !(stop && *stop) ? 2000000000u : 0);
 	for (int i = 0; i < 2; i++) {
 		if (pid[i] <= 0)
 			continue;
-		/* A side still running now is stuck or interrupted: it goes. */
-		if (waitpid(pid[i], NULL, WNOHANG) == 0) {
-			kill(pid[i], SIGKILL);
-			waitpid(pid[i], NULL, 0);
+		while (waitpid(pid[i], NULL, WNOHANG) == 0) {
+			if (bh_now() >= grace) {
+				kill(pid[i], SIGKILL);
+				waitpid(pid[i], NULL, 0);
+				break;
+			}
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
 		}
 	}
 	close(res[0]);
@@ -569,9 +577,9 @@ static void sweep_dir(const char *dir, const char *prefix, bool mqueue)
 	while ((e = readdir(d))) {
 		const char *name = e->d_name;
 		/* POSIX named semaphores live in /dev/shm as "sem.NAME". */
-		if (!strncmp(name, "sem.", 4) && !strncmp(name + 4, prefix, n))
-			name += 0;
-		else if (strncmp(name, prefix, n))
+		bool ours = !strncmp(name, prefix, n) ||
+			    (!strncmp(name, "sem.", 4) && !strncmp(name + 4, prefix, n));
+		if (!ours || e->d_type == DT_DIR)
 			continue;
 		if (mqueue) {
 			char q[300];
@@ -606,6 +614,8 @@ void bh_sweep(const struct bh_params *p)
 				unlinkat(dirfd(d), e->d_name, 0);
 		closedir(d);
 	}
+	/* Sockets a peer library made in /tmp under the run's name (iceoryx). */
+	sweep_dir("/tmp", p->prefix, false);
 	sweep_dir("/dev/shm", p->prefix, false);
 	sweep_dir("/dev/mqueue", p->prefix, true);
 	if (p->key) {

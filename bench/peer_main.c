@@ -12,6 +12,7 @@
 #include "peer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,17 @@ int main(int argc, char **argv)
 	const struct bh_ops *ops = transport ? peer_ops(transport) : NULL;
 	if (!ops || !p.dir[0] || !p.prefix[0] || !p.count)
 		return usage();
+	/* The result line goes to the real stdout; a library that logs to stdout
+	 * (iceoryx does) writes to /dev/null instead. */
+	fflush(stdout);
+	int out = dup(1);
+	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (out < 0 || devnull < 0 || dup2(devnull, 1) < 0)
+		return 1;
+	close(devnull);
+	FILE *res = fdopen(out, "w");
+	if (!res)
+		return 1;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -80,6 +92,7 @@ int main(int argc, char **argv)
 	bh_run(ops, &p, &stop, &r);
 	if (r.status != BH_OK || stop)
 		bh_sweep(&p);
-	bh_result_print(&r, stdout);
+	bh_result_print(&r, res);
+	fclose(res);
 	return stop ? 130 : 0;
 }

@@ -245,19 +245,13 @@ static void free_priv(struct bh_ctx *c)
  */
 #define BATCH 64
 
-struct lockops {
-	int (*lock)(struct bh_ctx *c);
-	int (*unlock)(struct bh_ctx *c);
-	bool contended;
-};
-
 struct loopdone {
 	uint64_t t_end;
 	int err;
 };
 
-static int lock_loop(struct bh_ctx *c, const struct lockops *lo, struct bh_hist *h,
-		     struct bh_result *r)
+int bh_lock_loop(struct bh_ctx *c, const struct bh_lockops *lo, struct bh_hist *h,
+		 struct bh_result *r)
 {
 	uint64_t n = c->p->count * BATCH / 8; /* cheap operations: more of them */
 	uint64_t batches = n / BATCH;
@@ -324,17 +318,17 @@ static int mutex_unlock(struct bh_ctx *c)
 	return -pthread_mutex_unlock(c->shared);
 }
 
-static const struct lockops mutex_un = { mutex_lock, mutex_unlock, false };
-static const struct lockops mutex_co = { mutex_lock, mutex_unlock, true };
+static const struct bh_lockops mutex_un = { mutex_lock, mutex_unlock, false };
+static const struct bh_lockops mutex_co = { mutex_lock, mutex_unlock, true };
 
 static int mutex_un_op(struct bh_ctx *c, struct bh_hist *h, struct bh_result *r)
 {
-	return lock_loop(c, &mutex_un, h, r);
+	return bh_lock_loop(c, &mutex_un, h, r);
 }
 
 static int mutex_co_op(struct bh_ctx *c, struct bh_hist *h, struct bh_result *r)
 {
-	return lock_loop(c, &mutex_co, h, r);
+	return bh_lock_loop(c, &mutex_co, h, r);
 }
 
 /* Open-file-description locks (F_OFD_SETLKW): each side opens the file itself. */
@@ -362,7 +356,7 @@ static int flock_open(struct bh_ctx *c)
 static int flock_set(struct bh_ctx *c, short type)
 {
 	int *fd = c->priv;
-	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
 	while (fcntl(fd[0], F_OFD_SETLKW, &fl) < 0)
 		if (errno != EINTR)
 			return -errno;
@@ -395,17 +389,17 @@ static void flock_close(struct bh_ctx *c)
 	c->priv = NULL;
 }
 
-static const struct lockops flock_un = { flock_lock, flock_unlock, false };
-static const struct lockops flock_co = { flock_lock, flock_unlock, true };
+static const struct bh_lockops flock_un = { flock_lock, flock_unlock, false };
+static const struct bh_lockops flock_co = { flock_lock, flock_unlock, true };
 
 static int flock_un_op(struct bh_ctx *c, struct bh_hist *h, struct bh_result *r)
 {
-	return lock_loop(c, &flock_un, h, r);
+	return bh_lock_loop(c, &flock_un, h, r);
 }
 
 static int flock_co_op(struct bh_ctx *c, struct bh_hist *h, struct bh_result *r)
 {
-	return lock_loop(c, &flock_co, h, r);
+	return bh_lock_loop(c, &flock_co, h, r);
 }
 
 /* ---- the table ------------------------------------------------------------------ */

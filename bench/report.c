@@ -367,6 +367,23 @@ static double metric(const struct outcome *o, int which)
 	return which == 0 ? (double)o->r.p50 : o->r.bytes_per_s;
 }
 
+/* The how-manieth distinct transport m's is among ms. */
+static size_t transport_index(const struct mech **ms, size_t n, const char *transport)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (ms[i]->prim)
+			continue;
+		if (!strcmp(ms[i]->transport, transport))
+			return k;
+		bool first = true;
+		for (size_t j = 0; j < i && first; j++)
+			first = strcmp(ms[j]->transport, ms[i]->transport) != 0;
+		k += first;
+	}
+	return k;
+}
+
 /* A log-log chart: x = message size, y = p50 RTT (which 0) or bytes/s (1). */
 static void svg_chart(const struct run *run, const struct mech **ms, size_t n, int which, FILE *f)
 {
@@ -445,8 +462,9 @@ static void svg_chart(const struct run *run, const struct mech **ms, size_t n, i
 		}
 		if (!npts)
 			continue;
-		/* Colour by mechanism, line style by implementation. */
-		int hue = (int)((drawn * 137) % 360);
+		/* Colour by mechanism (its place in the table), line style by
+		 * implementation, so a transport and its baseline share a colour. */
+		int hue = (int)((transport_index(ms, n, m->transport) * 97) % 360);
 		const char *dash = !strcmp(m->impl, "ipcx") ? "" :
 				   !strcmp(m->impl, "raw") ? "6,3" : "2,3";
 		fprintf(f, "<g class=\"series\" data-name=\"%s/%s/%s\"><polyline fill=\"none\" "
