@@ -686,3 +686,69 @@ Test(filelock, permissions)
 	cr_expect_eq(t_join(t_spawn(nobody_locks, &p1), T_GUARD_MS), 0);
 	cr_expect_eq(t_join(t_spawn(nobody_locks, &p2), T_GUARD_MS), 0);
 }
+
+/* ---- primitives in a named shared-memory region ------------------------------ */
+
+/* The child maps the region by name itself: its own mapping, at its own address. */
+static int region_child(void *arg)
+{
+	struct holder *h = arg;
+	ipcx_region *rg;
+	if (ipcx_region_open(h->url, 0, 0, &rg) != 0)
+		return 1;
+	char *base = ipcx_region_addr(rg);
+	ipcx_mutex *m;
+	ipcx_sem *s;
+	if (ipcx_mutex_attach_at(base, IPCX_MUTEX_SIZE, &m) != 0 ||
+	    ipcx_sem_attach_at(base + IPCX_MUTEX_SIZE, IPCX_SEM_SIZE, &s) != 0)
+		return 2;
+	if (ipcx_mutex_lock(m, T_GUARD_MS) != 0 || ipcx_sem_post(s) != 0)
+		return 3;
+	hold_forever(h);
+	return 0;
+}
+
+Test(mutex, killed_holder_in_a_named_region)
+{
+	struct holder h = { .url = url_of("shm:/%s", t_name()) };
+	t_sync_init(&h.ready);
+	ipcx_region *rg;
+	cr_assert_eq(ipcx_region_open(h.url, IPCX_REGION_CREATE, 4096, &rg), 0, "%s",
+		     ipcx_errdetail());
+	char *base = ipcx_region_addr(rg);
+	ipcx_mutex *m;
+	ipcx_sem *s;
+	cr_assert_eq(ipcx_mutex_init_at(base, IPCX_MUTEX_SIZE, 0, &m), 0);
+	cr_assert_eq(ipcx_sem_init_at(base + IPCX_MUTEX_SIZE, IPCX_SEM_SIZE, 0, &s), 0);
+	pid_t pid = t_spawn(region_child, &h);
+	cr_assert(t_wait_post(&h.ready, T_GUARD_MS));
+	cr_expect_eq(ipcx_sem_wait(s, 0), 0, "the child's post is seen through the region");
+	cr_expect_eq(ipcx_mutex_lock(m, 0), -EAGAIN);
+	kill(pid, SIGKILL);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 128 + SIGKILL);
+	cr_expect_eq(ipcx_mutex_lock(m, T_GUARD_MS), -EOWNERDEAD);
+	cr_expect_eq(ipcx_mutex_consistent(m), 0);
+	cr_expect_eq(ipcx_mutex_unlock(m), 0);
+	ipcx_mutex_close(m);
+	ipcx_sem_close(s);
+	cr_expect_eq(ipcx_region_close(rg), 0);
+	t_sync_close(&h.ready);
+}
+
+/* The trap SEM_UNDO avoids: a POSIX semaphore's holder that dies keeps its unit. */
+Test(sem, posix_killed_holder_keeps_its_unit)
+{
+	struct holder h = { .url = url_of("sem:/%s", t_name()) };
+	t_sync_init(&h.ready);
+	ipcx_sem *s;
+	cr_assert_eq(ipcx_sem_create(h.url, 1, 0, &s), 0);
+	pid_t pid = t_spawn(take_and_hold, &h);
+	cr_assert(t_wait_post(&h.ready, T_GUARD_MS));
+	kill(pid, SIGKILL);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 128 + SIGKILL);
+	unsigned v = 9;
+	cr_expect_eq(ipcx_sem_value(s, &v), 0);
+	cr_expect_eq(v, 0, "the unit is lost with its holder (use sysvsem: or the mutex)");
+	ipcx_sem_close(s);
+	t_sync_close(&h.ready);
+}
