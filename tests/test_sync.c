@@ -222,6 +222,8 @@ Test(sem, bad_urls)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_expect_eq(ipcx_sem_create(bad[i], 0, 0, &s), -EINVAL, "%s", bad[i]);
 	cr_expect_eq(ipcx_sem_create("mq:/x", 0, 0, &s), -EPROTONOSUPPORT);
+	cr_expect_eq(ipcx_sem_open("sem:/x?mode=0600", 0, &s), -EINVAL, "mode is for the creator");
+	cr_expect_eq(ipcx_sem_open("sysvsem:5?keep=1", 0, &s), -EINVAL, "keep is for the creator");
 	cr_expect_eq(ipcx_sem_create(url_of("sem:/%s", t_name()), 0, 1, &s), -EINVAL);
 	cr_expect_eq(ipcx_sem_create(url_of("sem:/%s", t_name()), 1u << 31, 0, &s), -EINVAL);
 	cr_expect_eq(ipcx_sem_create(url_of("sysvsem:%d", t_sysv_key()), 40000, 0, &s), -EINVAL);

@@ -99,7 +99,7 @@ static int posix_chmod(const char *name, mode_t mode)
 static int posix_create(const struct ipcx__url *u, unsigned value, struct ipcx_sem *s,
 			bool *keep)
 {
-	const char *name;
+	const char *name = NULL;
 	mode_t mode = 0600;
 	int r = ipcx__sem_check_opts(u, posix_opts);
 	if (r == 0)
@@ -129,12 +129,14 @@ static int posix_create(const struct ipcx__url *u, unsigned value, struct ipcx_s
 
 static int posix_open(const struct ipcx__url *u, struct ipcx_sem *s)
 {
-	const char *name;
+	const char *name = NULL;
 	int r = ipcx__sem_check_opts(u, posix_opts);
 	if (r == 0)
 		r = posix_name(u, &name);
 	if (r < 0)
 		return r;
+	if (ipcx__url_opt(u, "mode") || ipcx__url_opt(u, "keep"))
+		return ipcx__fail(-EINVAL, "%s: mode and keep are for the creator", u->orig);
 	snprintf(s->url, sizeof(s->url), "sem:%s", name);
 	/* glibc opens the file with O_NOFOLLOW: a symlink is refused. */
 	sem_t *p = sem_open(name, 0);
@@ -238,7 +240,7 @@ IPCX_EXPORT int ipcx_sem_unlink(const char *url)
 		return r;
 	if (!strcmp(u.scheme, "sysvsem"))
 		return ipcx__sysvsem_unlink(&u);
-	const char *name;
+	const char *name = NULL;
 	if ((r = posix_name(&u, &name)) < 0)
 		return r;
 	if (sem_unlink(name) < 0)

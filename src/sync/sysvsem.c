@@ -86,7 +86,7 @@ static int handle_opts(const struct ipcx__url *u, struct ipcx_sem *s, key_t *key
 
 int ipcx__sysvsem_create(const struct ipcx__url *u, unsigned value, struct ipcx_sem *s)
 {
-	key_t key;
+	key_t key = 0;
 	uint64_t nsems = 1;
 	mode_t mode = 0600;
 	int r = handle_opts(u, s, &key);
@@ -146,7 +146,7 @@ static int wait_initialised(int id, const char *url, unsigned short *nsems)
 
 int ipcx__sysvsem_open(const struct ipcx__url *u, struct ipcx_sem *s)
 {
-	key_t key;
+	key_t key = 0;
 	int r = handle_opts(u, s, &key);
 	if (r < 0)
 		return r;
@@ -227,7 +227,7 @@ int ipcx__sysvsem_remove(struct ipcx_sem *s)
 int ipcx__sysvsem_unlink(const struct ipcx__url *u)
 {
 	struct ipcx_sem s = { .kind = SEM_SYSV };
-	key_t key;
+	key_t key = 0;
 	int r = handle_opts(u, &s, &key);
 	if (r < 0)
 		return r;
