@@ -142,7 +142,9 @@ static int col_of(char *const *cols, int ncols, const char *name)
 static int split(char *line, char **cols, int max)
 {
 	int n = 0;
-	for (char *tok = strtok(line, " \t\n"); tok && n < max; tok = strtok(NULL, " \t\n"))
+	char *save = NULL;
+	for (char *tok = strtok_r(line, " \t\n", &save); tok && n < max;
+	     tok = strtok_r(NULL, " \t\n", &save))
 		cols[n++] = tok;
 	return n;
 }

@@ -54,6 +54,7 @@ void ipcx__ring_stats_of(struct ipcx_obj *o)
 							.dropped = v[2], .depth = v[3],
 							.peers = v[4] };
 			o->has_stats = true;
+			o->messages = (int64_t)v[3]; /* what waits in a ring is its depth */
 		}
 	}
 	free(h);
