@@ -418,10 +418,26 @@ Test(file, permissions_and_symlinks)
 	cr_expect_eq(t_run_as_nobody(nobody_dial, NULL), 0, "mode=0666 lets it in");
 	expect_recv(l, "from nobody");
 	ipcx_close(l);
+	/* Another user's file at the path is not taken over. */
+	cr_assert_eq(chown(t_path("open"), 65534, 65534), 0);
+	cr_expect_eq(ipcx_listen(file_url("open", NULL), 0, &c), -EEXIST);
 	cr_assert_eq(symlink(t_path("open"), t_path("link")), 0);
 	cr_expect_eq(ipcx_listen(file_url("link", NULL), 0, &c), -EEXIST);
 	cr_expect_eq(ipcx_dial(file_url("link", NULL), 0, &c), -ELOOP);
 	cr_expect_null(c);
+}
+
+Test(file, listening_again_reopens_our_own_file)
+{
+	ipcx_chan *l, *d, *again;
+	cr_assert_eq(ipcx_listen(file_url("log", NULL), 0, &l), 0, "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx_dial(url, 0, &d), 0);
+	cr_assert_eq(ipcx_send(d, "kept", 4, 1000), 4);
+	ipcx_close(d);
+	ipcx_close(l);
+	cr_assert_eq(ipcx_listen(url, 0, &again), 0, "the next run: %s", ipcx_errdetail());
+	expect_recv(again, "kept");
+	ipcx_close(again);
 }
 
 Test(file, files_that_are_not_ours)
@@ -432,6 +448,10 @@ Test(file, files_that_are_not_ours)
 	close(fd);
 	cr_expect_eq(ipcx_dial(file_url("foreign", NULL), 0, &c), -EBADMSG);
 	cr_expect(strstr(ipcx_errdetail(), "not an ipcx record file"), "%s", ipcx_errdetail());
+	cr_expect_eq(ipcx_listen(url, 0, &c), -EEXIST, "never appends to a foreign file");
+	struct stat st;
+	cr_assert_eq(stat(t_path("foreign"), &st), 0);
+	cr_expect_eq(st.st_size, 20, "untouched");
 	cr_expect_eq(ipcx_dial(file_url("missing", NULL), 0, &c), -ENOENT);
 	cr_assert_eq(mkfifo(t_path("fifo"), 0600), 0);
 	cr_expect_eq(ipcx_dial(file_url("fifo", NULL), 0, &c), -EINVAL, "not a regular file");

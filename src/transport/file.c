@@ -632,6 +632,34 @@ static int open_fail(const struct ipcx__url *u, int err, bool create)
 	return ipcx__fail(-err, "%s: open: %s", u->orig, strerror(err));
 }
 
+/*
+ * The file persists, so listening again on it (the next run of the same
+ * program, `ipcx recv` twice) must work.  Creating exclusively is what keeps
+ * a squatter from planting the file; ownership does the same for a file that
+ * is there: we take it only if it is a regular file of our own user (never
+ * through a symlink) and already an ipcx record file, or empty.
+ */
+static int reopen_own(const struct ipcx__url *u, const char *path, unsigned flags,
+		      ipcx_chan **ret)
+{
+	int fd = open(path, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    header_check(fd) < 0) {
+		ipcx__close_fd(fd);
+		return ipcx__fail(-EEXIST, "%s: exists already, and is not an ipcx record file "
+				  "of this user (listen creates the file exclusively, or "
+				  "reopens its own)", u->orig);
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	int r = file_wrap(u, fd, true, flags, ret);
+	if (r < 0)
+		close(fd);
+	return r;
+}
+
 static int file_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 {
 	const char *path;
@@ -642,6 +670,8 @@ static int file_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **re
 	if (r)
 		return r;
 	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0 && errno == EEXIST)
+		return reopen_own(u, path, flags, ret);
 	if (fd < 0)
 		return open_fail(u, errno, true);
 	/* open() applies the umask; an explicit mode is meant as given. */
@@ -662,6 +692,7 @@ static int file_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **re
 		unlink(path);
 		return ipcx__fail(r, "%s: writing the file header: %s", u->orig, strerror(-r));
 	}
+	drain_events(f); /* our own header write is no news for the descriptor */
 	return 0;
 fail:
 	close(fd);
