@@ -104,6 +104,13 @@ int ipcx__sysvsem_create(const struct ipcx__url *u, unsigned value, struct ipcx_
 				  SYSV_VALUE_MAX);
 	/* The mode goes in as given: System V ignores the umask. */
 	int id = semget(key, (int)nsems, IPC_CREAT | IPC_EXCL | (int)mode);
+	if (id < 0 && errno == ENOSPC)
+		return ipcx__fail(-ENOSPC, "%s: the system's limit of semaphore sets or "
+				  "semaphores is reached (SEMMNI, SEMMNS in /proc/sys/kernel/sem)",
+				  s->url);
+	if (id < 0 && errno == EINVAL)
+		return ipcx__fail(-EINVAL, "%s: %u members is more than a set may have "
+				  "(SEMMSL in /proc/sys/kernel/sem)", s->url, (unsigned)nsems);
 	if (id < 0)
 		return ipcx__fail(-errno, "%s: semget", s->url);
 	/*
