@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <mqueue.h>
 #include <semaphore.h>
@@ -598,4 +599,66 @@ Test(inspect, kept_objects_are_not_recorded)
 		}
 		cr_expect_eq(ipcx_obj_remove(urls[i], 0), 0, "%s: %s", urls[i], ipcx_errdetail());
 	}
+}
+
+/* ---- records across users (root only) ------------------------------------------------ */
+
+struct as_nobody {
+	const char *record; /* URL to record */
+	const char *fifo;   /* a FIFO to make first, or NULL */
+};
+
+/* A short-lived ipcx program of another user: it records, then exits. */
+static int nobody_main(void *arg)
+{
+	const struct as_nobody *a = arg;
+	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+		return 10;
+	unsetenv("XDG_RUNTIME_DIR"); /* its records go to /tmp/ipcx-65534 */
+	if (a->fifo && mkfifo(a->fifo, 0600) < 0)
+		return 11;
+	return ipcx__record_created(a->record) == 0 ? 0 : 12;
+}
+
+Test(inspect, records_count_only_for_their_owners_objects)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to act as another user");
+	/* A user records root's FIFO as its own: root's gc must not believe it. */
+	struct raw mine;
+	raw_make(&mine, IPCX_OBJ_FIFO, false, false);
+	struct as_nobody fake = { .record = mine.url };
+	cr_assert_eq(t_join(t_spawn(nobody_main, &fake), T_GUARD_MS), 0);
+	struct ipcx_obj *o;
+	cr_assert_eq(ipcx_obj_find(mine.url, 0, &o), 0);
+	cr_expect(!o->ipcx && !o->orphan, "a record by uid 65534 made root's FIFO an ipcx orphan");
+	ipcx_objs_free(o, 1);
+	struct ipcx_obj *v;
+	cr_expect_eq(ipcx_gc(mine.url, 0, &v), 0);
+	ipcx_objs_free(v, 0);
+	cr_expect_eq(ipcx_obj_remove(mine.url, 0), 0, "the FIFO survived gc");
+
+	/* The user's own FIFO, recorded and left by a dead program: root's gc takes it. */
+	char dir[128], path[192], url[200];
+	snprintf(dir, sizeof(dir), "/tmp/%s", t_name());
+	cr_assert(mkdir(dir, 0700) == 0 && chown(dir, 65534, 65534) == 0);
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	snprintf(url, sizeof(url), "fifo:%s", path);
+	struct as_nobody real = { .record = url, .fifo = path };
+	int rc = t_join(t_spawn(nobody_main, &real), T_GUARD_MS);
+	cr_expect_eq(rc, 0, "the other user's program: %d", rc);
+	rc = ipcx_obj_find(url, 0, &o);
+	cr_expect_eq(rc, 0, "%s: %s", url, ipcx_errdetail());
+	if (rc == 0) {
+		cr_expect(o->ipcx && o->orphan && o->uid == 65534, "ipcx %d orphan %d uid %lld", o->ipcx,
+			  o->orphan, (long long)o->uid);
+		ipcx_objs_free(o, 1);
+	}
+	ssize_t n = ipcx_gc(url, 0, &v);
+	cr_expect_eq(n, 1, "root's gc: %zd", n);
+	ipcx_objs_free(v, n > 0 ? (size_t)n : 0);
+	struct stat st;
+	cr_expect(lstat(path, &st) < 0, "the orphan is still there");
+	unlink(path);
+	rmdir(dir);
 }

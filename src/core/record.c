@@ -453,8 +453,21 @@ int ipcx__record_list(struct ipcx__rec **ret, size_t *n)
 	} else {
 		own[0] = '\0';
 	}
-	if (geteuid() == 0)
+	if (geteuid() == 0) {
 		read_all_users(&l, own);
+	} else {
+		/*
+		 * The same user's programs may have chosen another folder (one
+		 * ran with $XDG_RUNTIME_DIR set, one without): read them all.
+		 */
+		static const char *const fmts[] = { "/run/user/%u/ipcx", "/tmp/ipcx-%u" };
+		for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+			char path[128];
+			snprintf(path, sizeof(path), fmts[i], (unsigned)geteuid());
+			if (strcmp(path, own) != 0)
+				read_dir(&l, path, geteuid());
+		}
+	}
 	*ret = l.v;
 	*n = l.n;
 	return 0;
