@@ -662,3 +662,65 @@ Test(inspect, records_count_only_for_their_owners_objects)
 	unlink(path);
 	rmdir(dir);
 }
+
+/* Record files are read by root from every user's folder: anything odd is ignored. */
+Test(inspect, odd_record_files_are_ignored)
+{
+	char dir[4200];
+	cr_assert_eq(ipcx__record_dir(dir, sizeof(dir)), 0);
+	struct raw f;
+	raw_make(&f, IPCX_OBJ_FIFO, false, false);
+	uint64_t start;
+	cr_assert_eq(ipcx__proc_start(getpid(), &start), 0);
+	char good[512];
+	snprintf(good, sizeof(good), "ipcx-record 1\npid %d\nstart %llu\nurl %s\n", (int)getpid(),
+		 (unsigned long long)start, f.url);
+	char text[8][600];
+	snprintf(text[0], 600, "ipcx-record 2\npid %d\nstart %llu\nurl %s\n", (int)getpid(),
+		 (unsigned long long)start, f.url);
+	snprintf(text[1], 600, "ipcx-record 1\npid 0\nstart %llu\nurl %s\n",
+		 (unsigned long long)start, f.url);
+	snprintf(text[2], 600, "ipcx-record 1\npid %d\nstart %llu\nurl %s", (int)getpid(),
+		 (unsigned long long)start, f.url); /* no final newline */
+	snprintf(text[3], 600, "ipcx-record 1\npid %d\nstart %llu\nurl %s\nmore\n", (int)getpid(),
+		 (unsigned long long)start, f.url);
+	snprintf(text[4], 600, "ipcx-record 1\npid %d\nstart %llu\nurl fifo://%s?x=1\n",
+		 (int)getpid(), (unsigned long long)start, f.path); /* not canonical */
+	snprintf(text[5], 600, "ipcx-record 1\npid -5\nstart x\nurl %s\n", f.url);
+	snprintf(text[6], 600, "%s", "\x01\x02garbage");
+	snprintf(text[7], 600, "%s", good); /* good, but written group-writable below */
+	char names[9][4300];
+	for (int i = 0; i < 9; i++)
+		snprintf(names[i], sizeof(names[i]), "%s/r%08x%08x", dir, (unsigned)getpid(), 0x7e00u + i);
+	for (int i = 0; i < 8; i++) {
+		int fd = open(names[i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+		cr_assert(fd >= 0, "%s: %m", names[i]);
+		cr_assert(write(fd, text[i], strlen(text[i])) == (ssize_t)strlen(text[i]));
+		if (i == 7)
+			fchmod(fd, 0620);
+		close(fd);
+	}
+	/* A symlink to a good record elsewhere is not followed. */
+	const char *elsewhere = t_path("record");
+	int fd = open(elsewhere, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	cr_assert(fd >= 0 && write(fd, good, strlen(good)) == (ssize_t)strlen(good));
+	close(fd);
+	cr_assert(symlink(elsewhere, names[8]) == 0);
+
+	struct ipcx_obj *o;
+	cr_assert_eq(ipcx_obj_find(f.url, 0, &o), 0);
+	cr_expect(!o->ipcx, "an odd record file was believed");
+	ipcx_objs_free(o, 1);
+	for (int i = 0; i < 9; i++)
+		unlink(names[i]);
+
+	/* The same text, well formed and in place, is believed: the test is honest. */
+	fd = open(names[0], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	cr_assert(fd >= 0 && write(fd, good, strlen(good)) == (ssize_t)strlen(good));
+	close(fd);
+	cr_assert_eq(ipcx_obj_find(f.url, 0, &o), 0);
+	cr_expect(o->ipcx && o->creator == getpid());
+	ipcx_objs_free(o, 1);
+	unlink(names[0]);
+	cr_expect_eq(ipcx_obj_remove(f.url, 0), 0);
+}

@@ -217,6 +217,15 @@ static int own_dir(bool create, char *buf, size_t cap)
 	return open_dir(buf, uid, 0700, create);
 }
 
+int ipcx__record_dir(char *buf, size_t cap)
+{
+	int dfd = own_dir(true, buf, cap);
+	if (dfd < 0)
+		return dfd;
+	close(dfd);
+	return 0;
+}
+
 /* The record's file name: a hash of the canonical URL (the URL is inside). */
 static void rec_file(const char *canon, char *buf, size_t cap)
 {

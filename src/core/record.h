@@ -44,6 +44,9 @@ void ipcx__record_list_free(struct ipcx__rec *r, size_t n);
 /* Delete one record read by ipcx__record_list (a stale one, or after rm). */
 int ipcx__record_unlink(const struct ipcx__rec *r);
 
+/* This user's record folder (made if missing), for tests. */
+int ipcx__record_dir(char *buf, size_t cap);
+
 /* Start time of a process (field 22 of /proc/PID/stat), or -errno. */
 int ipcx__proc_start(pid_t pid, uint64_t *ret);
 /* The process pid runs and is the one that started at start. */
