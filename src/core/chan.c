@@ -245,8 +245,11 @@ IPCX_EXPORT int ipcx_addr(ipcx_chan *c, char *buf, size_t cap)
 {
 	if (!c || (!buf && cap))
 		return -EINVAL;
-	if (c->ops->addr)
-		return c->ops->addr(c, buf, cap);
+	return c->ops->addr ? c->ops->addr(c, buf, cap) : ipcx__chan_url(c, buf, cap);
+}
+
+int ipcx__chan_url(ipcx_chan *c, char *buf, size_t cap)
+{
 	size_t n = c->url ? strlen(c->url) : 0;
 	if (n >= cap)
 		return -ENOSPC;

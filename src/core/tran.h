@@ -101,6 +101,8 @@ void ipcx__chan_init(ipcx_chan *c, const struct ipcx__chan_ops *ops,
 		     const struct ipcx_tran *t, int fd, size_t max_msg);
 /* Release what the core added to a channel (pollfd, readyfd). */
 void ipcx__chan_fini(ipcx_chan *c);
+/* The URL the channel was opened with, as ipcx_addr() returns it. */
+int ipcx__chan_url(ipcx_chan *c, char *buf, size_t cap);
 /* Whole messages are (or are no longer) waiting in the transport's buffer. */
 void ipcx__chan_pending(ipcx_chan *c, bool pending);
 
@@ -134,7 +136,10 @@ int ipcx__url_hostport(const struct ipcx__url *u, char *host, size_t hostcap,
 
 /* ---- time ----------------------------------------------------------------- */
 
-/* A deadline in CLOCK_MONOTONIC nanoseconds; -1 means none (wait forever). */
+/*
+ * A deadline in CLOCK_MONOTONIC nanoseconds; -1 means none (wait forever)
+ * and 0 means do not wait at all (a timeout of 0).
+ */
 int64_t ipcx__deadline(int timeout_ms);
 /* Milliseconds left until deadline for poll(): -1 forever, 0 when passed. */
 int ipcx__remaining_ms(int64_t deadline);
@@ -142,7 +147,8 @@ int64_t ipcx__now_ns(void);
 
 /*
  * Wait until fd has any of events or the deadline passes.  Returns the
- * revents (> 0), -ETIMEDOUT, or -errno.  EINTR restarts with the time left.
+ * revents (> 0), -ETIMEDOUT, -EAGAIN for deadline 0 (a timeout of 0) when
+ * not ready, or -errno.  EINTR restarts with the time left.
  */
 int ipcx__wait_fd(int fd, short events, int64_t deadline);
 

@@ -21,13 +21,15 @@ int64_t ipcx__deadline(int timeout_ms)
 {
 	if (timeout_ms < 0)
 		return -1;
+	if (timeout_ms == 0)
+		return 0;
 	return ipcx__now_ns() + (int64_t)timeout_ms * 1000000;
 }
 
 int ipcx__remaining_ms(int64_t deadline)
 {
-	if (deadline < 0)
-		return -1;
+	if (deadline <= 0)
+		return (int)deadline;
 	int64_t left = deadline - ipcx__now_ns();
 	if (left <= 0)
 		return 0;
@@ -39,6 +41,11 @@ int ipcx__remaining_ms(int64_t deadline)
 int ipcx__wait_fd(int fd, short events, int64_t deadline)
 {
 	struct pollfd p = { .fd = fd, .events = events };
+	if (deadline == 0) {
+		/* A timeout of 0: look once, never wait. */
+		int r = poll(&p, 1, 0);
+		return r > 0 ? p.revents : r == 0 ? -EAGAIN : -errno;
+	}
 	for (;;) {
 		int ms = ipcx__remaining_ms(deadline);
 		int r = poll(&p, 1, ms);
@@ -97,7 +104,7 @@ ssize_t ipcx__writev_nosig(int fd, const struct iovec *iov, int n)
 	ssize_t r = writev(fd, iov, n);
 	int err = r < 0 ? errno : 0;
 	if (err == EPIPE && !sigismember(&old, SIGPIPE)) {
-		/* Was one pending before our write?  Only then leave it. */
+		/* SIGPIPE was not blocked before, so any pending one is ours. */
 		struct timespec zero = { 0, 0 };
 		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
 			;

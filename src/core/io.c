@@ -1,0 +1,456 @@
+/* Messages over a pipe or socket descriptor: see io.h. */
+#include "io.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HDR         4           /* LEN framing: bytes of the length prefix */
+#define RBUF_START  (64u << 10) /* first size of the receive buffer */
+#define SKIP_LINE   ((size_t)-1) /* LINES: discard up to the next newline */
+
+static const char *const framing_names[] = { "len", "lines", "raw", NULL };
+
+int ipcx__io_framing_opt(const struct ipcx__url *u, int *framing)
+{
+	return ipcx__url_opt_enum(u, "framing", framing_names, framing);
+}
+
+void ipcx__io_init(struct ipcx__io *io, int fd, int framing, size_t max_msg, bool sock)
+{
+	memset(io, 0, sizeof(*io));
+	io->fd = fd;
+	io->framing = framing;
+	io->max_msg = max_msg;
+	io->sock = sock;
+	if (framing == IPCX__FRAME_PACKET) {
+		int type = 0;
+		socklen_t tl = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0)
+			io->seqpacket = type == SOCK_SEQPACKET;
+	}
+}
+
+bool ipcx__io_set_exact(struct ipcx__io *io)
+{
+	io->exact = io->framing == IPCX__FRAME_LEN;
+	return io->exact;
+}
+
+void ipcx__io_fini(struct ipcx__io *io)
+{
+	free(io->rbuf);
+	free(io->tbuf);
+	io->rbuf = io->tbuf = NULL;
+	io->rcap = io->tcap = 0;
+}
+
+/* A peer that vanished shows up under several names; ipcx says -EPIPE. */
+static int peer_err(int err)
+{
+	if (err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ECONNREFUSED)
+		return -EPIPE;
+	return -err;
+}
+
+static uint32_t get_le32(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
+}
+
+static void put_le32(char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (char)(v >> (8 * i));
+}
+
+/* ---- receiving: the buffer ------------------------------------------------ */
+
+/* Make room for `need` unread bytes in a row: compact, then grow if needed. */
+static int rbuf_reserve(struct ipcx__io *io, size_t need)
+{
+	if (io->rpos > 0 && (io->rcap - io->rpos < need || io->rlen == io->rcap)) {
+		memmove(io->rbuf, io->rbuf + io->rpos, io->rlen - io->rpos);
+		io->rlen -= io->rpos;
+		io->rpos = 0;
+	}
+	if (io->rcap >= need && io->rlen < io->rcap)
+		return 0;
+	size_t cap = io->rcap ? io->rcap : RBUF_START;
+	while (cap < need || cap <= io->rlen)
+		cap *= 2;
+	char *p = realloc(io->rbuf, cap);
+	if (!p)
+		return -ENOMEM;
+	io->rbuf = p;
+	io->rcap = cap;
+	return 0;
+}
+
+/* One read() into the buffer: bytes read, 0 at the end of the stream, -errno. */
+static ssize_t rbuf_fill(struct ipcx__io *io, size_t need)
+{
+	int r = rbuf_reserve(io, need);
+	if (r < 0)
+		return r;
+	size_t room = io->rcap - io->rlen, avail = io->rlen - io->rpos;
+	if (io->exact && need > avail && need - avail < room)
+		room = need - avail;
+	ssize_t n;
+	do
+		n = read(io->fd, io->rbuf + io->rlen, room);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return peer_err(errno);
+	if (n == 0)
+		io->eof = true;
+	io->rlen += (size_t)n;
+	return n;
+}
+
+static void rbuf_consume(struct ipcx__io *io, size_t n)
+{
+	io->rpos += n;
+	if (io->rpos == io->rlen)
+		io->rpos = io->rlen = 0;
+}
+
+/* Discard what remains of an oversize message; true when done. */
+static bool skip_oversize(struct ipcx__io *io)
+{
+	size_t avail = io->rlen - io->rpos;
+	if (io->skip == SKIP_LINE) {
+		const char *nl = memchr(io->rbuf + io->rpos, '\n', avail);
+		if (!nl) {
+			rbuf_consume(io, avail);
+			return false;
+		}
+		rbuf_consume(io, (size_t)(nl - (io->rbuf + io->rpos)) + 1);
+		io->skip = 0;
+		return true;
+	}
+	size_t d = avail < io->skip ? avail : io->skip;
+	rbuf_consume(io, d);
+	io->skip -= d;
+	return io->skip == 0;
+}
+
+/*
+ * Take one LEN frame out of the buffer.  Returns its length, -EAGAIN if the
+ * frame is not whole yet (*need says how many bytes it takes), or -EMSGSIZE:
+ * for a frame larger than cap (kept, so a larger buffer can take it) or
+ * larger than max_msg (discarded as it arrives: the peer broke the limit).
+ */
+static ssize_t take_len(struct ipcx__io *io, void *buf, size_t cap, size_t *need)
+{
+	size_t avail = io->rlen - io->rpos;
+	*need = HDR;
+	if (avail < HDR)
+		return -EAGAIN;
+	size_t n = get_le32(io->rbuf + io->rpos);
+	if (n > io->max_msg) {
+		rbuf_consume(io, HDR);
+		io->skip = n;
+		skip_oversize(io);
+		return -EMSGSIZE;
+	}
+	*need = HDR + n;
+	if (avail < HDR + n)
+		return -EAGAIN;
+	if (n > cap)
+		return -EMSGSIZE;
+	memcpy(buf, io->rbuf + io->rpos + HDR, n);
+	rbuf_consume(io, HDR + n);
+	return (ssize_t)n;
+}
+
+/* Take one line (without its newline); at the end a last unfinished line counts. */
+static ssize_t take_line(struct ipcx__io *io, void *buf, size_t cap, size_t *need)
+{
+	size_t avail = io->rlen - io->rpos;
+	const char *start = io->rbuf + io->rpos;
+	const char *nl = avail ? memchr(start, '\n', avail) : NULL;
+	size_t n = nl ? (size_t)(nl - start) : avail;
+	if (!nl && !(io->eof && avail)) {
+		if (avail > io->max_msg) {
+			io->skip = SKIP_LINE;
+			skip_oversize(io);
+			return -EMSGSIZE;
+		}
+		*need = avail + 1;
+		return -EAGAIN;
+	}
+	if (n > io->max_msg) {
+		rbuf_consume(io, n + (nl != NULL));
+		return -EMSGSIZE;
+	}
+	if (n > cap)
+		return -EMSGSIZE;
+	memcpy(buf, start, n);
+	rbuf_consume(io, n + (nl != NULL));
+	return (ssize_t)n;
+}
+
+static ssize_t take(struct ipcx__io *io, void *buf, size_t cap, size_t *need)
+{
+	if (io->skip && !skip_oversize(io)) {
+		*need = 1;
+		return -EAGAIN;
+	}
+	return io->framing == IPCX__FRAME_LEN ? take_len(io, buf, cap, need)
+					      : take_line(io, buf, cap, need);
+}
+
+bool ipcx__io_has_msg(const struct ipcx__io *io)
+{
+	if (io->framing == IPCX__FRAME_RAW || io->framing == IPCX__FRAME_PACKET)
+		return io->eof;
+	size_t avail = io->rlen - io->rpos;
+	if (io->eof || io->skip)
+		return io->eof;
+	if (io->framing == IPCX__FRAME_LEN) {
+		if (avail < HDR)
+			return false;
+		size_t n = get_le32(io->rbuf + io->rpos);
+		return n > io->max_msg || avail >= HDR + n;
+	}
+	return avail > io->max_msg || (avail && memchr(io->rbuf + io->rpos, '\n', avail));
+}
+
+/* ---- receiving: one attempt per framing ------------------------------------ */
+
+static ssize_t try_recv_stream(struct ipcx__io *io, void *buf, size_t cap)
+{
+	size_t need = 0;
+	ssize_t r = take(io, buf, cap, &need);
+	if (r != -EAGAIN)
+		return r;
+	if (io->eof)
+		return -EPIPE; /* a partial message at the end is lost with its writer */
+	ssize_t n = rbuf_fill(io, need);
+	if (n < 0)
+		return n == -EAGAIN || n == -EWOULDBLOCK ? -EAGAIN : n;
+	r = take(io, buf, cap, &need);
+	if (r == -EAGAIN && io->eof)
+		return -EPIPE;
+	return r;
+}
+
+static ssize_t try_recv_raw(struct ipcx__io *io, void *buf, size_t cap)
+{
+	if (io->eof)
+		return -EPIPE;
+	if (cap == 0)
+		return -EMSGSIZE;
+	size_t want = cap < io->max_msg ? cap : io->max_msg;
+	ssize_t n;
+	do
+		n = read(io->fd, buf, want);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : peer_err(errno);
+	if (n == 0) {
+		io->eof = true;
+		return -EPIPE;
+	}
+	return n;
+}
+
+/*
+ * SOCK_SEQPACKET and SOCK_DGRAM keep boundaries.  When cap may be too small,
+ * peek first, so that the message stays queued and -EMSGSIZE loses nothing;
+ * with a buffer of max_msg bytes one recv() is all it takes.
+ */
+static ssize_t try_recv_packet(struct ipcx__io *io, void *buf, size_t cap)
+{
+	if (io->eof)
+		return -EPIPE;
+	ssize_t n;
+	if (cap < io->max_msg) {
+		do
+			n = recv(io->fd, buf, cap, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n >= 0 && (size_t)n > cap)
+			return -EMSGSIZE;
+	}
+	do
+		n = recv(io->fd, buf, cap, MSG_TRUNC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : peer_err(errno);
+	if (n == 0 && io->seqpacket) {
+		/* On SOCK_SEQPACKET a 0-byte read is the end of the stream (which
+		 * is why sending empty messages there is refused); a datagram
+		 * socket has no end, and 0 bytes are an empty message. */
+		io->eof = true;
+		return -EPIPE;
+	}
+	if ((size_t)n > cap)
+		return -EMSGSIZE; /* larger than our limit: the kernel dropped the rest */
+	return n;
+}
+
+ssize_t ipcx__io_try_recv(struct ipcx__io *io, void *buf, size_t cap)
+{
+	switch (io->framing) {
+	case IPCX__FRAME_RAW:
+		return try_recv_raw(io, buf, cap);
+	case IPCX__FRAME_PACKET:
+		return try_recv_packet(io, buf, cap);
+	default:
+		return try_recv_stream(io, buf, cap);
+	}
+}
+
+ssize_t ipcx__io_recv(struct ipcx__io *io, void *buf, size_t cap, int64_t deadline)
+{
+	for (;;) {
+		ssize_t r = ipcx__io_try_recv(io, buf, cap);
+		if (r != -EAGAIN)
+			return r;
+		int w = ipcx__wait_fd(io->fd, POLLIN, deadline);
+		if (w < 0)
+			return w;
+	}
+}
+
+/* ---- sending ---------------------------------------------------------------- */
+
+static ssize_t write_iov(struct ipcx__io *io, struct iovec *iov, int n)
+{
+	for (;;) {
+		ssize_t r;
+		if (io->sock) {
+			struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+			r = sendmsg(io->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+			r = r < 0 ? -errno : r;
+		} else {
+			r = ipcx__writev_nosig(io->fd, iov, n);
+		}
+		if (r == -EINTR)
+			continue;
+		if (r == -EWOULDBLOCK)
+			return -EAGAIN;
+		return r >= 0 || r == -EAGAIN || r == -EMSGSIZE ? r : peer_err((int)-r);
+	}
+}
+
+/* Drop `done` bytes from the front of an iovec array. */
+static int iov_advance(struct iovec *iov, int n, size_t done)
+{
+	int i = 0;
+	while (i < n && done >= iov[i].iov_len)
+		done -= iov[i++].iov_len;
+	if (i < n) {
+		iov[i].iov_base = (char *)iov[i].iov_base + done;
+		iov[i].iov_len -= done;
+	}
+	memmove(iov, iov + i, (size_t)(n - i) * sizeof(*iov));
+	return n - i;
+}
+
+/*
+ * Part of a frame went out and the time is up.  The stream must not carry
+ * half a message, so keep the rest and send it before anything else; the
+ * message counts as sent.
+ */
+static int keep_tail(struct ipcx__io *io, const struct iovec *iov, int n)
+{
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	if (io->tcap < total) {
+		char *p = realloc(io->tbuf, total);
+		if (!p)
+			return -ENOMEM;
+		io->tbuf = p;
+		io->tcap = total;
+	}
+	size_t off = 0;
+	for (int i = 0; i < n; i++) {
+		memcpy(io->tbuf + off, iov[i].iov_base, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	io->tpos = 0;
+	io->tlen = total;
+	return 0;
+}
+
+/* Write a whole iovec; on timeout after a partial write, keep the tail. */
+static ssize_t send_iov(struct ipcx__io *io, struct iovec *iov, int n, int64_t deadline)
+{
+	bool started = false;
+	while (n > 0) {
+		ssize_t w = write_iov(io, iov, n);
+		if (w > 0) {
+			started = true;
+			n = iov_advance(iov, n, (size_t)w);
+			continue;
+		}
+		if (w != -EAGAIN)
+			return w;
+		int p = ipcx__wait_fd(io->fd, POLLOUT, deadline);
+		if (p < 0 && p != -ETIMEDOUT && p != -EAGAIN)
+			return p;
+		if (p < 0)
+			return started ? keep_tail(io, iov, n) : p;
+	}
+	return 0;
+}
+
+int ipcx__io_flush(struct ipcx__io *io, int64_t deadline)
+{
+	while (io->tpos < io->tlen) {
+		struct iovec iov = { io->tbuf + io->tpos, io->tlen - io->tpos };
+		ssize_t w = write_iov(io, &iov, 1);
+		if (w > 0) {
+			io->tpos += (size_t)w;
+			continue;
+		}
+		if (w != -EAGAIN)
+			return (int)w;
+		int p = ipcx__wait_fd(io->fd, POLLOUT, deadline);
+		if (p < 0)
+			return p;
+	}
+	io->tpos = io->tlen = 0;
+	return 0;
+}
+
+ssize_t ipcx__io_send(struct ipcx__io *io, const void *msg, size_t len, int64_t deadline)
+{
+	int r = ipcx__io_flush(io, deadline);
+	if (r < 0)
+		return r;
+	char hdr[HDR];
+	struct iovec iov[2];
+	int n = 0;
+	switch (io->framing) {
+	case IPCX__FRAME_LEN:
+		put_le32(hdr, (uint32_t)len);
+		iov[n++] = (struct iovec){ hdr, HDR };
+		break;
+	case IPCX__FRAME_LINES:
+		if (memchr(msg, '\n', len))
+			return ipcx__fail(-EINVAL, "framing=lines: a message cannot contain a newline");
+		break;
+	case IPCX__FRAME_RAW:
+		if (len == 0)
+			return ipcx__fail(-EINVAL, "framing=raw: an empty message cannot be sent");
+		break;
+	default:
+		if (len == 0 && io->seqpacket)
+			return ipcx__fail(-EINVAL, "SOCK_SEQPACKET: an empty message would read as "
+						   "the end of the stream");
+		break;
+	}
+	iov[n++] = (struct iovec){ (void *)msg, len };
+	if (io->framing == IPCX__FRAME_LINES)
+		iov[n++] = (struct iovec){ "\n", 1 };
+	ssize_t s = send_iov(io, iov, n, deadline);
+	return s < 0 ? s : (ssize_t)len;
+}

@@ -1,0 +1,72 @@
+/*
+ * Messages over a descriptor: the codec shared by every transport built on
+ * a pipe or a socket.  Four framings:
+ *
+ *   LEN     a 4-byte little-endian length, then the payload (the default on
+ *           byte streams: pipes, FIFOs, stream sockets)
+ *   LINES   one message per line, without its '\n' (talks to nc, socat, sh)
+ *   RAW     each read() is one message (whatever the kernel hands over)
+ *   PACKET  the kernel keeps boundaries (SOCK_SEQPACKET, SOCK_DGRAM)
+ *
+ * The descriptor is non-blocking; waits happen in poll() with a deadline, so
+ * nothing blocks past its timeout.  A stream read brings as much as is there,
+ * so one read() can serve many messages; the buffer grows to fit the largest
+ * frame seen, and never beyond max_msg, whatever a length prefix claims.
+ */
+#ifndef IPCX_IO_H
+#define IPCX_IO_H
+
+#include "tran.h"
+
+enum ipcx__framing {
+	IPCX__FRAME_LEN,
+	IPCX__FRAME_LINES,
+	IPCX__FRAME_RAW,
+	IPCX__FRAME_PACKET,
+};
+
+#define IPCX__STREAM_MAX_DEFAULT (16u << 20) /* largest message on a stream */
+#define IPCX__STREAM_MAX_LIMIT   (1u << 30)  /* largest that ?max= accepts */
+
+struct ipcx__io {
+	int fd;
+	int framing;
+	bool sock;        /* a socket: send with MSG_NOSIGNAL */
+	bool eof;         /* the peer closed its end */
+	bool seqpacket;   /* SOCK_SEQPACKET: a 0-byte read is the end */
+	bool exact;       /* LEN: never read past the current frame (see below) */
+	size_t max_msg;
+	char *rbuf;       /* received bytes [rpos, rlen) not yet taken */
+	size_t rcap, rpos, rlen;
+	size_t skip;      /* bytes of an oversize message still to discard */
+	char *tbuf;       /* unsent tail of a message whose send ran out of time */
+	size_t tcap, tpos, tlen;
+};
+
+/*
+ * An exact reader never reads past the frame it is taking (two reads a
+ * message instead of one per burst), so nothing waits in its buffer and its
+ * own descriptor is an exact readiness signal: ipcx_fileno() can return it,
+ * and it can be handed to another process as fd:N.  Used for the ends of
+ * ipcx_pair().  Returns whether exact reading applies (LEN framing only).
+ */
+bool ipcx__io_set_exact(struct ipcx__io *io);
+
+/* Parse ?framing= (len, lines, raw) into *framing (left as is if absent). */
+int ipcx__io_framing_opt(const struct ipcx__url *u, int *framing);
+
+void ipcx__io_init(struct ipcx__io *io, int fd, int framing, size_t max_msg, bool sock);
+/* Free the buffers (not the descriptor). */
+void ipcx__io_fini(struct ipcx__io *io);
+
+/* True when a receive would return at once without reading the descriptor. */
+bool ipcx__io_has_msg(const struct ipcx__io *io);
+
+/* One message if one can be had without waiting, else -EAGAIN. */
+ssize_t ipcx__io_try_recv(struct ipcx__io *io, void *buf, size_t cap);
+ssize_t ipcx__io_recv(struct ipcx__io *io, void *buf, size_t cap, int64_t deadline);
+ssize_t ipcx__io_send(struct ipcx__io *io, const void *msg, size_t len, int64_t deadline);
+/* Send what an earlier send left unsent; 0 when nothing is left. */
+int ipcx__io_flush(struct ipcx__io *io, int64_t deadline);
+
+#endif

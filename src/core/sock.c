@@ -1,0 +1,399 @@
+/* Connected sockets as channels, and listeners: see sock.h. */
+#include "sock.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+int ipcx__sock_flags(unsigned flags)
+{
+	return SOCK_NONBLOCK | ((flags & IPCX_INHERIT) ? 0 : SOCK_CLOEXEC);
+}
+
+/* ---- a connected socket ------------------------------------------------------ */
+
+struct conn {
+	ipcx_chan base;
+	struct ipcx__io io;
+};
+
+static void conn_update_pending(struct conn *k)
+{
+	ipcx__chan_pending(&k->base, ipcx__io_has_msg(&k->io));
+}
+
+static ssize_t conn_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
+{
+	struct conn *k = (struct conn *)c;
+	return ipcx__io_send(&k->io, msg, len, ipcx__deadline(timeout_ms));
+}
+
+static ssize_t conn_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
+{
+	struct conn *k = (struct conn *)c;
+	ssize_t r = ipcx__io_recv(&k->io, buf, cap, ipcx__deadline(timeout_ms));
+	if (k->base.buffered)
+		conn_update_pending(k);
+	return r;
+}
+
+static int conn_close(ipcx_chan *c)
+{
+	struct conn *k = (struct conn *)c;
+	/* Best effort, never blocking: the tail of a message that timed out. */
+	int r = ipcx__io_flush(&k->io, 0);
+	ipcx__io_fini(&k->io);
+	if (close(k->io.fd) < 0 && r == 0 && errno != EINTR)
+		r = -errno;
+	free(k);
+	return r == -EAGAIN ? -ETIMEDOUT : r;
+}
+
+static const struct ipcx__chan_ops conn_ops = {
+	.send = conn_send,
+	.recv = conn_recv,
+	.close = conn_close,
+};
+
+int ipcx__conn_new(const struct ipcx_tran *t, int fd, int framing, size_t max_msg,
+		   bool sock, ipcx_chan **ret)
+{
+	struct conn *k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	ipcx__chan_init(&k->base, &conn_ops, t, fd, max_msg);
+	ipcx__io_init(&k->io, fd, framing, max_msg, sock);
+	k->base.buffered = framing == IPCX__FRAME_LEN || framing == IPCX__FRAME_LINES;
+	*ret = &k->base;
+	return 0;
+}
+
+void ipcx__conn_set_exact(ipcx_chan *c)
+{
+	struct conn *k = (struct conn *)c;
+	if (ipcx__io_set_exact(&k->io))
+		k->base.buffered = false;
+}
+
+/* ---- connect with a deadline --------------------------------------------------- */
+
+int ipcx__sock_connect(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline)
+{
+	for (;;) {
+		if (connect(fd, sa, len) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EINPROGRESS)
+			break;
+		if (errno != EAGAIN)
+			return -errno;
+		/*
+		 * A Unix listener's backlog is full: the kernel offers nothing to
+		 * wait on, so retry after a short pause, until the deadline.
+		 */
+		if (ipcx__remaining_ms(deadline) == 0)
+			return deadline == 0 ? -EAGAIN : -ETIMEDOUT;
+		struct timespec ts = { 0, 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	int p = ipcx__wait_fd(fd, POLLOUT, deadline);
+	if (p < 0)
+		return p == -EAGAIN ? -ETIMEDOUT : p;
+	int err = 0;
+	socklen_t el = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+		return -errno;
+	return -err;
+}
+
+/* ---- listeners ------------------------------------------------------------------ */
+
+struct srv {
+	ipcx_chan base;
+	int lfd;
+	int ep;          /* fan-in: epoll over lfd and every peer */
+	struct ipcx__srv_cfg cfg;
+	struct conn **peers;
+	size_t npeers, cap;
+	size_t next;     /* where the next fair scan of buffered peers starts */
+};
+
+/*
+ * An abstract Unix name has no file, so no permissions: anyone in the
+ * network namespace can connect.  Apply the listener's mode to the peer's
+ * credentials instead, as the file system would for a path.
+ */
+static bool peer_allowed(const struct srv *s, int fd)
+{
+	if (!s->cfg.check_peer)
+		return true;
+	struct ucred cr;
+	socklen_t l = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0)
+		return false;
+	if (cr.uid == 0 || cr.uid == geteuid())
+		return true;
+	if ((s->cfg.mode & 0070) && cr.gid == getegid())
+		return true;
+	return (s->cfg.mode & 0007) != 0;
+}
+
+static int srv_accept_fd(struct srv *s)
+{
+	for (;;) {
+		int fd = accept4(s->lfd, NULL, NULL, ipcx__sock_flags(s->cfg.flags));
+		if (fd < 0)
+			return errno == EINTR ? -EINTR : -errno;
+		if (peer_allowed(s, fd))
+			return fd;
+		close(fd);
+	}
+}
+
+static int srv_grow(struct srv *s)
+{
+	size_t cap = s->cap ? s->cap * 2 : 8;
+	struct conn **p = realloc(s->peers, cap * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	s->peers = p;
+	s->cap = cap;
+	return 0;
+}
+
+/* Take a new peer's descriptor into the fan-in set; closes it on failure. */
+static int srv_add_peer(struct srv *s, int fd)
+{
+	ipcx_chan *c;
+	int r = ipcx__conn_new(s->base.tran, fd, s->cfg.framing, s->cfg.max_msg, true, &c);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = c };
+	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &e) < 0) {
+		r = -errno;
+		conn_close(c);
+		return r;
+	}
+	s->peers[s->npeers++] = (struct conn *)c;
+	return 0;
+}
+
+static void srv_drop_peer(struct srv *s, struct conn *k)
+{
+	for (size_t i = 0; i < s->npeers; i++)
+		if (s->peers[i] == k) {
+			s->peers[i] = s->peers[--s->npeers];
+			break;
+		}
+	epoll_ctl(s->ep, EPOLL_CTL_DEL, k->io.fd, NULL);
+	conn_close(&k->base);
+}
+
+static void srv_accept_all(struct srv *s)
+{
+	for (;;) {
+		int fd = srv_accept_fd(s);
+		if (fd == -EINTR)
+			continue;
+		if (fd < 0)
+			return; /* EAGAIN, or a failure the next readiness retries */
+		if (s->npeers == s->cap && srv_grow(s) < 0) {
+			close(fd);
+			return;
+		}
+		if (srv_add_peer(s, fd) < 0)
+			return;
+	}
+}
+
+/* A message some peer already has in its buffer, taken fairly. */
+static ssize_t srv_take_buffered(struct srv *s, void *buf, size_t cap)
+{
+	for (size_t i = 0; i < s->npeers; i++) {
+		size_t at = (s->next + i) % s->npeers;
+		struct conn *k = s->peers[at];
+		if (!ipcx__io_has_msg(&k->io))
+			continue;
+		ssize_t r = ipcx__io_try_recv(&k->io, buf, cap);
+		if (r == -EPIPE) {
+			srv_drop_peer(s, k);
+			return -EAGAIN; /* the list changed: scan again */
+		}
+		s->next = at + 1;
+		return r;
+	}
+	return -EAGAIN;
+}
+
+static void srv_update_pending(struct srv *s)
+{
+	bool any = false;
+	for (size_t i = 0; i < s->npeers && !any; i++)
+		any = ipcx__io_has_msg(&s->peers[i]->io);
+	ipcx__chan_pending(&s->base, any);
+}
+
+/* Serve the ready descriptors epoll reported; a message, or -EAGAIN. */
+static ssize_t srv_serve_events(struct srv *s, struct epoll_event *ev, int n, void *buf,
+				size_t cap)
+{
+	ssize_t got = -EAGAIN;
+	for (int i = 0; i < n; i++) {
+		if (!ev[i].data.ptr) {
+			srv_accept_all(s);
+			continue;
+		}
+		if (got != -EAGAIN)
+			continue; /* still ready next time: level-triggered */
+		struct conn *k = ev[i].data.ptr;
+		ssize_t r = ipcx__io_try_recv(&k->io, buf, cap);
+		if (r == -EPIPE)
+			srv_drop_peer(s, k);
+		else if (r != -EAGAIN)
+			got = r;
+	}
+	return got;
+}
+
+static ssize_t srv_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
+{
+	struct srv *s = (struct srv *)c;
+	int64_t deadline = ipcx__deadline(timeout_ms);
+	ssize_t r;
+	while ((r = srv_take_buffered(s, buf, cap)) == -EAGAIN) {
+		struct epoll_event ev[16];
+		int n = epoll_wait(s->ep, ev, 16, ipcx__remaining_ms(deadline));
+		if (n < 0 && errno != EINTR) {
+			r = -errno;
+			break;
+		}
+		if (n > 0 && (r = srv_serve_events(s, ev, n, buf, cap)) != -EAGAIN)
+			break;
+		if (n == 0 && ipcx__remaining_ms(deadline) == 0) {
+			r = deadline == 0 ? -EAGAIN : -ETIMEDOUT;
+			break;
+		}
+	}
+	srv_update_pending(s);
+	return r;
+}
+
+static ssize_t srv_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
+{
+	return ipcx__fail(-EOPNOTSUPP, "a listener receives from all its peers; "
+				       "listen with IPCX_ACCEPT to talk to one");
+}
+
+static int srv_accept(ipcx_chan *c, int timeout_ms, ipcx_chan **ret)
+{
+	struct srv *s = (struct srv *)c;
+	if (!(s->cfg.flags & IPCX_ACCEPT))
+		return ipcx__fail(-EINVAL, "listen with IPCX_ACCEPT to accept peers one by one");
+	int64_t deadline = ipcx__deadline(timeout_ms);
+	for (;;) {
+		int fd = srv_accept_fd(s);
+		if (fd >= 0) {
+			int r = ipcx__conn_new(c->tran, fd, s->cfg.framing, s->cfg.max_msg, true, ret);
+			if (r < 0)
+				close(fd);
+			return r;
+		}
+		if (fd != -EINTR && fd != -EAGAIN && fd != -EWOULDBLOCK && fd != -ECONNABORTED)
+			return fd;
+		int w = ipcx__wait_fd(s->lfd, POLLIN, deadline);
+		if (w < 0)
+			return w;
+	}
+}
+
+static int srv_close(ipcx_chan *c)
+{
+	struct srv *s = (struct srv *)c;
+	for (size_t i = 0; i < s->npeers; i++)
+		conn_close(&s->peers[i]->base);
+	free(s->peers);
+	ipcx__close_fd(s->ep);
+	ipcx__close_fd(s->lfd);
+	if (s->cfg.unlink_path)
+		unlink(s->cfg.unlink_path);
+	if (s->cfg.record)
+		ipcx__record_removed(s->cfg.record);
+	free(s->cfg.unlink_path);
+	free(s->cfg.record);
+	free(s);
+	return 0;
+}
+
+static int srv_addr(ipcx_chan *c, char *buf, size_t cap)
+{
+	struct srv *s = (struct srv *)c;
+	return s->cfg.addr ? s->cfg.addr(c, buf, cap) : ipcx__chan_url(c, buf, cap);
+}
+
+static const struct ipcx__chan_ops srv_ops = {
+	.send = srv_send,
+	.recv = srv_recv,
+	.accept = srv_accept,
+	.close = srv_close,
+	.addr = srv_addr,
+};
+
+int ipcx__srv_lfd(ipcx_chan *c)
+{
+	return ((struct srv *)c)->lfd;
+}
+
+int ipcx__srv_new(const struct ipcx_tran *t, int lfd, struct ipcx__srv_cfg *cfg,
+		  ipcx_chan **ret)
+{
+	struct srv *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->lfd = lfd;
+	s->ep = -1;
+	s->cfg = *cfg;
+	ipcx__chan_init(&s->base, &srv_ops, t, lfd, cfg->max_msg);
+	if (!(cfg->flags & IPCX_ACCEPT)) {
+		int cloexec = (cfg->flags & IPCX_INHERIT) ? 0 : EPOLL_CLOEXEC;
+		struct epoll_event e = { .events = EPOLLIN, .data.ptr = NULL };
+		s->ep = epoll_create1(cloexec);
+		if (s->ep < 0 || epoll_ctl(s->ep, EPOLL_CTL_ADD, lfd, &e) < 0) {
+			int err = -errno;
+			s->cfg.unlink_path = s->cfg.record = NULL; /* the caller frees them */
+			srv_close(&s->base);
+			return err;
+		}
+		s->base.fd = s->ep;
+		s->base.buffered = cfg->framing == IPCX__FRAME_LEN ||
+				   cfg->framing == IPCX__FRAME_LINES;
+	}
+	/* The listener owns the strings from here on. */
+	cfg->unlink_path = cfg->record = NULL;
+	*ret = &s->base;
+	return 0;
+}
+
+int ipcx__inet_addr_url(int fd, const char *scheme, char *buf, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -errno;
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+	if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		return -EINVAL;
+	bool v6 = ss.ss_family == AF_INET6;
+	int n = snprintf(buf, cap, "%s://%s%s%s:%s", scheme, v6 ? "[" : "", host, v6 ? "]" : "",
+			 port);
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+}

@@ -1,0 +1,145 @@
+/*
+ * fd:N — a descriptor the process already has: an end of an anonymous pipe
+ * or socketpair inherited from a parent, across fork or exec.  The kind of
+ * descriptor decides the framing: pipes and stream sockets carry length-
+ * prefixed frames (or ?framing=lines|raw), SOCK_SEQPACKET and SOCK_DGRAM keep
+ * boundaries themselves.  The channel owns the descriptor and closes it.
+ *
+ * Also ipcx_pair(), which makes such a pair for a parent and its child.
+ */
+#include "sock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define IPCX_EXPORT __attribute__((visibility("default")))
+#define PACKET_MAX_DEFAULT (64u << 10)
+
+static const struct ipcx_tran fd_tran;
+
+/* What kind of descriptor fd is: its framing and whether it is a socket. */
+static int classify(int fd, int *framing, bool *sock)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISFIFO(st.st_mode)) {
+		*framing = IPCX__FRAME_LEN;
+		*sock = false;
+		return 0;
+	}
+	if (!S_ISSOCK(st.st_mode))
+		return -ENOTSUP;
+	int type = 0;
+	socklen_t tl = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0)
+		return -errno;
+	*framing = type == SOCK_STREAM ? IPCX__FRAME_LEN : IPCX__FRAME_PACKET;
+	*sock = true;
+	return 0;
+}
+
+/* Adopt fd as a channel: non-blocking, close-on-exec unless inherited. */
+static int adopt(int fd, unsigned flags, int framing, bool sock, size_t max_msg,
+		 ipcx_chan **ret)
+{
+	int r = ipcx__set_nonblock(fd);
+	if (r == 0)
+		r = ipcx__set_cloexec(fd, !(flags & IPCX_INHERIT));
+	if (r < 0)
+		return r;
+	return ipcx__conn_new(&fd_tran, fd, framing, max_msg, sock, ret);
+}
+
+static int fd_open(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
+{
+	if (flags & IPCX_ACCEPT)
+		return ipcx__fail(-EINVAL, "%s: an inherited descriptor has no peers to accept",
+				  u->orig);
+	char *end;
+	errno = 0;
+	long n = strtol(u->body, &end, 10);
+	if (!*u->body || *end || errno || n < 0 || n > INT_MAX)
+		return ipcx__fail(-EINVAL, "%s: want fd:N with N a descriptor number", u->orig);
+	int fd = (int)n;
+	int framing;
+	bool sock;
+	int r = classify(fd, &framing, &sock);
+	if (r == -EBADF)
+		return ipcx__fail(r, "%s: descriptor %d is not open", u->orig, fd);
+	if (r < 0)
+		return ipcx__fail(r, "%s: descriptor %d is not a pipe or a socket", u->orig, fd);
+	size_t max = framing == IPCX__FRAME_PACKET ? PACKET_MAX_DEFAULT : IPCX__STREAM_MAX_DEFAULT;
+	size_t limit = framing == IPCX__FRAME_PACKET ? (16u << 20) : IPCX__STREAM_MAX_LIMIT;
+	if ((r = ipcx__url_opt_size(u, "max", 1, limit, &max)) < 0)
+		return r;
+	if (framing != IPCX__FRAME_PACKET && (r = ipcx__io_framing_opt(u, &framing)) < 0)
+		return r;
+	return adopt(fd, flags, framing, sock, max, ret);
+}
+
+static const char *const fd_options[] = { "framing", "max", NULL };
+
+static const struct ipcx_tran fd_tran = {
+	.scheme = "fd",
+	.options = fd_options,
+	.listen = fd_open,
+	.dial = fd_open,
+};
+
+const struct ipcx_tran *const ipcx__trans_fd[] = { &fd_tran, NULL };
+
+IPCX_EXPORT int ipcx_pair(const char *kind, unsigned flags, ipcx_chan **a, ipcx_chan **b)
+{
+	ipcx__clear_detail();
+	if (!kind || !a || !b)
+		return -EINVAL;
+	if (flags & ~IPCX_INHERIT)
+		return ipcx__fail(-EINVAL, "ipcx_pair: unknown flags 0x%x", flags & ~IPCX_INHERIT);
+	int fds[2], framing;
+	bool sock;
+	if (strcmp(kind, "socket") == 0) {
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+			return -errno;
+		int want = (int)(PACKET_MAX_DEFAULT + 4096);
+		for (int i = 0; i < 2; i++)
+			setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+		framing = IPCX__FRAME_PACKET;
+		sock = true;
+	} else if (strcmp(kind, "pipe") == 0) {
+		if (pipe2(fds, O_CLOEXEC) < 0)
+			return -errno;
+		/* pipe2 gives [read, write]; a writes, b reads. */
+		int t = fds[0];
+		fds[0] = fds[1];
+		fds[1] = t;
+		framing = IPCX__FRAME_LEN;
+		sock = false;
+	} else {
+		return ipcx__fail(-EINVAL, "ipcx_pair: unknown kind '%s' (want socket or pipe)", kind);
+	}
+	size_t max = sock ? PACKET_MAX_DEFAULT : IPCX__STREAM_MAX_DEFAULT;
+	ipcx_chan *ca = NULL, *cb = NULL;
+	int r = adopt(fds[0], flags, framing, sock, max, &ca);
+	if (r == 0)
+		ipcx__conn_set_exact(ca);
+	if (r < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return r;
+	}
+	if ((r = adopt(fds[1], flags, framing, sock, max, &cb)) < 0) {
+		ipcx_close(ca);
+		close(fds[1]);
+		return r;
+	}
+	ipcx__conn_set_exact(cb);
+	*a = ca;
+	*b = cb;
+	return 0;
+}

@@ -1,0 +1,219 @@
+/*
+ * fifo:/path — a named pipe.  The listener creates the FIFO (exclusively,
+ * 0600 unless ?mode=) and reads; dialers write.  Many writers may share it.
+ *
+ * The kernel writes up to PIPE_BUF (4096) bytes at once without mixing them
+ * with other writers' bytes.  A frame is a 4-byte length and the payload in
+ * one writev(), so messages of up to 4092 bytes stay whole however many
+ * writers there are: that is the default limit.  ?max= allows larger
+ * messages, which are only safe with a single writer (documented).
+ *
+ * The listener also holds a write end of its own FIFO, so the read end never
+ * reports end-of-file when the last writer leaves: writers come and go, and
+ * the reader waits for the next one, as a server should.
+ */
+#include "sock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FIFO_ATOMIC_MAX (PIPE_BUF - 4)
+
+static const struct ipcx_tran fifo_tran;
+
+struct fifo {
+	ipcx_chan base;
+	struct ipcx__io io;
+	int keepalive; /* the listener's own write end, or -1 */
+	char *path;    /* removed on close, or NULL */
+	char *record;
+};
+
+static ssize_t fifo_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
+{
+	struct fifo *f = (struct fifo *)c;
+	if (f->keepalive >= 0)
+		return ipcx__fail(-EOPNOTSUPP, "the FIFO's listener reads; dial it to write");
+	return ipcx__io_send(&f->io, msg, len, ipcx__deadline(timeout_ms));
+}
+
+static ssize_t fifo_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
+{
+	struct fifo *f = (struct fifo *)c;
+	if (f->keepalive < 0)
+		return ipcx__fail(-EOPNOTSUPP, "a FIFO's dialer writes; listen to read");
+	ssize_t r = ipcx__io_recv(&f->io, buf, cap, ipcx__deadline(timeout_ms));
+	ipcx__chan_pending(c, ipcx__io_has_msg(&f->io));
+	return r;
+}
+
+static int fifo_close(ipcx_chan *c)
+{
+	struct fifo *f = (struct fifo *)c;
+	int r = f->keepalive < 0 ? ipcx__io_flush(&f->io, 0) : 0;
+	ipcx__close_fd(f->io.fd);
+	ipcx__close_fd(f->keepalive);
+	ipcx__io_fini(&f->io);
+	if (f->path)
+		unlink(f->path);
+	if (f->record)
+		ipcx__record_removed(f->record);
+	free(f->path);
+	free(f->record);
+	free(f);
+	return r == -EAGAIN ? -ETIMEDOUT : r;
+}
+
+static const struct ipcx__chan_ops fifo_ops = {
+	.send = fifo_send,
+	.recv = fifo_recv,
+	.close = fifo_close,
+};
+
+struct fopts {
+	const char *path;
+	int framing;
+	size_t max_msg;
+	mode_t mode;
+	bool keep;
+};
+
+static int parse(const struct ipcx__url *u, struct fopts *o)
+{
+	o->framing = IPCX__FRAME_LEN;
+	o->max_msg = FIFO_ATOMIC_MAX;
+	o->mode = 0600;
+	o->keep = false;
+	int r;
+	if ((r = ipcx__url_path(u, PATH_MAX, &o->path)) < 0 ||
+	    (r = ipcx__io_framing_opt(u, &o->framing)) < 0 ||
+	    (r = ipcx__url_opt_size(u, "max", 1, IPCX__STREAM_MAX_LIMIT, &o->max_msg)) < 0 ||
+	    (r = ipcx__url_opt_mode(u, &o->mode)) < 0 ||
+	    (r = ipcx__url_opt_bool(u, "keep", &o->keep)) < 0)
+		return r;
+	return 0;
+}
+
+/*
+ * A FIFO already at the path is stale when nobody reads it: opening it for
+ * writing without blocking then fails with ENXIO.  Anything else there is
+ * not ours to touch.
+ */
+static int claim_path(const struct ipcx__url *u, const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : ipcx__fail(-errno, "%s: cannot examine the path", u->orig);
+	if (!S_ISFIFO(st.st_mode))
+		return ipcx__fail(-EEXIST, "%s: the path exists and is not a FIFO; not touching it",
+				  u->orig);
+	int fd = open(path, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return ipcx__fail(-EADDRINUSE, "%s: a live reader owns this FIFO", u->orig);
+	}
+	if (errno != ENXIO)
+		return ipcx__fail(-errno, "%s: cannot tell whether the FIFO is in use", u->orig);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return ipcx__fail(-errno, "%s: cannot remove the stale FIFO", u->orig);
+	return 0;
+}
+
+static int fifo_new(int fd, int keepalive, const struct fopts *o, char *path, char *record,
+		    ipcx_chan **ret)
+{
+	struct fifo *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	ipcx__chan_init(&f->base, &fifo_ops, &fifo_tran, fd, o->max_msg);
+	ipcx__io_init(&f->io, fd, o->framing, o->max_msg, false);
+	f->base.buffered = keepalive >= 0 && o->framing != IPCX__FRAME_RAW;
+	f->keepalive = keepalive;
+	f->path = path;
+	f->record = record;
+	*ret = &f->base;
+	return 0;
+}
+
+static int fifo_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
+{
+	struct fopts o;
+	int r;
+	if ((r = parse(u, &o)) < 0)
+		return r;
+	if (flags & IPCX_ACCEPT)
+		return ipcx__fail(-EINVAL, "%s: a FIFO has no connections to accept", u->orig);
+	if ((r = claim_path(u, o.path)) < 0)
+		return r;
+	/* mkfifo fails on anything already there, a symlink included. */
+	if (mkfifo(o.path, o.mode) < 0)
+		return ipcx__fail(-errno, "%s: cannot create the FIFO", u->orig);
+	int cloexec = (flags & IPCX_INHERIT) ? 0 : O_CLOEXEC;
+	int rd = -1, wr = -1;
+	char *path = NULL, *record = NULL;
+	if (chmod(o.path, o.mode) < 0 ||
+	    (rd = open(o.path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | cloexec)) < 0 ||
+	    (wr = open(o.path, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		r = ipcx__fail(-errno, "%s: cannot open the FIFO", u->orig);
+		goto fail;
+	}
+	if ((!o.keep && !(path = strdup(o.path))) || asprintf(&record, "fifo:%s", o.path) < 0) {
+		record = NULL;
+		r = -ENOMEM;
+		goto fail;
+	}
+	ipcx__record_created(record);
+	if ((r = fifo_new(rd, wr, &o, path, record, ret)) == 0)
+		return 0;
+	ipcx__record_removed(record);
+fail:
+	ipcx__close_fd(rd);
+	ipcx__close_fd(wr);
+	unlink(o.path);
+	free(path);
+	free(record);
+	return r;
+}
+
+static int fifo_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
+{
+	struct fopts o;
+	int r;
+	if ((r = parse(u, &o)) < 0)
+		return r;
+	/* Look before opening: opening a device can have effects of its own. */
+	struct stat st;
+	if (stat(o.path, &st) == 0 && !S_ISFIFO(st.st_mode))
+		return ipcx__fail(-EINVAL, "%s: not a FIFO", u->orig);
+	int cloexec = (flags & IPCX_INHERIT) ? 0 : O_CLOEXEC;
+	int fd = open(o.path, O_WRONLY | O_NONBLOCK | cloexec);
+	if (fd < 0 && errno == ENXIO)
+		return ipcx__fail(-ECONNREFUSED, "%s: nobody is reading the FIFO", u->orig);
+	if (fd < 0)
+		return ipcx__fail(-errno, "%s: cannot open the FIFO", u->orig);
+	/* The path may have changed since stat(): check what was opened. */
+	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		close(fd);
+		return ipcx__fail(-EINVAL, "%s: not a FIFO", u->orig);
+	}
+	if ((r = fifo_new(fd, -1, &o, NULL, NULL, ret)) < 0)
+		close(fd);
+	return r;
+}
+
+static const char *const fifo_options[] = { "framing", "max", "mode", "keep", NULL };
+
+static const struct ipcx_tran fifo_tran = {
+	.scheme = "fifo",
+	.options = fifo_options,
+	.listen = fifo_listen,
+	.dial = fifo_dial,
+};
+
+const struct ipcx_tran *const ipcx__trans_fifo[] = { &fifo_tran, NULL };

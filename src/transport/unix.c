@@ -1,0 +1,343 @@
+/*
+ * Unix domain sockets: unix: (stream, framed), unixpacket: (SOCK_SEQPACKET)
+ * and unixgram: (SOCK_DGRAM).  An address is a path ("unix:/run/app.sock")
+ * or a name in the abstract namespace ("unix:@app"), which has no file.
+ *
+ * A listener owns its socket file: it replaces a stale one (no listener
+ * answers on it), refuses a live one (-EADDRINUSE), never touches a path
+ * that is not a socket, and removes the file when it closes.
+ */
+#include "sock.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define PACKET_MAX_DEFAULT (64u << 10)
+#define PACKET_MAX_LIMIT   (16u << 20)
+
+struct uaddr {
+	struct sockaddr_un sa;
+	socklen_t len;
+	bool abstract;
+	const char *path; /* for a path address */
+};
+
+struct uopts {
+	int type;
+	int framing;
+	size_t max_msg;
+	mode_t mode;
+	bool keep;
+	uint64_t timeout_ms;
+};
+
+static int parse_addr(const struct ipcx__url *u, struct uaddr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->sa.sun_family = AF_UNIX;
+	const char *b = u->body;
+	size_t cap = sizeof(a->sa.sun_path);
+	if (b[0] == '@') {
+		size_t n = strlen(b + 1);
+		if (n == 0)
+			return ipcx__fail(-EINVAL, "%s: empty abstract name after '@'", u->orig);
+		if (n > cap - 1)
+			return ipcx__fail(-ENAMETOOLONG, "%s: abstract name longer than %zu bytes",
+					  u->orig, cap - 1);
+		a->abstract = true;
+		memcpy(a->sa.sun_path + 1, b + 1, n); /* sun_path[0] = '\0': abstract */
+		a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+		return 0;
+	}
+	int r = ipcx__url_path(u, cap, &a->path);
+	if (r < 0)
+		return r;
+	memcpy(a->sa.sun_path, a->path, strlen(a->path) + 1);
+	a->len = (socklen_t)sizeof(a->sa);
+	return 0;
+}
+
+static int parse_opts(const struct ipcx__url *u, int type, struct uopts *o)
+{
+	o->type = type;
+	o->framing = type == SOCK_STREAM ? IPCX__FRAME_LEN : IPCX__FRAME_PACKET;
+	o->max_msg = type == SOCK_STREAM ? IPCX__STREAM_MAX_DEFAULT : PACKET_MAX_DEFAULT;
+	o->mode = 0600;
+	o->keep = false;
+	o->timeout_ms = 10000;
+	size_t limit = type == SOCK_STREAM ? IPCX__STREAM_MAX_LIMIT : PACKET_MAX_LIMIT;
+	int r;
+	if (type == SOCK_STREAM && (r = ipcx__io_framing_opt(u, &o->framing)) < 0)
+		return r;
+	if ((r = ipcx__url_opt_size(u, "max", 1, limit, &o->max_msg)) < 0 ||
+	    (r = ipcx__url_opt_mode(u, &o->mode)) < 0 ||
+	    (r = ipcx__url_opt_bool(u, "keep", &o->keep)) < 0 ||
+	    (r = ipcx__url_opt_u64(u, "timeout", 0, INT32_MAX, &o->timeout_ms)) < 0)
+		return r;
+	return 0;
+}
+
+/*
+ * Datagrams and packets larger than the socket's send buffer fail with
+ * EMSGSIZE; make room for the largest message (root may exceed wmem_max).
+ */
+static void size_buffers(int fd, const struct uopts *o)
+{
+	if (o->type == SOCK_STREAM)
+		return;
+	int want = (int)(o->max_msg + 4096);
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+}
+
+/* Is a listener alive on this socket file?  Ask it. */
+static int probe_live(const struct uaddr *a, int type)
+{
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	int r = connect(fd, (const struct sockaddr *)&a->sa, a->len) == 0 ? 0 : -errno;
+	close(fd);
+	if (r == 0 || r == -EAGAIN || r == -EINPROGRESS)
+		return 1;
+	return r == -ECONNREFUSED ? 0 : r;
+}
+
+/* Clear the way for bind(): remove a stale socket file, refuse anything else. */
+static int claim_path(const struct ipcx__url *u, const struct uaddr *a, int type)
+{
+	struct stat st;
+	if (lstat(a->path, &st) < 0)
+		return errno == ENOENT ? 0 : ipcx__fail(-errno, "%s: cannot examine the path", u->orig);
+	if (!S_ISSOCK(st.st_mode))
+		return ipcx__fail(-EEXIST, "%s: the path exists and is not a socket; not touching it",
+				  u->orig);
+	int live = probe_live(a, type);
+	if (live == 1)
+		return ipcx__fail(-EADDRINUSE, "%s: a live listener owns this socket", u->orig);
+	if (live < 0 && live != -EPROTOTYPE)
+		return ipcx__fail(live, "%s: cannot tell whether the socket is in use", u->orig);
+	if (live == -EPROTOTYPE)
+		return ipcx__fail(-EADDRINUSE, "%s: a socket of another kind owns this path",
+				  u->orig);
+	/* Stale: its listener died without removing it. */
+	if (unlink(a->path) < 0 && errno != ENOENT)
+		return ipcx__fail(-errno, "%s: cannot remove the stale socket", u->orig);
+	return 0;
+}
+
+/*
+ * Bind with the mode already in place.  On Linux the socket file takes the
+ * socket inode's mode (less the umask), so fchmod() before bind() leaves no
+ * moment in which the file has wider permissions; the chmod() after bind()
+ * applies the exact mode whatever the umask is.
+ */
+static int bind_socket(const struct ipcx__url *u, int fd, const struct uaddr *a, mode_t mode)
+{
+	if (!a->abstract && fchmod(fd, mode) < 0)
+		return ipcx__fail(-errno, "%s: cannot set the socket's mode", u->orig);
+	if (bind(fd, (const struct sockaddr *)&a->sa, a->len) < 0)
+		return ipcx__fail(-errno, "%s: cannot bind", u->orig);
+	if (!a->abstract && chmod(a->path, mode) < 0) {
+		int err = -errno;
+		unlink(a->path);
+		return ipcx__fail(err, "%s: cannot set the socket file's mode", u->orig);
+	}
+	return 0;
+}
+
+static char *canonical_url(const struct uaddr *a)
+{
+	char *s = NULL;
+	if (a->abstract) {
+		size_t n = a->len - offsetof(struct sockaddr_un, sun_path) - 1;
+		if (asprintf(&s, "unix:@%.*s", (int)n, a->sa.sun_path + 1) < 0)
+			return NULL;
+	} else if (asprintf(&s, "unix:%s", a->path) < 0) {
+		return NULL;
+	}
+	return s;
+}
+
+/* Create, bind and (for connection types) listen; returns the socket. */
+static int open_bound(const struct ipcx__url *u, unsigned flags, const struct uaddr *a,
+		      const struct uopts *o)
+{
+	int r;
+	if (!a->abstract && (r = claim_path(u, a, o->type)) < 0)
+		return r;
+	int fd = socket(AF_UNIX, o->type | ipcx__sock_flags(flags), 0);
+	if (fd < 0)
+		return ipcx__fail(-errno, "%s: cannot create a socket", u->orig);
+	size_buffers(fd, o);
+	if ((r = bind_socket(u, fd, a, o->mode)) < 0) {
+		close(fd);
+		return r;
+	}
+	if (o->type != SOCK_DGRAM && listen(fd, SOMAXCONN) < 0) {
+		r = ipcx__fail(-errno, "%s: cannot listen", u->orig);
+		if (!a->abstract)
+			unlink(a->path);
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* ---- unixgram: a bound datagram socket receives from anyone ------------------- */
+
+struct gram {
+	ipcx_chan base;
+	struct ipcx__io io;
+	char *unlink_path;
+	char *record;
+};
+
+static ssize_t gram_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
+{
+	struct gram *g = (struct gram *)c;
+	if (g->record)
+		return ipcx__fail(-EOPNOTSUPP, "a unixgram listener only receives");
+	return ipcx__io_send(&g->io, msg, len, ipcx__deadline(timeout_ms));
+}
+
+static ssize_t gram_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
+{
+	struct gram *g = (struct gram *)c;
+	if (!g->record)
+		return ipcx__fail(-EOPNOTSUPP, "a unixgram dialer only sends");
+	return ipcx__io_recv(&g->io, buf, cap, ipcx__deadline(timeout_ms));
+}
+
+static int gram_close(ipcx_chan *c)
+{
+	struct gram *g = (struct gram *)c;
+	ipcx__close_fd(g->io.fd);
+	ipcx__io_fini(&g->io);
+	if (g->unlink_path)
+		unlink(g->unlink_path);
+	if (g->record)
+		ipcx__record_removed(g->record);
+	free(g->unlink_path);
+	free(g->record);
+	free(g);
+	return 0;
+}
+
+static const struct ipcx__chan_ops gram_ops = {
+	.send = gram_send,
+	.recv = gram_recv,
+	.close = gram_close,
+};
+
+static int gram_new(const struct ipcx_tran *t, int fd, const struct uopts *o, char *path,
+		    char *record, ipcx_chan **ret)
+{
+	struct gram *g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	ipcx__chan_init(&g->base, &gram_ops, t, fd, o->max_msg);
+	ipcx__io_init(&g->io, fd, IPCX__FRAME_PACKET, o->max_msg, true);
+	g->unlink_path = path;
+	g->record = record;
+	*ret = &g->base;
+	return 0;
+}
+
+/* ---- listen and dial ------------------------------------------------------------ */
+
+static int unix_listen_type(const struct ipcx__url *u, unsigned flags, int type,
+			    const struct ipcx_tran *t, ipcx_chan **ret)
+{
+	struct uaddr a;
+	struct uopts o;
+	int r;
+	if ((r = parse_addr(u, &a)) < 0 || (r = parse_opts(u, type, &o)) < 0)
+		return r;
+	if (type == SOCK_DGRAM && (flags & IPCX_ACCEPT))
+		return ipcx__fail(-EINVAL, "%s: unixgram has no connections to accept", u->orig);
+	int fd = open_bound(u, flags, &a, &o);
+	if (fd < 0)
+		return fd;
+	char *path = (a.abstract || o.keep) ? NULL : strdup(a.path);
+	char *record = canonical_url(&a);
+	if (record)
+		ipcx__record_created(record);
+	if (type == SOCK_DGRAM) {
+		r = gram_new(t, fd, &o, path, record, ret);
+	} else {
+		struct ipcx__srv_cfg cfg = {
+			.framing = o.framing, .max_msg = o.max_msg, .flags = flags,
+			.check_peer = a.abstract, .mode = o.mode,
+			.unlink_path = path, .record = record,
+		};
+		r = ipcx__srv_new(t, fd, &cfg, ret);
+		fd = -1; /* the listener took it, or closed it */
+	}
+	if (r < 0) {
+		ipcx__close_fd(fd);
+		if (path)
+			unlink(path);
+		if (record)
+			ipcx__record_removed(record);
+		free(path);
+		free(record);
+	}
+	return r;
+}
+
+static int unix_dial_type(const struct ipcx__url *u, unsigned flags, int type,
+			  const struct ipcx_tran *t, ipcx_chan **ret)
+{
+	struct uaddr a;
+	struct uopts o;
+	int r;
+	if ((r = parse_addr(u, &a)) < 0 || (r = parse_opts(u, type, &o)) < 0)
+		return r;
+	int fd = socket(AF_UNIX, type | ipcx__sock_flags(flags), 0);
+	if (fd < 0)
+		return ipcx__fail(-errno, "%s: cannot create a socket", u->orig);
+	size_buffers(fd, &o);
+	r = ipcx__sock_connect(fd, (const struct sockaddr *)&a.sa, a.len,
+			       ipcx__deadline((int)o.timeout_ms));
+	if (r < 0) {
+		close(fd);
+		return ipcx__fail(r, "%s: cannot connect", u->orig);
+	}
+	if (type == SOCK_DGRAM)
+		r = gram_new(t, fd, &o, NULL, NULL, ret);
+	else
+		r = ipcx__conn_new(t, fd, o.framing, o.max_msg, true, ret);
+	if (r < 0)
+		close(fd);
+	return r;
+}
+
+static const char *const stream_options[] = { "framing", "max", "mode", "keep", "timeout", NULL };
+static const char *const packet_options[] = { "max", "mode", "keep", "timeout", NULL };
+
+#define UNIX_TRAN(NAME, TYPE, OPTS)                                                        \
+	static const struct ipcx_tran NAME##_tran;                                         \
+	static int NAME##_listen(const struct ipcx__url *u, unsigned f, ipcx_chan **ret)   \
+	{                                                                                  \
+		return unix_listen_type(u, f, TYPE, &NAME##_tran, ret);                    \
+	}                                                                                  \
+	static int NAME##_dial(const struct ipcx__url *u, unsigned f, ipcx_chan **ret)     \
+	{                                                                                  \
+		return unix_dial_type(u, f, TYPE, &NAME##_tran, ret);                      \
+	}                                                                                  \
+	static const struct ipcx_tran NAME##_tran = {                                      \
+		.scheme = #NAME, .options = OPTS, .listen = NAME##_listen, .dial = NAME##_dial, \
+	}
+
+UNIX_TRAN(unix, SOCK_STREAM, stream_options);
+UNIX_TRAN(unixpacket, SOCK_SEQPACKET, packet_options);
+UNIX_TRAN(unixgram, SOCK_DGRAM, packet_options);
+
+const struct ipcx_tran *const ipcx__trans_unix[] = { &unix_tran, &unixpacket_tran,
+						     &unixgram_tran, NULL };

@@ -1,0 +1,605 @@
+/*
+ * The conformance suite: every transport passes the same tests.  A
+ * transport joins by adding a row to `cases` below: how to name a fresh
+ * object, and what it promises (reliable, ordered, many senders, duplex).
+ *
+ * Shape of every test: the parent listens, children dial the address and
+ * send; the parent receives.  Processes synchronise by handshakes (t_post /
+ * t_wait_post), never by sleeping; timeouts only guard against hangs.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <ipcx.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tsupport.h"
+
+/* What a transport promises. */
+#define T_RELIABLE 0x01u /* no loss, no duplicates */
+#define T_ORDERED  0x02u /* one sender's messages arrive in order */
+#define T_FANIN    0x04u /* many senders to one receiver */
+#define T_ACCEPT   0x08u /* IPCX_ACCEPT gives a duplex channel per peer */
+#define T_NOEMPTY  0x10u /* empty messages are refused (SOCK_SEQPACKET) */
+#define T_DEATH_RX 0x20u /* the receiver learns (-EPIPE) when its only sender dies */
+
+struct tcase {
+	const char *name;
+	/* Write a fresh URL into buf; NULL for pairs. */
+	void (*url)(char *buf, size_t cap);
+	const char *pair; /* ipcx_pair() kind, for fd: */
+	unsigned caps;
+};
+
+static void url_unix(char *b, size_t n) { snprintf(b, n, "unix:%s", t_path(t_name())); }
+static void url_unix_abstract(char *b, size_t n) { snprintf(b, n, "unix:@%s", t_name()); }
+static void url_unixpacket(char *b, size_t n) { snprintf(b, n, "unixpacket:%s", t_path(t_name())); }
+static void url_unixgram(char *b, size_t n) { snprintf(b, n, "unixgram:%s", t_path(t_name())); }
+static void url_tcp4(char *b, size_t n) { snprintf(b, n, "tcp://127.0.0.1:0"); }
+static void url_tcp6(char *b, size_t n) { snprintf(b, n, "tcp://[::1]:0"); }
+static void url_udp(char *b, size_t n) { snprintf(b, n, "udp://127.0.0.1:0"); }
+static void url_fifo(char *b, size_t n) { snprintf(b, n, "fifo:%s", t_path(t_name())); }
+
+#define STREAM (T_RELIABLE | T_ORDERED | T_FANIN | T_ACCEPT)
+
+static struct tcase cases[] = {
+	{ "unix", url_unix, NULL, STREAM },
+	{ "unix-abstract", url_unix_abstract, NULL, STREAM },
+	{ "unixpacket", url_unixpacket, NULL, STREAM | T_NOEMPTY },
+	{ "unixgram", url_unixgram, NULL, T_RELIABLE | T_ORDERED | T_FANIN },
+	{ "tcp4", url_tcp4, NULL, STREAM },
+	{ "tcp6", url_tcp6, NULL, STREAM },
+	/* Loopback UDP rarely loses, but it may: the suite asks no more of it. */
+	{ "udp", url_udp, NULL, T_FANIN },
+	{ "fifo", url_fifo, NULL, T_RELIABLE | T_ORDERED | T_FANIN },
+	{ "fd-socketpair", NULL, "socket", T_RELIABLE | T_ORDERED | T_FANIN | T_NOEMPTY | T_DEATH_RX },
+	{ "fd-pipe", NULL, "pipe", T_RELIABLE | T_ORDERED | T_FANIN | T_DEATH_RX },
+};
+
+#define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+/*
+ * Criterion hands each parameter to a fresh worker process, which may not
+ * share our address-space layout: pass indexes into `cases`, not pointers.
+ */
+static struct criterion_test_params case_params(void)
+{
+	static int idx[NCASES];
+	for (size_t i = 0; i < NCASES; i++)
+		idx[i] = (int)i;
+	return cr_make_param_array(int, idx, NCASES);
+}
+
+/* ---- the environment of one test ------------------------------------------- */
+
+struct env {
+	const struct tcase *tc;
+	ipcx_chan *l;       /* the receiving side */
+	ipcx_chan *w;       /* pairs: the sending end, closed in the parent after forks */
+	char url[600];      /* what a child dials */
+};
+
+static void env_open(struct env *e, const struct tcase *tc, unsigned flags)
+{
+	memset(e, 0, sizeof(*e));
+	e->tc = tc;
+	if (tc->pair) {
+		cr_assert_eq(ipcx_pair(tc->pair, 0, &e->w, &e->l), 0, "%s: pair", tc->name);
+		snprintf(e->url, sizeof(e->url), "fd:%d", ipcx_fileno(e->w));
+		return;
+	}
+	char url[512];
+	tc->url(url, sizeof(url));
+	int r = ipcx_listen(url, flags, &e->l);
+	cr_assert_eq(r, 0, "%s: listen %s: %s (%s)", tc->name, url, ipcx_strerror(r),
+		     ipcx_errdetail());
+	cr_assert_gt(ipcx_addr(e->l, e->url, sizeof(e->url)), 0);
+}
+
+/* After forking the senders: the parent lets go of its copy of the sending end. */
+static void env_forked(struct env *e)
+{
+	if (e->w) {
+		ipcx_close(e->w);
+		e->w = NULL;
+	}
+}
+
+static void env_close(struct env *e)
+{
+	env_forked(e);
+	cr_expect_eq(ipcx_close(e->l), 0);
+}
+
+/* In a child: the channel to send on. */
+static ipcx_chan *child_dial(const struct env *e)
+{
+	ipcx_chan *c;
+	int r = ipcx_dial(e->url, 0, &c);
+	if (r < 0) {
+		fprintf(stderr, "%s: dial %s: %s (%s)\n", e->tc->name, e->url, ipcx_strerror(r),
+			ipcx_errdetail());
+		_exit(90);
+	}
+	return c;
+}
+
+static void child_send(ipcx_chan *c, const void *m, size_t n)
+{
+	ssize_t r = ipcx_send(c, m, n, T_GUARD_MS);
+	if (r != (ssize_t)n) {
+		fprintf(stderr, "child send: %s (%s)\n", ipcx_strerror((int)r), ipcx_errdetail());
+		_exit(91);
+	}
+}
+
+/* ---- children ------------------------------------------------------------------ */
+
+struct sender {
+	struct env *e;
+	int id;
+	int count;
+	size_t size;          /* bytes per message (at least 8) */
+	struct t_sync *sent;  /* posted when all are sent, if set */
+	struct t_sync *quit;  /* waited for before exiting, if set */
+};
+
+/* Message i of sender id: [id:u32][i:u32] then a pattern. */
+static void fill(char *m, size_t n, int id, int i)
+{
+	uint32_t h[2] = { (uint32_t)id, (uint32_t)i };
+	memcpy(m, h, 8);
+	for (size_t k = 8; k < n; k++)
+		m[k] = (char)(id * 31 + i * 7 + (int)k);
+}
+
+static int sender_main(void *arg)
+{
+	struct sender *s = arg;
+	ipcx_chan *c = child_dial(s->e);
+	char *m = malloc(s->size);
+	for (int i = 0; i < s->count; i++) {
+		fill(m, s->size, s->id, i);
+		child_send(c, m, s->size);
+	}
+	if (s->sent)
+		t_post(s->sent);
+	if (s->quit && !t_wait_post(s->quit, T_GUARD_MS))
+		_exit(92);
+	free(m);
+	ipcx_close(c);
+	return 0;
+}
+
+static pid_t spawn_sender(struct sender *s)
+{
+	return t_spawn(sender_main, s);
+}
+
+static void expect_exit0(pid_t pid)
+{
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 0, "a child failed");
+}
+
+/* ---- tests ----------------------------------------------------------------- */
+
+ParameterizedTestParameters(conf, round_trip)
+{
+	return case_params();
+}
+
+ParameterizedTest(int *ci, conf, round_trip)
+{
+	const struct tcase *tc = &cases[*ci];
+	struct env e;
+	env_open(&e, tc, 0);
+	struct sender s = { &e, 7, 1, 64, NULL, NULL };
+	pid_t pid = spawn_sender(&s);
+	env_forked(&e);
+	char buf[128], want[64];
+	ssize_t n = ipcx_recv(e.l, buf, sizeof(buf), T_GUARD_MS);
+	cr_assert_eq(n, 64, "%s: recv gave %zd (%s)", tc->name, n, ipcx_strerror((int)n));
+	fill(want, 64, 7, 0);
+	cr_expect(memcmp(buf, want, 64) == 0, "%s: payload differs", tc->name);
+	expect_exit0(pid);
+	env_close(&e);
+}
+
+ParameterizedTestParameters(conf, empty_message)
+{
+	return case_params();
+}
+
+static int send_empty_then_one(void *arg)
+{
+	struct env *e = arg;
+	ipcx_chan *c = child_dial(e);
+	child_send(c, "", 0);
+	child_send(c, "x", 1);
+	ipcx_close(c);
+	return 0;
+}
+
+ParameterizedTest(int *ci, conf, empty_message)
+{
+	const struct tcase *tc = &cases[*ci];
+	struct env e;
+	env_open(&e, tc, 0);
+	if (tc->caps & T_NOEMPTY) {
+		ipcx_chan *c;
+		cr_assert_eq(ipcx_dial(e.url, 0, &c), 0);
+		cr_expect_eq(ipcx_send(c, "", 0, 0), -EINVAL, "%s: empty send must be refused", tc->name);
+		ipcx_close(c);
+		env_close(&e);
+		return;
+	}
+	pid_t pid = t_spawn(send_empty_then_one, &e);
+	env_forked(&e);
+	char buf[8];
+	cr_expect_eq(ipcx_recv(e.l, buf, sizeof(buf), T_GUARD_MS), 0, "%s: empty message", tc->name);
+	cr_expect_eq(ipcx_recv(e.l, buf, sizeof(buf), T_GUARD_MS), 1, "%s: message after it", tc->name);
+	expect_exit0(pid);
+	env_close(&e);
+}
+
+/* Receive count messages of `size` from nsenders, checking what was promised. */
+static void receive_all(struct env *e, int nsenders, int count, size_t size)
+{
+	int *next = calloc((size_t)nsenders, sizeof(int));
+	char *buf = malloc(size + 1), *want = malloc(size);
+	long total = (long)nsenders * count, got = 0;
+	while (got < total) {
+		int timeout = (e->tc->caps & T_RELIABLE) ? T_GUARD_MS : 2000;
+		ssize_t n = ipcx_recv(e->l, buf, size + 1, timeout);
+		if (n == -ETIMEDOUT && !(e->tc->caps & T_RELIABLE))
+			break; /* an unreliable transport lost the rest */
+		cr_assert_eq(n, (ssize_t)size, "%s: message %ld: %zd (%s)", e->tc->name, got, n,
+			     ipcx_strerror((int)n));
+		uint32_t h[2];
+		memcpy(h, buf, 8);
+		cr_assert_lt(h[0], (uint32_t)nsenders, "%s: bad sender id", e->tc->name);
+		if (e->tc->caps & T_ORDERED)
+			cr_assert_eq(h[1], (uint32_t)next[h[0]], "%s: sender %u: got %u, want %d",
+				     e->tc->name, h[0], h[1], next[h[0]]);
+		next[h[0]] = (int)h[1] + 1;
+		fill(want, size, (int)h[0], (int)h[1]);
+		cr_assert(memcmp(buf, want, size) == 0, "%s: payload of %u/%u differs", e->tc->name,
+			  h[0], h[1]);
+		got++;
+	}
+	if (e->tc->caps & T_RELIABLE)
+		cr_expect_eq(got, total, "%s: lost messages", e->tc->name);
+	else
+		cr_expect_gt(got, 0, "%s: nothing arrived", e->tc->name);
+	free(next);
+	free(buf);
+	free(want);
+}
+
+ParameterizedTestParameters(conf, order_and_bulk)
+{
+	return case_params();
+}
+
+/* 100,000 messages from one sender: none lost, none out of order. */
+ParameterizedTest(int *ci, conf, order_and_bulk)
+{
+	const struct tcase *tc = &cases[*ci];
+	struct env e;
+	env_open(&e, tc, 0);
+	struct sender s = { &e, 0, 100000, 16, NULL, NULL };
+	pid_t pid = spawn_sender(&s);
+	env_forked(&e);
+	receive_all(&e, 1, s.count, s.size);
+	if (tc->caps & T_RELIABLE)
+		expect_exit0(pid);
+	else
+		t_join(pid, T_GUARD_MS); /* it may block on a full queue; then it is killed */
+	env_close(&e);
+}
+
+ParameterizedTestParameters(conf, many_senders)
+{
+	return case_params();
+}
+
+ParameterizedTest(int *ci, conf, many_senders)
+{
+	const struct tcase *tc = &cases[*ci];
+	if (!(tc->caps & T_FANIN))
+		cr_skip_test("%s: one sender only", tc->name);
+	struct env e;
+	env_open(&e, tc, 0);
+	enum { N = 4, COUNT = 2000 };
+	struct sender s[N];
+	pid_t pid[N];
+	for (int i = 0; i < N; i++) {
+		s[i] = (struct sender){ &e, i, COUNT, 100, NULL, NULL };
+		pid[i] = spawn_sender(&s[i]);
+	}
+	env_forked(&e);
+	receive_all(&e, N, COUNT, 100);
+	for (int i = 0; i < N; i++)
+		if (tc->caps & T_RELIABLE)
+			expect_exit0(pid[i]);
+		else
+			t_join(pid[i], T_GUARD_MS);
+	env_close(&e);
+}
+
+ParameterizedTestParameters(conf, largest_and_oversize)
+{
+	return case_params();
+}
+
+static int send_largest(void *arg)
+{
+	struct env *e = arg;
+	ipcx_chan *c = child_dial(e);
+	size_t max = ipcx_max_msg(c);
+	char *m = malloc(max + 1);
+	fill(m, max, 1, 2);
+	if (ipcx_send(c, m, max + 1, 0) != -EMSGSIZE)
+		_exit(93);
+	child_send(c, m, max);
+	child_send(c, "after", 5);
+	free(m);
+	ipcx_close(c);
+	return 0;
+}
+
+ParameterizedTest(int *ci, conf, largest_and_oversize)
+{
+	const struct tcase *tc = &cases[*ci];
+	struct env e;
+	env_open(&e, tc, 0);
+	size_t max = ipcx_max_msg(e.l);
+	cr_assert_gt(max, 0);
+	pid_t pid = t_spawn(send_largest, &e);
+	env_forked(&e);
+	char *buf = malloc(max), *want = malloc(max);
+	/* A buffer too small: -EMSGSIZE, and where boundaries are kept by us or
+	 * peeked, the message is still there for a large enough buffer. */
+	ssize_t n = ipcx_recv(e.l, buf, 8, T_GUARD_MS);
+	cr_expect_eq(n, -EMSGSIZE, "%s: small buffer gave %zd", tc->name, n);
+	n = ipcx_recv(e.l, buf, max, T_GUARD_MS);
+	cr_assert_eq(n, (ssize_t)max, "%s: largest (%zu) gave %zd (%s)", tc->name, max, n,
+		     ipcx_strerror((int)n));
+	fill(want, max, 1, 2);
+	cr_expect(memcmp(buf, want, max) == 0, "%s: largest payload differs", tc->name);
+	n = ipcx_recv(e.l, buf, max, T_GUARD_MS);
+	cr_expect_eq(n, 5, "%s: the message after the largest", tc->name);
+	expect_exit0(pid);
+	free(buf);
+	free(want);
+	env_close(&e);
+}
+
+ParameterizedTestParameters(conf, timeout_and_nonblocking)
+{
+	return case_params();
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+ParameterizedTest(int *ci, conf, timeout_and_nonblocking)
+{
+	const struct tcase *tc = &cases[*ci];
+	struct env e;
+	env_open(&e, tc, 0);
+	char buf[64];
+	cr_expect_eq(ipcx_recv(e.l, buf, sizeof(buf), 0), -EAGAIN, "%s: timeout 0", tc->name);
+	int64_t t0 = now_ms();
+	ssize_t n = ipcx_recv(e.l, buf, sizeof(buf), 150);
+	int64_t took = now_ms() - t0;
+	cr_expect_eq(n, -ETIMEDOUT, "%s: gave %zd", tc->name, n);
+	cr_expect_geq(took, 150, "%s: returned early, after %lld ms", tc->name, (long long)took);
+	env_close(&e);
+}
+
+ParameterizedTestParameters(conf, poll_readiness)
+{
+	return case_params();
+}
+
+static bool readable(ipcx_chan *c, int timeout_ms)
+{
+	struct pollfd p = { .fd = ipcx_fileno(c), .events = POLLIN };
+	int r;
+	while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
+		;
+	return r > 0 && (p.revents & POLLIN);
+}
+
+/* Readable exactly while a message waits, also when two arrive in one read. */
+ParameterizedTest(int *ci, conf, poll_readiness)
+{
+	const struct tcase *tc = &cases[*ci];
+	struct env e;
+	env_open(&e, tc, 0);
+	cr_assert_geq(ipcx_fileno(e.l), 0);
+	cr_expect_not(readable(e.l, 0), "%s: readable before anything was sent", tc->name);
+	struct t_sync sent, quit;
+	t_sync_init(&sent);
+	t_sync_init(&quit);
+	struct sender s = { &e, 3, 2, 32, &sent, &quit };
+	pid_t pid = spawn_sender(&s);
+	env_forked(&e);
+	cr_assert(t_wait_post(&sent, T_GUARD_MS));
+	char buf[64];
+	for (int i = 0; i < 2; i++) {
+		cr_assert(readable(e.l, T_GUARD_MS), "%s: not readable with message %d waiting",
+			  tc->name, i);
+		cr_assert_eq(ipcx_recv(e.l, buf, sizeof(buf), 0), 32, "%s: recv %d", tc->name, i);
+	}
+	cr_expect_not(readable(e.l, 0), "%s: readable with nothing waiting", tc->name);
+	t_post(&quit);
+	expect_exit0(pid);
+	t_sync_close(&sent);
+	t_sync_close(&quit);
+	env_close(&e);
+}
+
+ParameterizedTestParameters(conf, sender_killed)
+{
+	return case_params();
+}
+
+/*
+ * A sender killed with SIGKILL: the receiver still gets what was sent before,
+ * and then either learns of the end (-EPIPE) or, for a many-sender object,
+ * simply times out: never a hang, never a crash.
+ */
+ParameterizedTest(int *ci, conf, sender_killed)
+{
+	const struct tcase *tc = &cases[*ci];
+	struct env e;
+	env_open(&e, tc, 0);
+	struct t_sync sent, never;
+	t_sync_init(&sent);
+	t_sync_init(&never);
+	struct sender s = { &e, 5, 3, 24, &sent, &never };
+	pid_t pid = spawn_sender(&s);
+	env_forked(&e);
+	cr_assert(t_wait_post(&sent, T_GUARD_MS));
+	kill(pid, SIGKILL);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 128 + SIGKILL);
+	char buf[64];
+	int got = 0;
+	ssize_t n;
+	while ((n = ipcx_recv(e.l, buf, sizeof(buf), 500)) == 24)
+		got++;
+	if (tc->caps & T_RELIABLE)
+		cr_expect_eq(got, 3, "%s: messages sent before the kill", tc->name);
+	if (tc->caps & T_DEATH_RX)
+		cr_expect_eq(n, -EPIPE, "%s: after the kill: %zd", tc->name, n);
+	else
+		cr_expect(n == -ETIMEDOUT || n == -EPIPE, "%s: after the kill: %zd", tc->name, n);
+	t_sync_close(&sent);
+	t_sync_close(&never);
+	env_close(&e);
+}
+
+ParameterizedTestParameters(conf, receiver_killed)
+{
+	return case_params();
+}
+
+struct rx_child {
+	const struct tcase *tc;
+	char url[600];
+	struct t_sync *ready;
+};
+
+static int receiver_main(void *arg)
+{
+	struct rx_child *x = arg;
+	struct env e;
+	memset(&e, 0, sizeof(e));
+	char url[512];
+	x->tc->url(url, sizeof(url));
+	if (ipcx_listen(url, 0, &e.l) < 0)
+		return 94;
+	/* Tell the parent the address; then wait to be killed. */
+	ipcx_addr(e.l, x->url, sizeof(x->url));
+	if (write(x->ready->fd[1], x->url, sizeof(x->url)) != (ssize_t)sizeof(x->url))
+		return 95;
+	pause();
+	return 0;
+}
+
+/* The receiver killed with SIGKILL: a sender gets an error, not a hang. */
+ParameterizedTest(int *ci, conf, receiver_killed)
+{
+	const struct tcase *tc = &cases[*ci];
+	if (tc->pair)
+		cr_skip_test("%s: covered by the pair tests", tc->name);
+	struct t_sync ready;
+	t_sync_init(&ready);
+	struct rx_child x = { tc, "", &ready };
+	pid_t pid = t_spawn(receiver_main, &x);
+	char url[600];
+	cr_assert_eq(read(ready.fd[0], url, sizeof(url)), (ssize_t)sizeof(url));
+	ipcx_chan *c;
+	cr_assert_eq(ipcx_dial(url, 0, &c), 0, "%s: dial %s: %s", tc->name, url, ipcx_errdetail());
+	kill(pid, SIGKILL);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 128 + SIGKILL);
+	/* The first sends may still go into buffers; within a bounded number an
+	 * error must come. */
+	ssize_t r = 0;
+	char m[64] = "x";
+	for (int i = 0; i < 10000 && r >= 0; i++)
+		r = ipcx_send(c, m, sizeof(m), 200);
+	cr_expect_lt(r, 0, "%s: sends to a dead receiver kept succeeding", tc->name);
+	cr_expect(r == -EPIPE || r == -ETIMEDOUT, "%s: gave %s", tc->name, ipcx_strerror((int)r));
+	ipcx_close(c);
+	/* The dead listener could not remove its socket file or FIFO: a new
+	 * listener on the same URL finds it stale, replaces it, and cleans up. */
+	char fresh[600];
+	snprintf(fresh, sizeof(fresh), "%s", url);
+	if (strncmp(url, "unix:/", 6) == 0 || strncmp(url, "unixpacket:/", 12) == 0 ||
+	    strncmp(url, "unixgram:/", 10) == 0 || strncmp(url, "fifo:/", 6) == 0) {
+		ipcx_chan *l;
+		cr_expect_eq(ipcx_listen(fresh, 0, &l), 0, "%s: stale object not replaced: %s",
+			     tc->name, ipcx_errdetail());
+		ipcx_close(l);
+	}
+	t_sync_close(&ready);
+}
+
+ParameterizedTestParameters(conf, duplex_accept)
+{
+	return case_params();
+}
+
+static int echo_client(void *arg)
+{
+	struct env *e = arg;
+	ipcx_chan *c = child_dial(e);
+	char buf[64];
+	for (int i = 0; i < 100; i++) {
+		char m[32];
+		int n = snprintf(m, sizeof(m), "ping %d", i);
+		child_send(c, m, (size_t)n);
+		ssize_t r = ipcx_recv(c, buf, sizeof(buf), T_GUARD_MS);
+		if (r != n || memcmp(buf, m, (size_t)n) != 0)
+			_exit(96);
+	}
+	ipcx_close(c);
+	return 0;
+}
+
+/* IPCX_ACCEPT: one duplex conversation per peer; the peer's end is -EPIPE. */
+ParameterizedTest(int *ci, conf, duplex_accept)
+{
+	const struct tcase *tc = &cases[*ci];
+	if (!(tc->caps & T_ACCEPT))
+		cr_skip_test("%s: no connections", tc->name);
+	struct env e;
+	env_open(&e, tc, IPCX_ACCEPT);
+	pid_t pid = t_spawn(echo_client, &e);
+	ipcx_chan *c;
+	cr_assert_eq(ipcx_accept(e.l, T_GUARD_MS, &c), 0, "%s: accept", tc->name);
+	char buf[64];
+	ssize_t n;
+	while ((n = ipcx_recv(c, buf, sizeof(buf), T_GUARD_MS)) > 0)
+		cr_assert_eq(ipcx_send(c, buf, (size_t)n, T_GUARD_MS), n);
+	cr_expect_eq(n, -EPIPE, "%s: end of conversation gave %zd", tc->name, n);
+	expect_exit0(pid);
+	ipcx_close(c);
+	ipcx_chan *none = NULL;
+	cr_expect_eq(ipcx_accept(e.l, 0, &none), -EAGAIN, "%s: no second peer", tc->name);
+	cr_expect_null(none);
+	env_close(&e);
+}

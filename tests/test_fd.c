@@ -1,0 +1,106 @@
+/* fd: and ipcx_pair(): channels handed to a child across fork and exec. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ipcx.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tsupport.h"
+
+/* Exec the helper, which dials fd:N and echoes `count` messages. */
+static pid_t exec_echo(int fd, int count)
+{
+	char url[32], n[16];
+	snprintf(url, sizeof(url), "fd:%d", fd);
+	snprintf(n, sizeof(n), "%d", count);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		execl(t_helper(), "ipcx_test_helper", "echo", url, n, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+Test(fd, socketpair_across_exec)
+{
+	ipcx_chan *mine, *theirs;
+	cr_assert_eq(ipcx_pair("socket", IPCX_INHERIT, &mine, &theirs), 0);
+	pid_t pid = exec_echo(ipcx_fileno(theirs), 3);
+	ipcx_close(theirs);
+	const char *msgs[] = { "one", "two", "three" };
+	char buf[16];
+	for (int i = 0; i < 3; i++) {
+		size_t n = strlen(msgs[i]);
+		cr_assert_eq(ipcx_send(mine, msgs[i], n, T_GUARD_MS), (ssize_t)n);
+		cr_assert_eq(ipcx_recv(mine, buf, sizeof(buf), T_GUARD_MS), (ssize_t)n);
+		cr_expect(memcmp(buf, msgs[i], n) == 0);
+	}
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	/* The child is gone and so is its end: the conversation is over. */
+	cr_expect_eq(ipcx_recv(mine, buf, sizeof(buf), T_GUARD_MS), -EPIPE);
+	cr_expect_eq(ipcx_send(mine, "x", 1, T_GUARD_MS), -EPIPE);
+	ipcx_close(mine);
+}
+
+Test(fd, close_on_exec_by_default)
+{
+	ipcx_chan *a, *b;
+	cr_assert_eq(ipcx_pair("socket", 0, &a, &b), 0);
+	int fl = fcntl(ipcx_fileno(b), F_GETFD);
+	cr_expect(fl & FD_CLOEXEC, "descriptors are close-on-exec unless asked");
+	/* A child exec'd without IPCX_INHERIT cannot dial the descriptor. */
+	pid_t pid = exec_echo(ipcx_fileno(b), 1);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 1);
+	ipcx_close(a);
+	ipcx_close(b);
+}
+
+static int pipe_writer(void *arg)
+{
+	ipcx_chan *w = arg;
+	for (int i = 0; i < 1000; i++)
+		if (ipcx_send(w, &i, sizeof(i), T_GUARD_MS) != sizeof(i))
+			return 1;
+	return ipcx_close(w) == 0 ? 0 : 2;
+}
+
+Test(fd, pipe_across_fork)
+{
+	ipcx_chan *w, *r;
+	cr_assert_eq(ipcx_pair("pipe", 0, &w, &r), 0);
+	cr_expect_eq(ipcx_recv(w, NULL, 0, 0), -EBADF, "the write end does not read");
+	pid_t pid = t_spawn(pipe_writer, w);
+	ipcx_close(w);
+	int v;
+	for (int i = 0; i < 1000; i++) {
+		cr_assert_eq(ipcx_recv(r, &v, sizeof(v), T_GUARD_MS), (ssize_t)sizeof(v));
+		cr_assert_eq(v, i);
+	}
+	cr_expect_eq(ipcx_recv(r, &v, sizeof(v), T_GUARD_MS), -EPIPE);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	ipcx_close(r);
+}
+
+Test(fd, bad_descriptors)
+{
+	ipcx_chan *c = NULL;
+	cr_expect_eq(ipcx_dial("fd:", 0, &c), -EINVAL);
+	cr_expect_eq(ipcx_dial("fd:x", 0, &c), -EINVAL);
+	cr_expect_eq(ipcx_dial("fd:-1", 0, &c), -EINVAL);
+	cr_expect_eq(ipcx_dial("fd:999999", 0, &c), -EBADF);
+	cr_expect(strstr(ipcx_errdetail(), "not open"), "%s", ipcx_errdetail());
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	char url[32];
+	snprintf(url, sizeof(url), "fd:%d", fd);
+	cr_expect_eq(ipcx_dial(url, 0, &c), -ENOTSUP);
+	cr_expect(strstr(ipcx_errdetail(), "not a pipe or a socket"));
+	close(fd);
+	cr_expect_null(c);
+	ipcx_chan *a = NULL, *b = NULL;
+	cr_expect_eq(ipcx_pair("carrier-pigeon", 0, &a, &b), -EINVAL);
+	cr_expect_eq(ipcx_pair("socket", 0x100, &a, &b), -EINVAL);
+}
