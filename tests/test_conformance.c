@@ -497,7 +497,7 @@ ParameterizedTestParameters(conf, receiver_killed)
 }
 
 struct rx_child {
-	const struct tcase *tc;
+	char listen_url[512]; /* made by the parent, whose folder it lives in */
 	char url[600];
 	struct t_sync *ready;
 };
@@ -507,9 +507,7 @@ static int receiver_main(void *arg)
 	struct rx_child *x = arg;
 	struct env e;
 	memset(&e, 0, sizeof(e));
-	char url[512];
-	x->tc->url(url, sizeof(url));
-	if (ipcx_listen(url, 0, &e.l) < 0)
+	if (ipcx_listen(x->listen_url, 0, &e.l) < 0)
 		return 94;
 	/* Tell the parent the address; then wait to be killed. */
 	ipcx_addr(e.l, x->url, sizeof(x->url));
@@ -527,7 +525,8 @@ ParameterizedTest(int *ci, conf, receiver_killed)
 		cr_skip_test("%s: covered by the pair tests", tc->name);
 	struct t_sync ready;
 	t_sync_init(&ready);
-	struct rx_child x = { tc, "", &ready };
+	struct rx_child x = { "", "", &ready };
+	tc->url(x.listen_url, sizeof(x.listen_url));
 	pid_t pid = t_spawn(receiver_main, &x);
 	char url[600];
 	cr_assert_eq(read(ready.fd[0], url, sizeof(url)), (ssize_t)sizeof(url));

@@ -23,7 +23,8 @@ const char *t_name(void);
 int t_sysv_key(void);
 
 /*
- * A folder private to this process, "/tmp/ipcxt-TAG-PID-XXXXXX", removed with
+ * A folder private to this process (a child from t_spawn() gets its own if
+ * it asks, which nobody removes: make paths in the parent), "/tmp/ipcxt-TAG-PID-XXXXXX", removed with
  * everything in it when the process exits.  t_path() names a file in it.
  */
 const char *t_tmpdir(void);
