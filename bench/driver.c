@@ -172,12 +172,12 @@ static void counts(enum bh_kind k, size_t size, bool quick, uint64_t *n, uint64_
 {
 	uint64_t base, cap, min;
 	if (k == BH_THR) {
-		base = quick ? 20000 : 200000;
-		cap = quick ? (64u << 20) : (512u << 20);
+		base = quick ? 10000 : 100000;
+		cap = quick ? (64u << 20) : (256u << 20);
 		min = 64;
 	} else {
-		base = quick ? 2000 : 10000;
-		cap = quick ? (32u << 20) : (256u << 20);
+		base = quick ? 1000 : 5000;
+		cap = quick ? (32u << 20) : (128u << 20);
 		min = 50;
 	}
 	uint64_t c = size ? cap / size : base;
@@ -426,11 +426,13 @@ static void run_case(const struct mech *m, struct bh_params *p, struct run *run)
 {
 	static unsigned seq;
 	p->seq = ++seq;
-	struct outcome o = { m, p->kind, p->size, p->count, { 0 } };
+	struct outcome o = { m, p->kind, p->size, p->count, 0, { 0 } };
+	uint64_t t0 = bh_now();
 	if (m->ops)
 		bh_run(m->ops, p, &stop, &o.r);
 	else
 		run_peer(m, p, &o.r);
+	o.wall_ns = bh_now() - t0;
 	/* A side that was killed cannot have removed its objects: do it. */
 	if (o.r.status != BH_OK || stop)
 		bh_sweep(p);
@@ -510,7 +512,7 @@ static void run_all(const struct opts *o, struct mech *ms, size_t nm, struct bh_
 			roudi_tried = true;
 			int r = roudi_start();
 			if (r) {
-				struct outcome out = { m, BH_LAT, 0, 0, { 0 } };
+				struct outcome out = { m, BH_LAT, 0, 0, 0, { 0 } };
 				bh_note(&out.r, BH_SKIP, "iox-roudi: %s", strerror(-r));
 				add_outcome(run, &out);
 				done += (size_t)run->nsizes * 2;

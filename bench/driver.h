@@ -24,6 +24,7 @@ struct outcome {
 	enum bh_kind kind;
 	size_t size;
 	uint64_t count;
+	uint64_t wall_ns; /* how long the case took, set-up included */
 	struct bh_result r;
 };
 

@@ -296,6 +296,10 @@ static void json_result(const struct run *run, const struct mech *m, size_t size
 			   ", \"lost\": %llu",
 			thr->r.msgs_per_s, thr->r.bytes_per_s, (unsigned long long)thr->count,
 			(unsigned long long)thr->r.lost);
+	/* Wall time of the cases, set-up included: where a run's minutes go. */
+	fprintf(f, ", \"wall_ms\": %.1f",
+		(double)((lat ? lat->wall_ns : 0) + (thr ? thr->wall_ns : 0) +
+			 (ops ? ops->wall_ns : 0)) / 1e6);
 	if (ops)
 		fprintf(f, ", \"ops_per_s\": %.1f, \"msgs_per_s\": %.1f", ops->r.msgs_per_s,
 			ops->r.msgs_per_s);
