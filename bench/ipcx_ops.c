@@ -92,7 +92,9 @@ static int note_fail(struct bh_ctx *c, int r, const char *what, const char *url)
 	/* A message larger than the transport (or a system limit the library
 	 * names) allows is not a failure. */
 	const char *d = ipcx_errdetail();
-	int status = r == -EMSGSIZE || (r == -EINVAL && strstr(d, "exceeds")) ? BH_SKIP : BH_ERROR;
+	bool too_big = r == -EMSGSIZE ||
+		       (r == -EINVAL && (strstr(d, "exceeds") || strstr(d, "option max")));
+	int status = too_big ? BH_SKIP : BH_ERROR;
 	bh_note(c->res, status, "%s %s: %s%s%s%s", what, url, ipcx_strerror(r), *d ? " (" : "",
 		d, *d ? ")" : "");
 	return r;
