@@ -91,6 +91,8 @@ Test(file, reader_gets_everything_from_the_start_then_follows)
 	char lurl[600];
 	snprintf(lurl, sizeof(lurl), "%s?from=end", url);
 	cr_assert_eq(ipcx_dial(lurl, 0, &late), 0, "%s", ipcx_errdetail());
+	cr_expect(readable(r, 0), "records already in the file make it readable");
+	cr_expect(!readable(late, 0), "from=end: nothing waits");
 	expect_recv(r, "old 0");
 	expect_recv(r, "old 1");
 	expect_recv(r, "old 2");

@@ -615,6 +615,10 @@ static int file_wrap(const struct ipcx__url *u, int fd, bool writable, unsigned 
 		free(f);
 		return r;
 	}
+	/* Records already in the file wait for us: the descriptor must say so
+	 * (an error to report counts too: the receive will return it). */
+	ipcx__chan_pending(&f->c, next_record(f) != 0);
+	ipcx__clear_detail();
 	*ret = &f->c;
 	return 0;
 }
