@@ -322,7 +322,7 @@ Test(ring, corrupt_indices_are_ebadmsg)
 	atomic_store(&meta[0], (m & ~0xffffffffull) | 0x3fffffff);
 	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), -EBADMSG);
 	/* More cells than the ring has. */
-	atomic_store(&meta[0], (uint64_t)1 << 40 | 3);
+	atomic_store(&meta[0], (uint64_t)1 << 52 | 3);
 	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), -EBADMSG);
 	atomic_store(&meta[0], m);
 	/* The head behind the tail, or too far ahead of it. */

@@ -37,6 +37,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -77,6 +79,52 @@ static inline void cpu_relax(void)
 #elif defined(__aarch64__)
 	__asm__ __volatile__("yield");
 #endif
+}
+
+/*
+ * Memory ordering of the wake-up handshake.  A committer stores its record
+ * and then looks at rx_waiters; a sleeper raises rx_waiters and then looks
+ * for a record.  Each side needs a full barrier between its store and its
+ * load, or both can miss the other.  A seq_cst store on the fast path would
+ * stall every commit on the line's ownership transfer (it drains the store
+ * buffer), so the barrier is made asymmetric: processes that registered
+ * with membarrier(2) publish with plain release stores, and a sleeper, once,
+ * before it sleeps, calls MEMBARRIER_CMD_GLOBAL_EXPEDITED, which runs a full
+ * barrier on every CPU running a registered process.  A process that could
+ * not register publishes with seq_cst stores.
+ */
+static int fences; /* 1: we registered, plain stores; -1: seq_cst stores */
+static bool mb_global; /* membarrier GLOBAL_EXPEDITED is there to call */
+static pthread_once_t fences_once = PTHREAD_ONCE_INIT;
+
+static void fences_init(void)
+{
+	long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	mb_global = q > 0 && (q & MEMBARRIER_CMD_GLOBAL_EXPEDITED);
+	fences = mb_global && (q & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) &&
+			 syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0
+		 ? 1
+		 : -1;
+}
+
+/* Store v with the ordering the handshake needs from this process. */
+static inline void publish(_Atomic uint64_t *w, uint64_t v)
+{
+	if (fences > 0) {
+		atomic_store_explicit(w, v, memory_order_release);
+		atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps the order */
+	} else {
+		atomic_store(w, v);
+	}
+}
+
+/* The sleeper's half: false if it could not be done (sleep briefly then). */
+static bool sleeper_barrier(void)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!mb_global)
+		return true; /* nobody registered: every store is seq_cst */
+	return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0;
 }
 
 static inline uint64_t cells_for(uint64_t len)
@@ -186,7 +234,7 @@ static int meta_decode(const struct ring *r, uint64_t pos, uint64_t m, uint32_t 
 
 static void notify_tx(struct ring *r)
 {
-	if (atomic_load(&r->h->tx_waiters)) {
+	if (atomic_load_explicit(&r->h->tx_waiters, RELAXED)) {
 		atomic_fetch_add(&r->h->tx_seq, 1);
 		futex_wake(&r->h->tx_seq);
 	}
@@ -201,13 +249,13 @@ static void advance_rel(struct ring *r)
 {
 	for (uint64_t i = 0; i < r->ncells; i++) {
 		uint64_t p = atomic_load_explicit(&r->h->rel, ACQ);
-		uint64_t s = atomic_load_explicit(&r->seq[p & r->mask], ACQ);
+		uint64_t s = atomic_load_explicit(&r->cell[p & r->mask].seq, ACQ);
 		if (s != SEQ(p, T_RELEASED))
 			break;
 		uint32_t len;
 		uint64_t c;
 		enum kind k;
-		if (meta_decode(r, p, atomic_load_explicit(&r->meta[p & r->mask], RELAXED), &len, &c,
+		if (meta_decode(r, p, atomic_load_explicit(&r->cell[p & r->mask].meta, RELAXED), &len, &c,
 				&k) < 0 ||
 		    p + c > atomic_load(&r->h->tail))
 			break;
@@ -218,7 +266,7 @@ static void advance_rel(struct ring *r)
 
 static void release_at(struct ring *r, uint64_t pos)
 {
-	atomic_store(&r->seq[pos & r->mask], SEQ(pos, T_RELEASED));
+	publish(&r->cell[pos & r->mask].seq, SEQ(pos, T_RELEASED));
 	advance_rel(r);
 }
 
@@ -235,11 +283,11 @@ static void fix_head(struct ring *r)
 /* The record at pos is CLAIMED or READING by a peer that is dead. */
 static void fix_record(struct ring *r, uint64_t pos, uint64_t s)
 {
-	_Atomic uint64_t *sp = &r->seq[pos & r->mask];
+	_Atomic uint64_t *sp = &r->cell[pos & r->mask].seq;
 	uint32_t len;
 	uint64_t c;
 	enum kind k;
-	if (meta_decode(r, pos, atomic_load(&r->meta[pos & r->mask]), &len, &c, &k) < 0)
+	if (meta_decode(r, pos, atomic_load(&r->cell[pos & r->mask].meta), &len, &c, &k) < 0)
 		return;
 	if (SEQTAG(s) & T_READING) {
 		if (atomic_load(&r->h->tail) == pos) {
@@ -270,7 +318,7 @@ static void repair(struct ring *r)
 	fix_head(r);
 	uint64_t pos[2] = { atomic_load(&r->h->tail), atomic_load(&r->h->rel) };
 	for (int i = 0; i < 2; i++) {
-		uint64_t s = atomic_load(&r->seq[pos[i] & r->mask]);
+		uint64_t s = atomic_load(&r->cell[pos[i] & r->mask].seq);
 		if (owned_by_dead(r, pos[i], s))
 			fix_record(r, pos[i], s);
 	}
@@ -288,12 +336,12 @@ static bool sweep_dead(struct ring *r, unsigned k)
 	fix_head(r);
 	uint64_t p = atomic_load(&r->h->rel), hd = atomic_load(&r->h->head) >> 8;
 	for (uint64_t i = 0; p < hd && i < r->ncells; i++) {
-		uint64_t s = atomic_load(&r->seq[p & r->mask]);
+		uint64_t s = atomic_load(&r->cell[p & r->mask].seq);
 		uint32_t len;
 		uint64_t c;
 		enum kind kd;
 		if (SEQPOS(s) != p ||
-		    meta_decode(r, p, atomic_load(&r->meta[p & r->mask]), &len, &c, &kd) < 0)
+		    meta_decode(r, p, atomic_load(&r->cell[p & r->mask].meta), &len, &c, &kd) < 0)
 			return false;
 		if ((SEQTAG(s) & T_OWNED) && (SEQTAG(s) & 0x3f) == k)
 			fix_record(r, p, s);
@@ -380,12 +428,12 @@ static void poke_pollers(struct ring *r)
 
 static void notify_rx(struct ring *r)
 {
-	/* Loads after the seq_cst store of the commit: see ring_wait(). */
-	if (atomic_load(&r->h->rx_waiters)) {
+	/* Loads after the store of the commit: see publish(). */
+	if (atomic_load_explicit(&r->h->rx_waiters, RELAXED)) {
 		atomic_fetch_add(&r->h->rx_seq, 1);
 		futex_wake(&r->h->rx_seq);
 	}
-	if (atomic_load(&r->h->pollers))
+	if (atomic_load_explicit(&r->h->pollers, RELAXED))
 		poke_pollers(r);
 }
 
@@ -418,14 +466,14 @@ static int mpmc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cel
 		/* We own the head: meta first, so a repairer can trust it. */
 		unsigned tag = T_CLAIMED | (unsigned)r->me;
 		if (pad) {
-			atomic_store_explicit(&r->meta[c], pad << 32 | M_PAD, RELAXED);
-			atomic_store_explicit(&r->seq[c], SEQ(hp, tag), REL);
+			atomic_store_explicit(&r->cell[c].meta, pad << 32 | M_PAD, RELAXED);
+			atomic_store_explicit(&r->cell[c].seq, SEQ(hp, tag), REL);
 		}
-		atomic_store_explicit(&r->meta[start & r->mask], cells << 32 | len, RELAXED);
-		atomic_store_explicit(&r->seq[start & r->mask], SEQ(start, tag), REL);
+		atomic_store_explicit(&r->cell[start & r->mask].meta, cells << 32 | len, RELAXED);
+		atomic_store_explicit(&r->cell[start & r->mask].seq, SEQ(start, tag), REL);
 		atomic_store_explicit(&r->h->head, (start + cells) << 8, REL);
 		if (pad)
-			atomic_store_explicit(&r->seq[c], SEQ(hp, T_COMMITTED), REL);
+			atomic_store_explicit(&r->cell[c].seq, SEQ(hp, T_COMMITTED), REL);
 		*pos = start;
 		*cellsp = cells;
 		return 0;
@@ -439,54 +487,77 @@ static int mpmc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
 		     uint64_t *cellsp)
 {
 	for (;;) {
+		/*
+		 * Only the tail and the cell are read: a spinning consumer leaves
+		 * the producers' head line alone.  Whether "not committed" means
+		 * empty or a corrupt index is decided off the fast path
+		 * (check_indices, when a wait begins).
+		 */
 		uint64_t t = atomic_load_explicit(&r->h->tail, ACQ);
-		uint64_t hd = atomic_load_explicit(&r->h->head, ACQ) >> 8;
-		uint64_t s = atomic_load_explicit(&r->seq[t & r->mask], ACQ);
+		uint64_t s = atomic_load_explicit(&r->cell[t & r->mask].seq, ACQ);
 		unsigned tag = SEQTAG(s);
-		if (SEQPOS(s) == t && (tag == T_COMMITTED || tag == T_LOST)) {
-			uint32_t len;
-			uint64_t c;
-			enum kind k;
-			uint64_t m = atomic_load_explicit(&r->meta[t & r->mask], RELAXED);
-			if (t + (m >> 32) > hd) /* hd was read before the commit we see */
-				hd = atomic_load_explicit(&r->h->head, ACQ) >> 8;
-			if (meta_decode(r, t, m, &len, &c, &k) < 0 || t + c > hd) {
-				if (atomic_load(&r->h->tail) != t)
-					continue;
-				return ipcx__fail(-EBADMSG, "ring: bad record at %llu",
-						  (unsigned long long)t);
-			}
-			bool deliver = k == K_MSG && tag == T_COMMITTED;
-			if (deliver && len > cap)
-				return -EMSGSIZE;
-			if (!atomic_compare_exchange_strong(&r->seq[t & r->mask], &s,
-							    SEQ(t, T_READING | (unsigned)r->me)))
-				continue;
-			atomic_store_explicit(&r->h->tail, t + c, REL);
-			if (deliver && check_crc(r, t, len) < 0)
-				deliver = false, k = K_PAD, atomic_fetch_add(&r->h->dropped, 1);
-			if (!deliver) {
-				if (k == K_MSG) { /* its writer died: count it */
-					atomic_fetch_add(&r->h->sent, 1);
-					atomic_fetch_add(&r->h->dropped, 1);
-				}
-				release_at(r, t);
-				continue;
-			}
-			*pos = t;
-			*lenp = len;
-			*cellsp = c;
-			return 0;
-		}
-		if (SEQPOS(s) == t && (tag & T_OWNED))
-			return -EBUSY;
-		if (hd == t)
+		if (SEQPOS(s) != t)
 			return -EAGAIN;
-		if (atomic_load(&r->h->tail) != t)
+		if (tag & T_OWNED)
+			return -EBUSY;
+		if (tag != T_COMMITTED && tag != T_LOST)
+			return -EAGAIN;
+		uint32_t len;
+		uint64_t c;
+		enum kind k;
+		uint64_t m = atomic_load_explicit(&r->cell[t & r->mask].meta, RELAXED);
+		if (meta_decode(r, t, m, &len, &c, &k) < 0) {
+			if (atomic_load(&r->h->tail) != t)
+				continue;
+			return ipcx__fail(-EBADMSG, "ring: bad record at %llu", (unsigned long long)t);
+		}
+		bool deliver = k == K_MSG && tag == T_COMMITTED;
+		if (deliver && len > cap)
+			return -EMSGSIZE;
+		if (!atomic_compare_exchange_strong(&r->cell[t & r->mask].seq, &s,
+						    SEQ(t, T_READING | (unsigned)r->me)))
 			continue;
-		return ipcx__fail(-EBADMSG, "ring: indices out of order (tail %llu head %llu)",
-				  (unsigned long long)t, (unsigned long long)hd);
+		atomic_store_explicit(&r->h->tail, t + c, REL);
+		if (deliver && check_crc(r, t, len) < 0)
+			deliver = false, k = K_PAD, atomic_fetch_add(&r->h->dropped, 1);
+		if (!deliver) {
+			if (k == K_MSG) { /* its writer died: count it */
+				atomic_fetch_add(&r->h->sent, 1);
+				atomic_fetch_add(&r->h->dropped, 1);
+			}
+			release_at(r, t);
+			continue;
+		}
+		*pos = t;
+		*lenp = len;
+		*cellsp = c;
+		return 0;
 	}
+}
+
+/*
+ * The shared indices make sense: rel <= tail <= head <= rel + ncells, and
+ * the record at the tail is where the head says one is.  Called when a wait
+ * begins, not on the fast path.
+ */
+static int check_indices(struct ring *r)
+{
+	for (int tries = 0; tries < 3; tries++) {
+		uint64_t t = atomic_load(&r->h->tail), rl = atomic_load(&r->h->rel);
+		uint64_t hw = atomic_load(&r->h->head), hd = hw >> 8;
+		uint64_t s = atomic_load(&r->cell[t & r->mask].seq);
+		bool ok = rl <= t && (hw & 0xff) <= RING_PEERS && hd >= rl && hd - rl <= r->ncells;
+		if (r->flags & RING_F_SPSC)
+			ok = ok && t <= hd + r->ncells; /* the tail may pass the head briefly */
+		else
+			ok = ok && t <= hd && (hd == t || SEQPOS(s) == t);
+		if (ok)
+			return 0;
+		if (atomic_load(&r->h->tail) == t && atomic_load(&r->h->head) == hw &&
+		    atomic_load(&r->h->rel) == rl && tries == 2)
+			break;
+	}
+	return ipcx__fail(-EBADMSG, "ring: indices out of order");
 }
 
 /* ---- the single-producer single-consumer protocol --------------------------------- */
@@ -520,19 +591,20 @@ static int spsc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
 {
 	for (;;) {
 		uint64_t t = atomic_load_explicit(&r->h->tail, RELAXED);
-		if (t >= r->cached_head) {
-			uint64_t hd = atomic_load_explicit(&r->h->head, ACQ) >> 8;
-			if (hd < t || hd - t > r->ncells)
-				return ipcx__fail(-EBADMSG, "ring: indices out of order");
-			r->cached_head = hd;
-			if (hd == t)
-				return -EAGAIN;
-		}
+		/* The consumer watches the cell, not the head: one line less to fetch. */
+		uint64_t s = atomic_load_explicit(&r->cell[t & r->mask].seq, ACQ);
+		/*
+		 * Not committed: empty.  The head is not read here, so a spinning
+		 * consumer keeps the producer's head line out of its cache; the
+		 * cell's seq word is the only thing it watches.
+		 */
+		if (s != SEQ(t, T_COMMITTED))
+			return -EAGAIN;
 		uint32_t len;
 		uint64_t c;
 		enum kind k;
-		uint64_t m = atomic_load_explicit(&r->meta[t & r->mask], RELAXED);
-		if (meta_decode(r, t, m, &len, &c, &k) < 0 || t + c > r->cached_head)
+		uint64_t m = atomic_load_explicit(&r->cell[t & r->mask].meta, RELAXED);
+		if (meta_decode(r, t, m, &len, &c, &k) < 0)
 			return ipcx__fail(-EBADMSG, "ring: bad record at %llu", (unsigned long long)t);
 		if (k == K_MSG && len > cap)
 			return -EMSGSIZE;
@@ -540,7 +612,7 @@ static int spsc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
 			if (k == K_MSG)
 				atomic_fetch_add(&r->h->dropped, 1);
 			atomic_store_explicit(&r->h->tail, t + c, RELAXED);
-			atomic_store(&r->h->rel, t + c);
+			publish(&r->h->rel, t + c);
 			continue;
 		}
 		*pos = t;
@@ -581,17 +653,20 @@ static void commit_at(struct ring *r, uint64_t pos, uint32_t len, uint64_t cells
 	if (r->flags & RING_F_CRC)
 		atomic_store_explicit(&r->crc[pos & r->mask], record_crc(r, pos, len), RELAXED);
 	if (r->flags & RING_F_SPSC) {
-		if (pad)
-			atomic_store_explicit(&r->meta[(pos - pad) & r->mask], pad << 32 | M_PAD,
-					      RELAXED);
-		atomic_store_explicit(&r->meta[pos & r->mask], cells << 32 | len, RELAXED);
-		/* seq_cst: orders the store before the loads of the waiter flags. */
-		atomic_store(&r->h->head, (pos + cells) << 8);
+		if (pad) {
+			uint64_t p0 = pos - pad;
+			atomic_store_explicit(&r->cell[p0 & r->mask].meta, pad << 32 | M_PAD, RELAXED);
+			atomic_store_explicit(&r->cell[p0 & r->mask].seq, SEQ(p0, T_COMMITTED), REL);
+		}
+		atomic_store_explicit(&r->cell[pos & r->mask].meta, cells << 32 | len, RELAXED);
+		/* seq_cst: orders the commit before the loads of the waiter flags. */
+		publish(&r->cell[pos & r->mask].seq, SEQ(pos, T_COMMITTED));
+		atomic_store_explicit(&r->h->head, (pos + cells) << 8, REL);
 		atomic_store_explicit(&r->h->sent, atomic_load_explicit(&r->h->sent, RELAXED) + 1,
 				      RELAXED);
 	} else {
-		atomic_store_explicit(&r->meta[pos & r->mask], cells << 32 | len, RELAXED);
-		atomic_store(&r->seq[pos & r->mask], SEQ(pos, T_COMMITTED));
+		atomic_store_explicit(&r->cell[pos & r->mask].meta, cells << 32 | len, RELAXED);
+		publish(&r->cell[pos & r->mask].seq, SEQ(pos, T_COMMITTED));
 		atomic_fetch_add_explicit(&r->h->sent, 1, RELAXED);
 	}
 	durable(r, false);
@@ -602,7 +677,7 @@ static void release_msg(struct ring *r, uint64_t pos, uint64_t cells)
 {
 	if (r->flags & RING_F_SPSC) {
 		atomic_store_explicit(&r->h->tail, pos + cells, RELAXED);
-		atomic_store(&r->h->rel, pos + cells);
+		publish(&r->h->rel, pos + cells);
 		atomic_store_explicit(&r->h->received,
 				      atomic_load_explicit(&r->h->received, RELAXED) + 1, RELAXED);
 		notify_tx(r);
@@ -616,9 +691,7 @@ static void release_msg(struct ring *r, uint64_t pos, uint64_t cells)
 static bool has_msg(struct ring *r)
 {
 	uint64_t t = atomic_load(&r->h->tail);
-	if (r->flags & RING_F_SPSC)
-		return (atomic_load(&r->h->head) >> 8) != t;
-	uint64_t s = atomic_load(&r->seq[t & r->mask]);
+	uint64_t s = atomic_load(&r->cell[t & r->mask].seq);
 	return s == SEQ(t, T_COMMITTED) || s == SEQ(t, T_LOST);
 }
 
@@ -665,7 +738,8 @@ static int ring_wait(struct ring *r, struct wait *w, int timeout_ms, bool rx, bo
 	if (timeout_ms == 0) {
 		if (w->n++ == 0) {
 			repair(r);
-			return 0;
+			int e = check_indices(r);
+			return e;
 		}
 		int e = epipe_check(r);
 		return e ? e : -EAGAIN;
@@ -684,11 +758,11 @@ static int ring_wait(struct ring *r, struct wait *w, int timeout_ms, bool rx, bo
 	if (now >= w->next_check) {
 		w->next_check = now + 10 * 1000000;
 		repair(r);
-		if (!busy) {
-			int e = epipe_check(r);
-			if (e)
-				return e;
-		}
+		int e = check_indices(r);
+		if (!e && !busy)
+			e = epipe_check(r);
+		if (e)
+			return e;
 	}
 	if (busy) {
 		sched_yield();
@@ -702,6 +776,8 @@ static int ring_wait(struct ring *r, struct wait *w, int timeout_ms, bool rx, bo
 	uint32_t v = atomic_load(seqw);
 	/* Announce, then look again: a committer that missed us sees the flag. */
 	atomic_fetch_add(waiters, 1);
+	if (!sleeper_barrier() && (ns < 0 || ns > 1000000))
+		ns = 1000000; /* no barrier on the others: never sleep long on a miss */
 	if (!(rx ? has_msg(r) : has_room(r, cells)))
 		futex_wait(seqw, v, ns);
 	atomic_fetch_sub(waiters, 1);
@@ -717,6 +793,7 @@ static void rearm(struct ring *r)
 		;
 	struct ring_peer *pe = &r->h->peers[r->me];
 	atomic_store(&pe->armed, 1);
+	sleeper_barrier(); /* pairs with the committer's look at pollers */
 	uint32_t one = 1;
 	/* A message that came before we armed: ring our own bell. */
 	if (has_msg(r) && atomic_compare_exchange_strong(&pe->armed, &one, 0))
@@ -938,9 +1015,10 @@ struct layout {
 
 static void layout(uint64_t ncells, uint32_t flags, struct layout *l)
 {
+	/* seq and meta of a cell side by side: a reader takes one cache line. */
 	l->seq_off = RING_HDR;
-	l->meta_off = l->seq_off + 8 * ncells;
-	l->crc_off = l->meta_off + 8 * ncells;
+	l->meta_off = l->seq_off + 8;
+	l->crc_off = l->seq_off + 16 * ncells;
 	uint64_t end = l->crc_off + ((flags & RING_F_CRC) ? 4 * ncells : 0);
 	l->data_off = (end + 4095) & ~4095ull;
 	l->total = l->data_off + ncells * RING_CELL;
@@ -1050,8 +1128,7 @@ int ipcx__ring_attach(struct ring *r, void *mem, size_t size, bool readonly)
 		return ipcx__fail(-EBADMSG, "ring: header does not match the segment's size");
 	r->h = h;
 	r->size = size;
-	r->seq = (_Atomic uint64_t *)((uint8_t *)mem + l.seq_off);
-	r->meta = (_Atomic uint64_t *)((uint8_t *)mem + l.meta_off);
+	r->cell = (struct ring_cell *)((uint8_t *)mem + l.seq_off);
 	r->crc = (_Atomic uint32_t *)((uint8_t *)mem + l.crc_off);
 	r->data = (uint8_t *)mem + l.data_off;
 	r->ncells = ncells;
@@ -1062,6 +1139,7 @@ int ipcx__ring_attach(struct ring *r, void *mem, size_t size, bool readonly)
 	r->uid = h->uid;
 	r->spin_us = RING_DEF_SPIN;
 	r->readonly = readonly;
+	pthread_once(&fences_once, fences_init);
 	return readonly ? 0 : peer_join(r);
 }
 
@@ -1071,8 +1149,8 @@ void ipcx__ring_detach(struct ring *r)
 		return;
 	if (r->reserved && !(r->flags & RING_F_SPSC)) {
 		/* The head moved past it: commit it as padding, nobody sees it. */
-		atomic_store(&r->meta[r->res_pos & r->mask], (uint64_t)r->res_cells << 32 | M_PAD);
-		atomic_store(&r->seq[r->res_pos & r->mask], SEQ(r->res_pos, T_COMMITTED));
+		atomic_store(&r->cell[r->res_pos & r->mask].meta, (uint64_t)r->res_cells << 32 | M_PAD);
+		atomic_store(&r->cell[r->res_pos & r->mask].seq, SEQ(r->res_pos, T_COMMITTED));
 	}
 	r->reserved = false;
 	if (r->peeked)
@@ -1114,11 +1192,11 @@ ssize_t ipcx__ring_check(struct ring *r)
 		uint32_t len;
 		uint64_t c;
 		enum kind k;
-		if (meta_decode(r, p, atomic_load(&r->meta[p & r->mask]), &len, &c, &k) < 0 ||
+		if (meta_decode(r, p, atomic_load(&r->cell[p & r->mask].meta), &len, &c, &k) < 0 ||
 		    p + c > hd)
 			return -EBADMSG;
 		if (!(r->flags & RING_F_SPSC)) {
-			uint64_t s = atomic_load(&r->seq[p & r->mask]);
+			uint64_t s = atomic_load(&r->cell[p & r->mask].seq);
 			unsigned tag = SEQTAG(s);
 			bool owned = (tag & T_OWNED) && (tag & 0x3f) < RING_PEERS &&
 				     !((tag & T_CLAIMED) && (tag & T_READING));
@@ -1167,8 +1245,8 @@ ssize_t ipcx__ring_recover(struct ring *r)
 		uint32_t len;
 		uint64_t c;
 		enum kind k;
-		uint64_t s = atomic_load(&r->seq[p & r->mask]);
-		if (meta_decode(r, p, atomic_load(&r->meta[p & r->mask]), &len, &c, &k) < 0 ||
+		uint64_t s = atomic_load(&r->cell[p & r->mask].seq);
+		if (meta_decode(r, p, atomic_load(&r->cell[p & r->mask].meta), &len, &c, &k) < 0 ||
 		    p + c > hd)
 			break;
 		if (!(r->flags & RING_F_SPSC)) {
@@ -1176,7 +1254,7 @@ ssize_t ipcx__ring_recover(struct ring *r)
 			if (SEQPOS(s) != p)
 				break;
 			if (tag != T_COMMITTED && tag != T_LOST)
-				atomic_store(&r->seq[p & r->mask], SEQ(p, T_LOST));
+				atomic_store(&r->cell[p & r->mask].seq, SEQ(p, T_LOST));
 			else if (tag == T_COMMITTED && k == K_MSG && check_crc(r, p, len) < 0)
 				break;
 			kept += tag == T_COMMITTED && k == K_MSG;
@@ -1189,7 +1267,7 @@ ssize_t ipcx__ring_recover(struct ring *r)
 	}
 	/* Forget what lies past the cut, or it would read as committed. */
 	for (uint64_t q = p; q < hd && q - p < r->ncells; q++)
-		atomic_store(&r->seq[q & r->mask], 0);
+		atomic_store(&r->cell[q & r->mask].seq, 0);
 	atomic_store(&h->head, p << 8);
 	uint64_t sent = atomic_load(&h->sent), recvd = atomic_load(&h->received);
 	uint64_t dropped = atomic_load(&h->dropped);

@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define RING_MAGIC   0x474e495258435049ull /* "IPCXRING" little-endian */
-#define RING_VERSION 1u
+#define RING_VERSION 2u
 #define RING_PEERS   64u   /* processes (channels) attached at once */
 #define RING_CELL    64u   /* bytes per cell: the unit of allocation */
 #define RING_HDR     8192u /* header bytes, page-aligned data after it */
@@ -74,6 +74,12 @@ struct ring_hdr {
 
 _Static_assert(sizeof(struct ring_hdr) <= RING_HDR, "ring header too large");
 
+/* The per-cell words; only the cell where a record starts uses them. */
+struct ring_cell {
+	_Atomic uint64_t seq;  /* pos << 8 | state */
+	_Atomic uint64_t meta; /* cells << 32 | len (or PAD) */
+};
+
 /* Creation parameters (URL options). */
 struct ring_geom {
 	uint64_t capacity; /* data bytes, a power of two */
@@ -86,8 +92,7 @@ struct ring_geom {
 /* The process-local view of a ring.  Nothing here is shared. */
 struct ring {
 	struct ring_hdr *h;
-	_Atomic uint64_t *seq;
-	_Atomic uint64_t *meta;
+	struct ring_cell *cell;
 	_Atomic uint32_t *crc;
 	uint8_t *data;
 	size_t size; /* bytes mapped */
