@@ -393,7 +393,11 @@ int ipcx__inet_addr_url(int fd, const char *scheme, char *buf, size_t cap)
 			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
 		return -EINVAL;
 	bool v6 = ss.ss_family == AF_INET6;
-	int n = snprintf(buf, cap, "%s://%s%s%s:%s", scheme, v6 ? "[" : "", host, v6 ? "]" : "",
-			 port);
-	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+	char url[NI_MAXHOST + NI_MAXSERV + 32];
+	int n = snprintf(url, sizeof(url), "%s://%s%s%s:%s", scheme, v6 ? "[" : "", host,
+			 v6 ? "]" : "", port);
+	if (n < 0 || (size_t)n >= cap)
+		return -ENOSPC; /* buf untouched */
+	memcpy(buf, url, (size_t)n + 1);
+	return n;
 }

@@ -159,7 +159,7 @@ int ipcx__url_path(const struct ipcx__url *u, size_t cap, const char **ret)
 				  u->scheme);
 	size_t n = strlen(p);
 	if (n >= cap)
-		return ipcx__fail(-ENAMETOOLONG, "%s: path longer than %zu bytes", u->orig, cap - 1);
+		return ipcx__fail(-EINVAL, "%s: path longer than %zu bytes", u->orig, cap - 1);
 	*ret = p;
 	return 0;
 }

@@ -47,7 +47,7 @@ static int parse_addr(const struct ipcx__url *u, struct uaddr *a)
 		if (n == 0)
 			return ipcx__fail(-EINVAL, "%s: empty abstract name after '@'", u->orig);
 		if (n > cap - 1)
-			return ipcx__fail(-ENAMETOOLONG, "%s: abstract name longer than %zu bytes",
+			return ipcx__fail(-EINVAL, "%s: abstract name longer than %zu bytes",
 					  u->orig, cap - 1);
 		a->abstract = true;
 		memcpy(a->sa.sun_path + 1, b + 1, n); /* sun_path[0] = '\0': abstract */
