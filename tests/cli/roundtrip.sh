@@ -47,22 +47,27 @@ roundtrip_stdin() {
 	start_recv rts "$url" -n 3 || return
 	printf 'first\n\nthird line\n' |
 		timeout -k 5 "$GUARD" "$IPCX" send "$(with_query "$RECV_ADDR" "$url")"
-	check "$url: send from standard input exits 0" [ $? -eq 0 ]
+	local rc=$?
+	check "$url: send from standard input exits 0" [ $rc -eq 0 ]
+	[ $rc -eq 0 ] || stop_recv
 	wait_recv
 	check "$url: recv exits 0" [ "$RECV_RC" -eq 0 ]
 	check "$url: one message per line of input" [ "$(cat "$T/rts.out")" = $'first\n\nthird line' ]
 }
 
-# roundtrip_raw URL: binary bytes go through unchanged with --raw both sides.
+# roundtrip_raw URL [BYTES]: binary bytes (3000 unless told) go through
+# unchanged with --raw on both sides.
 roundtrip_raw() {
-	local url=$1
-	head -c 3000 /dev/urandom >"$T/blob"
+	local url=$1 bytes=${2:-3000}
+	head -c "$bytes" /dev/urandom >"$T/blob"
 	start_recv raw "$url" -n 1 --raw || return
 	timeout -k 5 "$GUARD" "$IPCX" send --raw "$(with_query "$RECV_ADDR" "$url")" <"$T/blob"
-	check "$url: send --raw exits 0" [ $? -eq 0 ]
+	local rc=$?
+	check "$url: send --raw exits 0" [ $rc -eq 0 ]
+	[ $rc -eq 0 ] || stop_recv
 	wait_recv
 	check "$url: recv --raw exits 0" [ "$RECV_RC" -eq 0 ]
-	check "$url: 3000 random bytes arrive unchanged" cmp -s "$T/blob" "$T/raw.out"
+	check "$url: $bytes random bytes arrive unchanged" cmp -s "$T/blob" "$T/raw.out"
 }
 
 # Files and FIFOs in $T; abstract names tagged; ports chosen by the system.
@@ -70,6 +75,7 @@ if has_scheme fifo; then
 	roundtrip "fifo:$T/f" [ ! -e "$T/f" ]
 	roundtrip_stdin "fifo:$T/f2"
 	roundtrip_raw "fifo:$T/f3"
+	roundtrip_raw "fifo:$T/f4" 4092   # the largest: PIPE_BUF less the length
 fi
 if has_scheme unix; then
 	roundtrip "unix:$T/u.sock" [ ! -e "$T/u.sock" ]
@@ -79,6 +85,7 @@ if has_scheme unix; then
 	use_msgs ALL
 	roundtrip_stdin "unix:$T/u2.sock"
 	roundtrip_raw "unix:$T/u3.sock"
+	roundtrip_raw "unix:$T/u4.sock" $((4 << 20))
 fi
 if has_scheme unixpacket; then
 	use_msgs NOEMPTY
@@ -99,6 +106,7 @@ if has_scheme tcp; then
 	use_msgs ALL
 	roundtrip_stdin "tcp://127.0.0.1:0"
 	roundtrip_raw "tcp://127.0.0.1:0"
+	roundtrip_raw "tcp://127.0.0.1:0" $((4 << 20))
 	if grep -q 00000000000000000000000000000001 /proc/net/if_inet6 2>/dev/null; then
 		roundtrip "tcp://[::1]:0"
 	else

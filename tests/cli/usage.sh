@@ -119,6 +119,12 @@ check "recv removed its FIFO after the timeout" [ ! -e "$T/quiet.fifo" ]
 start_recv big "unix:$T/big.sock?max=16" -n 1
 expect 1 "message too large" "$IPCX" send "unix:$T/big.sock?max=16" "seventeen bytes!!"
 stop_recv
+# A FIFO's largest message is PIPE_BUF less the 4-byte length (atomic writes).
+start_recv bigf "fifo:$T/big.fifo" -n 1
+head -c 4093 /dev/zero >"$T/big.in"
+expect 1 "message too large" bash -c "exec '$IPCX' send --raw 'fifo:$T/big.fifo' < '$T/big.in'"
+stop_recv
+check "recv removed its FIFO" [ ! -e "$T/big.fifo" ]
 printf '%020d' 0 >"$T/big.in"
 run bash -c "'$IPCX' send --raw 'unix:$T/nobody.sock' < '$T/big.in'"
 check "send --raw to nowhere fails cleanly" [ "$RC" -eq 1 ]
