@@ -24,10 +24,10 @@
  *     the queue before anyone asked for them.
  *   - ipcx_fileno() is a timerfd, because there is nothing else to poll.
  *     It is readable while the channel believes a message may wait: at
- *     open, and after a receive, it fires at once if the queue holds a
- *     message (msg_qnum), so a loop that drains until -EAGAIN works as on
- *     any descriptor; otherwise, and after a receive that finds nothing, it
- *     is armed for the next backoff step (1 ms doubling to the cap).  So it is readable while a message waits (noticed within one
+ *     open if the queue holds one (msg_qnum), and after a receive that
+ *     returned one, so a loop that drains until -EAGAIN works as on any
+ *     descriptor; otherwise, and after a receive that finds nothing, it is
+ *     armed for the next backoff step (1 ms doubling to the cap).  So it is readable while a message waits (noticed within one
  *     cap), stays readable until ipcx_recv() is called (level-triggered),
  *     and, honestly, also turns readable once per step while the queue is
  *     empty: the receive that follows returns -EAGAIN.  Nothing runs in the
@@ -184,26 +184,15 @@ static void arm(struct sv_chan *s, int64_t ns)
 }
 
 /*
- * A message was taken (or one too large for the buffer waits).  If more
- * may wait, keep the descriptor readable; if the queue is empty, look again
- * at the first backoff step.  msg_qnum counts messages of every type, so
- * with a type selector "more may wait" can be wrong: the next receive then
- * finds nothing and the backoff goes on from there.
+ * A message was taken (or one too large for the buffer waits): keep the
+ * descriptor readable, so that a loop that receives until -EAGAIN works as
+ * on any descriptor, and reset the backoff.  Checking msg_qnum here instead
+ * would spare one spurious wake-up after the last message, at the price of
+ * a system call for every message.
  */
 static void note_message(struct sv_chan *s)
 {
-	struct msqid_ds ds;
 	s->tick_ns = FIRST_TICK_NS;
-	if (msgctl(s->id, IPC_STAT, &ds) == 0 && ds.msg_qnum == 0) {
-		if (s->ready) {
-			uint64_t ticks;
-			ssize_t n = read(s->c.fd, &ticks, sizeof(ticks));
-			(void)n;
-		}
-		arm(s, s->tick_ns);
-		s->ready = false;
-		return;
-	}
 	if (!s->ready) {
 		arm(s, 0);
 		s->ready = true;
@@ -269,8 +258,12 @@ static int sv_wrap(const struct ipcx__url *u, int id, const struct sv_cfg *cfg,
 	s->cap_ns = (int64_t)cfg->poll_ms * 1000000;
 	s->tick_ns = FIRST_TICK_NS;
 	/* Readable at first if something waits; else look at the first step. */
+	struct msqid_ds ds;
 	s->ready = false;
-	note_message(s);
+	if (msgctl(id, IPC_STAT, &ds) == 0 && ds.msg_qnum == 0)
+		arm(s, s->tick_ns);
+	else
+		note_message(s);
 	*ret = &s->c;
 	return 0;
 }
