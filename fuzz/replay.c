@@ -6,7 +6,14 @@
  *
  *   usage: replay_ring [-n GENERATED] [CORPUS_DIR_OR_FILE...]
  */
-#include "fuzz_ring.h"
+/*
+ * FUZZ_HEADER and FUZZ_ONE name the target; the ring's by default.
+ */
+#ifndef FUZZ_ONE
+#define FUZZ_ONE ipcx_fuzz_ring
+#define FUZZ_HEADER "fuzz_ring.h"
+#endif
+#include FUZZ_HEADER
 
 #include <dirent.h>
 #include <stdio.h>
@@ -22,7 +29,7 @@ static int replay_file(const char *path)
 	static uint8_t buf[1 << 20];
 	size_t n = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
-	ipcx_fuzz_ring(buf, n);
+	FUZZ_ONE(buf, n);
 	return 1;
 }
 
@@ -75,8 +82,8 @@ int main(int argc, char **argv)
 			buf[i] = (uint8_t)next();
 		/* Mostly small scribbles over a valid ring; now and then a raw segment. */
 		buf[0] = (uint8_t)((buf[0] & ~1u) | (k % 8 != 0));
-		ipcx_fuzz_ring(buf, n);
+		FUZZ_ONE(buf, n);
 	}
-	printf("replay_ring: %d corpus files and %ld generated inputs, no crash\n", files, generated);
+	printf("%s: %d corpus files and %ld generated inputs, no crash\n", argv[0], files, generated);
 	return 0;
 }
