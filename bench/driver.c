@@ -199,7 +199,8 @@ static void run_peer(const struct mech *m, const struct bh_params *p, struct bh_
 		bh_note(r, BH_ERROR, "pipe: %s", strerror(errno));
 		return;
 	}
-	char size[32], count[32], warm[32], cpus[32], tmo[32];
+	char size[32], count[32], warm[32], cpus[32], tmo[32], seq[32];
+	snprintf(seq, sizeof(seq), "%u", p->seq);
 	snprintf(size, sizeof(size), "%zu", p->size);
 	snprintf(count, sizeof(count), "%llu", (unsigned long long)p->count);
 	snprintf(warm, sizeof(warm), "%llu", (unsigned long long)p->warmup);
@@ -219,7 +220,7 @@ static void run_peer(const struct mech *m, const struct bh_params *p, struct bh_
 		execl(m->exe, m->exe, "--transport", m->exe_arg, "--kind",
 		      p->kind == BH_LAT ? "lat" : "thr", "--size", size, "--count", count,
 		      "--warmup", warm, "--cpus", cpus, "--dir", p->dir, "--prefix", p->prefix,
-		      "--timeout", tmo, (char *)NULL);
+		      "--timeout", tmo, "--seq", seq, (char *)NULL);
 		_exit(127);
 	}
 	close(out[1]);

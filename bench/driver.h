@@ -7,6 +7,11 @@
 
 #include "bench.h"
 
+/* What the ipcx rows add to their URLs (bench/ipcx_ops.c), for the record. */
+#define BENCH_URL_OPTIONS                                                              \
+	"max=SIZE on every listener (the largest message = the size measured); "       \
+	"mmap: policy=block (no overwriting); otherwise each transport's defaults"
+
 /* One line of the comparison: a mechanism as one implementation drives it. */
 struct mech {
 	const char *transport; /* URL scheme or mechanism: "unix", "sem" ... */

@@ -463,16 +463,40 @@ static pid_t fork_side(const struct bh_ops *ops, const struct bh_params *p, int 
 }
 
 /* Wait for both sides' records until the guard or a stop request. */
-static void collect(int resfd, pid_t pid[2], const struct bh_params *p,
-		    volatile sig_atomic_t *stop, struct bh_result *r)
+/* One side's record from the result pipe, waiting up to wait_ms. */
+static int read_record(int resfd, int wait_ms, struct bh_result got[2], bool have[2])
 {
 	struct {
 		int side;
 		struct bh_result r;
 	} rec;
+	struct pollfd pf = { resfd, POLLIN, 0 };
+	if (poll(&pf, 1, wait_ms) <= 0)
+		return 0;
+	ssize_t k = read(resfd, &rec, sizeof(rec));
+	if (k == 0)
+		return -EPIPE; /* both sides gone */
+	if (k != (ssize_t)sizeof(rec) || rec.side < 0 || rec.side > 1)
+		return 0;
+	got[rec.side] = rec.r;
+	have[rec.side] = true;
+	return 1;
+}
+
+/* A failure that only follows from the other side's (it went away). */
+static bool knock_on(const struct bh_result *r)
+{
+	return strstr(r->note, "Broken pipe") || strstr(r->note, "Connection reset");
+}
+
+/* Wait for both sides' records until the guard or a stop request. */
+static void collect(int resfd, const struct bh_params *p, volatile sig_atomic_t *stop,
+		    struct bh_result *r)
+{
 	struct bh_result got[2];
 	bool have[2] = { false, false };
 	uint64_t deadline = bh_now() + (uint64_t)p->timeout_ms * 1000000u;
+	bool failed = false;
 	while (!(have[0] && have[1])) {
 		if (stop && *stop) {
 			bh_note(r, BH_ERROR, "interrupted");
@@ -480,43 +504,33 @@ static void collect(int resfd, pid_t pid[2], const struct bh_params *p,
 		}
 		uint64_t now = bh_now();
 		if (now >= deadline) {
+			if (failed)
+				break;
 			bh_note(r, BH_ERROR, "timed out after %d ms", p->timeout_ms);
 			return;
 		}
-		/* Once the client has reported, the server gets a short grace. */
 		int wait_ms = (int)((deadline - now) / 1000000u) + 1;
-		if (wait_ms > 100)
-			wait_ms = 100;
-		struct pollfd pf = { resfd, POLLIN, 0 };
-		int n = poll(&pf, 1, wait_ms);
-		if (n <= 0)
-			continue;
-		ssize_t k = read(resfd, &rec, sizeof(rec));
-		if (k == 0)
-			break; /* both sides gone */
-		if (k != (ssize_t)sizeof(rec) || rec.side < 0 || rec.side > 1)
-			continue;
-		got[rec.side] = rec.r;
-		have[rec.side] = true;
-		if (rec.side == 0 && got[0].status != BH_OK)
-			break; /* the client failed: its reason is the one to show */
-		if (rec.side == 1 && got[1].status != BH_OK)
+		if (read_record(resfd, wait_ms > 100 ? 100 : wait_ms, got, have) < 0)
 			break;
-		if (rec.side == 0) {
-			uint64_t grace = bh_now() + 3000000000u;
+		/* After a failure, or once the client has its numbers, the other
+		 * side gets a short grace to report: its reason may be the cause. */
+		bool bad = (have[0] && got[0].status != BH_OK) || (have[1] && got[1].status != BH_OK);
+		if ((bad && !failed) || (have[0] && !have[1] && !failed)) {
+			uint64_t grace = bh_now() + (bad ? 1000000000u : 3000000000u);
 			if (grace < deadline)
 				deadline = grace;
+			failed = bad;
 		}
 	}
-	(void)pid;
-	if (have[0] && got[0].status != BH_OK)
+	bool bad0 = have[0] && got[0].status != BH_OK, bad1 = have[1] && got[1].status != BH_OK;
+	if (bad0 && bad1)
+		*r = knock_on(&got[0]) && !knock_on(&got[1]) ? got[1] : got[0];
+	else if (bad0)
 		*r = got[0];
-	else if (have[1] && got[1].status != BH_OK)
+	else if (bad1)
 		*r = got[1];
-	else if (have[0] && have[1])
-		*r = got[0];
 	else if (have[0])
-		*r = got[0]; /* the server hung on close: the numbers stand */
+		*r = got[0]; /* the numbers stand even if the server hung on close */
 	else
 		bh_note(r, BH_ERROR, "a side died without a result");
 }
@@ -569,7 +583,7 @@ int bh_run(const struct bh_ops *ops, const struct bh_params *p,
 	if (pid[0] < 0 || pid[1] < 0)
 		bh_note(r, BH_ERROR, "fork: %s", strerror(errno));
 	else
-		collect(res[0], pid, p, stop, r);
+		collect(res[0], p, stop, r);
 	/* Sides that reported are on their way out: give them a moment to exit
 	 * on their own (a peer library may still be tidying up).  A side still
 	 * running after that, or after a failure, is stuck: it goes. */

@@ -255,6 +255,13 @@ static int ix_send(struct bh_ctx *c, const void *buf, size_t len)
 {
 	struct ixside *s = c->priv;
 	ssize_t n = ipcx_send(s->tx, buf, len, -1);
+	if (n == -EMSGSIZE) {
+		/* Not a skip: the channel said it takes messages of this size. */
+		const char *d = ipcx_errdetail();
+		bh_note(c->res, BH_ERROR, "%s: send of %zu bytes refused although the channel's "
+			"largest message is %zu%s%s%s", c->side ? "server" : "client", len,
+			ipcx_max_msg(s->tx), *d ? " (" : "", d, *d ? ")" : "");
+	}
 	return n == (ssize_t)len ? 0 : n < 0 ? (int)n : -EIO;
 }
 

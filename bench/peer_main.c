@@ -3,7 +3,7 @@
  * runs one case per invocation:
  *
  *   ipcx-bench-LIB --transport T --kind lat|thr --size N --count N
- *                  --warmup N --cpus A,B --dir DIR --prefix P --timeout MS
+ *                  --warmup N --cpus A,B --dir DIR --prefix P --timeout MS --seq N
  *
  * and reads back one line, "result ..." (bh_result_print).  SIGINT and
  * SIGTERM stop the case; the harness kills both sides and this program
@@ -66,6 +66,8 @@ int main(int argc, char **argv)
 			snprintf(p.prefix, sizeof(p.prefix), "%s", v);
 		else if (!strcmp(k, "--timeout"))
 			p.timeout_ms = atoi(v);
+		else if (!strcmp(k, "--seq"))
+			p.seq = (unsigned)strtoul(v, NULL, 10);
 		else
 			return usage();
 	}

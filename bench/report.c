@@ -251,6 +251,8 @@ static void json_env(const struct run *run, FILE *f)
 	json_str(f, e->peers);
 	fprintf(f, ",\n    \"options\": ");
 	json_str(f, e->options);
+	fprintf(f, ",\n    \"transport_options\": ");
+	json_str(f, BENCH_URL_OPTIONS);
 	fprintf(f, ",\n    \"sizes\": [");
 	for (int i = 0; i < run->nsizes; i++)
 		fprintf(f, "%s%zu", i ? ", " : "", run->sizes[i]);
@@ -514,7 +516,7 @@ int report_html(const struct run *run, const char *path)
 		run->env.cpus[0] >= 0 ? "client and server on" : "none;", run->env.cpus[0],
 		run->env.cpus[1], run->env.date);
 	html_esc(f, run->env.options[0] ? run->env.options : "(full run)");
-	fprintf(f, "</li>\n<li>peers: ");
+	fprintf(f, "</li>\n<li>ipcx URL options: %s</li>\n<li>peers: ", BENCH_URL_OPTIONS);
 	html_esc(f, run->env.peers[0] ? run->env.peers : "none built");
 	fprintf(f, "</li>\n</ul>\n<p>Dashed lines: the raw system calls; solid: ipcx; dotted: "
 		   "peer libraries.  Latency is a round trip (ping-pong); throughput is one way."

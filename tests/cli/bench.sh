@@ -58,11 +58,15 @@ for r in res:
         assert r["msgs_per_s"] > 0
         # bytes/s is messages/s times the size, one way.
         assert abs(r["bytes_per_s"] - r["msgs_per_s"] * r["size"]) <= 1e-4 * r["bytes_per_s"] + 1, r
+# Each mechanism beside its raw baseline (and, for unix, the peers built).
 for size in (64, 1024):
     for t in ("pipe", "unix"):
-        assert (t, "raw", "blocking", size) in seen, (t, size, sorted(seen))
-assert ("sem", "raw", "handoff", 0) in seen, sorted(seen)
-assert ("mutex", "raw", "contended", 0) in seen, sorted(seen)
+        for impl in ("raw", "ipcx"):
+            assert (t, impl, "blocking", size) in seen, (t, impl, size, sorted(seen))
+for impl in ("raw", "ipcx"):
+    assert ("sem", impl, "handoff", 0) in seen, sorted(seen)
+    assert ("mutex", impl, "contended", 0) in seen, sorted(seen)
+    assert ("mutex", impl, "uncontended", 0) in seen, sorted(seen)
 PY
 
 # The report: self-contained (nothing fetched), and a browser lays out one
