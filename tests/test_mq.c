@@ -159,6 +159,8 @@ Test(mq, fileno_is_level_triggered)
 	ipcx_close(l);
 }
 
+static int recv_timeout_ms;
+
 static int blocked_receiver(void *arg)
 {
 	ipcx_chan *d;
@@ -167,20 +169,64 @@ static int blocked_receiver(void *arg)
 		return 1;
 	t_post(s);
 	char buf[256];
-	ssize_t n = ipcx_recv(d, buf, sizeof(buf), T_GUARD_MS);
+	/* Both ways of waiting: a deadline (poll) and none (a blocking call). */
+	ssize_t n = ipcx_recv(d, buf, sizeof(buf), recv_timeout_ms);
 	ipcx_close(d);
 	return n == 4 && !memcmp(buf, "wake", 4) ? 0 : 2;
 }
 
-Test(mq, blocked_receiver_wakes)
+static void wake_test(int timeout_ms)
 {
 	ipcx_chan *l;
 	struct t_sync s;
+	recv_timeout_ms = timeout_ms;
 	t_sync_init(&s);
 	cr_assert_eq(ipcx_listen(mq_url(SMALL), 0, &l), 0, "%s", ipcx_errdetail());
 	pid_t p = t_spawn(blocked_receiver, &s);
 	cr_assert(t_wait_post(&s, T_GUARD_MS));
-	cr_assert_eq(ipcx_send(l, "wake", 4, 1000), 4);
+	cr_assert_eq(ipcx_send(l, "wake", 4, timeout_ms), 4);
+	cr_expect_eq(t_join(p, T_GUARD_MS), 0, "t_join kills it past the guard");
+	ipcx_close(l);
+	t_sync_close(&s);
+}
+
+Test(mq, blocked_receiver_wakes_with_deadline)
+{
+	wake_test(T_GUARD_MS);
+}
+
+Test(mq, blocked_receiver_wakes_without_deadline)
+{
+	wake_test(-1);
+}
+
+static int blocked_sender(void *arg)
+{
+	ipcx_chan *d;
+	struct t_sync *s = arg;
+	if (ipcx_dial(url, 0, &d) < 0)
+		return 1;
+	t_post(s);
+	/* The queue holds 2: the third send blocks until a receive makes room. */
+	for (int i = 0; i < 3; i++)
+		if (ipcx_send(d, "m", 1, -1) != 1)
+			return 2;
+	ipcx_close(d);
+	return 0;
+}
+
+Test(mq, blocked_sender_wakes_without_deadline)
+{
+	ipcx_chan *l;
+	struct t_sync s;
+	t_sync_init(&s);
+	cr_assert_eq(ipcx_listen(mq_url("maxmsg=2&msgsize=16"), 0, &l), 0, "%s",
+		     ipcx_errdetail());
+	pid_t p = t_spawn(blocked_sender, &s);
+	cr_assert(t_wait_post(&s, T_GUARD_MS));
+	char buf[16];
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(ipcx_recv(l, buf, sizeof(buf), -1), 1);
 	cr_expect_eq(t_join(p, T_GUARD_MS), 0);
 	ipcx_close(l);
 	t_sync_close(&s);

@@ -7,10 +7,12 @@
  * out the highest priority first (FIFO within one priority).
  *
  * On Linux an mqd_t is a descriptor that poll() understands (POLLIN while a
- * message waits, POLLOUT while there is room), so the descriptor is kept
- * non-blocking and every wait is a poll() on it with a CLOCK_MONOTONIC
- * deadline; mq_timedsend()'s CLOCK_REALTIME deadline would jump with the
- * wall clock.
+ * message waits, POLLOUT while there is room).  A channel holds the queue
+ * open twice: a non-blocking descriptor, for poll() and for every wait with
+ * a deadline (poll() with a CLOCK_MONOTONIC deadline: mq_timedsend()'s
+ * CLOCK_REALTIME deadline would move with the wall clock), and a blocking
+ * one for waits without a deadline, which then cost one system call, as a
+ * plain mq_send()/mq_receive() does, instead of try, poll, try again.
  *
  * mq_receive() refuses a buffer smaller than the queue's message size.  When
  * the caller's buffer is that small we receive into a buffer of our own; a
@@ -43,7 +45,8 @@
 
 struct mq_chan {
 	struct ipcx_chan c;
-	mqd_t mqd;
+	mqd_t mqd;      /* non-blocking */
+	mqd_t bmqd;     /* blocking, the same queue; (mqd_t)-1 if none */
 	unsigned prio;  /* priority of sends */
 	bool owner;     /* created by this listener: unlink on close */
 	char *held;     /* our receive buffer (mq_msgsize bytes), or NULL */
@@ -131,6 +134,26 @@ static int create_fail(const struct ipcx__url *u, int err, const struct mq_attr 
 static const struct ipcx__chan_ops mq_ops;
 static const struct ipcx_tran mq_tran;
 
+/*
+ * The blocking descriptor: the queue opened again by name, and checked to
+ * be the same queue (the name could have been replaced meanwhile).  Without
+ * it the channel still works, through poll().
+ */
+static mqd_t open_blocking(const char *name, mqd_t mqd, unsigned flags)
+{
+	mqd_t b = mq_open(name, O_RDWR);
+	struct stat s1, s2;
+	if (b == (mqd_t)-1)
+		return b;
+	if (fstat(mqd, &s1) < 0 || fstat(b, &s2) < 0 || s1.st_ino != s2.st_ino ||
+	    s1.st_dev != s2.st_dev ||
+	    ((flags & IPCX_INHERIT) && ipcx__set_cloexec(b, false) < 0)) {
+		mq_close(b);
+		return (mqd_t)-1;
+	}
+	return b;
+}
+
 /* Wrap an open queue in a channel. */
 static int mq_wrap(const struct ipcx__url *u, mqd_t mqd, unsigned flags, bool owner,
 		   const char *name, ipcx_chan **ret)
@@ -151,6 +174,7 @@ static int mq_wrap(const struct ipcx__url *u, mqd_t mqd, unsigned flags, bool ow
 	ipcx__chan_init(&m->c, &mq_ops, &mq_tran, mqd, (size_t)a.mq_msgsize);
 	m->c.buffered = true;
 	m->mqd = mqd;
+	m->bmqd = open_blocking(name, mqd, flags);
 	m->prio = (unsigned)prio;
 	m->owner = owner;
 	m->heldlen = -1;
@@ -234,8 +258,9 @@ static ssize_t mq_send_(ipcx_chan *c, const void *msg, size_t len, int timeout_m
 {
 	struct mq_chan *m = (struct mq_chan *)c;
 	int64_t deadline = ipcx__deadline(timeout_ms);
+	mqd_t q = timeout_ms < 0 && m->bmqd != (mqd_t)-1 ? m->bmqd : m->mqd;
 	for (;;) {
-		if (mq_send(m->mqd, msg, len, m->prio) == 0) {
+		if (mq_send(q, msg, len, m->prio) == 0) {
 			m->sent++;
 			return (ssize_t)len;
 		}
@@ -265,17 +290,17 @@ static ssize_t give_held(struct mq_chan *m, void *buf, size_t cap)
 	return (ssize_t)n;
 }
 
-/* One non-blocking receive: straight into buf if it is large enough. */
-static ssize_t recv_once(struct mq_chan *m, void *buf, size_t cap)
+/* One receive on q: straight into buf if it is large enough. */
+static ssize_t recv_once(struct mq_chan *m, mqd_t q, void *buf, size_t cap)
 {
 	if (cap >= m->c.max_msg) {
-		ssize_t n = mq_receive(m->mqd, buf, cap, NULL);
+		ssize_t n = mq_receive(q, buf, cap, NULL);
 		m->received += n >= 0;
 		return n;
 	}
 	if (!m->held && !(m->held = malloc(m->c.max_msg)))
 		return -1; /* errno is ENOMEM */
-	ssize_t n = mq_receive(m->mqd, m->held, m->c.max_msg, NULL);
+	ssize_t n = mq_receive(q, m->held, m->c.max_msg, NULL);
 	if (n < 0)
 		return n;
 	m->heldlen = n;
@@ -289,8 +314,9 @@ static ssize_t mq_recv_(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 	if (m->heldlen >= 0)
 		return give_held(m, buf, cap);
 	int64_t deadline = ipcx__deadline(timeout_ms);
+	mqd_t q = timeout_ms < 0 && m->bmqd != (mqd_t)-1 ? m->bmqd : m->mqd;
 	for (;;) {
-		ssize_t n = recv_once(m, buf, cap);
+		ssize_t n = recv_once(m, q, buf, cap);
 		if (n >= 0 || n == -EMSGSIZE)
 			return n;
 		if (errno == EINTR)
@@ -321,6 +347,8 @@ static int mq_close_(ipcx_chan *c)
 	struct mq_chan *m = (struct mq_chan *)c;
 	int r = 0;
 	mq_close(m->mqd);
+	if (m->bmqd != (mqd_t)-1)
+		mq_close(m->bmqd);
 	if (m->owner) {
 		if (mq_unlink(m->name) < 0)
 			r = -errno;
