@@ -175,8 +175,11 @@ IPCX_EXPORT int ipcx_fileno(ipcx_chan *c)
 {
 	if (!c)
 		return -EINVAL;
-	if (c->ops->fileno)
-		return c->ops->fileno(c);
+	return c->ops->fileno ? c->ops->fileno(c) : ipcx__chan_pollfd(c);
+}
+
+int ipcx__chan_pollfd(ipcx_chan *c)
+{
 	if (!c->buffered)
 		return c->fd;
 	if (c->pollfd >= 0)

@@ -36,8 +36,12 @@ void ipcx__io_init(struct ipcx__io *io, int fd, int framing, size_t max_msg, boo
 
 bool ipcx__io_set_exact(struct ipcx__io *io)
 {
-	io->exact = io->framing == IPCX__FRAME_LEN;
-	return io->exact;
+	if (io->framing == IPCX__FRAME_RAW || io->framing == IPCX__FRAME_PACKET)
+		return true;
+	if (io->framing != IPCX__FRAME_LEN || io->rlen != io->rpos || io->skip)
+		return false;
+	io->exact = true;
+	return true;
 }
 
 void ipcx__io_fini(struct ipcx__io *io)

@@ -46,9 +46,9 @@ struct ipcx__io {
 /*
  * An exact reader never reads past the frame it is taking (two reads a
  * message instead of one per burst), so nothing waits in its buffer and its
- * own descriptor is an exact readiness signal: ipcx_fileno() can return it,
- * and it can be handed to another process as fd:N.  Used for the ends of
- * ipcx_pair().  Returns whether exact reading applies (LEN framing only).
+ * own descriptor is an exact readiness signal.  Switching is possible only
+ * while nothing is buffered; returns whether the reader is now exact (LEN
+ * framing, or a framing that never buffers).
  */
 bool ipcx__io_set_exact(struct ipcx__io *io);
 

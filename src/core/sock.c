@@ -21,6 +21,7 @@ int ipcx__sock_flags(unsigned flags)
 struct conn {
 	ipcx_chan base;
 	struct ipcx__io io;
+	bool exact_on_poll;
 };
 
 static void conn_update_pending(struct conn *k)
@@ -55,10 +56,19 @@ static int conn_close(ipcx_chan *c)
 	return r == -EAGAIN ? -ETIMEDOUT : r;
 }
 
+static int conn_fileno(ipcx_chan *c)
+{
+	struct conn *k = (struct conn *)c;
+	if (k->exact_on_poll && c->pollfd < 0 && ipcx__io_set_exact(&k->io))
+		c->buffered = false;
+	return ipcx__chan_pollfd(c);
+}
+
 static const struct ipcx__chan_ops conn_ops = {
 	.send = conn_send,
 	.recv = conn_recv,
 	.close = conn_close,
+	.fileno = conn_fileno,
 };
 
 int ipcx__conn_new(const struct ipcx_tran *t, int fd, int framing, size_t max_msg,
@@ -74,11 +84,9 @@ int ipcx__conn_new(const struct ipcx_tran *t, int fd, int framing, size_t max_ms
 	return 0;
 }
 
-void ipcx__conn_set_exact(ipcx_chan *c)
+void ipcx__conn_exact_on_poll(ipcx_chan *c)
 {
-	struct conn *k = (struct conn *)c;
-	if (ipcx__io_set_exact(&k->io))
-		k->base.buffered = false;
+	((struct conn *)c)->exact_on_poll = true;
 }
 
 /* ---- connect with a deadline --------------------------------------------------- */

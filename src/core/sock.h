@@ -11,8 +11,13 @@
 
 #include <sys/socket.h>
 
-/* Make a channel from ipcx__conn_new() an exact reader (see io.h). */
-void ipcx__conn_set_exact(ipcx_chan *c);
+/*
+ * Let ipcx_fileno() on this channel (from ipcx__conn_new) return the
+ * descriptor itself, by turning it into an exact reader (io.h) when it is
+ * first asked for, so that the number can be handed to another process as
+ * fd:N.  Until then it reads ahead like any stream.
+ */
+void ipcx__conn_exact_on_poll(ipcx_chan *c);
 
 /* Wrap a connected, non-blocking socket (or pipe end) as a channel, which
  * owns fd from then on (on failure, fd stays the caller's). */

@@ -55,7 +55,8 @@ struct ipcx__chan_ops {
 	/*
 	 * The readiness descriptor, for transports that make it on first use
 	 * (the shared-memory ring: a doorbell costs its senders a poke, so it
-	 * exists only once someone polls).  NULL: c->fd.
+	 * exists only once someone polls).  NULL: the core decides (c->fd, or
+	 * epoll over c->fd and `pending`; see ipcx__chan_pollfd).
 	 */
 	int (*fileno)(ipcx_chan *c);
 	/* The address as a URL, when it differs from the one opened (tcp port 0). */
@@ -101,6 +102,8 @@ void ipcx__chan_init(ipcx_chan *c, const struct ipcx__chan_ops *ops,
 		     const struct ipcx_tran *t, int fd, size_t max_msg);
 /* Release what the core added to a channel (pollfd, readyfd). */
 void ipcx__chan_fini(ipcx_chan *c);
+/* The core's pollable descriptor: fd, or epoll over fd and `pending`. */
+int ipcx__chan_pollfd(ipcx_chan *c);
 /* The URL the channel was opened with, as ipcx_addr() returns it. */
 int ipcx__chan_url(ipcx_chan *c, char *buf, size_t cap);
 /* Whole messages are (or are no longer) waiting in the transport's buffer. */

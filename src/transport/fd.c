@@ -127,7 +127,7 @@ IPCX_EXPORT int ipcx_pair(const char *kind, unsigned flags, ipcx_chan **a, ipcx_
 	ipcx_chan *ca = NULL, *cb = NULL;
 	int r = adopt(fds[0], flags, framing, sock, max, &ca);
 	if (r == 0)
-		ipcx__conn_set_exact(ca);
+		ipcx__conn_exact_on_poll(ca);
 	if (r < 0) {
 		close(fds[0]);
 		close(fds[1]);
@@ -138,7 +138,7 @@ IPCX_EXPORT int ipcx_pair(const char *kind, unsigned flags, ipcx_chan **a, ipcx_
 		close(fds[1]);
 		return r;
 	}
-	ipcx__conn_set_exact(cb);
+	ipcx__conn_exact_on_poll(cb);
 	*a = ca;
 	*b = cb;
 	return 0;
