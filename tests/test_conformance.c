@@ -53,6 +53,11 @@ static void url_fifo(char *b, size_t n) { snprintf(b, n, "fifo:%s", t_path(t_nam
 static void url_mq(char *b, size_t n) { snprintf(b, n, "mq:/%s?maxmsg=10&msgsize=2048", t_name()); }
 static void url_sysvmq(char *b, size_t n) { snprintf(b, n, "sysvmq:0x%08x", (unsigned)t_sysv_key()); }
 static void url_file(char *b, size_t n) { snprintf(b, n, "file:%s", t_path(t_name())); }
+static void url_shm(char *b, size_t n) { snprintf(b, n, "shm:/%s", t_name()); }
+static void url_shm_spsc(char *b, size_t n) { snprintf(b, n, "shm:/%s?spsc=1", t_name()); }
+static void url_sysvshm(char *b, size_t n) { snprintf(b, n, "sysvshm:0x%08x", (unsigned)t_sysv_key()); }
+/* The log overwrites its oldest records when full unless told to block. */
+static void url_mmap(char *b, size_t n) { snprintf(b, n, "mmap:%s?policy=block", t_path(t_name())); }
 
 #define STREAM (T_RELIABLE | T_ORDERED | T_FANIN | T_ACCEPT)
 
@@ -71,6 +76,12 @@ static struct tcase cases[] = {
 	{ "mq", url_mq, NULL, T_RELIABLE | T_ORDERED | T_FANIN | T_ORPHAN },
 	{ "sysvmq", url_sysvmq, NULL, T_RELIABLE | T_ORDERED | T_FANIN | T_ORPHAN | T_SPURIOUS },
 	{ "file", url_file, NULL, T_RELIABLE | T_ORDERED | T_FANIN | T_LOG },
+	/* A ring's listener is a server: it waits for the next sender, no -EPIPE. */
+	{ "shm", url_shm, NULL, T_RELIABLE | T_ORDERED | T_FANIN },
+	/* One producer at a time: the many-senders test is not for it. */
+	{ "shm-spsc", url_shm_spsc, NULL, T_RELIABLE | T_ORDERED },
+	{ "sysvshm", url_sysvshm, NULL, T_RELIABLE | T_ORDERED | T_FANIN },
+	{ "mmap", url_mmap, NULL, T_RELIABLE | T_ORDERED | T_FANIN | T_LOG },
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -585,7 +596,8 @@ ParameterizedTest(int *ci, conf, receiver_killed)
 	char fresh[600];
 	snprintf(fresh, sizeof(fresh), "%s", url);
 	if (strncmp(url, "unix:/", 6) == 0 || strncmp(url, "unixpacket:/", 12) == 0 ||
-	    strncmp(url, "unixgram:/", 10) == 0 || strncmp(url, "fifo:/", 6) == 0) {
+	    strncmp(url, "unixgram:/", 10) == 0 || strncmp(url, "fifo:/", 6) == 0 ||
+	    strncmp(url, "shm:/", 5) == 0 || strncmp(url, "sysvshm:", 8) == 0) {
 		ipcx_chan *l;
 		cr_expect_eq(ipcx_listen(fresh, 0, &l), 0, "%s: stale object not replaced: %s",
 			     tc->name, ipcx_errdetail());

@@ -239,7 +239,7 @@ Test(shm, zero_copy)
 	/* A reservation abandoned by close is skipped, never delivered. */
 	cr_assert_eq(ipcx_reserve(d, 10, 0, &slot), 0);
 	ipcx_close(d);
-	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), -EPIPE);
+	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), -EAGAIN, "a listener waits for more");
 	ipcx_close(l);
 }
 
@@ -300,40 +300,72 @@ Test(shm, policy_overwrite)
 	ipcx_close(l);
 }
 
-static int send_then_die(void *arg)
+static int listen_send_die(void *arg)
 {
 	struct sender_arg *a = arg;
-	ipcx_chan *d;
-	if (ipcx_dial(a->url, 0, &d) < 0)
+	ipcx_chan *l;
+	if (ipcx_listen(a->url, 0, &l) < 0)
 		return 1;
 	int v = 42;
-	if (ipcx_send(d, &v, sizeof(v), 0) != sizeof(v))
+	if (ipcx_send(l, &v, sizeof(v), 0) != sizeof(v))
 		return 2;
 	t_post(a->go);
-	pause(); /* killed here, channel still open */
+	pause(); /* killed here: the ring stays behind, with its listener dead */
 	return 0;
 }
 
-Test(shm, dead_peer_is_epipe)
+/*
+ * The listener killed: a dialer gets what was queued, then -EPIPE, from
+ * recv and from send; a new listener replaces the stale ring and removes it.
+ */
+Test(shm, dead_listener_is_epipe)
 {
 	const char *u = shm_url(NULL);
-	ipcx_chan *l;
-	cr_assert_eq(ipcx_listen(u, 0, &l), 0);
-	int v = 0;
-	cr_expect_eq(ipcx_recv(l, &v, sizeof(v), 0), -EAGAIN, "no peer yet: just empty");
 	struct t_sync go;
 	t_sync_init(&go);
 	struct sender_arg a = { u, &go, 1 };
-	pid_t pid = t_spawn(send_then_die, &a);
+	pid_t pid = t_spawn(listen_send_die, &a);
+	cr_assert(t_wait_post(&go, T_GUARD_MS));
+	ipcx_chan *d;
+	cr_assert_eq(ipcx_dial(u, 0, &d), 0);
+	int v = 0;
+	cr_assert_eq(ipcx_recv(d, &v, sizeof(v), 0), sizeof(v));
+	cr_expect_eq(v, 42);
+	cr_expect_eq(ipcx_recv(d, &v, sizeof(v), 0), -EAGAIN, "listener alive: just empty");
+	cr_assert_eq(ipcx_send(d, &v, sizeof(v), 0), sizeof(v));
+	kill(pid, SIGKILL);
+	/* A killed process is a zombie until reaped: it already counts as dead. */
+	cr_assert_eq(ipcx_recv(d, &v, sizeof(v), T_GUARD_MS), sizeof(v), "what was queued");
+	cr_expect_eq(ipcx_recv(d, &v, sizeof(v), T_GUARD_MS), -EPIPE);
+	ssize_t r = 0;
+	for (int i = 0; i < 5000 && r >= 0; i++)
+		r = ipcx_send(d, &v, sizeof(v), T_GUARD_MS);
+	cr_expect_eq(r, -EPIPE, "sends learn of it within a bounded number");
+	t_join(pid, T_GUARD_MS);
+	ipcx_close(d);
+	ipcx_chan *l;
+	cr_assert_eq(ipcx_listen(u, 0, &l), 0, "stale ring replaced: %s", ipcx_errdetail());
+	ipcx_chan *l2;
+	cr_expect_eq(ipcx_listen(u, 0, &l2), -EEXIST, "a live one is not");
+	ipcx_close(l);
+	t_sync_close(&go);
+}
+
+Test(shm, stale_sysv_replaced)
+{
+	char u[64];
+	snprintf(u, sizeof(u), "sysvshm:%d", t_sysv_key());
+	struct t_sync go;
+	t_sync_init(&go);
+	struct sender_arg a = { u, &go, 1 };
+	pid_t pid = t_spawn(listen_send_die, &a);
 	cr_assert(t_wait_post(&go, T_GUARD_MS));
 	kill(pid, SIGKILL);
-	cr_assert_eq(ipcx_recv(l, &v, sizeof(v), T_GUARD_MS), sizeof(v));
-	cr_expect_eq(v, 42);
-	/* The killed process is a zombie until reaped: still reported dead. */
-	cr_expect_eq(ipcx_recv(l, &v, sizeof(v), T_GUARD_MS), -EPIPE);
 	t_join(pid, T_GUARD_MS);
-	t_sync_close(&go);
+	ipcx_chan *l;
+	cr_assert_eq(ipcx_listen(u, 0, &l), 0, "stale segment replaced: %s", ipcx_errdetail());
 	ipcx_close(l);
+	t_sync_close(&go);
 }
 
 /* Blocking send and receive across processes, woken by the futex. */

@@ -368,6 +368,7 @@ static int peer_join(struct ring *r)
 			if (!atomic_compare_exchange_strong(&pe->pid, &old, (uint32_t)me))
 				continue;
 			atomic_store(&pe->armed, 0);
+			atomic_store(&pe->owner, 0);
 			if (atomic_exchange(&pe->poller, 0))
 				atomic_fetch_sub(&r->h->pollers, 1);
 			atomic_store(&pe->start, start);
@@ -711,11 +712,27 @@ struct wait {
 	int64_t deadline, spin_end, next_check;
 };
 
+/*
+ * -EPIPE for a process that dialed a ring whose listener is gone (killed,
+ * or closed).  The listener itself never gets it: like a server socket it
+ * waits for the next peer.  Nor does anyone when the ring is meant to
+ * outlive its listener (keep=1, the mmap: log).
+ */
 static int epipe_check(struct ring *r)
 {
-	if (r->persistent || atomic_load(&r->h->attached_ever) < 2 || others_alive(r))
+	if (r->persistent || r->me < 0 || atomic_load(&r->h->peers[r->me].owner) ||
+	    atomic_load(&r->h->kept))
 		return 0;
-	return ipcx__fail(-EPIPE, "ring: no other process is attached");
+	for (unsigned k = 0; k < RING_PEERS; k++)
+		if (atomic_load(&r->h->peers[k].owner) && peer_alive(r, k))
+			return 0;
+	return ipcx__fail(-EPIPE, "ring: its listener is gone");
+}
+
+void ipcx__ring_own(struct ring *r)
+{
+	if (r->me >= 0)
+		atomic_store(&r->h->peers[r->me].owner, 1);
 }
 
 /*
@@ -866,10 +883,30 @@ static int take_wait(struct ring *r, size_t cap, int timeout_ms, uint64_t *pos, 
 	}
 }
 
+/*
+ * Sending into a ring where nobody else is attached any more: -EPIPE.  The
+ * check costs system calls, so it is made on one send in 1024 (and when a
+ * send has to wait): a sender learns of a dead receiver within that many.
+ */
+static int send_check(struct ring *r)
+{
+	if (r->persistent || (++r->nsend & 1023) != 0)
+		return 0;
+	return epipe_check(r);
+}
+
+bool ipcx__ring_abandoned(struct ring *r)
+{
+	return !atomic_load(&r->h->kept) && !others_alive(r);
+}
+
 ssize_t ipcx__ring_send(struct ring *r, const void *msg, size_t len, int timeout_ms)
 {
 	if (r->me < 0)
 		return -EBADF;
+	int e = send_check(r);
+	if (e)
+		return e;
 	if (r->reserved || r->peeked)
 		return ipcx__fail(-EBUSY, "a reserved or peeked message is not finished");
 	if (len > r->max_msg)
@@ -1161,6 +1198,7 @@ void ipcx__ring_detach(struct ring *r)
 		if (atomic_exchange(&pe->poller, 0))
 			atomic_fetch_sub(&r->h->pollers, 1);
 		atomic_store(&pe->armed, 0);
+		atomic_store(&pe->owner, 0);
 		atomic_store(&pe->start, 0);
 		atomic_store(&pe->pid, 0);
 		/* Sleepers look for dead peers when they wake: wake them now. */
@@ -1230,6 +1268,7 @@ ssize_t ipcx__ring_recover(struct ring *r)
 		atomic_store(&h->peers[k].start, 0);
 		atomic_store(&h->peers[k].poller, 0);
 		atomic_store(&h->peers[k].armed, 0);
+		atomic_store(&h->peers[k].owner, 0);
 	}
 	atomic_store(&h->pollers, 0);
 	atomic_store(&h->rx_waiters, 0);

@@ -41,7 +41,7 @@ struct ring_peer {
 	_Atomic uint32_t pid;
 	_Atomic uint32_t poller; /* it has a doorbell socket */
 	_Atomic uint32_t armed;  /* poke its doorbell on the next commit */
-	uint32_t pad;
+	_Atomic uint32_t owner;  /* the listener that created the ring */
 	_Atomic uint64_t start; /* process start time (clock ticks since boot) */
 	uint64_t pad2;
 };
@@ -56,6 +56,7 @@ struct ring_hdr {
 	uint32_t cell_size, ncells, max_msg, flags, policy, pad0;
 	uint64_t seq_off, meta_off, crc_off, data_off;
 	_Atomic uint32_t ready; /* set last by the creator */
+	_Atomic uint32_t kept;  /* its listener closed with keep=1: not stale */
 	/* Read on every commit, written only by sleepers and pollers. */
 	_Alignas(RING_LINE) _Atomic uint32_t rx_waiters;
 	_Atomic uint32_t pollers;
@@ -113,6 +114,7 @@ struct ring {
 	/* The pollable descriptor, made on first use (ipcx_fileno). */
 	int bell, pokefd;
 	uint32_t batch; /* mmap: commits since the last sync */
+	uint32_t nsend; /* sends since the last look for live peers */
 };
 
 /* Bytes a segment needs for this geometry. */
@@ -141,6 +143,10 @@ int ipcx__ring_commit(struct ring *r, size_t len);
 ssize_t ipcx__ring_peek(struct ring *r, int timeout_ms, const void **msg);
 int ipcx__ring_release(struct ring *r);
 int ipcx__ring_stats(struct ring *r, uint64_t out[5]);
+/* Mark our peer slot as the ring's owner (its listener). */
+void ipcx__ring_own(struct ring *r);
+/* No process is attached (r attached read-only): a dead listener's ring. */
+bool ipcx__ring_abandoned(struct ring *r);
 /* The doorbell socket, made on first call. */
 int ipcx__ring_fileno(struct ring *r);
 

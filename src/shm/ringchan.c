@@ -88,6 +88,8 @@ int ipcx__ringchan_init(struct ringchan *rc, const struct ipcx_tran *t, bool for
 	if (r < 0)
 		return r;
 	rc->ring.spin_us = g->spin_us;
+	if (rc->owner)
+		ipcx__ring_own(&rc->ring);
 	ipcx__chan_init(&rc->c, &ipcx__ringchan_ops, t, -1, rc->ring.max_msg);
 	return 0;
 }

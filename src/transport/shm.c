@@ -38,6 +38,8 @@ static int shm_name(const struct ipcx__url *u, const char **ret)
 
 static int shm_unmap(struct ringchan *rc)
 {
+	if (rc->owner && rc->keep)
+		atomic_store(&((struct ring_hdr *)rc->map)->kept, 1);
 	munmap(rc->map, rc->maplen);
 	if (rc->owner && !rc->keep) {
 		const char *name = rc->canon + strlen("shm:");
@@ -57,6 +59,40 @@ static int map_fd(int fd, size_t len, void **ret)
 	return 0;
 }
 
+/*
+ * A ring left by a listener that was killed (it could not remove it): ours
+ * (same owner), a valid ring, and no process attached.  Remove it so that a
+ * new listener can create the name again, as a stale socket file is.
+ */
+static bool remove_stale(const char *name, const char *canon)
+{
+	int fd = shm_open(name, O_RDWR, 0);
+	if (fd < 0)
+		return false;
+	struct stat st;
+	bool stale = false;
+	if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && st.st_size >= RING_HDR &&
+	    (uint64_t)st.st_size <= RING_MAX_CAP * 2) {
+		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (m != MAP_FAILED) {
+			struct ring r;
+			stale = ipcx__ring_attach(&r, m, (size_t)st.st_size, true) == 0 &&
+				ipcx__ring_abandoned(&r);
+			munmap(m, (size_t)st.st_size);
+		}
+	}
+	close(fd);
+	/* Unlink only the object we judged, not one a racing listener made since. */
+	struct stat now;
+	int fd2 = stale ? shm_open(name, O_RDONLY, 0) : -1;
+	if (fd2 >= 0 && fstat(fd2, &now) == 0 && now.st_ino == st.st_ino && shm_unlink(name) == 0)
+		ipcx__record_removed(canon);
+	else
+		stale = false;
+	ipcx__close_fd(fd2);
+	return stale;
+}
+
 static int shm_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 {
 	struct ring_geom g = { 0 };
@@ -74,6 +110,8 @@ static int shm_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret
 	rc->maplen = ipcx__ring_size(&g);
 	/* shm_open adds O_NOFOLLOW and O_CLOEXEC; O_EXCL: no squatter. */
 	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, mode);
+	if (fd < 0 && errno == EEXIST && remove_stale(name, rc->canon))
+		fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, mode);
 	if (fd < 0) {
 		r = ipcx__fail(-errno, "%s: cannot create: %s", u->orig, strerror(errno));
 		free(rc);

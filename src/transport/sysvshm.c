@@ -14,6 +14,7 @@
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <time.h>
+#include <unistd.h>
 
 static const struct ipcx_tran sysvshm_tran;
 
@@ -33,6 +34,8 @@ static int sysv_key(const struct ipcx__url *u, key_t *ret)
 
 static int sysv_unmap(struct ringchan *rc)
 {
+	if (rc->owner && rc->keep)
+		atomic_store(&((struct ring_hdr *)rc->map)->kept, 1);
 	shmdt(rc->map);
 	if (rc->owner && !rc->keep) {
 		if (shmctl(rc->shmid, IPC_RMID, NULL) < 0)
@@ -40,6 +43,31 @@ static int sysv_unmap(struct ringchan *rc)
 		ipcx__record_removed(rc->canon);
 	}
 	return 0;
+}
+
+/*
+ * A segment left by a listener that was killed: ours, and nobody attached.
+ * IPC_RMID by id removes exactly the segment judged, never a newer one.
+ */
+static bool remove_stale(key_t key, const char *canon)
+{
+	int id = shmget(key, 0, 0);
+	struct shmid_ds ds;
+	if (id < 0 || shmctl(id, IPC_STAT, &ds) < 0 || ds.shm_perm.uid != geteuid() ||
+	    ds.shm_nattch != 0 || ds.shm_segsz < RING_HDR || ds.shm_segsz > RING_MAX_CAP * 2)
+		return false;
+	void *m = shmat(id, NULL, SHM_RDONLY);
+	if (m == (void *)-1)
+		return false;
+	struct ring r;
+	bool stale = ipcx__ring_attach(&r, m, ds.shm_segsz, true) == 0 && ipcx__ring_abandoned(&r);
+	shmdt(m);
+	if (!stale)
+		return false;
+	if (shmctl(id, IPC_RMID, NULL) < 0)
+		return false;
+	ipcx__record_removed(canon);
+	return true;
 }
 
 static int sysv_open(const struct ipcx__url *u, bool create, ipcx_chan **ret)
@@ -60,6 +88,8 @@ static int sysv_open(const struct ipcx__url *u, bool create, ipcx_chan **ret)
 		if (create) {
 			rc->maplen = ipcx__ring_size(&g);
 			rc->shmid = shmget(key, rc->maplen, IPC_CREAT | IPC_EXCL | (int)mode);
+			if (rc->shmid < 0 && errno == EEXIST && remove_stale(key, rc->canon))
+				rc->shmid = shmget(key, rc->maplen, IPC_CREAT | IPC_EXCL | (int)mode);
 		} else {
 			rc->shmid = shmget(key, 0, 0);
 		}
