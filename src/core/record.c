@@ -172,6 +172,22 @@ bool ipcx__proc_alive(pid_t pid, uint64_t start)
 	return pid > 0 && ipcx__proc_start(pid, &now) == 0 && now == start;
 }
 
+/* This process's start time, read once per process (and thread). */
+static int self_start(uint64_t *ret)
+{
+	static __thread pid_t pid;
+	static __thread uint64_t start;
+	pid_t me = getpid();
+	if (pid != me) {
+		int r = ipcx__proc_start(me, &start);
+		if (r < 0)
+			return r;
+		pid = me;
+	}
+	*ret = start;
+	return 0;
+}
+
 /* ---- record folders ------------------------------------------------------------ */
 
 /*
@@ -199,10 +215,12 @@ static int own_dir(bool create, char *buf, size_t cap)
 {
 	uid_t uid = geteuid();
 	if (uid == 0) {
-		int p = open_dir("/run/ipcx", 0, 0755, create);
-		if (p < 0)
+		/* Made by root, writable by root only: checked when it is made. */
+		int p = create ? open_dir("/run/ipcx", 0, 0755, true) : -1;
+		if (create && p < 0)
 			return p;
-		close(p);
+		if (p >= 0)
+			close(p);
 		snprintf(buf, cap, "/run/ipcx/0");
 		return open_dir(buf, 0, 0700, create);
 	}
@@ -274,7 +292,7 @@ static int record_created(const char *url);
 
 int ipcx__record_created(const char *url)
 {
-	struct saved_detail d;
+	struct saved_detail d = { { 0 } };
 	detail_save(&d);
 	int r = record_created(url);
 	detail_restore(&d);
@@ -288,7 +306,7 @@ static int record_created(const char *url)
 	uint64_t start;
 	if (!url || ipcx__obj_canon(url, &kind, canon, sizeof(canon)) < 0)
 		return -EINVAL;
-	if (ipcx__proc_start(getpid(), &start) < 0)
+	if (self_start(&start) < 0)
 		return -EIO;
 	int dfd = own_dir(true, dir, sizeof(dir));
 	if (dfd < 0)
@@ -514,7 +532,7 @@ static void record_removed(const char *url);
 
 void ipcx__record_removed(const char *url)
 {
-	struct saved_detail d;
+	struct saved_detail d = { { 0 } };
 	detail_save(&d);
 	record_removed(url);
 	detail_restore(&d);
