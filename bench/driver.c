@@ -268,6 +268,34 @@ static void run_peer(const struct mech *m, const struct bh_params *p, struct bh_
 		bh_note(r, BH_ERROR, "the peer program failed (status %d)", st);
 }
 
+/* The first line a program prints when run with one argument, or "". */
+static void first_line(const char *prog, const char *arg, char *buf, size_t cap)
+{
+	buf[0] = 0;
+	int out[2];
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(out[1], 1);
+		int devnull = open("/dev/null", O_RDWR);
+		if (devnull >= 0)
+			dup2(devnull, 0), dup2(devnull, 2);
+		execl(prog, prog, arg, (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	size_t used = 0;
+	ssize_t k;
+	while (pid > 0 && used + 1 < cap && (k = read(out[0], buf + used, cap - 1 - used)) > 0)
+		used += (size_t)k;
+	buf[used] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	close(out[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
 /* "zmq 4.3.4": ask each peer program for its library's version. */
 static void peer_versions(const struct mech *ms, size_t n, char *buf, size_t cap)
 {
@@ -283,15 +311,8 @@ static void peer_versions(const struct mech *ms, size_t n, char *buf, size_t cap
 		if (dup)
 			continue;
 		seen[nseen++] = ms[i].exe;
-		char cmd[PATH_MAX + 32], v[128] = "";
-		snprintf(cmd, sizeof(cmd), "'%s' --version 2>/dev/null", ms[i].exe);
-		FILE *f = popen(cmd, "r");
-		if (f) {
-			if (!fgets(v, sizeof(v), f))
-				v[0] = 0;
-			pclose(f);
-		}
-		v[strcspn(v, "\n")] = 0;
+		char v[128];
+		first_line(ms[i].exe, "--version", v, sizeof(v));
 		size_t len = strlen(buf);
 		snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", *v ? v : ms[i].impl);
 	}

@@ -504,8 +504,8 @@ static void collect(int resfd, const struct bh_params *p, volatile sig_atomic_t 
 		}
 		uint64_t now = bh_now();
 		if (now >= deadline) {
-			if (failed)
-				break;
+			if (failed || have[0])
+				break; /* a reason, or the client's numbers, are in */
 			bh_note(r, BH_ERROR, "timed out after %d ms", p->timeout_ms);
 			return;
 		}

@@ -198,7 +198,8 @@ void report_table(const struct run *run, FILE *f)
 		fprintf(f, "not pinned (one core)\n");
 	fprintf(f, "round trip (RTT) = ping-pong of one %s message between two processes; "
 		   "msg/s, B/s = one-way stream\n", s1);
-	fprintf(f, "primitives: RTT = hand-off there and back; msg/s = operations per second\n\n");
+	fprintf(f, "primitives: hand-offs: RTT = there and back; mutex, flock: RTT columns = one "
+		   "lock+unlock (batches of 64), msg/s = lock+unlock per second\n\n");
 	char h1[64], h2[64], h3[64];
 	snprintf(h1, sizeof(h1), "RTT p50");
 	snprintf(h2, sizeof(h2), "msg/s@%s", s1);
