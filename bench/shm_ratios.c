@@ -400,8 +400,8 @@ int main(int argc, char **argv)
 	size_t mib = 1 << 20;
 	for (int k = 0; k < REPS; k++) {
 		rr[k] = raw_rtt();
-		rs[k] = ipcx_rtt("spsc=1&spin=1000000");
-		rm[k] = ipcx_rtt("spin=1000000");
+		rs[k] = ipcx_rtt("spsc=1&spin=1000000&capacity=4096&max=1024");
+		rm[k] = ipcx_rtt("spin=1000000&capacity=4096&max=1024");
 		r64[k] = raw_stream(64, 4096, n64);
 		s64[k] = ipcx_stream("spsc=1&spin=1000000&capacity=1048576", 64, n64);
 		m64[k] = ipcx_stream("spin=1000000&capacity=1048576", 64, n64);
