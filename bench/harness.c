@@ -318,7 +318,7 @@ static bool sender_done(struct bh_ctx *c)
 static int thr_client(const struct bh_ops *ops, struct bh_ctx *c, void *buf, struct bh_result *r)
 {
 	const struct bh_params *p = c->p;
-	struct thr_report rep;
+	struct thr_report rep = { 0, 0, 0 };
 	for (uint64_t i = 0; i < p->warmup; i++) {
 		int err = ops->send(c, buf, p->size);
 		if (err)
@@ -411,22 +411,20 @@ static int run_loops(const struct bh_ops *ops, struct bh_ctx *c, struct bh_resul
 /* One side, in its own process: open, agree to start, loop, close. */
 static void run_side(const struct bh_ops *ops, struct bh_ctx *c, int resfd)
 {
-	struct bh_result r;
-	memset(&r, 0, sizeof(r));
-	c->res = &r;
+	struct bh_result *r = c->res; /* zeroed by the caller */
 	int err = ops->open ? ops->open(c) : 0;
 	if (err) {
-		if (r.status == BH_OK)
-			bh_note(&r, err == -EMSGSIZE ? BH_SKIP : BH_ERROR, "%s: open: %s",
+		if (r->status == BH_OK)
+			bh_note(r, err == -EMSGSIZE ? BH_SKIP : BH_ERROR, "%s: open: %s",
 				c->side ? "server" : "client", strerror(-err));
 		if (ops->close)
 			ops->close(c); /* undo what open got done */
 	} else {
 		err = bh_ctl_sync(c);
 		if (!err)
-			err = run_loops(ops, c, &r);
-		if (err && r.status == BH_OK)
-			bh_note(&r, err == -EMSGSIZE ? BH_SKIP : BH_ERROR, "%s: %s",
+			err = run_loops(ops, c, r);
+		if (err && r->status == BH_OK)
+			bh_note(r, err == -EMSGSIZE ? BH_SKIP : BH_ERROR, "%s: %s",
 				c->side ? "server" : "client", strerror(-err));
 		if (!err)
 			(void)bh_ctl_sync(c); /* neither closes while the other still works */
@@ -437,7 +435,7 @@ static void run_side(const struct bh_ops *ops, struct bh_ctx *c, int resfd)
 	struct {
 		int side;
 		struct bh_result r;
-	} rec = { c->side, r };
+	} rec = { c->side, *r };
 	ssize_t n = write(resfd, &rec, sizeof(rec));
 	(void)n;
 	_exit(err ? 1 : 0);
@@ -456,8 +454,10 @@ static pid_t fork_side(const struct bh_ops *ops, const struct bh_params *p, int 
 	signal(SIGPIPE, SIG_IGN);
 	close(other_ctl);
 	bh_pin(p->cpu[side]);
+	struct bh_result r;
+	memset(&r, 0, sizeof(r));
 	struct bh_ctx c = { .p = p, .side = side, .ctl = ctl, .shared = shared,
-			    .priv = NULL, .arg = ops->arg };
+			    .priv = NULL, .arg = ops->arg, .res = &r };
 	run_side(ops, &c, resfd);
 	_exit(1);
 }
@@ -494,6 +494,7 @@ static void collect(int resfd, const struct bh_params *p, volatile sig_atomic_t 
 		    struct bh_result *r)
 {
 	struct bh_result got[2];
+	memset(got, 0, sizeof(got));
 	bool have[2] = { false, false };
 	uint64_t deadline = bh_now() + (uint64_t)p->timeout_ms * 1000000u;
 	bool failed = false;

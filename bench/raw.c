@@ -500,7 +500,7 @@ static int mq_send1(struct bh_ctx *c, const void *buf, size_t len)
 static int mq_recv1(struct bh_ctx *c, void *buf, size_t len, int timeout_ms)
 {
 	struct rawfd *s = c->priv;
-	char tmp[1];
+	char tmp[1] = { 0 };
 	for (;;) {
 		ssize_t n = mq_receive(s->mq[0], len ? buf : tmp, len ? len : 1, NULL);
 		if (n == (ssize_t)len)
