@@ -21,8 +21,9 @@
  * Every state a process can die in names the dead peer, whose slot in the
  * peer table names its pid and start time; whoever is blocked behind it
  * finishes or undoes its step (repair()).  One producer and one consumer
- * (spsc=1): the classic two-index ring, where a dead peer leaves nothing
- * half done because an index moves only after the work.
+ * (spsc=1): no CAS; the producer publishes seq = COMMITTED and then moves
+ * the head, the consumer watches only the next cell's seq and moves
+ * tail/rel after copying, so a dead peer leaves nothing half done.
  *
  * Waiting: a short spin, then a futex on rx_seq / tx_seq (shared futexes:
  * the segment is mapped by several processes).  A waker touches the futex
@@ -890,7 +891,9 @@ static int take_wait(struct ring *r, size_t cap, int timeout_ms, uint64_t *pos, 
  */
 static int send_check(struct ring *r)
 {
-	if (r->persistent || (++r->nsend & 1023) != 0)
+	/* Per thread, not per channel: threads may share a channel. */
+	static __thread uint32_t nsend;
+	if (r->persistent || (++nsend & 1023) != 0)
 		return 0;
 	return epipe_check(r);
 }

@@ -114,7 +114,6 @@ struct ring {
 	/* The pollable descriptor, made on first use (ipcx_fileno). */
 	int bell, pokefd;
 	uint32_t batch; /* mmap: commits since the last sync */
-	uint32_t nsend; /* sends since the last look for live peers */
 };
 
 /* Bytes a segment needs for this geometry. */
