@@ -202,6 +202,28 @@ Test(bench, every_primitive_runs)
 	no_children();
 }
 
+Test(bench, every_ipcx_transport_runs)
+{
+	/* Every transport in this build, through the bench's own URL rows. */
+	int ran = 0;
+	for (const struct bh_ops *const *o = bh_ipcx_ops; *o; o++) {
+		struct bh_params probe = params(BH_LAT, 1000, 100);
+		if (!bh_ipcx_available(*o, &probe))
+			continue;
+		for (int k = 0; k < 2; k++) {
+			struct bh_params p = params(k ? BH_THR : BH_LAT, 1000, 100);
+			p.seq = (unsigned)(ran * 2 + k);
+			struct bh_result r;
+			cr_assert_eq(bh_run(*o, &p, NULL, &r), 0);
+			cr_expect_eq(r.status, BH_OK, "ipcx %s %s: %s", (*o)->transport,
+				     k ? "stream" : "ping-pong", r.note);
+		}
+		ran++;
+	}
+	cr_expect(ran >= 2, "only %d ipcx transports ran", ran);
+	no_children();
+}
+
 /* A backend that fails to open on the server side. */
 static int fail_open(struct bh_ctx *c)
 {
