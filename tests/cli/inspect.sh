@@ -147,6 +147,18 @@ LIVE2_PID=$HOLD_PID LIVE2_FD=$HOLD_FD
 	fail "a live listener's object: $("$B" info --json "shm:/$N-dead")"
 "$B" info --json "shm:/$N-live" | jq -e '.stats.peers == 1' >/dev/null ||
 	fail "ring statistics: $("$B" info --json "shm:/$N-live")"
+# A FIFO and a Unix socket listener, killed as well: their files are orphans.
+start_held deadfifo listen "fifo:$D/dead.fifo"
+DF_PID=$HOLD_PID
+start_held deadsock listen "unix:$D/dead.sock"
+DS_PID=$HOLD_PID
+kill -9 "$DF_PID" "$DS_PID"; wait "$DF_PID" "$DS_PID" 2>/dev/null
+"$B" gc --dry-run --json --match "*:$D/dead.*" >"$D/gc2.json" || fail "gc --dry-run (files)"
+jq -e --arg f "fifo:$D/dead.fifo" --arg s "unix:$D/dead.sock" \
+	'length == 2 and any(.[]; .url == $f) and any(.[]; .url == $s)' "$D/gc2.json" >/dev/null ||
+	fail "a killed FIFO and socket listener's files: $(cat "$D/gc2.json")"
+"$B" gc --match "*:$D/dead.*" >/dev/null || fail "gc (files)"
+[ -e "$D/dead.fifo" ] || [ -e "$D/dead.sock" ] && fail "gc left a killed listener's file"
 kill -9 "$DEAD_PID"; wait "$DEAD_PID" 2>/dev/null
 "$B" info --json "shm:/$N-dead" | jq -e '.ipcx and .orphan' >/dev/null || fail "not an orphan after SIGKILL"
 # Only this test's objects: other suites run at the same time.
