@@ -544,22 +544,25 @@ static int mpmc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
  */
 static int check_indices(struct ring *r)
 {
-	for (int tries = 0; tries < 3; tries++) {
-		uint64_t t = atomic_load(&r->h->tail), rl = atomic_load(&r->h->rel);
+	for (int tries = 0; tries < 16; tries++) {
+		uint64_t rl = atomic_load(&r->h->rel), t = atomic_load(&r->h->tail);
 		uint64_t hw = atomic_load(&r->h->head), hd = hw >> 8;
 		uint64_t s = atomic_load(&r->cell[t & r->mask].seq);
-		bool ok = rl <= t && (hw & 0xff) <= RING_PEERS && hd >= rl && hd - rl <= r->ncells;
-		if (r->flags & RING_F_SPSC)
-			ok = ok && t <= hd + r->ncells; /* the tail may pass the head briefly */
+		/*
+		 * The words only grow: if each reads the same twice, there was an
+		 * instant when all of them held these values together.
+		 */
+		if (atomic_load(&r->h->rel) != rl || atomic_load(&r->h->tail) != t ||
+		    atomic_load(&r->h->head) != hw || atomic_load(&r->cell[t & r->mask].seq) != s)
+			continue;
+		bool ok = rl <= t && (hw & 0xff) <= RING_PEERS;
+		if (r->flags & RING_F_SPSC) /* the head moves after the commit: tail may pass it */
+			ok = ok && (hd >= rl ? hd - rl <= r->ncells : rl - hd <= r->ncells);
 		else
-			ok = ok && t <= hd && (hd == t || SEQPOS(s) == t);
-		if (ok)
-			return 0;
-		if (atomic_load(&r->h->tail) == t && atomic_load(&r->h->head) == hw &&
-		    atomic_load(&r->h->rel) == rl && tries == 2)
-			break;
+			ok = ok && t <= hd && hd - rl <= r->ncells && (hd == t || SEQPOS(s) == t);
+		return ok ? 0 : ipcx__fail(-EBADMSG, "ring: indices out of order");
 	}
-	return ipcx__fail(-EBADMSG, "ring: indices out of order");
+	return 0; /* never still: a busy ring, not a broken one */
 }
 
 /* ---- the single-producer single-consumer protocol --------------------------------- */
