@@ -508,6 +508,9 @@ int report_html(const struct run *run, const char *path)
 	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 		   "<title>ipcx bench</title>\n<style>body{font-family:sans-serif;margin:2em}"
 		   "pre{font-size:12px;background:#f4f4f4;padding:1em;overflow-x:auto}"
+		   /* Pointing at a line or its legend entry brings that series out. */
+		   "svg.chart:hover g.series{opacity:.2}svg.chart g.series:hover{opacity:1}"
+		   "svg.chart g.series:hover polyline{stroke-width:4}"
 		   "</style></head><body>\n<h1>ipcx bench</h1>\n<ul>\n");
 	fprintf(f, "<li>CPU: ");
 	html_esc(f, run->env.cpu);
@@ -520,8 +523,9 @@ int report_html(const struct run *run, const char *path)
 	fprintf(f, "</li>\n<li>ipcx URL options: %s</li>\n<li>peers: ", BENCH_URL_OPTIONS);
 	html_esc(f, run->env.peers[0] ? run->env.peers : "none built");
 	fprintf(f, "</li>\n</ul>\n<p>Dashed lines: the raw system calls; solid: ipcx; dotted: "
-		   "peer libraries.  Latency is a round trip (ping-pong); throughput is one way."
-		   "</p>\n");
+		   "peer libraries; one colour per mechanism.  Latency is a round trip "
+		   "(ping-pong); throughput is one way.  Point at a line or a legend entry to "
+		   "single it out.</p>\n");
 	svg_chart(run, ms, n, 0, f);
 	svg_chart(run, ms, n, 1, f);
 	fprintf(f, "<h2>table</h2>\n<pre>");
