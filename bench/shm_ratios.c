@@ -338,6 +338,7 @@ static double zmq_rtt(void)
 	reap(pid);
 	zmq_close(s);
 	zmq_ctx_term(ctx);
+	unlink(ep + strlen("ipc://")); /* ZeroMQ leaves its socket file */
 	double m = median(v, (size_t)nb);
 	free(v);
 	return m;
