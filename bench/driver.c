@@ -188,7 +188,20 @@ static void counts(enum bh_kind k, size_t size, bool quick, uint64_t *n, uint64_
 
 /* ---- peers ------------------------------------------------------------------------ */
 
-static pid_t peer_pid;
+/* Wait for a child up to ms, then kill it; its wait status. */
+static int wait_bounded(pid_t pid, int ms)
+{
+	int st = 0;
+	for (int i = 0; i < ms / 10; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+		struct timespec ts = { 0, 10 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return st;
+}
 
 /* Run one case in a peer program, which prints one result line. */
 static void run_peer(const struct mech *m, const struct bh_params *p, struct bh_result *r)
@@ -229,7 +242,6 @@ static void run_peer(const struct mech *m, const struct bh_params *p, struct bh_
 		bh_note(r, BH_ERROR, "fork: %s", strerror(errno));
 		return;
 	}
-	peer_pid = pid;
 	char line[1024];
 	size_t used = 0;
 	/* The peer keeps its own guard; ours is a little longer. */
@@ -256,9 +268,7 @@ static void run_peer(const struct mech *m, const struct bh_params *p, struct bh_
 	}
 	line[used] = 0;
 	close(out[0]);
-	int st = 0;
-	waitpid(pid, &st, 0);
-	peer_pid = 0;
+	int st = wait_bounded(pid, 3000);
 	char *l = strstr(line, "result ");
 	if (stop)
 		bh_note(r, BH_ERROR, "interrupted");
