@@ -44,6 +44,11 @@ struct tcase {
 static void url_unix(char *b, size_t n) { snprintf(b, n, "unix:%s", t_path(t_name())); }
 static void url_unix_abstract(char *b, size_t n) { snprintf(b, n, "unix:@%s", t_name()); }
 static void url_unixpacket(char *b, size_t n) { snprintf(b, n, "unixpacket:%s", t_path(t_name())); }
+/* Larger than the kernel's default socket buffer: every socket must be sized. */
+static void url_unixpacket_1m(char *b, size_t n)
+{
+	snprintf(b, n, "unixpacket:%s?max=1048576", t_path(t_name()));
+}
 static void url_unixgram(char *b, size_t n) { snprintf(b, n, "unixgram:%s", t_path(t_name())); }
 static void url_tcp4(char *b, size_t n) { snprintf(b, n, "tcp://127.0.0.1:0"); }
 static void url_tcp6(char *b, size_t n) { snprintf(b, n, "tcp://[::1]:0"); }
@@ -65,6 +70,7 @@ static struct tcase cases[] = {
 	{ "unix", url_unix, NULL, STREAM },
 	{ "unix-abstract", url_unix_abstract, NULL, STREAM },
 	{ "unixpacket", url_unixpacket, NULL, STREAM | T_NOEMPTY },
+	{ "unixpacket-1m", url_unixpacket_1m, NULL, STREAM | T_NOEMPTY },
 	{ "unixgram", url_unixgram, NULL, T_RELIABLE | T_ORDERED | T_FANIN },
 	{ "tcp4", url_tcp4, NULL, STREAM },
 	{ "tcp6", url_tcp6, NULL, STREAM },
@@ -649,5 +655,52 @@ ParameterizedTest(int *ci, conf, duplex_accept)
 	ipcx_chan *none = NULL;
 	cr_expect_eq(ipcx_accept(e.l, 0, &none), -EAGAIN, "%s: no second peer", tc->name);
 	cr_expect_null(none);
+	env_close(&e);
+}
+
+ParameterizedTestParameters(conf, duplex_largest)
+{
+	return case_params();
+}
+
+static int take_largest(void *arg)
+{
+	struct env *e = arg;
+	ipcx_chan *c = child_dial(e);
+	size_t max = ipcx_max_msg(c);
+	char *buf = malloc(max), *want = malloc(max);
+	child_send(c, "go", 2);
+	ssize_t n = ipcx_recv(c, buf, max, T_GUARD_MS);
+	fill(want, max, 4, 4);
+	int bad = n != (ssize_t)max || memcmp(buf, want, max) != 0;
+	free(buf);
+	free(want);
+	ipcx_close(c);
+	return bad ? 97 : 0;
+}
+
+/* The channel ipcx_accept() gives keeps the listener's promise: max bytes back. */
+ParameterizedTest(int *ci, conf, duplex_largest)
+{
+	const struct tcase *tc = &cases[*ci];
+	if (!(tc->caps & T_ACCEPT))
+		cr_skip_test("%s: no connections", tc->name);
+	struct env e;
+	env_open(&e, tc, IPCX_ACCEPT);
+	pid_t pid = t_spawn(take_largest, &e);
+	ipcx_chan *c;
+	cr_assert_eq(ipcx_accept(e.l, T_GUARD_MS, &c), 0, "%s: accept", tc->name);
+	size_t max = ipcx_max_msg(c);
+	cr_expect_eq(max, ipcx_max_msg(e.l), "%s: the accepted channel's limit", tc->name);
+	char go[4];
+	cr_assert_eq(ipcx_recv(c, go, sizeof(go), T_GUARD_MS), 2);
+	char *m = malloc(max);
+	fill(m, max, 4, 4);
+	ssize_t n = ipcx_send(c, m, max, T_GUARD_MS);
+	cr_expect_eq(n, (ssize_t)max, "%s: largest from the accepted side: %s", tc->name,
+		     ipcx_strerror((int)n));
+	free(m);
+	expect_exit0(pid);
+	ipcx_close(c);
 	env_close(&e);
 }

@@ -153,15 +153,27 @@ static bool peer_allowed(const struct srv *s, int fd)
 	return (s->cfg.mode & 0007) != 0;
 }
 
+void ipcx__sock_sndbuf(int fd, int bytes)
+{
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+}
+
 static int srv_accept_fd(struct srv *s)
 {
 	for (;;) {
 		int fd = accept4(s->lfd, NULL, NULL, ipcx__sock_flags(s->cfg.flags));
 		if (fd < 0)
 			return errno == EINTR ? -EINTR : -errno;
-		if (peer_allowed(s, fd))
-			return fd;
-		close(fd);
+		if (!peer_allowed(s, fd)) {
+			close(fd);
+			continue;
+		}
+		/* An accepted socket starts with the default buffers, not the
+		 * listener's: size it for the largest message as well. */
+		if (s->cfg.sndbuf > 0)
+			ipcx__sock_sndbuf(fd, s->cfg.sndbuf);
+		return fd;
 	}
 }
 

@@ -29,6 +29,7 @@ struct ipcx__srv_cfg {
 	size_t max_msg;
 	unsigned flags;    /* IPCX_ACCEPT, IPCX_INHERIT */
 	bool check_peer;   /* admit only peers the mode allows (abstract Unix names) */
+	int sndbuf;        /* send buffer for each accepted peer, or 0 (see below) */
 	mode_t mode;
 	char *unlink_path; /* removed on close; the listener takes it (malloc'd) */
 	char *record;      /* canonical URL for ipcx__record_removed (malloc'd) */
@@ -44,6 +45,12 @@ int ipcx__srv_lfd(ipcx_chan *c);
 
 /* connect() with a deadline; fd must be non-blocking.  0 or -errno. */
 int ipcx__sock_connect(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline);
+
+/*
+ * Give a packet socket's send buffer room for a message of `bytes`: larger
+ * packets fail with EMSGSIZE otherwise.  Root may exceed net.core.wmem_max.
+ */
+void ipcx__sock_sndbuf(int fd, int bytes);
 
 /* "tcp://[::1]:4242": the socket's own address as a URL of scheme. */
 int ipcx__inet_addr_url(int fd, const char *scheme, char *buf, size_t cap);

@@ -108,7 +108,7 @@ IPCX_EXPORT int ipcx_pair(const char *kind, unsigned flags, ipcx_chan **a, ipcx_
 			return -errno;
 		int want = (int)(PACKET_MAX_DEFAULT + 4096);
 		for (int i = 0; i < 2; i++)
-			setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+			ipcx__sock_sndbuf(fds[i], want);
 		framing = IPCX__FRAME_PACKET;
 		sock = true;
 	} else if (strcmp(kind, "pipe") == 0) {

@@ -86,13 +86,15 @@ static int parse_opts(const struct ipcx__url *u, int type, struct uopts *o)
  * Datagrams and packets larger than the socket's send buffer fail with
  * EMSGSIZE; make room for the largest message (root may exceed wmem_max).
  */
+static int sndbuf_for(const struct uopts *o)
+{
+	return o->type == SOCK_STREAM ? 0 : (int)(o->max_msg + 4096);
+}
+
 static void size_buffers(int fd, const struct uopts *o)
 {
-	if (o->type == SOCK_STREAM)
-		return;
-	int want = (int)(o->max_msg + 4096);
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+	if (sndbuf_for(o) > 0)
+		ipcx__sock_sndbuf(fd, sndbuf_for(o));
 }
 
 /* Is a listener alive on this socket file?  Ask it. */
@@ -273,7 +275,7 @@ static int unix_listen_type(const struct ipcx__url *u, unsigned flags, int type,
 	} else {
 		struct ipcx__srv_cfg cfg = {
 			.framing = o.framing, .max_msg = o.max_msg, .flags = flags,
-			.check_peer = a.abstract, .mode = o.mode,
+			.check_peer = a.abstract, .mode = o.mode, .sndbuf = sndbuf_for(&o),
 			.unlink_path = path, .record = record,
 		};
 		r = ipcx__srv_new(t, fd, &cfg, ret);
