@@ -45,7 +45,7 @@ static int posix_name(const struct ipcx__url *u, const char **ret)
 		return ipcx__fail(-EINVAL, "%s: a semaphore name has no '/' after the first",
 				  u->orig);
 	if (len - 1 > NAME_MAX - 4)
-		return ipcx__fail(-ENAMETOOLONG, "%s: name longer than %d bytes", u->orig,
+		return ipcx__fail(-EINVAL, "%s: name longer than %d bytes", u->orig,
 				  NAME_MAX - 4);
 	if (!strcmp(b, "/.") || !strcmp(b, "/.."))
 		return ipcx__fail(-EINVAL, "%s: not a name", u->orig);

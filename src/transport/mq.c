@@ -82,7 +82,7 @@ static int mq_name(const struct ipcx__url *u, char *name)
 		return ipcx__fail(-EINVAL, "%s: want mq:/name (one leading '/', no other)",
 				  u->orig);
 	if (n - 1 > NAME_MAX)
-		return ipcx__fail(-ENAMETOOLONG, "%s: queue name longer than %d bytes",
+		return ipcx__fail(-EINVAL, "%s: queue name longer than %d bytes",
 				  u->orig, NAME_MAX);
 	if (!strcmp(b, "/.") || !strcmp(b, "/.."))
 		return ipcx__fail(-EINVAL, "%s: '.' and '..' are not queue names", u->orig);

@@ -31,7 +31,7 @@ static int shm_name(const struct ipcx__url *u, const char **ret)
 	if (n[0] != '/' || len < 2 || strchr(n + 1, '/'))
 		return ipcx__fail(-EINVAL, "%s: want shm:/name (one '/', then a name)", u->orig);
 	if (len > NAME_MAX)
-		return ipcx__fail(-ENAMETOOLONG, "%s: name longer than %d bytes", u->orig, NAME_MAX);
+		return ipcx__fail(-EINVAL, "%s: name longer than %d bytes", u->orig, NAME_MAX);
 	*ret = n;
 	return 0;
 }
