@@ -477,8 +477,8 @@ int ipcx_region_close(ipcx_region *r);
 /*
  * Every IPC object on the machine, whoever made it: what `ipcx ls`, `rm`,
  * `gc` and `info` are built on.  Inspection only reads /proc, /dev/shm, the
- * mqueue file system and directories; it never opens a channel, so it never
- * disturbs the objects it looks at.
+ * mqueue file system and directories; it never attaches, dials or receives,
+ * so it never disturbs the objects it looks at.
  */
 enum ipcx_obj_kind {
 	IPCX_OBJ_SYSV_MSG = 1, /* "sysv-msg"    System V message queue */
