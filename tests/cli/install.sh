@@ -22,7 +22,12 @@ pc=$(find "$prefix" -name ipcx.pc | head -1)
 [ -n "$pc" ] || die "no ipcx.pc installed"
 export PKG_CONFIG_PATH=$(dirname "$pc")
 libdir=$(pkg-config --variable=libdir ipcx)
-cc -o "$T/hello" "$src/examples/hello.c" $(pkg-config --cflags --libs ipcx) \
+# A sanitizer build's library needs its runtime first: build hello the same way.
+san=
+if ldd "$libdir/libipcx.so" 2>/dev/null | grep -q libasan; then
+	san="-fsanitize=address,undefined"
+fi
+cc $san -o "$T/hello" "$src/examples/hello.c" $(pkg-config --cflags --libs ipcx) \
 	-Wl,-rpath,"$libdir" || die "cannot build against the installed ipcx"
 out=$(timeout "$GUARD" "$T/hello") || die "the installed hello failed"
 check "an installed program says hello" [ "$out" = hello ]
