@@ -37,6 +37,13 @@ Test(files, created_owner_only_and_removed)
 		cr_assert_eq(lstat(p, &st), 0);
 		cr_expect_eq(st.st_mode & 07777, 0600, "%s: mode %o", kinds[i], st.st_mode & 07777);
 		cr_expect(strcmp(kinds[i], "fifo") ? S_ISSOCK(st.st_mode) : S_ISFIFO(st.st_mode));
+		char url[300];
+		snprintf(url, sizeof(url), "%s:%s", strcmp(kinds[i], "fifo") ? "unix" : "fifo", p);
+		struct ipcx_obj *o = NULL;
+		cr_assert_eq(ipcx_obj_find(url, 0, &o), 0, "%s: %s", url, ipcx_errdetail());
+		cr_expect(o->ipcx, "%s: a listener records that it created the object", kinds[i]);
+		cr_expect_not(o->orphan, "%s: its creator is alive", kinds[i]);
+		ipcx_objs_free(o, 1);
 		cr_expect_eq(ipcx_close(l), 0);
 		cr_expect_neq(access(p, F_OK), 0, "%s: the listener must remove its file", kinds[i]);
 	}
@@ -54,6 +61,14 @@ Test(files, explicit_mode_and_keep)
 		cr_expect_eq(st.st_mode & 07777, 0660, "%s: mode %o", kinds[i], st.st_mode & 07777);
 		ipcx_close(l);
 		cr_expect_eq(access(p, F_OK), 0, "%s: keep=1 leaves the file", kinds[i]);
+		/* A kept object is meant to outlive its creator: no creator record,
+		 * so ipcx gc never takes it for an orphan. */
+		char url[300];
+		snprintf(url, sizeof(url), "%s:%s", strcmp(kinds[i], "fifo") ? "unix" : "fifo", p);
+		struct ipcx_obj *o = NULL;
+		cr_assert_eq(ipcx_obj_find(url, 0, &o), 0, "%s: %s", url, ipcx_errdetail());
+		cr_expect_not(o->ipcx, "%s: keep=1 must leave no creator record", kinds[i]);
+		ipcx_objs_free(o, 1);
 		unlink(p);
 	}
 }

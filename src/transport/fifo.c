@@ -163,15 +163,18 @@ static int fifo_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **re
 		r = ipcx__fail(-errno, "%s: cannot open the FIFO", u->orig);
 		goto fail;
 	}
-	if ((!o.keep && !(path = strdup(o.path))) || asprintf(&record, "fifo:%s", o.path) < 0) {
+	/* A kept FIFO is meant to outlive us: no creator record for gc. */
+	if (!o.keep && (!(path = strdup(o.path)) || asprintf(&record, "fifo:%s", o.path) < 0)) {
 		record = NULL;
 		r = -ENOMEM;
 		goto fail;
 	}
-	ipcx__record_created(record);
+	if (record)
+		ipcx__record_created(record);
 	if ((r = fifo_new(rd, wr, &o, path, record, ret)) == 0)
 		return 0;
-	ipcx__record_removed(record);
+	if (record)
+		ipcx__record_removed(record);
 fail:
 	ipcx__close_fd(rd);
 	ipcx__close_fd(wr);

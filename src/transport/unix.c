@@ -196,6 +196,7 @@ static int open_bound(const struct ipcx__url *u, unsigned flags, const struct ua
 struct gram {
 	ipcx_chan base;
 	struct ipcx__io io;
+	bool listener;
 	char *unlink_path;
 	char *record;
 };
@@ -203,7 +204,7 @@ struct gram {
 static ssize_t gram_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
 {
 	struct gram *g = (struct gram *)c;
-	if (g->record)
+	if (g->listener)
 		return ipcx__fail(-EOPNOTSUPP, "a unixgram listener only receives");
 	return ipcx__io_send(&g->io, msg, len, ipcx__deadline(timeout_ms));
 }
@@ -211,7 +212,7 @@ static ssize_t gram_send(ipcx_chan *c, const void *msg, size_t len, int timeout_
 static ssize_t gram_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
 	struct gram *g = (struct gram *)c;
-	if (!g->record)
+	if (!g->listener)
 		return ipcx__fail(-EOPNOTSUPP, "a unixgram dialer only sends");
 	return ipcx__io_recv(&g->io, buf, cap, ipcx__deadline(timeout_ms));
 }
@@ -237,14 +238,15 @@ static const struct ipcx__chan_ops gram_ops = {
 	.close = gram_close,
 };
 
-static int gram_new(const struct ipcx_tran *t, int fd, const struct uopts *o, char *path,
-		    char *record, ipcx_chan **ret)
+static int gram_new(const struct ipcx_tran *t, int fd, const struct uopts *o, bool listener,
+		    char *path, char *record, ipcx_chan **ret)
 {
 	struct gram *g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
 	ipcx__chan_init(&g->base, &gram_ops, t, fd, o->max_msg);
 	ipcx__io_init(&g->io, fd, IPCX__FRAME_PACKET, o->max_msg, true);
+	g->listener = listener;
 	g->unlink_path = path;
 	g->record = record;
 	*ret = &g->base;
@@ -267,11 +269,13 @@ static int unix_listen_type(const struct ipcx__url *u, unsigned flags, int type,
 	if (fd < 0)
 		return fd;
 	char *path = (a.abstract || o.keep) ? NULL : strdup(a.path);
-	char *record = canonical_url(&a);
+	/* A kept object is meant to outlive us: no creator record, so that
+	 * ipcx gc never takes it for an orphan. */
+	char *record = o.keep ? NULL : canonical_url(&a);
 	if (record)
 		ipcx__record_created(record);
 	if (type == SOCK_DGRAM) {
-		r = gram_new(t, fd, &o, path, record, ret);
+		r = gram_new(t, fd, &o, true, path, record, ret);
 	} else {
 		struct ipcx__srv_cfg cfg = {
 			.framing = o.framing, .max_msg = o.max_msg, .flags = flags,
@@ -312,7 +316,7 @@ static int unix_dial_type(const struct ipcx__url *u, unsigned flags, int type,
 		return ipcx__fail(r, "%s: cannot connect", u->orig);
 	}
 	if (type == SOCK_DGRAM)
-		r = gram_new(t, fd, &o, NULL, NULL, ret);
+		r = gram_new(t, fd, &o, false, NULL, NULL, ret);
 	else
 		r = ipcx__conn_new(t, fd, o.framing, o.max_msg, true, ret);
 	if (r < 0)
