@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -114,10 +115,16 @@ void t_sync_close(struct t_sync *s)
 pid_t t_spawn(int (*fn)(void *arg), void *arg)
 {
 	fflush(NULL);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0)
 		abort();
 	if (pid == 0) {
+		/* A test that dies before it reaps its child must not leave the
+		 * child running (a listener waiting forever, say). */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(99); /* the parent died before prctl() */
 		tmpdir_owner = 0; /* the child must not remove the parent's folder */
 		_exit(fn(arg));
 	}
