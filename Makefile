@@ -5,6 +5,7 @@
 #               minute): the table on the terminal, build/bench.json and
 #               build/bench.html beside it.  The full run (all sizes, about
 #               five minutes) is ./build/bin/ipcx bench; see docs/bench.md.
+#   make lint   cppcheck over src, tools and bench
 #   make test   build and run the whole suite twice: plainly, then under
 #               AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 
@@ -15,7 +16,7 @@ PACKAGES := cmake make gcc clang pkg-config libcriterion-dev socat netcat-openbs
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build run test test-plain test-asan deps clean install
+.PHONY: all build run test test-plain test-asan deps clean install lint
 
 all: build
 
@@ -46,6 +47,11 @@ test-asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DIPCX_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 	ctest --test-dir build-asan --output-on-failure -j $(JOBS)
+
+# Static analysis: cppcheck over the library, the CLI and the benchmark.
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr -D_GNU_SOURCE -Iinclude -Isrc -Isrc/core src tools bench
 
 install: build
 	cmake --install build
