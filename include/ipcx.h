@@ -96,7 +96,8 @@ int ipcx_accept(ipcx_chan *listener, int timeout_ms, ipcx_chan **ret);
  * An anonymous connected pair for a parent and its child: kind "socket"
  * (duplex, a SOCK_SEQPACKET socketpair) or "pipe" (one way: a writes, b
  * reads).  Hand one end to a child by fork, or by exec with IPCX_INHERIT and
- * the URL "fd:N" where N is ipcx_fileno() of that end.
+ * the URL "fd:N" where N is ipcx_fileno() of that end, asked before that end
+ * has received anything (it then reads exactly, so N is the descriptor itself).
  */
 int ipcx_pair(const char *kind, unsigned flags, ipcx_chan **a, ipcx_chan **b);
 
