@@ -314,6 +314,7 @@ Test(sysvmq, bad_urls)
 		cr_expect_eq(ipcx_listen(bad[i], 0, &c), -EINVAL, "%s", bad[i]);
 	cr_expect_eq(ipcx_dial(sv_url(NULL), 0, &c), -ENOENT);
 	cr_expect(strstr(ipcx_errdetail(), "no queue"), "%s", ipcx_errdetail());
-	cr_expect_eq(ipcx_dial("sysvmq:/nonexistent/ipcxt-path", 0, &c), -ENOENT);
+	cr_expect_eq(ipcx_dial("sysvmq:/nonexistent/ipcxt-path?proj=1", 0, &c), -ENOENT);
+	cr_expect_eq(ipcx_dial("sysvmq:/tmp", 0, &c), -EINVAL, "a path needs proj");
 	cr_expect_null(c, "untouched on failure");
 }

@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/ipc.h>
 
 #include "tran.h"
 
@@ -155,4 +156,48 @@ Test(url, public_api_rejects)
 	cr_expect_eq(ipcx_close(NULL), 0);
 	cr_expect_str_eq(ipcx_strerror(-EPIPE), "the peer has gone");
 	cr_expect_str_eq(ipcx_strerror(-ENOENT), "No such file or directory");
+}
+
+Test(url, sysv_keys)
+{
+	struct {
+		const char *url;
+		int err;
+		unsigned key;
+	} cases[] = {
+		{ "sysvmq:42", 0, 42 },
+		{ "sysvmq:0x7e001234", 0, 0x7e001234 },
+		{ "sysvshm:0XFFFFFFFF", 0, 0xffffffffu },
+		{ "sysvsem:0", -EINVAL, 0 },
+		{ "sysvsem:0x0", -EINVAL, 0 },
+		{ "sysvmq:-1", -EINVAL, 0 },
+		{ "sysvmq:0x-1", -EINVAL, 0 },
+		{ "sysvmq:+5", -EINVAL, 0 },
+		{ "sysvmq:4294967296", -EINVAL, 0 },
+		{ "sysvmq:12abc", -EINVAL, 0 },
+		{ "sysvmq:0x", -EINVAL, 0 },
+		{ "sysvmq:", -EINVAL, 0 },
+		{ "sysvmq:12?proj=3", -EINVAL, 0 },
+		{ "sysvmq:/tmp", -EINVAL, 0 },
+		{ "sysvmq:/tmp?proj=0", -EINVAL, 0 },
+		{ "sysvmq:/tmp?proj=256", -EINVAL, 0 },
+		{ "sysvmq:/no/such/ipcxt-path?proj=1", -ENOENT, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ipcx__url u;
+		key_t k = 77;
+		cr_assert_eq(ipcx__url_parse(cases[i].url, &u), 0);
+		int r = ipcx__url_sysv_key(&u, &k);
+		cr_expect_eq(r, cases[i].err, "%s gave %d (%s)", cases[i].url, r, ipcx_errdetail());
+		if (r == 0)
+			cr_expect_eq((unsigned)k, cases[i].key, "%s", cases[i].url);
+		else
+			cr_expect_eq(k, 77, "%s: output untouched", cases[i].url);
+	}
+	/* ftok of an existing path with a project id is the key ipcs shows. */
+	struct ipcx__url u;
+	key_t k;
+	cr_assert_eq(ipcx__url_parse("sysvsem:/tmp?proj=7", &u), 0);
+	cr_expect_eq(ipcx__url_sysv_key(&u, &k), 0);
+	cr_expect_eq(k, ftok("/tmp", 7));
 }

@@ -48,29 +48,17 @@ static const struct {
 
 static int sysv_canon(const struct ipcx__url *u, const char *scheme, char *buf, size_t cap)
 {
-	const char *b = u->body;
-	unsigned long long key;
-	if (b[0] == '/') {
-		uint64_t proj = 0;
-		int r = ipcx__url_opt_u64(u, "proj", 1, 255, &proj);
-		if (r < 0)
-			return r;
-		if (!proj)
-			return ipcx__fail(-EINVAL, "%s: a path needs ?proj=N (1 to 255)", u->orig);
-		key_t k = ftok(b, (int)proj);
-		if (k == -1)
-			return ipcx__fail(-errno, "%s: ftok", u->orig);
-		key = (uint32_t)k;
-	} else {
-		char *end;
-		errno = 0;
-		key = strtoull(b, &end, 0);
-		if (!*b || *end || errno || b[0] == '-' || key > 0xffffffffull)
-			return ipcx__fail(-EINVAL, "%s: want %s:KEY (decimal or 0x hex)", u->orig,
-					  scheme);
-	}
+	/* An IPC_PRIVATE object has key 0 and is named by its id instead. */
+	char *end;
+	bool private_by_id = ipcx__url_opt(u, "id") && u->body[0] &&
+			     strtoull(u->body, &end, 0) == 0 && !*end;
+	key_t k = 0;
+	int r = private_by_id ? 0 : ipcx__url_sysv_key(u, &k);
+	if (r < 0)
+		return r;
+	unsigned long long key = (uint32_t)k;
 	uint64_t id = UINT64_MAX;
-	int r = ipcx__url_opt_u64(u, "id", 0, 0x7fffffff, &id);
+	r = ipcx__url_opt_u64(u, "id", 0, 0x7fffffff, &id);
 	if (r < 0)
 		return r;
 	int n = id == UINT64_MAX

@@ -133,6 +133,11 @@ int ipcx__url_opt_enum(const struct ipcx__url *u, const char *key,
 		       const char *const *choices, int *ret);
 /* Body as an absolute filesystem path that fits in cap bytes. */
 int ipcx__url_path(const struct ipcx__url *u, size_t cap, const char **ret);
+/*
+ * A System V key: the body as KEY (decimal or 0x hex, not 0 = IPC_PRIVATE)
+ * or /path with ?proj=N (1 to 255) for ftok(path, N).
+ */
+int ipcx__url_sysv_key(const struct ipcx__url *u, key_t *ret);
 /* Body as host:port; host is copied without IPv6 brackets. */
 int ipcx__url_hostport(const struct ipcx__url *u, char *host, size_t hostcap,
 		       uint16_t *port);

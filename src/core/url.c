@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <sys/ipc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,5 +214,50 @@ int ipcx__url_hostport(const struct ipcx__url *u, char *host, size_t hostcap,
 	memcpy(host, b, hlen);
 	host[hlen] = '\0';
 	*port = (uint16_t)p;
+	return 0;
+}
+
+/* A key as ipcs shows it: decimal or 0x hex, 32 bits, unsigned. */
+static bool parse_key_number(const char *s, long long *ret)
+{
+	bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+	const char *digits = hex ? s + 2 : s;
+	if (!isxdigit((unsigned char)*digits) || (!hex && !isdigit((unsigned char)*digits)))
+		return false; /* no sign, no blanks: ipcs shows keys unsigned */
+	char *end;
+	errno = 0;
+	long long k = (long long)strtoull(digits, &end, hex ? 16 : 10);
+	if (*end || errno || k > (long long)UINT_MAX)
+		return false;
+	*ret = k;
+	return true;
+}
+
+int ipcx__url_sysv_key(const struct ipcx__url *u, key_t *ret)
+{
+	const char *b = u->body;
+	if (b[0] == '/') {
+		uint64_t proj = 0;
+		int r = ipcx__url_opt_u64(u, "proj", 1, 255, &proj);
+		if (r < 0)
+			return r;
+		if (!proj)
+			return ipcx__fail(-EINVAL, "%s: a path needs ?proj=N (1 to 255)", u->orig);
+		key_t k = ftok(b, (int)proj);
+		if (k == -1)
+			return ipcx__fail(-errno, "%s: ftok(%s)", u->orig, b);
+		*ret = k;
+		return 0;
+	}
+	if (ipcx__url_opt(u, "proj"))
+		return ipcx__fail(-EINVAL, "%s: proj goes with a path, not a key", u->orig);
+	long long k;
+	if (!parse_key_number(b, &k))
+		return ipcx__fail(-EINVAL, "%s: want %s:KEY (decimal or 0x hex) or %s:/path?proj=N",
+				  u->orig, u->scheme, u->scheme);
+	if (k == IPC_PRIVATE)
+		return ipcx__fail(-EINVAL, "%s: key 0 is IPC_PRIVATE, which nobody else can open",
+				  u->orig);
+	*ret = (key_t)(int)(unsigned)k;
 	return 0;
 }

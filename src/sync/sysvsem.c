@@ -32,38 +32,6 @@ union semun {
 
 static const char *const sysv_opts[] = { "mode", "keep", "nsems", "index", "undo", "proj", NULL };
 
-/* KEY (decimal or 0x hex, not 0 = IPC_PRIVATE), or ftok(path, proj). */
-static int sysv_key(const struct ipcx__url *u, key_t *ret)
-{
-	const char *b = u->body;
-	if (b[0] == '/') {
-		uint64_t proj = 0;
-		int r = ipcx__url_opt_u64(u, "proj", 1, 255, &proj);
-		if (r < 0)
-			return r;
-		if (!proj)
-			return ipcx__fail(-EINVAL, "%s: a path needs ?proj=N (1 to 255)", u->orig);
-		key_t k = ftok(b, (int)proj);
-		if (k == -1)
-			return ipcx__fail(-errno, "%s: ftok", u->orig);
-		*ret = k;
-		return 0;
-	}
-	if (ipcx__url_opt(u, "proj"))
-		return ipcx__fail(-EINVAL, "%s: proj goes with a path, not a key", u->orig);
-	char *end;
-	errno = 0;
-	unsigned long long k = strtoull(b, &end, 0);
-	if (!*b || *end || errno || b[0] == '-' || k > 0xffffffffull)
-		return ipcx__fail(-EINVAL, "%s: want sysvsem:KEY (decimal or 0x hex) or "
-				  "sysvsem:/path?proj=N", u->orig);
-	if (k == 0)
-		return ipcx__fail(-EINVAL, "%s: key 0 is IPC_PRIVATE, which nobody can open",
-				  u->orig);
-	*ret = (key_t)(uint32_t)k;
-	return 0;
-}
-
 /* Options every handle takes: the member and SEM_UNDO. */
 static int handle_opts(const struct ipcx__url *u, struct ipcx_sem *s, key_t *key)
 {
@@ -71,7 +39,7 @@ static int handle_opts(const struct ipcx__url *u, struct ipcx_sem *s, key_t *key
 	bool undo = true;
 	int r = ipcx__sem_check_opts(u, sysv_opts);
 	if (r == 0)
-		r = sysv_key(u, key);
+		r = ipcx__url_sysv_key(u, key);
 	if (r == 0)
 		r = ipcx__url_opt_u64(u, "index", 0, NSEMS_MAX - 1, &index);
 	if (r == 0)

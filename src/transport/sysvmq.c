@@ -90,43 +90,6 @@ static int sv_info(struct msginfo *mi)
 	return 0;
 }
 
-/* KEY: decimal (possibly negative, as key_t is signed) or 0x hex. */
-static int parse_key(const struct ipcx__url *u, key_t *ret)
-{
-	const char *s = u->body;
-	bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
-	char *end;
-	errno = 0;
-	long long k = hex ? (long long)strtoull(s + 2, &end, 16) : strtoll(s, &end, 10);
-	if (!*s || (hex && !s[2]) || *end || errno || k < INT_MIN || k > (long long)UINT_MAX ||
-	    (hex && s[2] == '-'))
-		return ipcx__fail(-EINVAL, "%s: want sysvmq:KEY (decimal or 0x hex) or "
-				  "sysvmq:/path?proj=N", u->orig);
-	if (k == IPC_PRIVATE)
-		return ipcx__fail(-EINVAL, "%s: key 0 is IPC_PRIVATE, which nobody can dial",
-				  u->orig);
-	*ret = (key_t)(int)(unsigned)k;
-	return 0;
-}
-
-static int sv_key(const struct ipcx__url *u, key_t *ret)
-{
-	uint64_t proj = 1;
-	int r = ipcx__url_opt_u64(u, "proj", 1, 255, &proj);
-	if (r)
-		return r;
-	if (u->body[0] != '/') {
-		if (ipcx__url_opt(u, "proj"))
-			return ipcx__fail(-EINVAL, "%s: proj is for sysvmq:/path", u->orig);
-		return parse_key(u, ret);
-	}
-	key_t k = ftok(u->body, (int)proj);
-	if (k == -1)
-		return ipcx__fail(-errno, "%s: ftok(%s): %s", u->orig, u->body, strerror(errno));
-	*ret = k;
-	return 0;
-}
-
 static int sv_types(const struct ipcx__url *u, long *stype, long *rtype)
 {
 	uint64_t t = 1;
@@ -220,7 +183,7 @@ struct sv_cfg {
 static int sv_config(const struct ipcx__url *u, struct sv_cfg *cfg)
 {
 	cfg->poll_ms = DEFAULT_POLL_MS;
-	int r = sv_key(u, &cfg->key);
+	int r = ipcx__url_sysv_key(u, &cfg->key);
 	if (!r)
 		r = sv_types(u, &cfg->stype, &cfg->rtype);
 	if (!r)

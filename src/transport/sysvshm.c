@@ -19,18 +19,7 @@
 static const struct ipcx_tran sysvshm_tran;
 
 static const char *const sysvshm_options[] = { "capacity", "max",  "spsc", "policy",
-					       "spin",     "mode", "keep", NULL };
-
-static int sysv_key(const struct ipcx__url *u, key_t *ret)
-{
-	char *end;
-	errno = 0;
-	long long k = strtoll(u->body, &end, 0);
-	if (!*u->body || *end || errno || k == IPC_PRIVATE || k < INT32_MIN || k > UINT32_MAX)
-		return ipcx__fail(-EINVAL, "%s: want sysvshm:KEY (a non-zero number)", u->orig);
-	*ret = (key_t)(int32_t)(uint32_t)k;
-	return 0;
-}
+					       "spin",     "mode", "keep", "proj", NULL };
 
 static int sysv_unmap(struct ringchan *rc)
 {
@@ -77,7 +66,7 @@ static int sysv_open(const struct ipcx__url *u, bool create, ipcx_chan **ret)
 	bool keep = false;
 	key_t key = 0;
 	int r;
-	if ((r = sysv_key(u, &key)) || (r = ipcx__ring_geom_parse(u, &g)) ||
+	if ((r = ipcx__url_sysv_key(u, &key)) || (r = ipcx__ring_geom_parse(u, &g)) ||
 	    (r = ipcx__url_opt_mode(u, &mode)) || (r = ipcx__url_opt_bool(u, "keep", &keep)))
 		return r;
 	struct ringchan *rc = calloc(1, sizeof(*rc));
