@@ -163,6 +163,20 @@ static long long col_val(char *const *v, int nv, int col)
 	return col >= 0 && col < nv ? strtoll(v[col], NULL, 10) : -1;
 }
 
+/* A folder to read entries from, with its descriptor for *at() calls; NULL
+ * with errno set on failure. */
+static DIR *open_dir(const char *path, int *dfd)
+{
+	*dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = *dfd >= 0 ? fdopendir(*dfd) : NULL;
+	if (!d && *dfd >= 0) {
+		int saved = errno;
+		close(*dfd);
+		errno = saved;
+	}
+	return d;
+}
+
 static void sysv_row(struct objvec *ov, int f, char *const *hdr, int nh, char *const *v, int nv)
 {
 	long long key = col_val(v, nv, col_of(hdr, nh, "key"));
@@ -233,14 +247,10 @@ uint64_t ipcx__devshm_dev(void)
 
 int ipcx__scan_devshm(struct objvec *ov)
 {
-	int dfd = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-	if (!d) {
-		int err = -errno;
-		if (dfd >= 0)
-			close(dfd);
-		return err;
-	}
+	int dfd;
+	DIR *d = open_dir("/dev/shm", &dfd);
+	if (!d)
+		return -errno;
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		struct statx st;
@@ -354,14 +364,10 @@ int ipcx__scan_mqueue(struct objvec *ov)
 	int r = ipcx__mqueue_mount(dir, sizeof(dir));
 	if (r < 0)
 		return r;
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-	if (!d) {
-		r = -errno;
-		if (dfd >= 0)
-			close(dfd);
-		return r;
-	}
+	int dfd;
+	DIR *d = open_dir(dir, &dfd);
+	if (!d)
+		return -errno;
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		struct statx st;

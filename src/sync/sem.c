@@ -148,19 +148,31 @@ static int posix_open(const struct ipcx__url *u, struct ipcx_sem *s)
 
 /* ---- create / open / close ------------------------------------------------- */
 
-IPCX_EXPORT int ipcx_sem_create(const char *url, unsigned value, unsigned flags, ipcx_sem **ret)
+/*
+ * What create and open share: check the arguments, parse the URL and
+ * allocate a handle of the kind the scheme names.
+ */
+static int sem_begin(const char *url, unsigned flags, ipcx_sem **ret, struct ipcx__url *u,
+		     bool *sysv, struct ipcx_sem **s)
 {
 	if (!ret)
 		return ipcx__fail(-EINVAL, "no place for the semaphore");
 	if (flags)
 		return ipcx__fail(-EINVAL, "unknown flags 0x%x", flags);
-	struct ipcx__url u;
-	int r = parse(url, &u);
+	int r = parse(url, u);
 	if (r < 0)
 		return r;
-	bool sysv = !strcmp(u.scheme, "sysvsem");
-	struct ipcx_sem *s;
-	if ((r = sem_alloc(sysv ? SEM_SYSV : SEM_POSIX_NAMED, &s)) < 0)
+	*sysv = !strcmp(u->scheme, "sysvsem");
+	return sem_alloc(*sysv ? SEM_SYSV : SEM_POSIX_NAMED, s);
+}
+
+IPCX_EXPORT int ipcx_sem_create(const char *url, unsigned value, unsigned flags, ipcx_sem **ret)
+{
+	struct ipcx__url u;
+	struct ipcx_sem *s = NULL;
+	bool sysv = false;
+	int r = sem_begin(url, flags, ret, &u, &sysv, &s);
+	if (r < 0)
 		return r;
 	bool keep = false;
 	r = ipcx__url_opt_bool(&u, "keep", &keep);
@@ -184,17 +196,11 @@ IPCX_EXPORT int ipcx_sem_create(const char *url, unsigned value, unsigned flags,
 
 IPCX_EXPORT int ipcx_sem_open(const char *url, unsigned flags, ipcx_sem **ret)
 {
-	if (!ret)
-		return ipcx__fail(-EINVAL, "no place for the semaphore");
-	if (flags)
-		return ipcx__fail(-EINVAL, "unknown flags 0x%x", flags);
 	struct ipcx__url u;
-	int r = parse(url, &u);
+	struct ipcx_sem *s = NULL;
+	bool sysv = false;
+	int r = sem_begin(url, flags, ret, &u, &sysv, &s);
 	if (r < 0)
-		return r;
-	bool sysv = !strcmp(u.scheme, "sysvsem");
-	struct ipcx_sem *s;
-	if ((r = sem_alloc(sysv ? SEM_SYSV : SEM_POSIX_NAMED, &s)) < 0)
 		return r;
 	r = sysv ? ipcx__sysvsem_open(&u, s) : posix_open(&u, s);
 	if (r < 0) {
