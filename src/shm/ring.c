@@ -138,6 +138,17 @@ static inline uint8_t *cell_ptr(const struct ring *r, uint64_t pos)
 	return r->data + (pos & r->mask) * RING_CELL;
 }
 
+/* The seq and meta words of the record that starts at cell pos. */
+static inline _Atomic uint64_t *seqw(const struct ring *r, uint64_t pos)
+{
+	return &r->cell[pos & r->mask].seq;
+}
+
+static inline _Atomic uint64_t *metaw(const struct ring *r, uint64_t pos)
+{
+	return &r->cell[pos & r->mask].meta;
+}
+
 /* ---- futex ---------------------------------------------------------------- */
 
 /* Shared (not FUTEX_PRIVATE): the word is in memory other processes map. */
@@ -250,13 +261,13 @@ static void advance_rel(struct ring *r)
 {
 	for (uint64_t i = 0; i < r->ncells; i++) {
 		uint64_t p = atomic_load_explicit(&r->h->rel, ACQ);
-		uint64_t s = atomic_load_explicit(&r->cell[p & r->mask].seq, ACQ);
+		uint64_t s = atomic_load_explicit(seqw(r, p), ACQ);
 		if (s != SEQ(p, T_RELEASED))
 			break;
 		uint32_t len;
 		uint64_t c;
 		enum kind k;
-		if (meta_decode(r, p, atomic_load_explicit(&r->cell[p & r->mask].meta, RELAXED), &len, &c,
+		if (meta_decode(r, p, atomic_load_explicit(metaw(r, p), RELAXED), &len, &c,
 				&k) < 0 ||
 		    p + c > atomic_load(&r->h->tail))
 			break;
@@ -267,7 +278,7 @@ static void advance_rel(struct ring *r)
 
 static void release_at(struct ring *r, uint64_t pos)
 {
-	publish(&r->cell[pos & r->mask].seq, SEQ(pos, T_RELEASED));
+	publish(seqw(r, pos), SEQ(pos, T_RELEASED));
 	advance_rel(r);
 }
 
@@ -284,11 +295,11 @@ static void fix_head(struct ring *r)
 /* The record at pos is CLAIMED or READING by a peer that is dead. */
 static void fix_record(struct ring *r, uint64_t pos, uint64_t s)
 {
-	_Atomic uint64_t *sp = &r->cell[pos & r->mask].seq;
+	_Atomic uint64_t *sp = seqw(r, pos);
 	uint32_t len;
 	uint64_t c;
 	enum kind k;
-	if (meta_decode(r, pos, atomic_load(&r->cell[pos & r->mask].meta), &len, &c, &k) < 0)
+	if (meta_decode(r, pos, atomic_load(metaw(r, pos)), &len, &c, &k) < 0)
 		return;
 	if (SEQTAG(s) & T_READING) {
 		if (atomic_load(&r->h->tail) == pos) {
@@ -319,7 +330,7 @@ static void repair(struct ring *r)
 	fix_head(r);
 	uint64_t pos[2] = { atomic_load(&r->h->tail), atomic_load(&r->h->rel) };
 	for (int i = 0; i < 2; i++) {
-		uint64_t s = atomic_load(&r->cell[pos[i] & r->mask].seq);
+		uint64_t s = atomic_load(seqw(r, pos[i]));
 		if (owned_by_dead(r, pos[i], s))
 			fix_record(r, pos[i], s);
 	}
@@ -337,12 +348,12 @@ static bool sweep_dead(struct ring *r, unsigned k)
 	fix_head(r);
 	uint64_t p = atomic_load(&r->h->rel), hd = atomic_load(&r->h->head) >> 8;
 	for (uint64_t i = 0; p < hd && i < r->ncells; i++) {
-		uint64_t s = atomic_load(&r->cell[p & r->mask].seq);
+		uint64_t s = atomic_load(seqw(r, p));
 		uint32_t len;
 		uint64_t c;
 		enum kind kd;
 		if (SEQPOS(s) != p ||
-		    meta_decode(r, p, atomic_load(&r->cell[p & r->mask].meta), &len, &c, &kd) < 0)
+		    meta_decode(r, p, atomic_load(metaw(r, p)), &len, &c, &kd) < 0)
 			return false;
 		if ((SEQTAG(s) & T_OWNED) && (SEQTAG(s) & 0x3f) == k)
 			fix_record(r, p, s);
@@ -468,14 +479,14 @@ static int mpmc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cel
 		/* We own the head: meta first, so a repairer can trust it. */
 		unsigned tag = T_CLAIMED | (unsigned)r->me;
 		if (pad) {
-			atomic_store_explicit(&r->cell[c].meta, pad << 32 | M_PAD, RELAXED);
-			atomic_store_explicit(&r->cell[c].seq, SEQ(hp, tag), REL);
+			atomic_store_explicit(metaw(r, hp), pad << 32 | M_PAD, RELAXED);
+			atomic_store_explicit(seqw(r, hp), SEQ(hp, tag), REL);
 		}
-		atomic_store_explicit(&r->cell[start & r->mask].meta, cells << 32 | len, RELAXED);
-		atomic_store_explicit(&r->cell[start & r->mask].seq, SEQ(start, tag), REL);
+		atomic_store_explicit(metaw(r, start), cells << 32 | len, RELAXED);
+		atomic_store_explicit(seqw(r, start), SEQ(start, tag), REL);
 		atomic_store_explicit(&r->h->head, (start + cells) << 8, REL);
 		if (pad)
-			atomic_store_explicit(&r->cell[c].seq, SEQ(hp, T_COMMITTED), REL);
+			atomic_store_explicit(seqw(r, hp), SEQ(hp, T_COMMITTED), REL);
 		*pos = start;
 		*cellsp = cells;
 		return 0;
@@ -496,7 +507,7 @@ static int mpmc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
 		 * (check_indices, when a wait begins).
 		 */
 		uint64_t t = atomic_load_explicit(&r->h->tail, ACQ);
-		uint64_t s = atomic_load_explicit(&r->cell[t & r->mask].seq, ACQ);
+		uint64_t s = atomic_load_explicit(seqw(r, t), ACQ);
 		unsigned tag = SEQTAG(s);
 		if (SEQPOS(s) != t)
 			return -EAGAIN;
@@ -507,7 +518,7 @@ static int mpmc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
 		uint32_t len;
 		uint64_t c;
 		enum kind k;
-		uint64_t m = atomic_load_explicit(&r->cell[t & r->mask].meta, RELAXED);
+		uint64_t m = atomic_load_explicit(metaw(r, t), RELAXED);
 		if (meta_decode(r, t, m, &len, &c, &k) < 0) {
 			if (atomic_load(&r->h->tail) != t)
 				continue;
@@ -516,7 +527,7 @@ static int mpmc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
 		bool deliver = k == K_MSG && tag == T_COMMITTED;
 		if (deliver && len > cap)
 			return -EMSGSIZE;
-		if (!atomic_compare_exchange_strong(&r->cell[t & r->mask].seq, &s,
+		if (!atomic_compare_exchange_strong(seqw(r, t), &s,
 						    SEQ(t, T_READING | (unsigned)r->me)))
 			continue;
 		atomic_store_explicit(&r->h->tail, t + c, REL);
@@ -547,13 +558,13 @@ static int check_indices(struct ring *r)
 	for (int tries = 0; tries < 16; tries++) {
 		uint64_t rl = atomic_load(&r->h->rel), t = atomic_load(&r->h->tail);
 		uint64_t hw = atomic_load(&r->h->head), hd = hw >> 8;
-		uint64_t s = atomic_load(&r->cell[t & r->mask].seq);
+		uint64_t s = atomic_load(seqw(r, t));
 		/*
 		 * The words only grow: if each reads the same twice, there was an
 		 * instant when all of them held these values together.
 		 */
 		if (atomic_load(&r->h->rel) != rl || atomic_load(&r->h->tail) != t ||
-		    atomic_load(&r->h->head) != hw || atomic_load(&r->cell[t & r->mask].seq) != s)
+		    atomic_load(&r->h->head) != hw || atomic_load(seqw(r, t)) != s)
 			continue;
 		bool ok = rl <= t && (hw & 0xff) <= RING_PEERS;
 		if (r->flags & RING_F_SPSC) /* the head moves after the commit: tail may pass it */
@@ -597,7 +608,7 @@ static int spsc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
 	for (;;) {
 		uint64_t t = atomic_load_explicit(&r->h->tail, RELAXED);
 		/* The consumer watches the cell, not the head: one line less to fetch. */
-		uint64_t s = atomic_load_explicit(&r->cell[t & r->mask].seq, ACQ);
+		uint64_t s = atomic_load_explicit(seqw(r, t), ACQ);
 		/*
 		 * Not committed: empty.  The head is not read here, so a spinning
 		 * consumer keeps the producer's head line out of its cache; the
@@ -608,7 +619,7 @@ static int spsc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
 		uint32_t len;
 		uint64_t c;
 		enum kind k;
-		uint64_t m = atomic_load_explicit(&r->cell[t & r->mask].meta, RELAXED);
+		uint64_t m = atomic_load_explicit(metaw(r, t), RELAXED);
 		if (meta_decode(r, t, m, &len, &c, &k) < 0)
 			return ipcx__fail(-EBADMSG, "ring: bad record at %llu", (unsigned long long)t);
 		if (k == K_MSG && len > cap)
@@ -660,18 +671,18 @@ static void commit_at(struct ring *r, uint64_t pos, uint32_t len, uint64_t cells
 	if (r->flags & RING_F_SPSC) {
 		if (pad) {
 			uint64_t p0 = pos - pad;
-			atomic_store_explicit(&r->cell[p0 & r->mask].meta, pad << 32 | M_PAD, RELAXED);
-			atomic_store_explicit(&r->cell[p0 & r->mask].seq, SEQ(p0, T_COMMITTED), REL);
+			atomic_store_explicit(metaw(r, p0), pad << 32 | M_PAD, RELAXED);
+			atomic_store_explicit(seqw(r, p0), SEQ(p0, T_COMMITTED), REL);
 		}
-		atomic_store_explicit(&r->cell[pos & r->mask].meta, cells << 32 | len, RELAXED);
+		atomic_store_explicit(metaw(r, pos), cells << 32 | len, RELAXED);
 		/* seq_cst: orders the commit before the loads of the waiter flags. */
-		publish(&r->cell[pos & r->mask].seq, SEQ(pos, T_COMMITTED));
+		publish(seqw(r, pos), SEQ(pos, T_COMMITTED));
 		atomic_store_explicit(&r->h->head, (pos + cells) << 8, REL);
 		atomic_store_explicit(&r->h->sent, atomic_load_explicit(&r->h->sent, RELAXED) + 1,
 				      RELAXED);
 	} else {
-		atomic_store_explicit(&r->cell[pos & r->mask].meta, cells << 32 | len, RELAXED);
-		publish(&r->cell[pos & r->mask].seq, SEQ(pos, T_COMMITTED));
+		atomic_store_explicit(metaw(r, pos), cells << 32 | len, RELAXED);
+		publish(seqw(r, pos), SEQ(pos, T_COMMITTED));
 		atomic_fetch_add_explicit(&r->h->sent, 1, RELAXED);
 	}
 	durable(r, false);
@@ -696,7 +707,7 @@ static void release_msg(struct ring *r, uint64_t pos, uint64_t cells)
 static bool has_msg(struct ring *r)
 {
 	uint64_t t = atomic_load(&r->h->tail);
-	uint64_t s = atomic_load(&r->cell[t & r->mask].seq);
+	uint64_t s = atomic_load(seqw(r, t));
 	return s == SEQ(t, T_COMMITTED) || s == SEQ(t, T_LOST);
 }
 
@@ -789,18 +800,18 @@ static int ring_wait(struct ring *r, struct wait *w, int timeout_ms, bool rx, bo
 		sched_yield();
 		return 0;
 	}
-	_Atomic uint32_t *seqw = rx ? &r->h->rx_seq : &r->h->tx_seq;
+	_Atomic uint32_t *fw = rx ? &r->h->rx_seq : &r->h->tx_seq;
 	_Atomic uint32_t *waiters = rx ? &r->h->rx_waiters : &r->h->tx_waiters;
 	int64_t ns = w->deadline < 0 ? -1 : w->deadline - now;
 	if (atomic_load(&r->h->attached_ever) > 1 && (ns < 0 || ns > 100000000))
 		ns = 100000000;
-	uint32_t v = atomic_load(seqw);
+	uint32_t v = atomic_load(fw);
 	/* Announce, then look again: a committer that missed us sees the flag. */
 	atomic_fetch_add(waiters, 1);
 	if (!sleeper_barrier() && (ns < 0 || ns > 1000000))
 		ns = 1000000; /* no barrier on the others: never sleep long on a miss */
 	if (!(rx ? has_msg(r) : has_room(r, cells)))
-		futex_wait(seqw, v, ns);
+		futex_wait(fw, v, ns);
 	atomic_fetch_sub(waiters, 1);
 	return 0;
 }
@@ -1192,8 +1203,8 @@ void ipcx__ring_detach(struct ring *r)
 		return;
 	if (r->reserved && !(r->flags & RING_F_SPSC)) {
 		/* The head moved past it: commit it as padding, nobody sees it. */
-		atomic_store(&r->cell[r->res_pos & r->mask].meta, (uint64_t)r->res_cells << 32 | M_PAD);
-		atomic_store(&r->cell[r->res_pos & r->mask].seq, SEQ(r->res_pos, T_COMMITTED));
+		atomic_store(metaw(r, r->res_pos), (uint64_t)r->res_cells << 32 | M_PAD);
+		atomic_store(seqw(r, r->res_pos), SEQ(r->res_pos, T_COMMITTED));
 	}
 	r->reserved = false;
 	if (r->peeked)
@@ -1236,11 +1247,11 @@ ssize_t ipcx__ring_check(struct ring *r)
 		uint32_t len;
 		uint64_t c;
 		enum kind k;
-		if (meta_decode(r, p, atomic_load(&r->cell[p & r->mask].meta), &len, &c, &k) < 0 ||
+		if (meta_decode(r, p, atomic_load(metaw(r, p)), &len, &c, &k) < 0 ||
 		    p + c > hd)
 			return -EBADMSG;
 		if (!(r->flags & RING_F_SPSC)) {
-			uint64_t s = atomic_load(&r->cell[p & r->mask].seq);
+			uint64_t s = atomic_load(seqw(r, p));
 			unsigned tag = SEQTAG(s);
 			bool owned = (tag & T_OWNED) && (tag & 0x3f) < RING_PEERS &&
 				     !((tag & T_CLAIMED) && (tag & T_READING));
@@ -1290,8 +1301,8 @@ ssize_t ipcx__ring_recover(struct ring *r)
 		uint32_t len;
 		uint64_t c;
 		enum kind k;
-		uint64_t s = atomic_load(&r->cell[p & r->mask].seq);
-		if (meta_decode(r, p, atomic_load(&r->cell[p & r->mask].meta), &len, &c, &k) < 0 ||
+		uint64_t s = atomic_load(seqw(r, p));
+		if (meta_decode(r, p, atomic_load(metaw(r, p)), &len, &c, &k) < 0 ||
 		    p + c > hd)
 			break;
 		if (!(r->flags & RING_F_SPSC)) {
@@ -1299,7 +1310,7 @@ ssize_t ipcx__ring_recover(struct ring *r)
 			if (SEQPOS(s) != p)
 				break;
 			if (tag != T_COMMITTED && tag != T_LOST)
-				atomic_store(&r->cell[p & r->mask].seq, SEQ(p, T_LOST));
+				atomic_store(seqw(r, p), SEQ(p, T_LOST));
 			else if (tag == T_COMMITTED && k == K_MSG && check_crc(r, p, len) < 0)
 				break;
 			kept += tag == T_COMMITTED && k == K_MSG;
@@ -1312,7 +1323,7 @@ ssize_t ipcx__ring_recover(struct ring *r)
 	}
 	/* Forget what lies past the cut, or it would read as committed. */
 	for (uint64_t q = p; q < hd && q - p < r->ncells; q++)
-		atomic_store(&r->cell[q & r->mask].seq, 0);
+		atomic_store(seqw(r, q), 0);
 	atomic_store(&h->head, p << 8);
 	uint64_t sent = atomic_load(&h->sent), recvd = atomic_load(&h->received);
 	uint64_t dropped = atomic_load(&h->dropped);
