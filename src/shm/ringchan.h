@@ -21,6 +21,8 @@ struct ringchan {
 	bool owner, keep;
 	int shmid;  /* sysvshm */
 	int lockfd; /* mmap: holds a shared flock for the channel's life */
+	dev_t dev;  /* shm: the object created, so that close removes only its name */
+	ino_t ino;
 	char canon[PATH_MAX + 16]; /* the canonical URL, for creator records */
 };
 

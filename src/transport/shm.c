@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -36,18 +37,64 @@ static int shm_name(const struct ipcx__url *u, const char **ret)
 	return 0;
 }
 
+/*
+ * Two processes may want to remove the same name at once: two listeners
+ * replacing one stale ring, or a listener replacing the ring of an owner that
+ * is closing.  Whoever removes a name holds an exclusive flock on the object
+ * (the kernel drops the lock of a process that dies, so a killed remover
+ * blocks nobody) and removes the name only while it still names that object
+ * (same device and inode).  So an unlink never hits a ring that another
+ * listener made in the meantime.  fd is the object, locked by the caller.
+ */
+static int unlink_locked(const char *name, int fd)
+{
+	struct stat st, now;
+	int cur = shm_open(name, O_RDONLY, 0);
+	int r = cur < 0 || fstat(fd, &st) < 0 || fstat(cur, &now) < 0 ? -errno : 0;
+	if (r == 0 && (st.st_dev != now.st_dev || st.st_ino != now.st_ino))
+		r = -ENOENT; /* removed since, and perhaps made again */
+	else if (r == 0 && shm_unlink(name) < 0)
+		r = -errno;
+	ipcx__close_fd(cur);
+	return r;
+}
+
+static int lock_fd(int fd, int how)
+{
+	while (flock(fd, how) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+/* The owner removes the name of the object in fd (waiting for a replacer). */
+static int unlink_object(const char *name, int fd)
+{
+	int r = lock_fd(fd, LOCK_EX);
+	return r < 0 ? r : unlink_locked(name, fd);
+}
+
 static int shm_unmap(struct ringchan *rc)
 {
 	if (rc->owner && rc->keep)
 		atomic_store(&((struct ring_hdr *)rc->map)->kept, 1);
 	munmap(rc->map, rc->maplen);
-	if (rc->owner && !rc->keep) {
-		const char *name = rc->canon + strlen("shm:");
-		if (shm_unlink(name) < 0)
-			return -errno;
+	if (!rc->owner || rc->keep)
+		return 0;
+	const char *name = rc->canon + strlen("shm:");
+	int fd = shm_open(name, O_RDONLY, 0);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	int r = fstat(fd, &st) < 0 ? -errno : 0;
+	if (r == 0 && (st.st_dev != rc->dev || st.st_ino != rc->ino))
+		r = -ENOENT; /* once we detached, a listener replaced our ring */
+	else if (r == 0)
+		r = unlink_object(name, fd);
+	close(fd);
+	if (r == 0)
 		ipcx__record_removed(rc->canon);
-	}
-	return 0;
+	return r;
 }
 
 static int map_fd(int fd, size_t len, void **ret)
@@ -59,38 +106,54 @@ static int map_fd(int fd, size_t len, void **ret)
 	return 0;
 }
 
+/* The ring in fd is ours (same owner), valid, not kept, and nobody is attached. */
+static bool abandoned(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || st.st_size < RING_HDR ||
+	    (uint64_t)st.st_size > RING_MAX_CAP * 2)
+		return false;
+	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return false;
+	struct ring r;
+	bool stale = ipcx__ring_attach(&r, m, (size_t)st.st_size, true) == 0 &&
+		     ipcx__ring_abandoned(&r);
+	munmap(m, (size_t)st.st_size);
+	return stale;
+}
+
 /*
- * A ring left by a listener that was killed (it could not remove it): ours
- * (same owner), a valid ring, and no process attached.  Remove it so that a
- * new listener can create the name again, as a stale socket file is.
+ * A ring left by a listener that was killed (it could not remove it): remove
+ * it so that a new listener can create the name again, as a stale socket
+ * file is.  Judged and removed under the object's lock (see unlink_locked):
+ * of two listeners that find it at once, one removes it, and the other,
+ * finding it locked or its name gone, is refused as by a live ring.
  */
 static bool remove_stale(const char *name, const char *canon)
 {
 	int fd = shm_open(name, O_RDWR, 0);
 	if (fd < 0)
 		return false;
-	struct stat st;
-	bool stale = false;
-	if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && st.st_size >= RING_HDR &&
-	    (uint64_t)st.st_size <= RING_MAX_CAP * 2) {
-		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (m != MAP_FAILED) {
-			struct ring r;
-			stale = ipcx__ring_attach(&r, m, (size_t)st.st_size, true) == 0 &&
-				ipcx__ring_abandoned(&r);
-			munmap(m, (size_t)st.st_size);
-		}
-	}
-	close(fd);
-	/* Unlink only the object we judged, not one a racing listener made since. */
-	struct stat now;
-	int fd2 = stale ? shm_open(name, O_RDONLY, 0) : -1;
-	if (fd2 >= 0 && fstat(fd2, &now) == 0 && now.st_ino == st.st_ino && shm_unlink(name) == 0)
+	bool removed = lock_fd(fd, LOCK_EX | LOCK_NB) == 0 && abandoned(fd) &&
+		       unlink_locked(name, fd) == 0;
+	close(fd); /* drops the lock */
+	if (removed)
 		ipcx__record_removed(canon);
-	else
-		stale = false;
-	ipcx__close_fd(fd2);
-	return stale;
+	return removed;
+}
+
+/* Create the object exclusively, replacing a stale ring; fd or -errno. */
+static int create(const char *name, mode_t mode, const char *canon)
+{
+	/* shm_open adds O_NOFOLLOW and O_CLOEXEC; O_EXCL: no squatter. */
+	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, mode);
+	if (fd >= 0 || errno != EEXIST)
+		return fd < 0 ? -errno : fd;
+	if (!remove_stale(name, canon))
+		return -EEXIST; /* a live ring, not a ring, or replaced by another listener */
+	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, mode);
+	return fd < 0 ? -errno : fd;
 }
 
 static int shm_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
@@ -108,30 +171,39 @@ static int shm_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret
 		return -ENOMEM;
 	snprintf(rc->canon, sizeof(rc->canon), "shm:%s", name);
 	rc->maplen = ipcx__ring_size(&g);
-	/* shm_open adds O_NOFOLLOW and O_CLOEXEC; O_EXCL: no squatter. */
-	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, mode);
-	if (fd < 0 && errno == EEXIST && remove_stale(name, rc->canon))
-		fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, mode);
+	int fd = create(name, mode, rc->canon);
 	if (fd < 0) {
-		r = ipcx__fail(-errno, "%s: cannot create: %s", u->orig, strerror(errno));
+		r = fd == -EEXIST ? ipcx__fail(fd, "%s: exists, and is not a stale ring to replace",
+					       u->orig)
+				  : ipcx__fail(fd, "%s: cannot create: %s", u->orig, strerror(-fd));
 		free(rc);
 		return r;
 	}
-	if (fchmod(fd, mode) < 0 || ftruncate(fd, (off_t)rc->maplen) < 0)
+	/*
+	 * Locked until we are attached: a formatted ring with nobody attached
+	 * yet must not look stale to another listener (see remove_stale).
+	 */
+	struct stat st;
+	if ((r = lock_fd(fd, LOCK_EX)) < 0)
+		r = ipcx__fail(r, "%s: cannot lock the segment", u->orig);
+	else if (fstat(fd, &st) < 0 || fchmod(fd, mode) < 0 || ftruncate(fd, (off_t)rc->maplen) < 0)
 		r = ipcx__fail(-errno, "%s: cannot size the segment", u->orig);
 	else
 		r = map_fd(fd, rc->maplen, &rc->map);
-	close(fd);
 	if (r == 0) {
 		rc->owner = true;
 		rc->keep = keep;
+		rc->dev = st.st_dev;
+		rc->ino = st.st_ino;
 		rc->unmap = shm_unmap;
 		r = ipcx__ringchan_init(rc, &shm_tran, true, &g);
 		if (r < 0)
 			munmap(rc->map, rc->maplen);
 	}
+	if (r < 0)
+		unlink_object(name, fd);
+	close(fd); /* drops the lock */
 	if (r < 0) {
-		shm_unlink(name);
 		free(rc);
 		return r;
 	}

@@ -36,7 +36,12 @@ static int sysv_unmap(struct ringchan *rc)
 
 /*
  * A segment left by a listener that was killed: ours, and nobody attached.
- * IPC_RMID by id removes exactly the segment judged, never a newer one.
+ * IPC_RMID by id removes exactly the segment judged, never a newer one made
+ * under the same key.  Two listeners that judge it at once may both remove
+ * it (the id stays valid while the other is still attached to look), but
+ * only one creates the key again (IPC_EXCL); the other is refused, as by a
+ * live segment.  A creator is attached before it formats, so a new ring
+ * never looks abandoned (shm_nattch != 0).
  */
 static bool remove_stale(key_t key, const char *canon)
 {
@@ -59,6 +64,18 @@ static bool remove_stale(key_t key, const char *canon)
 	return true;
 }
 
+/* Create the segment exclusively, replacing a stale one: its id, or -errno. */
+static int create_seg(key_t key, size_t size, mode_t mode, const char *canon)
+{
+	int id = shmget(key, size, IPC_CREAT | IPC_EXCL | (int)mode);
+	if (id >= 0 || errno != EEXIST)
+		return id < 0 ? -errno : id;
+	if (!remove_stale(key, canon))
+		return -EEXIST; /* live, not a ring, or replaced by another listener */
+	id = shmget(key, size, IPC_CREAT | IPC_EXCL | (int)mode);
+	return id < 0 ? -errno : id;
+}
+
 static int sysv_open(const struct ipcx__url *u, bool create, ipcx_chan **ret)
 {
 	struct ring_geom g = { 0 };
@@ -76,15 +93,17 @@ static int sysv_open(const struct ipcx__url *u, bool create, ipcx_chan **ret)
 	for (int tries = 0;; tries++) {
 		if (create) {
 			rc->maplen = ipcx__ring_size(&g);
-			rc->shmid = shmget(key, rc->maplen, IPC_CREAT | IPC_EXCL | (int)mode);
-			if (rc->shmid < 0 && errno == EEXIST && remove_stale(key, rc->canon))
-				rc->shmid = shmget(key, rc->maplen, IPC_CREAT | IPC_EXCL | (int)mode);
+			rc->shmid = create_seg(key, rc->maplen, mode, rc->canon);
 		} else {
 			rc->shmid = shmget(key, 0, 0);
+			if (rc->shmid < 0)
+				rc->shmid = errno == ENOENT ? -ECONNREFUSED : -errno;
 		}
 		if (rc->shmid < 0) {
-			r = ipcx__fail(!create && errno == ENOENT ? -ECONNREFUSED : -errno,
-				       "%s: %s", u->orig, strerror(errno));
+			r = ipcx__fail(rc->shmid, "%s: %s", u->orig,
+				       rc->shmid == -ECONNREFUSED ? "no segment has this key"
+				       : rc->shmid == -EEXIST     ? "exists, and is not a stale ring to replace"
+								  : strerror(-rc->shmid));
 			break;
 		}
 		struct shmid_ds ds;
