@@ -41,6 +41,12 @@ struct bh_params {
 	int key;            /* a System V key base for this case (two keys: key, key+1) */
 	unsigned seq;       /* the case's number in the run: names differ per case */
 	int timeout_ms;     /* guard: the whole case is killed past this */
+	/*
+	 * NULL, or a descriptor (`ipcx bench --ready-fd`) that the harness's
+	 * process signals once both sides of a case are open, so its objects
+	 * exist: one newline, then it is closed and set to -1.
+	 */
+	int *ready_fd;
 };
 
 #define BH_NOTE 160

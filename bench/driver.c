@@ -59,13 +59,14 @@ struct opts {
 	const char *json, *report;
 	bool have_sizes;
 	bool progress;
+	int ready_fd; /* --ready-fd, or -1 */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ipcx bench [--quick] [--only LIST] [--sizes LIST] [--json FILE]\n"
-		"                  [--report FILE.html]\n\n"
+		"                  [--report FILE.html] [--ready-fd N]\n\n"
 		"Measures every IPC mechanism side by side: round-trip latency (ping-pong\n"
 		"between two processes on two cores) and one-way streaming throughput, for\n"
 		"ipcx, the raw system calls, and ZeroMQ, nng and iceoryx where built.\n\n"
@@ -74,7 +75,10 @@ static void usage(FILE *f)
 		"                  unix,shm,raw,ipcx,zmq ... (a case runs if any matches)\n"
 		"  --sizes LIST    message sizes, e.g. 64,4K,1M\n"
 		"  --json FILE     write {\"env\":..., \"results\":[...]}\n"
-		"  --report FILE   write a self-contained HTML page with plots\n\n"
+		"  --report FILE   write a self-contained HTML page with plots\n"
+		"  --ready-fd N    once the run's first objects exist (both sides of a case\n"
+		"                  are open), write a newline to descriptor N and close it\n"
+		"                  (0, 1 and 2 stay open)\n\n"
 		"docs/bench.md explains the method.\n");
 }
 
@@ -471,9 +475,26 @@ static void run_case(const struct mech *m, struct bh_params *p, struct run *run)
 	add_outcome(run, &o);
 }
 
+/* A descriptor open for writing, for --ready-fd; kept from peer programs. */
+static bool parse_ready_fd(const char *s, int *ret)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (end == s || *end || errno || v < 0 || v > INT_MAX)
+		return false;
+	int fl = fcntl((int)v, F_GETFL);
+	if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY ||
+	    (v > 2 && fcntl((int)v, F_SETFD, FD_CLOEXEC) < 0))
+		return false;
+	*ret = (int)v;
+	return true;
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o, struct run *run)
 {
 	memset(o, 0, sizeof(*o));
+	o->ready_fd = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -488,6 +509,12 @@ static int parse_opts(int argc, char **argv, struct opts *o, struct run *run)
 			o->json = argv[++i];
 		} else if (!strcmp(a, "--report") && v) {
 			o->report = argv[++i];
+		} else if (!strcmp(a, "--ready-fd") && v) {
+			if (!parse_ready_fd(argv[++i], &o->ready_fd)) {
+				fprintf(stderr, "ipcx bench: --ready-fd %s: not a descriptor open "
+						"for writing\n", argv[i]);
+				return -1;
+			}
 		} else if (!strcmp(a, "--sizes") && v) {
 			char buf[256];
 			snprintf(buf, sizeof(buf), "%s", argv[++i]);
@@ -624,6 +651,7 @@ int bench_main(int argc, char **argv)
 	}
 	bh_pick_cpus(base.cpu);
 	base.timeout_ms = o.quick ? 20000 : 60000;
+	base.ready_fd = &o.ready_fd;
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -656,6 +684,8 @@ int bench_main(int argc, char **argv)
 	} else {
 		status = write_reports(&o, &run);
 	}
+	if (o.ready_fd > 2)
+		close(o.ready_fd); /* no case got its sides open: closed without a word */
 	for (size_t i = 0; i < nm; i++)
 		free((char *)ms[i].exe);
 	free(ms);

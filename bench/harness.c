@@ -408,6 +408,21 @@ static int run_loops(const struct bh_ops *ops, struct bh_ctx *c, struct bh_resul
 	return err;
 }
 
+/* A record on the result pipe: a side's result, or SIDES_OPEN from side 0. */
+struct record {
+	int side;
+	struct bh_result r;
+};
+#define SIDES_OPEN 2
+
+static void send_record(int resfd, int side, const struct bh_result *r)
+{
+	/* One write of a small struct into a pipe is atomic. */
+	struct record rec = { side, *r };
+	ssize_t n = write(resfd, &rec, sizeof(rec));
+	(void)n;
+}
+
 /* One side, in its own process: open, agree to start, loop, close. */
 static void run_side(const struct bh_ops *ops, struct bh_ctx *c, int resfd)
 {
@@ -421,6 +436,8 @@ static void run_side(const struct bh_ops *ops, struct bh_ctx *c, int resfd)
 			ops->close(c); /* undo what open got done */
 	} else {
 		err = bh_ctl_sync(c);
+		if (!err && c->side == 0)
+			send_record(resfd, SIDES_OPEN, r);
 		if (!err)
 			err = run_loops(ops, c, r);
 		if (err && r->status == BH_OK)
@@ -431,13 +448,7 @@ static void run_side(const struct bh_ops *ops, struct bh_ctx *c, int resfd)
 		if (ops->close)
 			ops->close(c);
 	}
-	/* One write of a small struct into a pipe is atomic. */
-	struct {
-		int side;
-		struct bh_result r;
-	} rec = { c->side, *r };
-	ssize_t n = write(resfd, &rec, sizeof(rec));
-	(void)n;
+	send_record(resfd, c->side, r);
 	_exit(err ? 1 : 0);
 }
 
@@ -453,6 +464,8 @@ static pid_t fork_side(const struct bh_ops *ops, const struct bh_params *p, int 
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 	close(other_ctl);
+	if (p->ready_fd && *p->ready_fd > 2)
+		close(*p->ready_fd); /* the harness's process signals it */
 	bh_pin(p->cpu[side]);
 	struct bh_result r;
 	memset(&r, 0, sizeof(r));
@@ -462,20 +475,32 @@ static pid_t fork_side(const struct bh_ops *ops, const struct bh_params *p, int 
 	_exit(1);
 }
 
-/* Wait for both sides' records until the guard or a stop request. */
-/* One side's record from the result pipe, waiting up to wait_ms. */
-static int read_record(int resfd, int wait_ms, struct bh_result got[2], bool have[2])
+/* Both sides of a case are open: say so on the ready descriptor, once. */
+static void signal_ready(const struct bh_params *p)
 {
-	struct {
-		int side;
-		struct bh_result r;
-	} rec;
+	if (!p->ready_fd || *p->ready_fd < 0)
+		return;
+	/* A reader that went away is not the run's failure: no check beyond EINTR. */
+	while (write(*p->ready_fd, "\n", 1) < 0 && errno == EINTR)
+		;
+	if (*p->ready_fd > 2) /* as ipcx recv --ready-fd: 0, 1 and 2 stay open */
+		close(*p->ready_fd);
+	*p->ready_fd = -1;
+}
+
+/* One side's record from the result pipe, waiting up to wait_ms. */
+static int read_record(int resfd, int wait_ms, const struct bh_params *p, struct bh_result got[2],
+		       bool have[2])
+{
+	struct record rec;
 	struct pollfd pf = { resfd, POLLIN, 0 };
 	if (poll(&pf, 1, wait_ms) <= 0)
 		return 0;
 	ssize_t k = read(resfd, &rec, sizeof(rec));
 	if (k == 0)
 		return -EPIPE; /* both sides gone */
+	if (k == (ssize_t)sizeof(rec) && rec.side == SIDES_OPEN)
+		signal_ready(p);
 	if (k != (ssize_t)sizeof(rec) || rec.side < 0 || rec.side > 1)
 		return 0;
 	got[rec.side] = rec.r;
@@ -511,7 +536,7 @@ static void collect(int resfd, const struct bh_params *p, volatile sig_atomic_t 
 			return;
 		}
 		int wait_ms = (int)((deadline - now) / 1000000u) + 1;
-		if (read_record(resfd, wait_ms > 100 ? 100 : wait_ms, got, have) < 0)
+		if (read_record(resfd, wait_ms > 100 ? 100 : wait_ms, p, got, have) < 0)
 			break;
 		/* After a failure, or once the client has its numbers, the other
 		 * side gets a short grace to report: its reason may be the cause. */

@@ -26,6 +26,13 @@ set +e
 "$bin" bench --only no-such-thing >/dev/null 2>"$work/err"; st=$?
 set -e
 [ "$st" = 2 ] || fail "--only matching nothing should exit 2, got $st"
+for fd in x 9 0; do # not a number; not open; open only for reading
+	set +e
+	"$bin" bench --ready-fd "$fd" --only pipe >/dev/null 2>"$work/err" 9>&- </dev/null; st=$?
+	set -e
+	[ "$st" = 2 ] || fail "--ready-fd $fd should exit 2, got $st"
+	grep -q "ready-fd" "$work/err" || fail "no word about --ready-fd $fd: $(cat "$work/err")"
+done
 
 # ---- a short run: table, JSON, report -------------------------------------------
 "$bin" bench --quick --only pipe,unix,sem,mutex --sizes 64,1K \
@@ -96,22 +103,16 @@ leftovers() {
 	grep -o "$p[^ ]*" /proc/net/unix 2>/dev/null || true
 }
 
-# Wait (a guard, not a synchronisation) until the run has objects of its own:
-# a file in its private folder.
-wait_for_objects() {
-	local p="ipcxt-$tag-b$1" i
-	for i in $(seq 1 600); do
-		if ls /tmp/"$p"*/* >/dev/null 2>&1; then return 0; fi
-		sleep 0.05
-	done
-	fail "the bench never created its objects"
-}
-
 interrupt_test() { # $1: "self" (SIGINT to the bench) or "group" (Ctrl-C)
-	setsid "$bin" bench --only fifo,unix,mq,sysvmq,sem,sysvsem --sizes 64,64K,1M \
-		>"$work/int.out" 2>"$work/int.err" &
+	# The bench writes a newline on descriptor 3 once its first objects
+	# exist; the read's timeout is only a guard.
+	rm -f "$work/ready"
+	mkfifo "$work/ready"
+	setsid "$bin" bench --ready-fd 3 --only fifo,unix,mq,sysvmq,sem,sysvsem --sizes 64,64K,1M \
+		>"$work/int.out" 2>"$work/int.err" 3>"$work/ready" &
 	bgpid=$!
-	wait_for_objects "$bgpid"
+	exec 4<"$work/ready"
+	IFS= read -r -t 120 -u 4 line || fail "the bench never said its objects exist: $(cat "$work/int.err")"
 	if [ "$1" = self ]; then kill -INT "$bgpid"; else kill -INT -- "-$bgpid"; fi
 	set +e
 	wait "$bgpid"; st=$?
@@ -119,6 +120,11 @@ interrupt_test() { # $1: "self" (SIGINT to the bench) or "group" (Ctrl-C)
 	local pid=$bgpid
 	bgpid=
 	[ "$st" = 130 ] || fail "interrupted ($1) bench exited $st, not 130: $(cat "$work/int.err")"
+	# One newline, then the descriptor was closed: nothing more comes.
+	more=$(timeout 10 cat <&4 | wc -c) || fail "--ready-fd was left open"
+	exec 4<&-
+	[ -z "$line" ] && [ "$more" = 0 ] \
+		|| fail "--ready-fd wrote '$line' and $more bytes more, not one newline"
 	left=$(leftovers "$pid")
 	[ -z "$left" ] || fail "interrupted ($1) bench left: $left"
 	# System V: the run's two keys, from the pid as the bench makes them.
