@@ -278,7 +278,10 @@ static ssize_t try_recv_packet(struct ipcx__io *io, void *buf, size_t cap)
 		do
 			n = recv(io->fd, buf, cap, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
 		while (n < 0 && errno == EINTR);
-		if (n >= 0 && (size_t)n > cap)
+		/* Nothing to peek: wait, rather than take one that lands just now unpeeked. */
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : peer_err(errno);
+		if ((size_t)n > cap)
 			return -EMSGSIZE;
 	}
 	do
