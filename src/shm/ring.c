@@ -58,7 +58,9 @@
 #define T_RELEASED  0x03u
 #define T_CLAIMED   0x40u
 #define T_READING   0x80u
+#define T_SKIPPING  0xc0u /* a consumer moves the tail over a pad or a LOST record */
 #define T_OWNED     (T_CLAIMED | T_READING)
+#define T_PEER      0x3fu
 
 #define M_PAD  0x80000000u
 #define M_LEN  0x3fffffffu
@@ -72,6 +74,18 @@
 #define REL     memory_order_release
 
 enum kind { K_MSG, K_PAD };
+
+#ifdef IPCX_CRASHPOINTS
+int ipcx__crash_point = -1;
+unsigned ipcx__crash_after;
+#define CRASH(p)                                                                        \
+	do {                                                                            \
+		if (ipcx__crash_point == (p) && ipcx__crash_after-- == 0)               \
+			raise(SIGKILL);                                                 \
+	} while (0)
+#else
+#define CRASH(p) ((void)0)
+#endif
 
 static inline void cpu_relax(void)
 {
@@ -221,6 +235,63 @@ static bool others_alive(const struct ring *r)
 	return false;
 }
 
+/* ---- counting ---------------------------------------------------------------------- */
+
+/*
+ * A counter and the record state it goes with are two stores, and a process
+ * can be killed between them; yet the counters must account for every
+ * message.  So whoever comes after a dead process can always tell which of
+ * the two stores it made.
+ *
+ * Many producers, many consumers: every peer slot counts for itself
+ * (struct ring_peer: tx, rx, dr, pd).  A process owns at most one record at
+ * a time (a channel is used by one thread at a time), and outside of one its
+ * tx, rx and dr equal their *_snap copies.  It counts before it changes the
+ * record's state, and takes the snapshot after; so while a record names a
+ * dead peer, "the peer counted it" is exactly "tx, rx or dr is one more than
+ * its snapshot".  A repairer that has to count for the dead (a message lost
+ * or dropped) moves the dead peer's counter from snapshot to snapshot + 1 by
+ * CAS before it fixes the record: repairers that race, or that come after
+ * one killed half-way, count once (fix_record()).
+ *
+ * One producer, one consumer: one writer per counter (sent: the producer;
+ * received, dropped: the consumer), and the low byte of the index each
+ * moves next (head, tail) carries its counter's low byte.  A counter one
+ * ahead of that byte means "counted, index not moved"; the next producer or
+ * consumer finishes the step (spsc_adopt_tx(), spsc_adopt_rx()).
+ */
+
+static inline struct ring_peer *me_peer(const struct ring *r)
+{
+	return &r->h->peers[r->me];
+}
+
+/* One writer: a plain store counts, no locked instruction on the fast path. */
+static inline uint64_t bump(_Atomic uint64_t *c)
+{
+	uint64_t v = atomic_load_explicit(c, RELAXED) + 1;
+	atomic_store_explicit(c, v, REL);
+	return v;
+}
+
+/* The record is given up: counter and snapshot agree again. */
+static inline void snap(_Atomic uint64_t *c, _Atomic uint64_t *copy)
+{
+	atomic_store_explicit(copy, atomic_load_explicit(c, RELAXED), RELAXED);
+}
+
+/* A dead peer's counter, from its snapshot to one more, at most once. */
+static void count_for_dead(_Atomic uint64_t *c, uint64_t at)
+{
+	atomic_compare_exchange_strong(c, &at, at + 1);
+}
+
+/* The tail's position (its low byte counts, in SPSC rings). */
+static inline uint64_t tail_pos(const struct ring *r)
+{
+	return atomic_load_explicit(&r->h->tail, ACQ) >> 8;
+}
+
 /* ---- releasing and the rel watermark ----------------------------------------- */
 
 /* Check a meta word for the record at pos; fills len, cells, kind. */
@@ -252,6 +323,8 @@ static void notify_tx(struct ring *r)
 	}
 }
 
+static void notify_rx(struct ring *r);
+
 /*
  * Move rel over the RELEASED records at its front.  Consumers finish out of
  * order, so whoever releases the record at rel carries it over the ones
@@ -269,7 +342,7 @@ static void advance_rel(struct ring *r)
 		enum kind k;
 		if (meta_decode(r, p, atomic_load_explicit(metaw(r, p), RELAXED), &len, &c,
 				&k) < 0 ||
-		    p + c > atomic_load(&r->h->tail))
+		    p + c > tail_pos(r))
 			break;
 		atomic_compare_exchange_strong(&r->h->rel, &p, p + c);
 	}
@@ -282,6 +355,16 @@ static void release_at(struct ring *r, uint64_t pos)
 	advance_rel(r);
 }
 
+/* A record we took (READING) goes undelivered: count it dropped, free it. */
+static void drop_taken(struct ring *r, uint64_t pos)
+{
+	struct ring_peer *pe = me_peer(r);
+	bump(&pe->dr);
+	CRASH(CP_DR_COUNTED);
+	release_at(r, pos);
+	snap(&pe->dr, &pe->dr_snap);
+}
+
 /* ---- repair: finish or undo the step a dead peer was in --------------------- */
 
 static void fix_head(struct ring *r)
@@ -292,43 +375,97 @@ static void fix_head(struct ring *r)
 		atomic_compare_exchange_strong(&r->h->head, &hw, hw & ~0xffull);
 }
 
-/* The record at pos is CLAIMED or READING by a peer that is dead. */
-static void fix_record(struct ring *r, uint64_t pos, uint64_t s)
+static void fix_free(struct ring *r, uint64_t pos, uint64_t s)
 {
-	_Atomic uint64_t *sp = seqw(r, pos);
-	uint32_t len;
-	uint64_t c;
-	enum kind k;
-	if (meta_decode(r, pos, atomic_load(metaw(r, pos)), &len, &c, &k) < 0)
-		return;
-	if (SEQTAG(s) & T_READING) {
-		if (atomic_load(&r->h->tail) == pos) {
-			/* It never moved the tail: nobody has the message; give it back. */
-			atomic_compare_exchange_strong(sp, &s, SEQ(pos, T_COMMITTED));
-		} else if (atomic_compare_exchange_strong(sp, &s, SEQ(pos, T_RELEASED))) {
-			if (k == K_MSG)
-				atomic_fetch_add(&r->h->dropped, 1);
-			advance_rel(r);
-		}
+	if (atomic_compare_exchange_strong(seqw(r, pos), &s, SEQ(pos, T_RELEASED)))
+		advance_rel(r);
+}
+
+/* A dead consumer's record (READING or SKIPPING). */
+static void fix_reading(struct ring *r, uint64_t pos, uint64_t s, enum kind k,
+			struct ring_peer *pe, const uint64_t v[6])
+{
+	uint64_t rx = v[2], rxs = v[3], dr = v[4], drs = v[5];
+	bool skipping = (SEQTAG(s) & T_OWNED) == T_SKIPPING;
+	if (!skipping && (rx == rxs + 1 || dr == drs + 1)) {
+		fix_free(r, pos, s); /* delivered or dropped, and counted: free it */
+	} else if (tail_pos(r) == pos) {
+		/* It never moved the tail: nobody has the record; give it back. */
+		uint64_t back = skipping && k == K_MSG ? T_LOST : T_COMMITTED;
+		atomic_compare_exchange_strong(seqw(r, pos), &s, SEQ(pos, back));
+	} else if (skipping || k == K_PAD) {
+		fix_free(r, pos, s); /* nothing to count */
+	} else {
+		/* It had the message and died with it: lost in flight, counted. */
+		count_for_dead(&pe->dr, drs);
+		CRASH(CP_FIX_DR);
+		fix_free(r, pos, s);
+	}
+}
+
+/* A dead producer's record (CLAIMED). */
+static void fix_claimed(struct ring *r, uint64_t pos, uint64_t s, enum kind k,
+			struct ring_peer *pe, const uint64_t v[6])
+{
+	uint64_t tx = v[0], txs = v[1], dr = v[4], drs = v[5];
+	if (pos >= atomic_load(&r->h->head) >> 8) {
+		/* It died before moving the head: the claim never happened. */
+		atomic_compare_exchange_strong(seqw(r, pos), &s, SEQ(pos, 0));
 		return;
 	}
-	/* A writer died after moving the head: the record is lost; consumers skip it. */
-	if (pos < (atomic_load(&r->h->head) >> 8))
-		atomic_compare_exchange_strong(sp, &s, SEQ(pos, T_LOST));
+	if (k == K_MSG && (tx != txs + 1 || dr != drs)) {
+		/*
+		 * It died before it counted the message (or a repairer already
+		 * decided so: dr moved): the message is lost, sent and dropped.
+		 */
+		count_for_dead(&pe->dr, drs);
+		CRASH(CP_FIX_DR);
+		count_for_dead(&pe->tx, txs);
+		CRASH(CP_FIX_TX);
+		atomic_compare_exchange_strong(seqw(r, pos), &s, SEQ(pos, T_LOST));
+	} else if (atomic_compare_exchange_strong(seqw(r, pos), &s, SEQ(pos, T_COMMITTED))) {
+		notify_rx(r); /* a pad, or a whole message it counted: publish it */
+	}
+}
+
+/*
+ * The record at pos names peer k, which is dead: finish or undo its step.
+ * The dead peer's counters are read, then the record again: while the
+ * record still names k its slot has not been reused (sweep_dead() fixes a
+ * peer's records before its slot is taken), so the counters were its own.
+ */
+static void fix_record(struct ring *r, uint64_t pos, uint64_t s)
+{
+	unsigned k = SEQTAG(s) & T_PEER;
+	uint32_t len;
+	uint64_t c;
+	enum kind kd;
+	if (k >= RING_PEERS || meta_decode(r, pos, atomic_load(metaw(r, pos)), &len, &c, &kd) < 0)
+		return;
+	struct ring_peer *pe = &r->h->peers[k];
+	uint64_t v[6] = { atomic_load(&pe->tx), atomic_load(&pe->tx_snap),
+			  atomic_load(&pe->rx), atomic_load(&pe->rx_snap),
+			  atomic_load(&pe->dr), atomic_load(&pe->dr_snap) };
+	if (atomic_load(seqw(r, pos)) != s)
+		return;
+	if ((SEQTAG(s) & T_OWNED) == T_CLAIMED)
+		fix_claimed(r, pos, s, kd, pe, v);
+	else
+		fix_reading(r, pos, s, kd, pe, v);
 }
 
 static bool owned_by_dead(const struct ring *r, uint64_t pos, uint64_t s)
 {
 	unsigned tag = SEQTAG(s);
-	return SEQPOS(s) == pos && (tag & T_OWNED) && !peer_alive(r, tag & 0x3f);
+	return SEQPOS(s) == pos && (tag & T_OWNED) && !peer_alive(r, tag & T_PEER);
 }
 
 static void repair(struct ring *r)
 {
 	if (r->flags & RING_F_SPSC)
-		return; /* nothing is ever half done in shared state */
+		return; /* the next producer or consumer adopts what a dead one left */
 	fix_head(r);
-	uint64_t pos[2] = { atomic_load(&r->h->tail), atomic_load(&r->h->rel) };
+	uint64_t pos[2] = { tail_pos(r), atomic_load(&r->h->rel) };
 	for (int i = 0; i < 2; i++) {
 		uint64_t s = atomic_load(seqw(r, pos[i]));
 		if (owned_by_dead(r, pos[i], s))
@@ -337,29 +474,49 @@ static void repair(struct ring *r)
 }
 
 /*
+ * One walk from rel to the head (the head's cell included: a claim that
+ * never moved the head leaves its record there), fixing every record peer k
+ * owns (k < 0: every peer but us).  -EAGAIN: the ring moved under the walk;
+ * 1: one is still owned.
+ */
+static int sweep_walk(struct ring *r, int k)
+{
+	uint64_t p = atomic_load(&r->h->rel), hd = atomic_load(&r->h->head) >> 8;
+	int left = 0;
+	for (uint64_t i = 0; i <= r->ncells; i++) {
+		uint64_t s = atomic_load(seqw(r, p));
+		int owner = (int)(SEQTAG(s) & T_PEER);
+		if (SEQPOS(s) == p && (SEQTAG(s) & T_OWNED) && (k < 0 ? owner != r->me : owner == k)) {
+			fix_record(r, p, s);
+			left |= atomic_load(seqw(r, p)) == s;
+		}
+		uint32_t len;
+		uint64_t c;
+		enum kind kd;
+		if (p >= hd)
+			return left;
+		if (SEQPOS(s) != p ||
+		    meta_decode(r, p, atomic_load(metaw(r, p)), &len, &c, &kd) < 0)
+			return -EAGAIN;
+		p += c;
+	}
+	return -EAGAIN;
+}
+
+/*
  * Before a dead peer's slot is reused, fix every record it still owns, or
- * they would look owned by the new, live process for ever.  False if the
- * ring is too inconsistent to walk.
+ * they would look owned by the new, live process for ever (and its counters
+ * would no longer be the dead one's).  False if that could not be done.
  */
 static bool sweep_dead(struct ring *r, unsigned k)
 {
 	if (r->flags & RING_F_SPSC)
 		return true;
 	fix_head(r);
-	uint64_t p = atomic_load(&r->h->rel), hd = atomic_load(&r->h->head) >> 8;
-	for (uint64_t i = 0; p < hd && i < r->ncells; i++) {
-		uint64_t s = atomic_load(seqw(r, p));
-		uint32_t len;
-		uint64_t c;
-		enum kind kd;
-		if (SEQPOS(s) != p ||
-		    meta_decode(r, p, atomic_load(metaw(r, p)), &len, &c, &kd) < 0)
-			return false;
-		if ((SEQTAG(s) & T_OWNED) && (SEQTAG(s) & 0x3f) == k)
-			fix_record(r, p, s);
-		p += c;
-	}
-	return true;
+	for (int tries = 0; tries < 8; tries++)
+		if (sweep_walk(r, (int)k) == 0)
+			return true;
+	return false;
 }
 
 static int peer_join(struct ring *r)
@@ -383,6 +540,10 @@ static int peer_join(struct ring *r)
 			atomic_store(&pe->owner, 0);
 			if (atomic_exchange(&pe->poller, 0))
 				atomic_fetch_sub(&r->h->pollers, 1);
+			/* The counters go on (they are the slot's); the snapshots start equal. */
+			snap(&pe->tx, &pe->tx_snap);
+			snap(&pe->rx, &pe->rx_snap);
+			snap(&pe->dr, &pe->dr_snap);
 			atomic_store(&pe->start, start);
 			atomic_fetch_add(&r->h->attached_ever, 1);
 			r->me = (int)k;
@@ -476,6 +637,7 @@ static int mpmc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cel
 		uint64_t mine = hp << 8 | (uint64_t)(r->me + 1);
 		if (!atomic_compare_exchange_weak(&r->h->head, &hw, mine))
 			continue;
+		CRASH(CP_HEAD_TAGGED);
 		/* We own the head: meta first, so a repairer can trust it. */
 		unsigned tag = T_CLAIMED | (unsigned)r->me;
 		if (pad) {
@@ -487,6 +649,7 @@ static int mpmc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cel
 		atomic_store_explicit(&r->h->head, (start + cells) << 8, REL);
 		if (pad)
 			atomic_store_explicit(seqw(r, hp), SEQ(hp, T_COMMITTED), REL);
+		CRASH(CP_CLAIMED);
 		*pos = start;
 		*cellsp = cells;
 		return 0;
@@ -495,7 +658,11 @@ static int mpmc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cel
 
 static int check_crc(struct ring *r, uint64_t pos, uint32_t len);
 
-/* The next message: 0 (READING is ours), -EAGAIN empty, -EBUSY, -EMSGSIZE. */
+/*
+ * The next message: 0 (READING is ours), -EAGAIN empty, -EBUSY, -EMSGSIZE.
+ * Pads and LOST records are skipped (SKIPPING, then RELEASED); nothing is
+ * counted for them (a LOST message was counted when it was found lost).
+ */
 static int mpmc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
 		     uint64_t *cellsp)
 {
@@ -506,7 +673,7 @@ static int mpmc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
 		 * empty or a corrupt index is decided off the fast path
 		 * (check_indices, when a wait begins).
 		 */
-		uint64_t t = atomic_load_explicit(&r->h->tail, ACQ);
+		uint64_t t = tail_pos(r);
 		uint64_t s = atomic_load_explicit(seqw(r, t), ACQ);
 		unsigned tag = SEQTAG(s);
 		if (SEQPOS(s) != t)
@@ -520,25 +687,25 @@ static int mpmc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
 		enum kind k;
 		uint64_t m = atomic_load_explicit(metaw(r, t), RELAXED);
 		if (meta_decode(r, t, m, &len, &c, &k) < 0) {
-			if (atomic_load(&r->h->tail) != t)
+			if (tail_pos(r) != t)
 				continue;
 			return ipcx__fail(-EBADMSG, "ring: bad record at %llu", (unsigned long long)t);
 		}
 		bool deliver = k == K_MSG && tag == T_COMMITTED;
 		if (deliver && len > cap)
 			return -EMSGSIZE;
-		if (!atomic_compare_exchange_strong(seqw(r, t), &s,
-						    SEQ(t, T_READING | (unsigned)r->me)))
+		unsigned mine = (deliver ? T_READING : T_SKIPPING) | (unsigned)r->me;
+		if (!atomic_compare_exchange_strong(seqw(r, t), &s, SEQ(t, mine)))
 			continue;
-		atomic_store_explicit(&r->h->tail, t + c, REL);
-		if (deliver && check_crc(r, t, len) < 0)
-			deliver = false, k = K_PAD, atomic_fetch_add(&r->h->dropped, 1);
+		CRASH(deliver ? CP_TAKEN : CP_SKIPPING);
+		atomic_store_explicit(&r->h->tail, (t + c) << 8, REL);
 		if (!deliver) {
-			if (k == K_MSG) { /* its writer died: count it */
-				atomic_fetch_add(&r->h->sent, 1);
-				atomic_fetch_add(&r->h->dropped, 1);
-			}
 			release_at(r, t);
+			continue;
+		}
+		CRASH(CP_TAIL_MOVED);
+		if (check_crc(r, t, len) < 0) {
+			drop_taken(r, t);
 			continue;
 		}
 		*pos = t;
@@ -556,21 +723,22 @@ static int mpmc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
 static int check_indices(struct ring *r)
 {
 	for (int tries = 0; tries < 16; tries++) {
-		uint64_t rl = atomic_load(&r->h->rel), t = atomic_load(&r->h->tail);
+		uint64_t rl = atomic_load(&r->h->rel), tw = atomic_load(&r->h->tail), t = tw >> 8;
 		uint64_t hw = atomic_load(&r->h->head), hd = hw >> 8;
 		uint64_t s = atomic_load(seqw(r, t));
 		/*
 		 * The words only grow: if each reads the same twice, there was an
 		 * instant when all of them held these values together.
 		 */
-		if (atomic_load(&r->h->rel) != rl || atomic_load(&r->h->tail) != t ||
+		if (atomic_load(&r->h->rel) != rl || atomic_load(&r->h->tail) != tw ||
 		    atomic_load(&r->h->head) != hw || atomic_load(seqw(r, t)) != s)
 			continue;
-		bool ok = rl <= t && (hw & 0xff) <= RING_PEERS;
+		bool ok = rl <= t;
 		if (r->flags & RING_F_SPSC) /* the head moves after the commit: tail may pass it */
 			ok = ok && (hd >= rl ? hd - rl <= r->ncells : rl - hd <= r->ncells);
 		else
-			ok = ok && t <= hd && hd - rl <= r->ncells && (hd == t || SEQPOS(s) == t);
+			ok = ok && (hw & 0xff) <= RING_PEERS && (tw & 0xff) == 0 && t <= hd &&
+			     hd - rl <= r->ncells && (hd == t || SEQPOS(s) == t);
 		return ok ? 0 : ipcx__fail(-EBADMSG, "ring: indices out of order");
 	}
 	return 0; /* never still: a busy ring, not a broken one */
@@ -578,9 +746,77 @@ static int check_indices(struct ring *r)
 
 /* ---- the single-producer single-consumer protocol --------------------------------- */
 
+/*
+ * What an earlier producer, killed, left past the head: at most a pad and a
+ * message it committed but did not move the head over, and perhaps did not
+ * count (sent's low byte equal to the head's: not counted; one ahead:
+ * counted).  Returns sent as it should be, and the head in *headp.
+ */
+static uint64_t spsc_settle_tx(const struct ring *r, uint64_t *headp)
+{
+	uint64_t hw = atomic_load(&r->h->head), hp = hw >> 8, n = atomic_load(&r->h->sent);
+	bool counted = (uint8_t)n == (uint8_t)((hw & 0xff) + 1);
+	for (int i = 0; i < 2; i++) {
+		uint32_t len;
+		uint64_t c;
+		enum kind k;
+		if (atomic_load(seqw(r, hp)) != SEQ(hp, T_COMMITTED) ||
+		    meta_decode(r, hp, atomic_load(metaw(r, hp)), &len, &c, &k) < 0)
+			break;
+		hp += c;
+		if (k == K_MSG) {
+			n += !counted;
+			break;
+		}
+	}
+	*headp = hp << 8 | (n & 0xff);
+	return n;
+}
+
+/* A new producer channel takes over the head (once, at its first claim). */
+static void spsc_adopt_tx(struct ring *r)
+{
+	uint64_t hw, n = spsc_settle_tx(r, &hw);
+	atomic_store(&r->h->sent, n);
+	atomic_store(&r->h->head, hw);
+	r->adopted_tx = true;
+}
+
+/*
+ * A new consumer channel takes over the tail: a consumer killed after it
+ * counted a message but before it moved the tail (its counters' low byte
+ * one ahead of the tail's) leaves that message to skip, and one killed
+ * between tail and rel leaves rel behind.
+ */
+static void spsc_adopt_rx(struct ring *r)
+{
+	uint64_t tw = atomic_load(&r->h->tail), t = tw >> 8;
+	uint64_t n = atomic_load(&r->h->received) + atomic_load(&r->h->dropped);
+	uint32_t len;
+	uint64_t c;
+	enum kind k;
+	if ((uint8_t)n == (uint8_t)((tw & 0xff) + 1) && atomic_load(seqw(r, t)) == SEQ(t, T_COMMITTED) &&
+	    meta_decode(r, t, atomic_load(metaw(r, t)), &len, &c, &k) == 0)
+		t += c;
+	atomic_store(&r->h->tail, t << 8 | (n & 0xff));
+	if (atomic_load(&r->h->rel) < t)
+		publish(&r->h->rel, t);
+	r->adopted_rx = true;
+}
+
+/* The SPSC consumer is done with the record before next; n: its counters' sum. */
+static void spsc_consumed(struct ring *r, uint64_t next, uint64_t n)
+{
+	atomic_store_explicit(&r->h->tail, next << 8 | (n & 0xff), RELAXED);
+	CRASH(CP_SPSC_TAIL);
+	publish(&r->h->rel, next);
+}
+
 static int spsc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cellsp,
 		      uint64_t *padp)
 {
+	if (!r->adopted_tx)
+		spsc_adopt_tx(r);
 	uint64_t cells = cells_for(len);
 	uint64_t hp = atomic_load_explicit(&r->h->head, RELAXED) >> 8;
 	uint64_t c = hp & r->mask, start = hp, pad = 0;
@@ -605,8 +841,10 @@ static int spsc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cel
 static int spsc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
 		     uint64_t *cellsp)
 {
+	if (!r->adopted_rx)
+		spsc_adopt_rx(r);
 	for (;;) {
-		uint64_t t = atomic_load_explicit(&r->h->tail, RELAXED);
+		uint64_t t = atomic_load_explicit(&r->h->tail, RELAXED) >> 8;
 		/* The consumer watches the cell, not the head: one line less to fetch. */
 		uint64_t s = atomic_load_explicit(seqw(r, t), ACQ);
 		/*
@@ -625,10 +863,8 @@ static int spsc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
 		if (k == K_MSG && len > cap)
 			return -EMSGSIZE;
 		if (k == K_PAD || check_crc(r, t, len) < 0) {
-			if (k == K_MSG)
-				atomic_fetch_add(&r->h->dropped, 1);
-			atomic_store_explicit(&r->h->tail, t + c, RELAXED);
-			publish(&r->h->rel, t + c);
+			uint64_t d = k == K_MSG ? bump(&r->h->dropped) : atomic_load(&r->h->dropped);
+			spsc_consumed(r, t + c, atomic_load(&r->h->received) + d);
 			continue;
 		}
 		*pos = t;
@@ -677,13 +913,18 @@ static void commit_at(struct ring *r, uint64_t pos, uint32_t len, uint64_t cells
 		atomic_store_explicit(metaw(r, pos), cells << 32 | len, RELAXED);
 		/* seq_cst: orders the commit before the loads of the waiter flags. */
 		publish(seqw(r, pos), SEQ(pos, T_COMMITTED));
-		atomic_store_explicit(&r->h->head, (pos + cells) << 8, REL);
-		atomic_store_explicit(&r->h->sent, atomic_load_explicit(&r->h->sent, RELAXED) + 1,
-				      RELAXED);
+		CRASH(CP_SPSC_COMMITTED);
+		uint64_t n = bump(&r->h->sent);
+		CRASH(CP_SPSC_SENT);
+		atomic_store_explicit(&r->h->head, (pos + cells) << 8 | (n & 0xff), REL);
 	} else {
+		struct ring_peer *pe = me_peer(r);
 		atomic_store_explicit(metaw(r, pos), cells << 32 | len, RELAXED);
+		bump(&pe->tx); /* after the copy (release): counted means whole */
+		CRASH(CP_TX_COUNTED);
 		publish(seqw(r, pos), SEQ(pos, T_COMMITTED));
-		atomic_fetch_add_explicit(&r->h->sent, 1, RELAXED);
+		CRASH(CP_COMMITTED);
+		snap(&pe->tx, &pe->tx_snap);
 	}
 	durable(r, false);
 	notify_rx(r);
@@ -692,21 +933,23 @@ static void commit_at(struct ring *r, uint64_t pos, uint32_t len, uint64_t cells
 static void release_msg(struct ring *r, uint64_t pos, uint64_t cells)
 {
 	if (r->flags & RING_F_SPSC) {
-		atomic_store_explicit(&r->h->tail, pos + cells, RELAXED);
-		publish(&r->h->rel, pos + cells);
-		atomic_store_explicit(&r->h->received,
-				      atomic_load_explicit(&r->h->received, RELAXED) + 1, RELAXED);
+		uint64_t n = bump(&r->h->received);
+		CRASH(CP_SPSC_RECEIVED);
+		spsc_consumed(r, pos + cells, n + atomic_load_explicit(&r->h->dropped, RELAXED));
 		notify_tx(r);
 	} else {
-		atomic_fetch_add_explicit(&r->h->received, 1, RELAXED);
+		struct ring_peer *pe = me_peer(r);
+		bump(&pe->rx);
+		CRASH(CP_RX_COUNTED);
 		release_at(r, pos);
+		snap(&pe->rx, &pe->rx_snap);
 	}
 	durable(r, false);
 }
 
 static bool has_msg(struct ring *r)
 {
-	uint64_t t = atomic_load(&r->h->tail);
+	uint64_t t = tail_pos(r);
 	uint64_t s = atomic_load(seqw(r, t));
 	return s == SEQ(t, T_COMMITTED) || s == SEQ(t, T_LOST);
 }
@@ -715,8 +958,9 @@ static bool has_room(struct ring *r, uint64_t cells)
 {
 	uint64_t hw = atomic_load(&r->h->head);
 	uint64_t rl = atomic_load(&r->h->rel);
-	/* Worst case with the pad to the end of the lap. */
-	return !(hw & 0xff) && (hw >> 8) + 2 * cells <= rl + r->ncells;
+	/* Worst case with the pad to the end of the lap; an MPMC head's tag: a claim. */
+	bool claiming = !(r->flags & RING_F_SPSC) && (hw & 0xff);
+	return !claiming && (hw >> 8) + 2 * cells <= rl + r->ncells;
 }
 
 /* ---- waiting ------------------------------------------------------------------- */
@@ -853,8 +1097,7 @@ static int claim_wait(struct ring *r, uint32_t len, int timeout_ms, uint64_t *po
 		if (rc == 0)
 			return 0;
 		if (rc == -EAGAIN && r->policy == RING_DROP) {
-			atomic_fetch_add(&r->h->sent, 1);
-			atomic_fetch_add(&r->h->dropped, 1);
+			bump(&me_peer(r)->pd); /* one store: sent and dropped at once */
 			return 1;
 		}
 		if (rc == -EAGAIN && r->policy == RING_OVERWRITE) {
@@ -862,8 +1105,7 @@ static int claim_wait(struct ring *r, uint32_t len, int timeout_ms, uint64_t *po
 			uint32_t l;
 			int t = mpmc_take(r, SIZE_MAX, &p, &l, &c);
 			if (t == 0) {
-				atomic_fetch_add(&r->h->dropped, 1);
-				release_at(r, p);
+				drop_taken(r, p);
 				continue;
 			}
 			if (t != -EAGAIN && t != -EBUSY)
@@ -1022,14 +1264,30 @@ int ipcx__ring_release(struct ring *r)
 	return 0;
 }
 
+/*
+ * The header's counters plus every slot's.  r may be a copy of the header
+ * alone (ipcx ls reads it from outside: no cells, no flags): then an SPSC
+ * message committed by a producer killed before it counted it is missing
+ * until the next producer adopts the ring.
+ */
 int ipcx__ring_stats(struct ring *r, uint64_t out[5])
 {
 	uint64_t sent = atomic_load(&r->h->sent), recvd = atomic_load(&r->h->received);
 	uint64_t dropped = atomic_load(&r->h->dropped);
-	uint64_t depth = sent >= recvd + dropped ? sent - recvd - dropped : 0;
+	if ((r->flags & RING_F_SPSC) && r->cell) {
+		uint64_t hw;
+		sent = spsc_settle_tx(r, &hw);
+	}
 	uint64_t peers = 0;
-	for (unsigned k = 0; k < RING_PEERS; k++)
+	for (unsigned k = 0; k < RING_PEERS; k++) {
+		struct ring_peer *pe = &r->h->peers[k];
+		uint64_t pd = atomic_load(&pe->pd);
+		sent += atomic_load(&pe->tx) + pd;
+		recvd += atomic_load(&pe->rx);
+		dropped += atomic_load(&pe->dr) + pd;
 		peers += peer_alive(r, k);
+	}
+	uint64_t depth = sent >= recvd + dropped ? sent - recvd - dropped : 0;
 	out[0] = sent;
 	out[1] = recvd;
 	out[2] = dropped;
@@ -1235,9 +1493,10 @@ void ipcx__ring_detach(struct ring *r)
 
 ssize_t ipcx__ring_check(struct ring *r)
 {
-	uint64_t rl = atomic_load(&r->h->rel), t = atomic_load(&r->h->tail);
+	uint64_t rl = atomic_load(&r->h->rel), t = tail_pos(r);
 	uint64_t hw = atomic_load(&r->h->head), hd = hw >> 8;
-	if ((hw & 0xff) > RING_PEERS || rl > t || t > hd || hd - rl > r->ncells)
+	bool spsc = r->flags & RING_F_SPSC;
+	if ((!spsc && (hw & 0xff) > RING_PEERS) || rl > t || t > hd || hd - rl > r->ncells)
 		return -EBADMSG;
 	ssize_t n = 0;
 	uint64_t p = (r->flags & RING_F_SPSC) ? t : rl;
@@ -1253,8 +1512,7 @@ ssize_t ipcx__ring_check(struct ring *r)
 		if (!(r->flags & RING_F_SPSC)) {
 			uint64_t s = atomic_load(seqw(r, p));
 			unsigned tag = SEQTAG(s);
-			bool owned = (tag & T_OWNED) && (tag & 0x3f) < RING_PEERS &&
-				     !((tag & T_CLAIMED) && (tag & T_READING));
+			bool owned = (tag & T_OWNED) && (tag & T_PEER) < RING_PEERS;
 			if (SEQPOS(s) != p || !(owned || tag == T_COMMITTED || tag == T_LOST ||
 						tag == T_RELEASED))
 				return -EBADMSG;
@@ -1270,31 +1528,67 @@ ssize_t ipcx__ring_check(struct ring *r)
 }
 
 /*
+ * Recovery's first step: every other peer is gone (the caller holds an
+ * exclusive lock), so their half-done records are repaired as any dead
+ * peer's would be, and their slots emptied, counters carried over into the
+ * header.
+ */
+static void recover_peers(struct ring *r)
+{
+	struct ring_hdr *h = r->h;
+	uint64_t sum[3] = { 0, 0, 0 };
+	for (unsigned k = 0; k < RING_PEERS; k++) {
+		if ((int)k != r->me) { /* dead to peer_alive() from now on */
+			atomic_store(&h->peers[k].pid, 0);
+			atomic_store(&h->peers[k].start, 0);
+		}
+	}
+	if (r->flags & RING_F_SPSC) {
+		spsc_adopt_tx(r);
+		spsc_adopt_rx(r);
+	} else {
+		fix_head(r);
+		(void)sweep_walk(r, -1);
+	}
+	/* Our own slot's counters are its earlier holders': carried over too. */
+	for (unsigned k = 0; k < RING_PEERS; k++) {
+		struct ring_peer *pe = &h->peers[k];
+		uint64_t pd = atomic_exchange(&pe->pd, 0);
+		sum[0] += atomic_exchange(&pe->tx, 0) + pd;
+		sum[1] += atomic_exchange(&pe->rx, 0);
+		sum[2] += atomic_exchange(&pe->dr, 0) + pd;
+		atomic_store(&pe->tx_snap, 0);
+		atomic_store(&pe->rx_snap, 0);
+		atomic_store(&pe->dr_snap, 0);
+		if ((int)k == r->me)
+			continue;
+		atomic_store(&pe->poller, 0);
+		atomic_store(&pe->armed, 0);
+		atomic_store(&pe->owner, 0);
+	}
+	atomic_fetch_add(&h->sent, sum[0]);
+	atomic_fetch_add(&h->received, sum[1]);
+	atomic_fetch_add(&h->dropped, sum[2]);
+	atomic_store(&h->pollers, 0);
+	atomic_store(&h->rx_waiters, 0);
+	atomic_store(&h->tx_waiters, 0);
+}
+
+/*
  * Persistent rings only, with nobody else attached (the caller holds an
  * exclusive lock).  Everything before tail was taken; records from tail on
  * are kept while they are whole, and the log is cut at the first one that
  * is not (a writer killed mid-record, or pages lost in a machine crash).
+ * What was cut is counted dropped, so the counters still balance.
  */
 ssize_t ipcx__ring_recover(struct ring *r)
 {
 	struct ring_hdr *h = r->h;
-	for (unsigned k = 0; k < RING_PEERS; k++) {
-		if ((int)k == r->me)
-			continue;
-		atomic_store(&h->peers[k].pid, 0);
-		atomic_store(&h->peers[k].start, 0);
-		atomic_store(&h->peers[k].poller, 0);
-		atomic_store(&h->peers[k].armed, 0);
-		atomic_store(&h->peers[k].owner, 0);
-	}
-	atomic_store(&h->pollers, 0);
-	atomic_store(&h->rx_waiters, 0);
-	atomic_store(&h->tx_waiters, 0);
-	uint64_t t = atomic_load(&h->tail), hd = atomic_load(&h->head) >> 8;
+	recover_peers(r);
+	uint64_t t = tail_pos(r), hd = atomic_load(&h->head) >> 8;
 	if (t > hd || hd - t > r->ncells)
 		t = hd;
 	atomic_store(&h->rel, t);
-	atomic_store(&h->tail, t);
 	ssize_t kept = 0;
 	uint64_t p = t;
 	while (p < hd) {
@@ -1324,12 +1618,15 @@ ssize_t ipcx__ring_recover(struct ring *r)
 	/* Forget what lies past the cut, or it would read as committed. */
 	for (uint64_t q = p; q < hd && q - p < r->ncells; q++)
 		atomic_store(seqw(r, q), 0);
-	atomic_store(&h->head, p << 8);
 	uint64_t sent = atomic_load(&h->sent), recvd = atomic_load(&h->received);
 	uint64_t dropped = atomic_load(&h->dropped);
 	if (sent < recvd + dropped + (uint64_t)kept)
-		atomic_store(&h->sent, recvd + dropped + (uint64_t)kept);
+		atomic_store(&h->sent, sent = recvd + dropped + (uint64_t)kept);
 	else
-		atomic_store(&h->dropped, sent - recvd - (uint64_t)kept);
+		atomic_store(&h->dropped, dropped = sent - recvd - (uint64_t)kept);
+	/* The SPSC indices' low bytes carry the counters' (see "Counting"). */
+	bool spsc = r->flags & RING_F_SPSC;
+	atomic_store(&h->tail, t << 8 | (spsc ? (recvd + dropped) & 0xff : 0));
+	atomic_store(&h->head, p << 8 | (spsc ? sent & 0xff : 0));
 	return kept;
 }

@@ -17,10 +17,10 @@
 #include <sys/types.h>
 
 #define RING_MAGIC   0x474e495258435049ull /* "IPCXRING" little-endian */
-#define RING_VERSION 2u
+#define RING_VERSION 3u
 #define RING_PEERS   64u   /* processes (channels) attached at once */
 #define RING_CELL    64u   /* bytes per cell: the unit of allocation */
-#define RING_HDR     8192u /* header bytes, page-aligned data after it */
+#define RING_HDR     16384u /* header bytes, page-aligned data after it */
 
 #define RING_MIN_CAP   (16u * RING_CELL)
 #define RING_MAX_CAP   (1ull << 34)
@@ -36,17 +36,29 @@
 
 enum ring_policy { RING_BLOCK, RING_DROP, RING_OVERWRITE, RING_NPOLICY };
 
-/* One attached channel.  A slot is claimed with a CAS on pid. */
+#define RING_LINE 128 /* two cache lines: no false sharing with the prefetcher */
+
+/*
+ * One attached channel.  A slot is claimed with a CAS on pid.  Its counters
+ * (many-producer rings only) are cumulative over every process that held the
+ * slot: written by the holder alone while it lives, so a plain store counts,
+ * and by whoever repairs its records once it is dead.  The *_snap words hold
+ * tx, rx and dr as they were when the holder took the record it owns now,
+ * so that a repairer can tell whether the holder counted that record before
+ * it died (ring.c, "Counting").
+ */
 struct ring_peer {
-	_Atomic uint32_t pid;
+	_Alignas(RING_LINE) _Atomic uint32_t pid;
 	_Atomic uint32_t poller; /* it has a doorbell socket */
 	_Atomic uint32_t armed;  /* poke its doorbell on the next commit */
 	_Atomic uint32_t owner;  /* the listener that created the ring */
 	_Atomic uint64_t start; /* process start time (clock ticks since boot) */
-	uint64_t pad2;
+	_Atomic uint64_t tx;  /* messages committed (or lost by a dying producer) */
+	_Atomic uint64_t rx;  /* messages delivered */
+	_Atomic uint64_t dr;  /* messages taken off the ring undelivered */
+	_Atomic uint64_t pd;  /* messages refused by policy=drop: sent and dropped */
+	_Atomic uint64_t tx_snap, rx_snap, dr_snap;
 };
-
-#define RING_LINE 128 /* two cache lines: no false sharing with the prefetcher */
 
 struct ring_hdr {
 	/* Fixed at creation; read once at attach and checked. */
@@ -60,7 +72,13 @@ struct ring_hdr {
 	/* Read on every commit, written only by sleepers and pollers. */
 	_Alignas(RING_LINE) _Atomic uint32_t rx_waiters;
 	_Atomic uint32_t pollers;
-	_Alignas(RING_LINE) _Atomic uint64_t head; /* pos << 8 | claiming peer + 1 */
+	/*
+	 * head: pos << 8 | claiming peer + 1 (MPMC), pos << 8 | sent & 0xff (SPSC).
+	 * tail: pos << 8 (MPMC), pos << 8 | (received + dropped) & 0xff (SPSC).
+	 * sent, received, dropped: the SPSC producer's and consumer's counters
+	 * (one writer each); for MPMC rings only what recovery carried over.
+	 */
+	_Alignas(RING_LINE) _Atomic uint64_t head;
 	_Atomic uint64_t sent;
 	_Alignas(RING_LINE) _Atomic uint64_t tail; /* next record to take */
 	_Atomic uint64_t received;
@@ -109,6 +127,7 @@ struct ring {
 	uint64_t cached_rel, cached_head; /* SPSC: the other side's index */
 	/* A reserved (zero-copy write) or peeked (zero-copy read) record. */
 	bool reserved, peeked;
+	bool adopted_tx, adopted_rx; /* SPSC: took over from an earlier producer / consumer */
 	uint64_t res_pos, res_pad, peek_pos, peek_cells;
 	uint32_t res_cells;
 	/* The pollable descriptor, made on first use (ipcx_fileno). */
@@ -162,5 +181,33 @@ ssize_t ipcx__ring_check(struct ring *r);
  * log at the first record whose checksum fails.  Returns records kept.
  */
 ssize_t ipcx__ring_recover(struct ring *r);
+
+/*
+ * Fault injection for tests/test_ring_crash.c: built with IPCX_CRASHPOINTS,
+ * the ring kills its own process (SIGKILL) the (ipcx__crash_after + 1)-th
+ * time it passes point ipcx__crash_point.  Without it the points cost nothing.
+ */
+enum ring_crash {
+	CP_HEAD_TAGGED = 1, /* MPMC producer: owns the head, record not yet CLAIMED */
+	CP_CLAIMED,         /* MPMC producer: record CLAIMED, head moved, not copied */
+	CP_TX_COUNTED,      /* MPMC producer: counted, not yet COMMITTED */
+	CP_COMMITTED,       /* MPMC producer: COMMITTED, snapshot not yet taken */
+	CP_TAKEN,           /* MPMC consumer: READING, tail not moved */
+	CP_TAIL_MOVED,      /* MPMC consumer: tail moved, not copied */
+	CP_RX_COUNTED,      /* MPMC consumer: counted, not yet RELEASED */
+	CP_DR_COUNTED,      /* MPMC overwrite or bad checksum: dropped counted, not RELEASED */
+	CP_SKIPPING,        /* MPMC consumer: skipping a LOST record, tail not moved */
+	CP_FIX_DR,          /* repairer: dead peer's dropped counted, tx not yet */
+	CP_FIX_TX,          /* repairer: dead peer's counters done, record not yet fixed */
+	CP_SPSC_COMMITTED,  /* SPSC producer: COMMITTED, sent not counted */
+	CP_SPSC_SENT,       /* SPSC producer: counted, head not moved */
+	CP_SPSC_RECEIVED,   /* SPSC consumer: counted, tail not moved */
+	CP_SPSC_TAIL,       /* SPSC consumer: tail moved, rel not */
+	CP_NPOINTS
+};
+#ifdef IPCX_CRASHPOINTS
+extern int ipcx__crash_point;
+extern unsigned ipcx__crash_after;
+#endif
 
 #endif
