@@ -545,8 +545,10 @@ static int make_place(struct bh_params *p)
 	unsigned keyhi = 0x7b00u;
 	if (tag && *tag) {
 		snprintf(p->prefix, sizeof(p->prefix), "ipcxt-%.16s-b%d", tag, (int)getpid());
-		char hex[3] = { tag[0], tag[1], 0 };
-		keyhi = 0x7e00u | ((unsigned)strtoul(hex, NULL, 16) & 0xffu);
+		/* As a test's keys: tests/cli/lib/sysvkey.bash. */
+		char hex[5];
+		snprintf(hex, sizeof(hex), "%.4s", tag);
+		keyhi = (unsigned)strtoul(hex, NULL, 16) & 0x7fffu;
 	} else {
 		snprintf(p->prefix, sizeof(p->prefix), "ipcxb-%d", (int)getpid());
 	}

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The suite's leak check.  Every object a test creates carries the run's tag
-# (IPCX_TEST_TAG) in its name, or, for System V, in its key (0x7e, then the
-# tag's first byte).  "setup" clears what an earlier, failed run of this build
-# left; "check" fails if anything tagged is still there after the suite.
+# (IPCX_TEST_TAG) in its name, or, for System V, in its key (the top half is
+# the tag's first four hex digits less the top bit: cli/lib/sysvkey.bash).
+# "setup" clears what an earlier, failed run of this build left; "check"
+# fails if anything tagged is still there after the suite.
 #
 # Objects are found with the CLI's own scanner, `ipcx ls --json` (IPCX_BIN),
 # and, as a safety net that does not depend on it, by looking in /dev/shm,
 # /dev/mqueue, /tmp, /proc/net/unix and /proc/sysvipc directly.
 set -u
 tag=${IPCX_TEST_TAG:?}
-keyprefix=$(printf '0x7e%s' "${tag:0:2}")
+[[ $tag =~ ^[0-9a-f]{4} ]] || { echo "IPCX_TEST_TAG must start with 4 hex digits" >&2; exit 2; }
+. "$(dirname "$0")/cli/lib/sysvkey.bash"
+keyprefix=$(sysv_key_prefix "$tag")
 bin=${IPCX_BIN:-}
 
 # URLs of tagged objects, as ipcx ls sees them; fails if it cannot say.

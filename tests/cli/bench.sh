@@ -7,6 +7,7 @@
 set -euo pipefail
 bin=${IPCX_BIN:?}
 tag=${IPCX_TEST_TAG:?}
+. "$(dirname "$0")/lib/sysvkey.bash"
 work=$(mktemp -d "/tmp/ipcxt-$tag-benchsh-XXXXXX")
 bgpid=
 cleanup() {
@@ -128,7 +129,7 @@ interrupt_test() { # $1: "self" (SIGINT to the bench) or "group" (Ctrl-C)
 	left=$(leftovers "$pid")
 	[ -z "$left" ] || fail "interrupted ($1) bench left: $left"
 	# System V: the run's two keys, from the pid as the bench makes them.
-	key=$(printf '0x7e%02x%04x' $((16#${tag:0:2})) $(( (pid * 2) & 0xfffe )))
+	key=$(sysv_key_of "$tag" $((pid * 2)))
 	for f in msg sem shm; do
 		awk -v k="$key" 'NR > 1 && sprintf("0x%08x", $1) == k { exit 1 }' /proc/sysvipc/$f \
 			|| fail "interrupted ($1) bench left a System V $f object, key $key"

@@ -9,7 +9,8 @@ H=${IPCX_TEST_HELPER:?}
 TAG=${IPCX_TEST_TAG:?}
 N="ipcxt-$TAG-$$"
 D=$(mktemp -d "/tmp/ipcxt-$TAG-$$-XXXXXX")
-key() { printf '0x7e%s%04x' "${TAG:0:2}" $(( ($$ * 17 + $1 * 7919) & 0xffff )); }
+. "$(dirname "$0")/lib/sysvkey.bash"
+key() { sysv_key_of "$TAG" $(($$ * 17 + $1 * 7919)); }
 KMQ=$(key 1) KSEM=$(key 2) KSHM=$(key 3) KLIVE=$(key 4)
 ME=$(id -u)
 PIDS=()

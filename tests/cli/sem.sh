@@ -5,7 +5,8 @@ set -u
 B=${IPCX_BIN:?}
 TAG=${IPCX_TEST_TAG:?}
 NAME="ipcxt-$TAG-$$-clisem"
-KEY=$(printf '0x7e%s%04x' "${TAG:0:2}" $(( ($$ * 13 + 40503) & 0xffff )))
+. "$(dirname "$0")/lib/sysvkey.bash"
+KEY=$(sysv_key_of "$TAG" $(($$ * 13 + 40503)))
 cleanup() {
 	rm -f "/dev/shm/sem.$NAME"
 	"$B" sem remove "sysvsem:$KEY" 2>/dev/null

@@ -33,11 +33,14 @@ const char *t_name(void)
 int t_sysv_key(void)
 {
 	static unsigned counter;
-	unsigned tagbyte = (unsigned)strtoul((char[]){ t_tag()[0], t_tag()[1], 0 }, NULL, 16);
+	/* The tag's first four hex digits less the top bit, as in
+	 * tests/cli/lib/sysvkey.bash, then 16 bits from the pid and a counter. */
+	char hex[5];
+	snprintf(hex, sizeof(hex), "%.4s", t_tag());
+	unsigned hi = (unsigned)strtoul(hex, NULL, 16) & 0x7fffu;
 	unsigned n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-	/* 0x7e, the tag's first byte, then 16 bits from the pid and a counter. */
 	unsigned low = ((unsigned)getpid() * 31u + n * 7919u) & 0xffffu;
-	return (int)(0x7e000000u | (tagbyte & 0xffu) << 16 | low);
+	return (int)(hi << 16 | low);
 }
 
 static char tmpdir[128];

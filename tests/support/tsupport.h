@@ -19,7 +19,11 @@ const char *t_tag(void);
 /* A name unique to this run and process: "ipcxt-TAG-PID-N". */
 const char *t_name(void);
 
-/* A System V key unique to this run and process, tagged for the leak check. */
+/*
+ * A System V key unique to this run and process, tagged for the leak check:
+ * 0xTTTTxxxx, TTTT the tag's first four hex digits less the top bit (a
+ * positive int), as tests/cli/lib/sysvkey.bash makes them.
+ */
 int t_sysv_key(void);
 
 /*

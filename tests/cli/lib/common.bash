@@ -61,11 +61,12 @@ run() {
 	ERR=$(cat "$T/run.err")
 }
 
-# A System V key for this run: 0x7e, the tag's first byte, 16 bits of our own.
+# A System V key for this run: the tag's prefix (lib/sysvkey.bash), 16 bits of our own.
+. "$(dirname "${BASH_SOURCE[0]}")/sysvkey.bash"
 SYSV_N=0
 sysv_key() {
 	SYSV_N=$((SYSV_N + 1))
-	printf '0x7e%s%04x' "${TAG:0:2}" $((($$ * 31 + SYSV_N * 7919) & 0xffff))
+	sysv_key_of "$TAG" $(($$ * 31 + SYSV_N * 7919))
 }
 
 # start_recv NAME RECV-ARGS...: start `ipcx recv` in the background and wait
