@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
@@ -304,6 +305,27 @@ Test(inspect, rm_never_deletes_other_files)
 	cr_expect_eq(ipcx_obj_remove(f.url, 0), 0);
 	unlink(link);
 	unlink(file);
+}
+
+/* A shm: listener holds a flock on a segment it creates or replaces: rm waits its turn. */
+Test(inspect, rm_leaves_a_segment_a_listener_holds)
+{
+	char name[300], url[320];
+	snprintf(name, sizeof(name), "/%s", t_name());
+	snprintf(url, sizeof(url), "shm:%s", name);
+	int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(flock(fd, LOCK_EX), 0);
+	cr_expect_eq(ipcx_obj_remove(url, 0), -EBUSY, "%s", ipcx_errdetail());
+	int again = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+	cr_expect_geq(again, 0, "still there");
+	if (again >= 0)
+		close(again);
+	cr_assert_eq(flock(fd, LOCK_UN), 0);
+	cr_expect_eq(ipcx_obj_remove(url, 0), 0, "%s", ipcx_errdetail());
+	cr_expect_eq(shm_open(name, O_RDONLY | O_CLOEXEC, 0), -1, "removed");
+	close(fd);
+	shm_unlink(name);
 }
 
 Test(inspect, rm_refuses_another_users_object)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/msg.h>
+#include <sys/file.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -402,6 +403,35 @@ static int rm_leaf(const struct rmreq *q, int dfd, const char *leaf, mode_t type
 	return r;
 }
 
+/*
+ * A shm: listener holds an exclusive flock on its segment while it creates
+ * or replaces it (src/transport/shm.c): removing the name then would take a
+ * ring from under a listener that is about to use it.  So we take the same
+ * lock, without waiting, and remove the name only while it still leads to
+ * the object we locked.
+ */
+static int rm_devshm_locked(const struct rmreq *q, int dfd, const char *leaf)
+{
+	int fd = openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) /* not a regular file, or gone: rm_leaf says which */
+		return rm_leaf(q, dfd, leaf, S_IFREG);
+	struct stat st, now;
+	int r = 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		r = errno == EWOULDBLOCK ? ipcx__fail(-EBUSY, "%s: a listener is creating or "
+							       "replacing it; not removed",
+						       q->url)
+					 : ipcx__fail(-errno, "%s: lock", q->url);
+	else if (fstat(fd, &st) < 0 || fstatat(dfd, leaf, &now, AT_SYMLINK_NOFOLLOW) < 0)
+		r = ipcx__fail(-errno, "%s: %s", q->url, errno == ENOENT ? "no such object" : "stat");
+	else if (st.st_dev != now.st_dev || st.st_ino != now.st_ino)
+		r = ipcx__fail(-EBUSY, "%s: replaced while we looked; not removed", q->url);
+	else
+		r = rm_leaf(q, dfd, leaf, S_IFREG);
+	close(fd); /* drops the lock, after the unlink */
+	return r;
+}
+
 static int rm_devshm(const struct rmreq *q, const char *name, int kind)
 {
 	char leaf[300];
@@ -409,7 +439,8 @@ static int rm_devshm(const struct rmreq *q, const char *name, int kind)
 	int dfd = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return ipcx__fail(-errno, "/dev/shm");
-	int r = rm_leaf(q, dfd, leaf, S_IFREG);
+	int r = kind == IPCX_OBJ_POSIX_SHM ? rm_devshm_locked(q, dfd, leaf)
+					   : rm_leaf(q, dfd, leaf, S_IFREG);
 	close(dfd);
 	return r;
 }
