@@ -87,6 +87,17 @@ unsigned ipcx__crash_after;
 #define CRASH(p) ((void)0)
 #endif
 
+/*
+ * The SPSC fast path is inlined into send and receive: every call, push
+ * and spill is a store, and a producer's stores wait in order behind its
+ * stores to lines the consumer holds; fewer of them, more messages in
+ * flight (docs/shm.md, "Performance").
+ */
+#define HOT  static inline __attribute__((always_inline))
+#define COLD static __attribute__((noinline, cold))
+/* Out of the fast path but not cold: waits spin here (cold code is slower). */
+#define SLOW static __attribute__((noinline))
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -123,7 +134,7 @@ static void fences_init(void)
 }
 
 /* Store v with the ordering the handshake needs from this process. */
-static inline void publish(_Atomic uint64_t *w, uint64_t v)
+HOT void publish(_Atomic uint64_t *w, uint64_t v)
 {
 	if (fences > 0) {
 		atomic_store_explicit(w, v, memory_order_release);
@@ -295,7 +306,7 @@ static inline uint64_t tail_pos(const struct ring *r)
 /* ---- releasing and the rel watermark ----------------------------------------- */
 
 /* Check a meta word for the record at pos; fills len, cells, kind. */
-static int meta_decode(const struct ring *r, uint64_t pos, uint64_t m, uint32_t *len,
+HOT int meta_decode(const struct ring *r, uint64_t pos, uint64_t m, uint32_t *len,
 		       uint64_t *cells, enum kind *kind)
 {
 	uint64_t c = m >> 32;
@@ -315,7 +326,7 @@ static int meta_decode(const struct ring *r, uint64_t pos, uint64_t m, uint32_t 
 	return 0;
 }
 
-static void notify_tx(struct ring *r)
+HOT void notify_tx(struct ring *r)
 {
 	if (atomic_load_explicit(&r->h->tx_waiters, RELAXED)) {
 		atomic_fetch_add(&r->h->tx_seq, 1);
@@ -589,7 +600,7 @@ static void poke(struct ring *r, unsigned k)
 }
 
 /* Poke every poller that announced it is waiting (armed), once each. */
-static void poke_pollers(struct ring *r)
+COLD void poke_pollers(struct ring *r)
 {
 	for (unsigned k = 0; k < RING_PEERS; k++) {
 		struct ring_peer *pe = &r->h->peers[k];
@@ -600,7 +611,7 @@ static void poke_pollers(struct ring *r)
 	}
 }
 
-static void notify_rx(struct ring *r)
+HOT void notify_rx(struct ring *r)
 {
 	/* Loads after the store of the commit: see publish(). */
 	if (atomic_load_explicit(&r->h->rx_waiters, RELAXED)) {
@@ -656,7 +667,7 @@ static int mpmc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cel
 	}
 }
 
-static int check_crc(struct ring *r, uint64_t pos, uint32_t len);
+HOT int check_crc(struct ring *r, uint64_t pos, uint32_t len);
 
 /*
  * The next message: 0 (READING is ours), -EAGAIN empty, -EBUSY, -EMSGSIZE.
@@ -805,15 +816,15 @@ static void spsc_adopt_rx(struct ring *r)
 }
 
 /* The SPSC consumer is done with the record before next; n: its counters' sum. */
-static void spsc_consumed(struct ring *r, uint64_t next, uint64_t n)
+HOT void spsc_consumed(struct ring *r, uint64_t next, uint64_t n)
 {
 	atomic_store_explicit(&r->h->tail, next << 8 | (n & 0xff), RELAXED);
 	CRASH(CP_SPSC_TAIL);
 	publish(&r->h->rel, next);
 }
 
-static int spsc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cellsp,
-		      uint64_t *padp)
+HOT int spsc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cellsp,
+		   uint64_t *padp)
 {
 	if (!r->adopted_tx)
 		spsc_adopt_tx(r);
@@ -838,8 +849,8 @@ static int spsc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cel
 	return 0;
 }
 
-static int spsc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
-		     uint64_t *cellsp)
+HOT int spsc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
+		  uint64_t *cellsp)
 {
 	if (!r->adopted_rx)
 		spsc_adopt_rx(r);
@@ -883,24 +894,29 @@ static uint32_t record_crc(struct ring *r, uint64_t pos, uint32_t len)
 	return ipcx__crc32c(ipcx__crc32c(0, hdr, sizeof(hdr)), cell_ptr(r, pos), len);
 }
 
-static int check_crc(struct ring *r, uint64_t pos, uint32_t len)
+HOT int check_crc(struct ring *r, uint64_t pos, uint32_t len)
 {
 	if (!(r->flags & RING_F_CRC))
 		return 0;
 	return atomic_load(&r->crc[pos & r->mask]) == record_crc(r, pos, len) ? 0 : -EBADMSG;
 }
 
-static void durable(struct ring *r, bool force)
+COLD void sync_now(struct ring *r)
+{
+	r->batch = 0;
+	msync(r->h, r->size, MS_SYNC);
+}
+
+HOT void durable(struct ring *r, bool force)
 {
 	if (r->durability == 0)
 		return;
 	if (r->durability == 1 && !force && ++r->batch < 64)
 		return;
-	r->batch = 0;
-	msync(r->h, r->size, MS_SYNC);
+	sync_now(r);
 }
 
-static void commit_at(struct ring *r, uint64_t pos, uint32_t len, uint64_t cells, uint64_t pad)
+HOT void commit_at(struct ring *r, uint64_t pos, uint32_t len, uint64_t cells, uint64_t pad)
 {
 	if (r->flags & RING_F_CRC)
 		atomic_store_explicit(&r->crc[pos & r->mask], record_crc(r, pos, len), RELAXED);
@@ -930,7 +946,7 @@ static void commit_at(struct ring *r, uint64_t pos, uint32_t len, uint64_t cells
 	notify_rx(r);
 }
 
-static void release_msg(struct ring *r, uint64_t pos, uint64_t cells)
+HOT void release_msg(struct ring *r, uint64_t pos, uint64_t cells)
 {
 	if (r->flags & RING_F_SPSC) {
 		uint64_t n = bump(&r->h->received);
@@ -1001,7 +1017,7 @@ void ipcx__ring_own(struct ring *r)
  * nobody).  busy: another process is in the middle of a step; it will not
  * wake us, so yield instead of sleeping.
  */
-static int ring_wait(struct ring *r, struct wait *w, int timeout_ms, bool rx, bool busy,
+static int wait_step(struct ring *r, struct wait *w, int timeout_ms, bool rx, bool busy,
 		     uint64_t cells)
 {
 	if (!w->init) {
@@ -1060,9 +1076,26 @@ static int ring_wait(struct ring *r, struct wait *w, int timeout_ms, bool rx, bo
 	return 0;
 }
 
+/*
+ * The first spins are made here, inline, and read no clock: a clock read
+ * costs more than a message (about 25 ns here), and most waits of a busy
+ * ring end within them.  The deadline then counts from the first read, a
+ * few spins late.
+ */
+HOT int ring_wait(struct ring *r, struct wait *w, int timeout_ms, bool rx, bool busy,
+		  uint64_t cells)
+{
+	if (timeout_ms != 0 && !w->init && w->n < 32) {
+		w->n++;
+		cpu_relax();
+		return 0;
+	}
+	return wait_step(r, w, timeout_ms, rx, busy, cells);
+}
+
 /* ---- public (library-internal) operations ------------------------------------------ */
 
-static void rearm(struct ring *r)
+COLD void rearm(struct ring *r)
 {
 	char b[16];
 	while (recv(r->bell, b, sizeof(b), MSG_DONTWAIT) >= 0)
@@ -1076,7 +1109,7 @@ static void rearm(struct ring *r)
 		poke(r, (unsigned)r->me);
 }
 
-static void after_take(struct ring *r)
+HOT void after_take(struct ring *r)
 {
 	if (r->bell >= 0 && !has_msg(r))
 		rearm(r);
@@ -1145,11 +1178,15 @@ static int take_wait(struct ring *r, size_t cap, int timeout_ms, uint64_t *pos, 
  * check costs system calls, so it is made on one send in 1024 (and when a
  * send has to wait): a sender learns of a dead receiver within that many.
  */
-static int send_check(struct ring *r)
+HOT int send_check(struct ring *r)
 {
-	/* Per thread, not per channel: threads may share a channel. */
-	static __thread uint32_t nsend;
-	if (r->persistent || (++nsend & 1023) != 0)
+	/*
+	 * Threads may share a channel: a plain load and store (no locked
+	 * instruction on the fast path), so a count may be lost, never more.
+	 */
+	uint32_t n = atomic_load_explicit(&r->nsend, RELAXED) + 1;
+	atomic_store_explicit(&r->nsend, n, RELAXED);
+	if (r->persistent || (n & 1023) != 0)
 		return 0;
 	return epipe_check(r);
 }
@@ -1159,7 +1196,29 @@ bool ipcx__ring_abandoned(struct ring *r)
 	return !atomic_load(&r->h->kept) && !others_alive(r);
 }
 
-ssize_t ipcx__ring_send(struct ring *r, const void *msg, size_t len, int timeout_ms)
+/* Copy n <= 64 bytes without a call: overlapping fixed-size moves. */
+HOT void copy_small(uint8_t *d, const uint8_t *s, size_t n)
+{
+	if (n >= 32) {
+		memcpy(d, s, 32);
+		memcpy(d + n - 32, s + n - 32, 32);
+	} else if (n >= 16) {
+		memcpy(d, s, 16);
+		memcpy(d + n - 16, s + n - 16, 16);
+	} else if (n >= 8) {
+		memcpy(d, s, 8);
+		memcpy(d + n - 8, s + n - 8, 8);
+	} else if (n >= 4) {
+		memcpy(d, s, 4);
+		memcpy(d + n - 4, s + n - 4, 4);
+	} else if (n) {
+		d[0] = s[0];
+		d[n / 2] = s[n / 2];
+		d[n - 1] = s[n - 1];
+	}
+}
+
+SLOW ssize_t send_slow(struct ring *r, const void *msg, size_t len, int timeout_ms)
 {
 	if (r->me < 0)
 		return -EBADF;
@@ -1170,7 +1229,7 @@ ssize_t ipcx__ring_send(struct ring *r, const void *msg, size_t len, int timeout
 		return ipcx__fail(-EBUSY, "a reserved or peeked message is not finished");
 	if (len > r->max_msg)
 		return -EMSGSIZE;
-	uint64_t pos, cells, pad;
+	uint64_t pos = 0, cells = 0, pad = 0;
 	int rc = claim_wait(r, (uint32_t)len, timeout_ms, &pos, &cells, &pad);
 	if (rc < 0)
 		return rc;
@@ -1182,22 +1241,62 @@ ssize_t ipcx__ring_send(struct ring *r, const void *msg, size_t len, int timeout
 	return (ssize_t)len;
 }
 
-ssize_t ipcx__ring_recv(struct ring *r, void *buf, size_t cap, int timeout_ms)
+/*
+ * The fast path: an SPSC ring with room, a small message, nothing reserved
+ * or peeked.  Everything else, and every wait, goes through send_slow.
+ */
+ssize_t ipcx__ring_send(struct ring *r, const void *msg, size_t len, int timeout_ms)
+{
+	uint64_t pos = 0, cells = 0, pad = 0;
+	if ((r->flags & RING_F_SPSC) && len <= RING_CELL && r->me >= 0 && !r->reserved &&
+	    !r->peeked && len <= r->max_msg &&
+	    spsc_claim(r, (uint32_t)len, &pos, &cells, &pad) == 0) {
+		int e = send_check(r);
+		if (e)
+			return e;
+		copy_small(cell_ptr(r, pos), msg, len);
+		commit_at(r, pos, (uint32_t)len, cells, pad);
+		return (ssize_t)len;
+	}
+	return send_slow(r, msg, len, timeout_ms);
+}
+
+SLOW ssize_t recv_slow(struct ring *r, void *buf, size_t cap, int timeout_ms)
 {
 	if (r->me < 0)
 		return -EBADF;
 	if (r->reserved || r->peeked)
 		return ipcx__fail(-EBUSY, "a reserved or peeked message is not finished");
-	uint64_t pos, cells;
-	uint32_t len;
+	uint64_t pos = 0, cells = 0;
+	uint32_t len = 0;
 	int rc = take_wait(r, cap, timeout_ms, &pos, &len, &cells);
 	if (rc < 0)
 		return rc;
-	if (len)
+	if (len <= RING_CELL)
+		copy_small(buf, cell_ptr(r, pos), len);
+	else
 		memcpy(buf, cell_ptr(r, pos), len);
 	release_msg(r, pos, cells);
 	after_take(r);
 	return len;
+}
+
+/* The fast path: an SPSC ring with a small message waiting. */
+ssize_t ipcx__ring_recv(struct ring *r, void *buf, size_t cap, int timeout_ms)
+{
+	uint64_t pos = 0, cells = 0;
+	uint32_t len = 0;
+	if ((r->flags & RING_F_SPSC) && r->me >= 0 && !r->reserved && !r->peeked &&
+	    spsc_take(r, cap, &pos, &len, &cells) == 0) {
+		if (len <= RING_CELL)
+			copy_small(buf, cell_ptr(r, pos), len);
+		else
+			memcpy(buf, cell_ptr(r, pos), len);
+		release_msg(r, pos, cells);
+		after_take(r);
+		return len;
+	}
+	return recv_slow(r, buf, cap, timeout_ms);
 }
 
 int ipcx__ring_reserve(struct ring *r, size_t len, int timeout_ms, void **slot)

@@ -133,6 +133,7 @@ struct ring {
 	/* The pollable descriptor, made on first use (ipcx_fileno). */
 	int bell, pokefd;
 	uint32_t batch; /* mmap: commits since the last sync */
+	_Atomic uint32_t nsend; /* sends, for the -EPIPE check on one in 1024 */
 };
 
 /* Bytes a segment needs for this geometry. */
