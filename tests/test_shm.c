@@ -318,9 +318,8 @@ static int listen_send_die(void *arg)
  * The listener killed: a dialer gets what was queued, then -EPIPE, from
  * recv and from send; a new listener replaces the stale ring and removes it.
  */
-Test(shm, dead_listener_is_epipe)
+static void dead_listener_is_epipe(const char *u)
 {
-	const char *u = shm_url(NULL);
 	struct t_sync go;
 	t_sync_init(&go);
 	struct sender_arg a = { u, &go, 1 };
@@ -349,6 +348,17 @@ Test(shm, dead_listener_is_epipe)
 	cr_expect_eq(ipcx_listen(u, 0, &l2), -EEXIST, "a live one is not");
 	ipcx_close(l);
 	t_sync_close(&go);
+}
+
+Test(shm, dead_listener_is_epipe)
+{
+	dead_listener_is_epipe(shm_url(NULL));
+}
+
+/* SPSC: 5000 small sends fit the ring, so the fast path itself must look. */
+Test(shm, dead_listener_is_epipe_spsc)
+{
+	dead_listener_is_epipe(shm_url("spsc=1"));
 }
 
 Test(shm, stale_sysv_replaced)

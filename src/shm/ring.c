@@ -823,11 +823,14 @@ HOT void spsc_consumed(struct ring *r, uint64_t next, uint64_t n)
 	publish(&r->h->rel, next);
 }
 
-HOT int spsc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cellsp,
-		   uint64_t *padp)
+/*
+ * Room for len bytes at the head, judged by the cached rel (read again when
+ * it looks short): 0, -EAGAIN (full) or -EBADMSG (indices out of order).
+ * Makes no call, so that the fast path around it saves no registers.
+ */
+HOT int spsc_room(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cellsp,
+		  uint64_t *padp)
 {
-	if (!r->adopted_tx)
-		spsc_adopt_tx(r);
 	uint64_t cells = cells_for(len);
 	uint64_t hp = atomic_load_explicit(&r->h->head, RELAXED) >> 8;
 	uint64_t c = hp & r->mask, start = hp, pad = 0;
@@ -838,7 +841,7 @@ HOT int spsc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cellsp
 	if (r->cached_rel > hp || start + cells - r->cached_rel > r->ncells) {
 		uint64_t rl = atomic_load_explicit(&r->h->rel, ACQ);
 		if (rl > hp || hp - rl > r->ncells)
-			return ipcx__fail(-EBADMSG, "ring: indices out of order");
+			return -EBADMSG;
 		r->cached_rel = rl;
 		if (start + cells - rl > r->ncells)
 			return -EAGAIN;
@@ -849,27 +852,45 @@ HOT int spsc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cellsp
 	return 0;
 }
 
+HOT int spsc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cellsp,
+		   uint64_t *padp)
+{
+	if (!r->adopted_tx)
+		spsc_adopt_tx(r);
+	int rc = spsc_room(r, len, pos, cellsp, padp);
+	return rc == -EBADMSG ? ipcx__fail(-EBADMSG, "ring: indices out of order") : rc;
+}
+
+/*
+ * The record at the tail, if committed: 0 with its position, length, cells
+ * and kind, -EAGAIN (not committed: empty) or -EBADMSG (a bad meta word).
+ * Makes no call.  Only the tail (ours) and the cell are read: a spinning
+ * consumer keeps the producer's head line out of its cache.
+ */
+HOT int spsc_next(struct ring *r, uint64_t *pos, uint32_t *lenp, uint64_t *cellsp,
+		  enum kind *kind)
+{
+	uint64_t t = atomic_load_explicit(&r->h->tail, RELAXED) >> 8;
+	if (atomic_load_explicit(seqw(r, t), ACQ) != SEQ(t, T_COMMITTED))
+		return -EAGAIN;
+	*pos = t;
+	return meta_decode(r, t, atomic_load_explicit(metaw(r, t), RELAXED), lenp, cellsp, kind);
+}
+
 HOT int spsc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
 		  uint64_t *cellsp)
 {
 	if (!r->adopted_rx)
 		spsc_adopt_rx(r);
 	for (;;) {
-		uint64_t t = atomic_load_explicit(&r->h->tail, RELAXED) >> 8;
-		/* The consumer watches the cell, not the head: one line less to fetch. */
-		uint64_t s = atomic_load_explicit(seqw(r, t), ACQ);
-		/*
-		 * Not committed: empty.  The head is not read here, so a spinning
-		 * consumer keeps the producer's head line out of its cache; the
-		 * cell's seq word is the only thing it watches.
-		 */
-		if (s != SEQ(t, T_COMMITTED))
-			return -EAGAIN;
+		uint64_t t;
 		uint32_t len;
 		uint64_t c;
 		enum kind k;
-		uint64_t m = atomic_load_explicit(metaw(r, t), RELAXED);
-		if (meta_decode(r, t, m, &len, &c, &k) < 0)
+		int rc = spsc_next(r, &t, &len, &c, &k);
+		if (rc == -EAGAIN)
+			return rc;
+		if (rc < 0)
 			return ipcx__fail(-EBADMSG, "ring: bad record at %llu", (unsigned long long)t);
 		if (k == K_MSG && len > cap)
 			return -EMSGSIZE;
@@ -916,23 +937,37 @@ HOT void durable(struct ring *r, bool force)
 	sync_now(r);
 }
 
+/* Publish an SPSC record (and the pad before it), count it, move the head. */
+HOT void spsc_commit(struct ring *r, uint64_t pos, uint32_t len, uint64_t cells, uint64_t pad)
+{
+	if (pad) {
+		uint64_t p0 = pos - pad;
+		atomic_store_explicit(metaw(r, p0), pad << 32 | M_PAD, RELAXED);
+		atomic_store_explicit(seqw(r, p0), SEQ(p0, T_COMMITTED), REL);
+	}
+	atomic_store_explicit(metaw(r, pos), cells << 32 | len, RELAXED);
+	/* seq_cst: orders the commit before the loads of the waiter flags. */
+	publish(seqw(r, pos), SEQ(pos, T_COMMITTED));
+	CRASH(CP_SPSC_COMMITTED);
+	uint64_t n = bump(&r->h->sent);
+	CRASH(CP_SPSC_SENT);
+	atomic_store_explicit(&r->h->head, (pos + cells) << 8 | (n & 0xff), REL);
+}
+
+/* The SPSC consumer is done with the message at pos: count it, move the tail. */
+HOT void spsc_release(struct ring *r, uint64_t pos, uint64_t cells)
+{
+	uint64_t n = bump(&r->h->received);
+	CRASH(CP_SPSC_RECEIVED);
+	spsc_consumed(r, pos + cells, n + atomic_load_explicit(&r->h->dropped, RELAXED));
+}
+
 HOT void commit_at(struct ring *r, uint64_t pos, uint32_t len, uint64_t cells, uint64_t pad)
 {
 	if (r->flags & RING_F_CRC)
 		atomic_store_explicit(&r->crc[pos & r->mask], record_crc(r, pos, len), RELAXED);
 	if (r->flags & RING_F_SPSC) {
-		if (pad) {
-			uint64_t p0 = pos - pad;
-			atomic_store_explicit(metaw(r, p0), pad << 32 | M_PAD, RELAXED);
-			atomic_store_explicit(seqw(r, p0), SEQ(p0, T_COMMITTED), REL);
-		}
-		atomic_store_explicit(metaw(r, pos), cells << 32 | len, RELAXED);
-		/* seq_cst: orders the commit before the loads of the waiter flags. */
-		publish(seqw(r, pos), SEQ(pos, T_COMMITTED));
-		CRASH(CP_SPSC_COMMITTED);
-		uint64_t n = bump(&r->h->sent);
-		CRASH(CP_SPSC_SENT);
-		atomic_store_explicit(&r->h->head, (pos + cells) << 8 | (n & 0xff), REL);
+		spsc_commit(r, pos, len, cells, pad);
 	} else {
 		struct ring_peer *pe = me_peer(r);
 		atomic_store_explicit(metaw(r, pos), cells << 32 | len, RELAXED);
@@ -949,9 +984,7 @@ HOT void commit_at(struct ring *r, uint64_t pos, uint32_t len, uint64_t cells, u
 HOT void release_msg(struct ring *r, uint64_t pos, uint64_t cells)
 {
 	if (r->flags & RING_F_SPSC) {
-		uint64_t n = bump(&r->h->received);
-		CRASH(CP_SPSC_RECEIVED);
-		spsc_consumed(r, pos + cells, n + atomic_load_explicit(&r->h->dropped, RELAXED));
+		spsc_release(r, pos, cells);
 		notify_tx(r);
 	} else {
 		struct ring_peer *pe = me_peer(r);
@@ -1218,11 +1251,12 @@ HOT void copy_small(uint8_t *d, const uint8_t *s, size_t n)
 	}
 }
 
-SLOW ssize_t send_slow(struct ring *r, const void *msg, size_t len, int timeout_ms)
+/* check: make the -EPIPE check now (the fast path saw its turn come). */
+SLOW ssize_t send_slow(struct ring *r, const void *msg, size_t len, int timeout_ms, bool check)
 {
 	if (r->me < 0)
 		return -EBADF;
-	int e = send_check(r);
+	int e = check && !r->persistent ? epipe_check(r) : send_check(r);
 	if (e)
 		return e;
 	if (r->reserved || r->peeked)
@@ -1242,23 +1276,47 @@ SLOW ssize_t send_slow(struct ring *r, const void *msg, size_t len, int timeout_
 }
 
 /*
- * The fast path: an SPSC ring with room, a small message, nothing reserved
- * or peeked.  Everything else, and every wait, goes through send_slow.
+ * What the fast paths leave to the slow ones: MPMC, checksums (the mmap:
+ * log), a reservation or peek in progress, a doorbell, a new channel's
+ * first call (it adopts what an earlier peer left).
+ */
+HOT bool spsc_fast(const struct ring *r)
+{
+	return (r->flags & (RING_F_SPSC | RING_F_CRC)) == RING_F_SPSC && r->durability == 0 &&
+	       r->me >= 0 && !r->reserved && !r->peeked;
+}
+
+/* Wake sleepers and poke pollers, then return n (a tail call of the fast paths). */
+SLOW ssize_t notified(struct ring *r, bool rx, ssize_t n)
+{
+	if (rx)
+		notify_rx(r);
+	else
+		notify_tx(r);
+	return n;
+}
+
+/*
+ * The fast path: an SPSC ring with room for a message of at most 64 bytes.
+ * It makes no call but tail calls (nothing to save on the stack: every
+ * store counts, see above); everything else goes to send_slow.
  */
 ssize_t ipcx__ring_send(struct ring *r, const void *msg, size_t len, int timeout_ms)
 {
-	uint64_t pos = 0, cells = 0, pad = 0;
-	if ((r->flags & RING_F_SPSC) && len <= RING_CELL && r->me >= 0 && !r->reserved &&
-	    !r->peeked && len <= r->max_msg &&
-	    spsc_claim(r, (uint32_t)len, &pos, &cells, &pad) == 0) {
-		int e = send_check(r);
-		if (e)
-			return e;
-		copy_small(cell_ptr(r, pos), msg, len);
-		commit_at(r, pos, (uint32_t)len, cells, pad);
-		return (ssize_t)len;
-	}
-	return send_slow(r, msg, len, timeout_ms);
+	uint64_t pos, cells, pad;
+	if (!spsc_fast(r) || !r->adopted_tx || len > RING_CELL || len > r->max_msg ||
+	    spsc_room(r, (uint32_t)len, &pos, &cells, &pad) != 0)
+		return send_slow(r, msg, len, timeout_ms, false);
+	/* The -EPIPE check when the head crosses a multiple of 1024 cells. */
+	if (((pos - pad) ^ (pos + cells)) >> 10)
+		return send_slow(r, msg, len, timeout_ms, true);
+	copy_small(cell_ptr(r, pos), msg, len);
+	spsc_commit(r, pos, (uint32_t)len, cells, pad);
+	/* Loads after the store of the commit: see publish(). */
+	if (atomic_load_explicit(&r->h->rx_waiters, RELAXED) |
+	    atomic_load_explicit(&r->h->pollers, RELAXED))
+		return notified(r, true, (ssize_t)len);
+	return (ssize_t)len;
 }
 
 SLOW ssize_t recv_slow(struct ring *r, void *buf, size_t cap, int timeout_ms)
@@ -1281,22 +1339,21 @@ SLOW ssize_t recv_slow(struct ring *r, void *buf, size_t cap, int timeout_ms)
 	return len;
 }
 
-/* The fast path: an SPSC ring with a small message waiting. */
+/* The fast path: an SPSC ring with a message of at most 64 bytes waiting. */
 ssize_t ipcx__ring_recv(struct ring *r, void *buf, size_t cap, int timeout_ms)
 {
-	uint64_t pos = 0, cells = 0;
-	uint32_t len = 0;
-	if ((r->flags & RING_F_SPSC) && r->me >= 0 && !r->reserved && !r->peeked &&
-	    spsc_take(r, cap, &pos, &len, &cells) == 0) {
-		if (len <= RING_CELL)
-			copy_small(buf, cell_ptr(r, pos), len);
-		else
-			memcpy(buf, cell_ptr(r, pos), len);
-		release_msg(r, pos, cells);
-		after_take(r);
-		return len;
-	}
-	return recv_slow(r, buf, cap, timeout_ms);
+	uint64_t pos, cells;
+	uint32_t len;
+	enum kind k;
+	if (!spsc_fast(r) || !r->adopted_rx || r->bell >= 0 ||
+	    spsc_next(r, &pos, &len, &cells, &k) != 0 || k != K_MSG || len > cap ||
+	    len > RING_CELL)
+		return recv_slow(r, buf, cap, timeout_ms);
+	copy_small(buf, cell_ptr(r, pos), len);
+	spsc_release(r, pos, cells);
+	if (atomic_load_explicit(&r->h->tx_waiters, RELAXED))
+		return notified(r, false, len);
+	return len;
 }
 
 int ipcx__ring_reserve(struct ring *r, size_t len, int timeout_ms, void **slot)
