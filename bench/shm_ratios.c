@@ -187,9 +187,13 @@ static inline void stamp_at(struct stamps *st, uint64_t got, uint64_t warm, uint
 
 static double stamps_rate(struct stamps *st, long count)
 {
-	double secs = (double)(atomic_load(&st->t1) - atomic_load(&st->t0)) / 1e9;
+	uint64_t t0 = atomic_load(&st->t0), t1 = atomic_load(&st->t1);
 	munmap(st, sizeof(*st));
-	return (double)count / secs;
+	if (!t0 || t1 <= t0) {
+		fprintf(stderr, "ipcx-shm-ratios: a stream's receiver did not finish\n");
+		exit(1);
+	}
+	return (double)count / ((double)(t1 - t0) / 1e9);
 }
 
 /* The raw ring's copy: a constant size for 64 bytes, so it is inlined too. */
