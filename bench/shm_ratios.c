@@ -466,8 +466,13 @@ static double med_of(const double *v, int n)
 		}                                                                           \
 	} while (0)
 
-/* The rings of the streams hold as many bytes as the raw rings (4096 x 64 B, 8 x 1 MiB). */
-#define RTT_OPTS "spin=1000000&capacity=4096&max=1024"
+/*
+ * The rings of the streams hold as many bytes as the raw rings (4096 x 64 B,
+ * 8 x 1 MiB).  The round trip's holds four 64-byte messages, the smallest
+ * ring there is: one message in flight needs no more, and on this machine a
+ * ping-pong that rotates through more lines is slower (docs/shm.md).
+ */
+#define RTT_OPTS "spin=1000000&capacity=256&max=64"
 #define S64_RING 262144
 #define S64_OPTS "spin=1000000&capacity=262144"
 #define S1M_RING 8388608

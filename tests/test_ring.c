@@ -170,6 +170,57 @@ Test(ring, spsc_in_order)
 	stress("capacity=8192&max=256&spsc=1", 1, 1, 50000);
 }
 
+/* The smallest ring (4 cells): every lap wraps, often with a pad. */
+static int tiny_producer(void *arg)
+{
+	const char *u = arg;
+	ipcx_chan *c;
+	if (ipcx_dial(u, 0, &c) < 0)
+		return 1;
+	uint8_t m[64];
+	for (uint32_t i = 0; i < 5000; i++) {
+		size_t len = i % 65;
+		for (size_t k = 0; k < len; k++)
+			m[k] = (uint8_t)(i + k);
+		if (ipcx_send(c, m, len, T_GUARD_MS) != (ssize_t)len)
+			return 2;
+	}
+	ipcx_close(c);
+	return 0;
+}
+
+static void tiny_ring(const char *opts)
+{
+	char u[256];
+	snprintf(u, sizeof(u), "shm:/%s?%s", t_name(), opts);
+	ipcx_chan *l;
+	cr_assert_eq(ipcx_listen(u, 0, &l), 0, "%s", ipcx_errdetail());
+	pid_t p = t_spawn(tiny_producer, u);
+	for (uint32_t i = 0; i < 5000; i++) {
+		uint8_t m[64];
+		ssize_t n = ipcx_recv(l, m, sizeof(m), T_GUARD_MS);
+		cr_assert_eq(n, (ssize_t)(i % 65), "message %u: %zd %s", i, n, ipcx_errdetail());
+		for (ssize_t k = 0; k < n; k++)
+			cr_assert_eq(m[k], (uint8_t)(i + (uint32_t)k), "message %u byte %zd", i, k);
+	}
+	cr_assert_eq(t_join(p, T_GUARD_MS), 0);
+	struct ipcx_stats st;
+	cr_assert_eq(ipcx_stats(l, &st), 0);
+	cr_expect_eq(st.sent, 5000);
+	cr_expect_eq(st.received, 5000);
+	ipcx_close(l);
+}
+
+Test(ring, smallest_ring_spsc)
+{
+	tiny_ring("capacity=256&max=64&spsc=1");
+}
+
+Test(ring, smallest_ring_mpmc)
+{
+	tiny_ring("capacity=256&max=64");
+}
+
 static void kill_rounds(const char *opts, int np, int nc)
 {
 	char u[256];

@@ -34,7 +34,8 @@ static bool read_header(const char *leaf, struct ring_hdr *h)
 	/* The same checks as an attach makes, on our private copy. */
 	return ok && h->magic == RING_MAGIC && h->version == RING_VERSION &&
 	       atomic_load(&h->ready) && h->hdr_size == RING_HDR && h->cell_size == RING_CELL &&
-	       ncells >= 16 && !(ncells & (ncells - 1)) && ncells * RING_CELL <= RING_MAX_CAP &&
+	       ncells >= RING_MIN_CAP / RING_CELL && !(ncells & (ncells - 1)) &&
+	       ncells * RING_CELL <= RING_MAX_CAP &&
 	       h->total_size <= (uint64_t)st.st_size;
 }
 

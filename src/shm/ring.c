@@ -1586,7 +1586,8 @@ int ipcx__ring_attach(struct ring *r, void *mem, size_t size, bool readonly)
 	if (version != RING_VERSION)
 		return ipcx__fail(-EBADMSG, "ring: version %u, this library reads %u", version,
 				  RING_VERSION);
-	if (hsz != RING_HDR || cell != RING_CELL || ncells < 16 || (ncells & (ncells - 1)) ||
+	if (hsz != RING_HDR || cell != RING_CELL || ncells < RING_MIN_CAP / RING_CELL ||
+	    (ncells & (ncells - 1)) ||
 	    ncells * RING_CELL > RING_MAX_CAP || max == 0 || max > RING_MAX_MSG ||
 	    cells_for(max) > ncells / 2 || (flags & ~RING_F_MASK) || policy >= RING_NPOLICY ||
 	    ((flags & RING_F_SPSC) && policy == RING_OVERWRITE))

@@ -22,7 +22,7 @@
 #define RING_CELL    64u   /* bytes per cell: the unit of allocation */
 #define RING_HDR     16384u /* header bytes, page-aligned data after it */
 
-#define RING_MIN_CAP   (16u * RING_CELL)
+#define RING_MIN_CAP   (4u * RING_CELL) /* 256 B: a request/response ring of small messages */
 #define RING_MAX_CAP   (1ull << 34)
 #define RING_MAX_MSG   (1u << 30)
 #define RING_DEF_CAP   (1u << 20)
