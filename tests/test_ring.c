@@ -338,6 +338,28 @@ static void *map_segment(const char *name, size_t *len)
 	return m;
 }
 
+/* A listening ring (URL in u) and its segment, mapped for the test to scribble on. */
+struct scribble {
+	char u[256];
+	ipcx_chan *l;
+	struct ring_hdr *h;
+	size_t len;
+};
+
+static void scribble_open(struct scribble *sc, const char *opts)
+{
+	const char *name = t_name();
+	snprintf(sc->u, sizeof(sc->u), "shm:/%s%s", name, opts);
+	cr_assert_eq(ipcx_listen(sc->u, 0, &sc->l), 0);
+	sc->h = map_segment(name, &sc->len);
+}
+
+static void scribble_close(struct scribble *sc)
+{
+	munmap(sc->h, sc->len);
+	ipcx_close(sc->l);
+}
+
 static void expect_dial(const char *u, int want)
 {
 	ipcx_chan *d = NULL;
@@ -348,13 +370,10 @@ static void expect_dial(const char *u, int want)
 
 Test(ring, corrupt_header_refused)
 {
-	const char *name = t_name();
-	char u[256];
-	snprintf(u, sizeof(u), "shm:/%s", name);
-	ipcx_chan *l;
-	cr_assert_eq(ipcx_listen(u, 0, &l), 0);
-	size_t len;
-	struct ring_hdr *h = map_segment(name, &len);
+	struct scribble sc;
+	scribble_open(&sc, "");
+	struct ring_hdr *h = sc.h;
+	const char *u = sc.u;
 	struct ring_hdr save = *h;
 	h->magic ^= 1;
 	expect_dial(u, -EBADMSG);
@@ -372,19 +391,15 @@ Test(ring, corrupt_header_refused)
 	expect_dial(u, -EBADMSG);
 	h->data_off = save.data_off;
 	expect_dial(u, 0);
-	munmap(h, len);
-	ipcx_close(l);
+	scribble_close(&sc);
 }
 
 Test(ring, corrupt_indices_are_ebadmsg)
 {
-	const char *name = t_name();
-	char u[256];
-	snprintf(u, sizeof(u), "shm:/%s", name);
-	ipcx_chan *l;
-	cr_assert_eq(ipcx_listen(u, 0, &l), 0);
-	size_t len;
-	struct ring_hdr *h = map_segment(name, &len);
+	struct scribble sc;
+	scribble_open(&sc, "");
+	struct ring_hdr *h = sc.h;
+	ipcx_chan *l = sc.l;
 	_Atomic uint64_t *meta = (_Atomic uint64_t *)((char *)h + h->meta_off);
 	char buf[64];
 	cr_assert_eq(ipcx_send(l, "abc", 3, 0), 3);
@@ -405,21 +420,17 @@ Test(ring, corrupt_indices_are_ebadmsg)
 	cr_expect_eq(ipcx_send(l, "x", 1, 0), -EBADMSG);
 	atomic_store(&h->head, head);
 	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), 3, "repaired by hand, it works again");
-	munmap(h, len);
-	ipcx_close(l);
+	scribble_close(&sc);
 }
 
 /* Random bytes anywhere in the shared state: any answer but a crash or hang. */
 Test(ring, scribble_never_crashes)
 {
-	const char *name = t_name();
-	char u[256];
-	snprintf(u, sizeof(u), "shm:/%s?capacity=4096&max=512", name);
-	ipcx_chan *l, *d;
-	cr_assert_eq(ipcx_listen(u, 0, &l), 0);
-	cr_assert_eq(ipcx_dial(u, 0, &d), 0);
-	size_t len;
-	struct ring_hdr *h = map_segment(name, &len);
+	struct scribble sc;
+	scribble_open(&sc, "?capacity=4096&max=512");
+	struct ring_hdr *h = sc.h;
+	ipcx_chan *l = sc.l, *d;
+	cr_assert_eq(ipcx_dial(sc.u, 0, &d), 0);
 	size_t shared_end = h->data_off; /* header, seq and meta: all the control state */
 	srand(12345);
 	char buf[512];
@@ -448,7 +459,6 @@ Test(ring, scribble_never_crashes)
 		bad += r == -EBADMSG;
 	}
 	cr_expect_gt(bad, 0, "the scribbles were noticed");
-	munmap(h, len);
 	ipcx_close(d);
-	ipcx_close(l);
+	scribble_close(&sc);
 }

@@ -1251,16 +1251,24 @@ HOT void copy_small(uint8_t *d, const uint8_t *s, size_t n)
 	}
 }
 
-/* check: make the -EPIPE check now (the fast path saw its turn come). */
-SLOW ssize_t send_slow(struct ring *r, const void *msg, size_t len, int timeout_ms, bool check)
+/* A call that takes a record: the channel is attached and holds none now. */
+static int free_to_take(const struct ring *r)
 {
 	if (r->me < 0)
 		return -EBADF;
-	int e = check && !r->persistent ? epipe_check(r) : send_check(r);
-	if (e)
-		return e;
 	if (r->reserved || r->peeked)
 		return ipcx__fail(-EBUSY, "a reserved or peeked message is not finished");
+	return 0;
+}
+
+/* check: make the -EPIPE check now (the fast path saw its turn come). */
+SLOW ssize_t send_slow(struct ring *r, const void *msg, size_t len, int timeout_ms, bool check)
+{
+	int e = free_to_take(r);
+	if (!e)
+		e = check && !r->persistent ? epipe_check(r) : send_check(r);
+	if (e)
+		return e;
 	if (len > r->max_msg)
 		return -EMSGSIZE;
 	uint64_t pos = 0, cells = 0, pad = 0;
@@ -1321,10 +1329,9 @@ ssize_t ipcx__ring_send(struct ring *r, const void *msg, size_t len, int timeout
 
 SLOW ssize_t recv_slow(struct ring *r, void *buf, size_t cap, int timeout_ms)
 {
-	if (r->me < 0)
-		return -EBADF;
-	if (r->reserved || r->peeked)
-		return ipcx__fail(-EBUSY, "a reserved or peeked message is not finished");
+	int e = free_to_take(r);
+	if (e)
+		return e;
 	uint64_t pos = 0, cells = 0;
 	uint32_t len = 0;
 	int rc = take_wait(r, cap, timeout_ms, &pos, &len, &cells);
@@ -1358,10 +1365,9 @@ ssize_t ipcx__ring_recv(struct ring *r, void *buf, size_t cap, int timeout_ms)
 
 int ipcx__ring_reserve(struct ring *r, size_t len, int timeout_ms, void **slot)
 {
-	if (r->me < 0)
-		return -EBADF;
-	if (r->reserved || r->peeked)
-		return ipcx__fail(-EBUSY, "a reserved or peeked message is not finished");
+	int e = free_to_take(r);
+	if (e)
+		return e;
 	if (len > r->max_msg)
 		return -EMSGSIZE;
 	uint64_t pos, cells, pad;
@@ -1394,10 +1400,9 @@ int ipcx__ring_commit(struct ring *r, size_t len)
 
 ssize_t ipcx__ring_peek(struct ring *r, int timeout_ms, const void **msg)
 {
-	if (r->me < 0)
-		return -EBADF;
-	if (r->reserved || r->peeked)
-		return ipcx__fail(-EBUSY, "a reserved or peeked message is not finished");
+	int e = free_to_take(r);
+	if (e)
+		return e;
 	uint64_t pos, cells;
 	uint32_t len;
 	int rc = take_wait(r, SIZE_MAX, timeout_ms, &pos, &len, &cells);
