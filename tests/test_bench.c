@@ -245,40 +245,39 @@ static int hang_recv(struct bh_ctx *c, void *buf, size_t len, int timeout_ms)
 	return -EINTR;
 }
 
+/* A case whose sides never finish: only the timeout or a stop request ends it. */
+static const struct bh_ops stuck = { "stuck", "raw", "blocking", .send = never_send,
+				     .recv = hang_recv };
+
+/* Run a case that must end in an error whose note says why, leaving no side behind. */
+static void expect_error(const struct bh_ops *o, const struct bh_params *p,
+			 volatile sig_atomic_t *stop, const char *why)
+{
+	struct bh_result r;
+	cr_assert_eq(bh_run(o, p, stop, &r), 0);
+	cr_expect_eq(r.status, BH_ERROR);
+	cr_expect(strstr(r.note, why), "%s", r.note);
+	no_children();
+}
+
 Test(bench, a_failing_side_is_reported)
 {
 	struct bh_ops broken = { "broken", "raw", "blocking", .open = fail_open,
 				 .send = never_send, .recv = hang_recv };
 	struct bh_params p = params(BH_LAT, 64, 10);
-	struct bh_result r;
-	cr_assert_eq(bh_run(&broken, &p, NULL, &r), 0);
-	cr_expect_eq(r.status, BH_ERROR);
-	cr_expect(strstr(r.note, "deliberately broken"), "%s", r.note);
-	no_children();
+	expect_error(&broken, &p, NULL, "deliberately broken");
 }
 
 Test(bench, a_hanging_case_is_killed)
 {
-	struct bh_ops stuck = { "stuck", "raw", "blocking", .send = never_send,
-				.recv = hang_recv };
 	struct bh_params p = params(BH_LAT, 64, 10);
 	p.timeout_ms = 300;
-	struct bh_result r;
-	cr_assert_eq(bh_run(&stuck, &p, NULL, &r), 0);
-	cr_expect_eq(r.status, BH_ERROR);
-	cr_expect(strstr(r.note, "timed out"), "%s", r.note);
-	no_children();
+	expect_error(&stuck, &p, NULL, "timed out");
 }
 
 Test(bench, a_stop_request_ends_the_case)
 {
-	struct bh_ops stuck = { "stuck", "raw", "blocking", .send = never_send,
-				.recv = hang_recv };
 	struct bh_params p = params(BH_LAT, 64, 10);
 	volatile sig_atomic_t stop = 1;
-	struct bh_result r;
-	cr_assert_eq(bh_run(&stuck, &p, &stop, &r), 0);
-	cr_expect_eq(r.status, BH_ERROR);
-	cr_expect(strstr(r.note, "interrupted"), "%s", r.note);
-	no_children();
+	expect_error(&stuck, &p, &stop, "interrupted");
 }

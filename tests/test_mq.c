@@ -261,29 +261,15 @@ Test(mq, bad_urls)
 	cr_expect_null(c, "untouched on failure");
 }
 
-static int dial_send_recv(void *arg)
-{
-	(void)arg;
-	ipcx_chan *d;
-	int r = ipcx_dial(url, 0, &d);
-	if (r < 0)
-		return r == -EACCES ? 10 : 11;
-	char buf[256];
-	r = ipcx_send(d, "from nobody", 11, 1000) == 11 &&
-	    ipcx_recv(d, buf, sizeof(buf), 1000) == 11;
-	ipcx_close(d);
-	return r ? 0 : 12;
-}
-
 Test(mq, permissions)
 {
 	ipcx_chan *l;
 	cr_assert_eq(ipcx_listen(mq_url(SMALL), 0, &l), 0, "%s", ipcx_errdetail());
-	cr_expect_eq(t_run_as_nobody(dial_send_recv, NULL), 10, "0600 refuses nobody");
+	cr_expect_eq(t_run_as_nobody(t_nobody_dial_send_recv, url), 10, "0600 refuses nobody");
 	ipcx_close(l);
 	cr_assert_eq(ipcx_listen(mq_url(SMALL "&mode=0666"), 0, &l), 0, "%s",
 		     ipcx_errdetail());
-	cr_expect_eq(t_run_as_nobody(dial_send_recv, NULL), 0, "mode=0666 lets it in");
+	cr_expect_eq(t_run_as_nobody(t_nobody_dial_send_recv, url), 0, "mode=0666 lets it in");
 	ipcx_close(l);
 }
 

@@ -86,15 +86,21 @@ static int post_five(void *arg)
 	return ipcx_event_post(arg, 5) == 0 ? 0 : 1;
 }
 
+/* The child pid posts want to e: the parent's wait takes it, and the child succeeds. */
+static void expect_child_posts(ipcx_event *e, pid_t pid, uint64_t want)
+{
+	uint64_t v = 0;
+	cr_expect_eq(ipcx_event_wait(e, T_GUARD_MS, &v), 0);
+	cr_expect_eq(v, want);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+}
+
 Test(event, child_by_fork_wakes_parent)
 {
 	ipcx_event *e;
 	cr_assert_eq(ipcx_event_open(0, 0, &e), 0);
 	pid_t pid = t_spawn(post_five, e);
-	uint64_t v = 0;
-	cr_expect_eq(ipcx_event_wait(e, T_GUARD_MS, &v), 0);
-	cr_expect_eq(v, 5);
-	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	expect_child_posts(e, pid, 5);
 	ipcx_event_close(e);
 }
 
@@ -111,10 +117,7 @@ Test(event, child_by_exec_adopts_inherited_fd)
 		execl(t_helper(), "ipcx_test_helper", "event-post", fdstr, "42", (char *)NULL);
 		_exit(127);
 	}
-	uint64_t v = 0;
-	cr_expect_eq(ipcx_event_wait(e, T_GUARD_MS, &v), 0);
-	cr_expect_eq(v, 42);
-	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	expect_child_posts(e, pid, 42);
 	ipcx_event_close(e);
 }
 
@@ -154,10 +157,7 @@ Test(event, passed_over_unix_socket)
 	ipcx_event *e;
 	cr_assert_eq(ipcx_event_open(0, 0, &e), 0);
 	cr_assert_eq(ipcx_fd_send(sv[0], ipcx_event_fileno(e), T_GUARD_MS), 0);
-	uint64_t v = 0;
-	cr_expect_eq(ipcx_event_wait(e, T_GUARD_MS, &v), 0);
-	cr_expect_eq(v, 7);
-	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	expect_child_posts(e, pid, 7);
 	ipcx_event_close(e);
 	close(sv[0]);
 	close(sv[1]);
@@ -242,16 +242,29 @@ static int send_burst(void *arg)
 	return 0;
 }
 
+/*
+ * Open *s for b->sig, then let a child send b->count of it to b->target and
+ * finish; returns the child's pid.  The set is open before the child starts:
+ * until then the signal is not blocked, and its default action would end
+ * this process.
+ */
+static pid_t burst_from_child(struct burst *b, ipcx_sigs **s)
+{
+	t_sync_init(&b->done);
+	cr_assert_eq(ipcx_signals_open(&b->sig, 1, 0, s), 0);
+	pid_t pid = t_spawn(send_burst, b);
+	cr_assert(t_wait_post(&b->done, T_GUARD_MS));
+	cr_assert_eq(t_join(pid, T_GUARD_MS), 0);
+	t_sync_close(&b->done);
+	return pid;
+}
+
 /* Real-time signals queue: every one arrives, in order, with its value. */
 Test(signals, realtime_signals_queue_in_order)
 {
 	struct burst b = { .target = getpid(), .sig = SIGRTMIN + 1, .count = 24 };
-	t_sync_init(&b.done);
 	ipcx_sigs *s;
-	cr_assert_eq(ipcx_signals_open(&b.sig, 1, 0, &s), 0);
-	pid_t pid = t_spawn(send_burst, &b);
-	cr_assert(t_wait_post(&b.done, T_GUARD_MS));
-	cr_assert_eq(t_join(pid, T_GUARD_MS), 0);
+	pid_t pid = burst_from_child(&b, &s);
 	for (int i = 0; i < b.count; i++) {
 		struct ipcx_siginfo si;
 		cr_assert_eq(ipcx_signals_next(s, T_GUARD_MS, &si), 0, "signal %d lost", i);
@@ -262,7 +275,6 @@ Test(signals, realtime_signals_queue_in_order)
 	struct ipcx_siginfo si;
 	cr_expect_eq(ipcx_signals_next(s, 0, &si), -EAGAIN, "more than were sent");
 	ipcx_signals_close(s);
-	t_sync_close(&b.done);
 }
 
 /*
@@ -275,12 +287,8 @@ Test(signals, realtime_signals_queue_in_order)
 Test(signals, standard_signals_may_merge)
 {
 	struct burst b = { .target = getpid(), .sig = SIGUSR1, .count = 5 };
-	t_sync_init(&b.done);
 	ipcx_sigs *s;
-	cr_assert_eq(ipcx_signals_open(&b.sig, 1, 0, &s), 0);
-	pid_t pid = t_spawn(send_burst, &b);
-	cr_assert(t_wait_post(&b.done, T_GUARD_MS));
-	cr_assert_eq(t_join(pid, T_GUARD_MS), 0);
+	burst_from_child(&b, &s);
 	int got = 0;
 	struct ipcx_siginfo si;
 	while (ipcx_signals_next(s, 0, &si) == 0) {
@@ -291,7 +299,6 @@ Test(signals, standard_signals_may_merge)
 	cr_expect_geq(got, 1, "the signal was lost altogether");
 	cr_expect_leq(got, b.count, "more signals than were sent");
 	ipcx_signals_close(s);
-	t_sync_close(&b.done);
 }
 
 Test(signals, shutdown_helper_tells_stop_from_reload)

@@ -119,30 +119,39 @@ Test(sem, posix_wait_times_out_never_early)
 	ipcx_sem_close(s);
 }
 
-static int wait_on_url(void *arg)
+/* A child that takes the semaphore by name (h->url) or at h->mem, says so, and waits on it. */
+static int wait_in_child(void *arg)
 {
 	struct holder *h = arg;
 	ipcx_sem *s;
-	if (ipcx_sem_open(h->url, 0, &s) != 0)
+	int r = h->url ? ipcx_sem_open(h->url, 0, &s)
+			: ipcx_sem_attach_at(h->mem, IPCX_SEM_SIZE, &s);
+	if (r != 0)
 		return 1;
 	t_post(&h->ready);
-	int r = ipcx_sem_wait(s, T_GUARD_MS);
+	r = ipcx_sem_wait(s, T_GUARD_MS);
 	ipcx_sem_close(s);
 	return r == 0 ? 0 : 2;
+}
+
+/* A post on s wakes the child of wait_in_child() waiting in another process. */
+static void expect_post_wakes_child(struct holder *h, ipcx_sem *s)
+{
+	t_sync_init(&h->ready);
+	pid_t pid = t_spawn(wait_in_child, h);
+	cr_assert(t_wait_post(&h->ready, T_GUARD_MS));
+	cr_expect_eq(ipcx_sem_post(s), 0);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	t_sync_close(&h->ready);
 }
 
 Test(sem, posix_post_wakes_another_process)
 {
 	struct holder h = { .url = url_of("sem:/%s", t_name()) };
-	t_sync_init(&h.ready);
 	ipcx_sem *s;
 	cr_assert_eq(ipcx_sem_create(h.url, 0, 0, &s), 0);
-	pid_t pid = t_spawn(wait_on_url, &h);
-	cr_assert(t_wait_post(&h.ready, T_GUARD_MS));
-	cr_expect_eq(ipcx_sem_post(s), 0);
-	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	expect_post_wakes_child(&h, s);
 	ipcx_sem_close(s);
-	t_sync_close(&h.ready);
 }
 
 Test(sem, posix_keep_and_unlink)
@@ -234,33 +243,16 @@ Test(sem, bad_urls)
 
 /* ---- POSIX unnamed semaphores in shared memory -------------------------------- */
 
-static int attach_and_wait(void *arg)
-{
-	struct holder *h = arg;
-	ipcx_sem *s;
-	if (ipcx_sem_attach_at(h->mem, IPCX_SEM_SIZE, &s) != 0)
-		return 1;
-	t_post(&h->ready);
-	int r = ipcx_sem_wait(s, T_GUARD_MS);
-	ipcx_sem_close(s);
-	return r == 0 ? 0 : 2;
-}
-
 Test(sem, unnamed_in_shared_memory)
 {
 	struct holder h = { .mem = shared_page() };
-	t_sync_init(&h.ready);
 	ipcx_sem *s;
 	cr_assert_eq(ipcx_sem_init_at(h.mem, 4096, 0, &s), 0);
-	pid_t pid = t_spawn(attach_and_wait, &h);
-	cr_assert(t_wait_post(&h.ready, T_GUARD_MS));
-	cr_expect_eq(ipcx_sem_post(s), 0);
-	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	expect_post_wakes_child(&h, s);
 	int64_t t0 = ipcx__now_ns();
 	cr_expect_eq(ipcx_sem_wait(s, 30), -ETIMEDOUT);
 	cr_expect_geq(ipcx__now_ns() - t0, 30 * 1000000LL);
 	ipcx_sem_close(s);
-	t_sync_close(&h.ready);
 	munmap(h.mem, 4096);
 }
 
@@ -397,13 +389,21 @@ struct guarded {
 	int consistent; /* the "data": 0 while a holder is half-way through */
 };
 
+/* In a child: attach to the parent's mutex in g and take it (NULL if either fails). */
+static ipcx_mutex *attach_and_lock(struct guarded *g)
+{
+	ipcx_mutex *m;
+	if (ipcx_mutex_attach_at(g->mutex, sizeof(g->mutex), &m) != 0 ||
+	    ipcx_mutex_lock(m, T_GUARD_MS) != 0)
+		return NULL;
+	return m;
+}
+
 static int lock_and_die(void *arg)
 {
 	struct holder *h = arg;
 	struct guarded *g = h->mem;
-	ipcx_mutex *m;
-	if (ipcx_mutex_attach_at(g->mutex, sizeof(g->mutex), &m) != 0 ||
-	    ipcx_mutex_lock(m, T_GUARD_MS) != 0)
+	if (!attach_and_lock(g))
 		return 1;
 	g->consistent = 0; /* half-way through an update ... */
 	hold_forever(h);
@@ -458,10 +458,8 @@ Test(mutex, unlocked_without_repair_is_unrecoverable)
 static int hold_until_told(void *arg)
 {
 	struct holder *h = arg;
-	struct guarded *g = h->mem;
-	ipcx_mutex *m;
-	if (ipcx_mutex_attach_at(g->mutex, sizeof(g->mutex), &m) != 0 ||
-	    ipcx_mutex_lock(m, T_GUARD_MS) != 0)
+	ipcx_mutex *m = attach_and_lock(h->mem);
+	if (!m)
 		return 1;
 	close(h->other_fd);
 	t_post(&h->ready);

@@ -229,20 +229,6 @@ Test(sysvmq, removed_queue_is_a_gone_peer)
 	ipcx_close(d);
 }
 
-static int dial_send_recv(void *arg)
-{
-	(void)arg;
-	ipcx_chan *d;
-	int r = ipcx_dial(url, 0, &d);
-	if (r < 0)
-		return r == -EACCES ? 10 : 11;
-	char buf[64];
-	r = ipcx_send(d, "from nobody", 11, 1000) == 11 &&
-	    ipcx_recv(d, buf, sizeof(buf), 1000) == 11;
-	ipcx_close(d);
-	return r ? 0 : 12;
-}
-
 Test(sysvmq, permissions)
 {
 	ipcx_chan *l;
@@ -250,10 +236,10 @@ Test(sysvmq, permissions)
 	struct msqid_ds ds;
 	cr_assert_eq(msgctl(msgget(key, 0), IPC_STAT, &ds), 0);
 	cr_expect_eq(ds.msg_perm.mode & 0777, 0600);
-	cr_expect_eq(t_run_as_nobody(dial_send_recv, NULL), 10, "0600 refuses nobody");
+	cr_expect_eq(t_run_as_nobody(t_nobody_dial_send_recv, url), 10, "0600 refuses nobody");
 	ipcx_close(l);
 	cr_assert_eq(ipcx_listen(sv_url("mode=0666"), 0, &l), 0, "%s", ipcx_errdetail());
-	cr_expect_eq(t_run_as_nobody(dial_send_recv, NULL), 0, "mode=0666 lets it in");
+	cr_expect_eq(t_run_as_nobody(t_nobody_dial_send_recv, url), 0, "mode=0666 lets it in");
 	ipcx_close(l);
 }
 

@@ -2,7 +2,9 @@
 
 #include "tsupport.h"
 
+#include <errno.h>
 #include <grp.h>
+#include <ipcx.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +32,19 @@ int t_run_as_nobody(int (*fn)(void *arg), void *arg)
 {
 	struct as_nobody a = { fn, arg };
 	return t_join(t_spawn(drop_and_run, &a), T_GUARD_MS);
+}
+
+int t_nobody_dial_send_recv(void *url)
+{
+	ipcx_chan *d;
+	int r = ipcx_dial(url, 0, &d);
+	if (r < 0)
+		return r == -EACCES ? 10 : 11;
+	char buf[256];
+	r = ipcx_send(d, "from nobody", 11, 1000) == 11 &&
+	    ipcx_recv(d, buf, sizeof(buf), 1000) == 11;
+	ipcx_close(d);
+	return r ? 0 : 12;
 }
 
 void t_tmpdir_open_to_all(void)

@@ -15,6 +15,14 @@
  */
 int t_run_as_nobody(int (*fn)(void *arg), void *arg);
 
+/*
+ * For t_run_as_nobody(fn, url): dial url (a char *), send "from nobody" and
+ * receive it back, as on a queue, where the dialer reads what it sent.
+ * Returns 0 when both worked, 10 when the dial was refused with EACCES, 11
+ * when it failed otherwise, 12 when the send or the receive did not work.
+ */
+int t_nobody_dial_send_recv(void *url);
+
 /* Let "nobody" reach files in t_tmpdir() (mode 0711 on the folder). */
 void t_tmpdir_open_to_all(void);
 
