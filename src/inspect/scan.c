@@ -126,6 +126,33 @@ static int statx_at(int dfd, const char *name, struct statx *st)
 		       : 0;
 }
 
+/*
+ * The next entry of d (open on dfd) that is a regular file and not hidden,
+ * with its statx in st; NULL at the end.
+ */
+static struct dirent *next_file(DIR *d, int dfd, struct statx *st)
+{
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && statx_at(dfd, e->d_name, st) == 0 &&
+		    S_ISREG(st->stx_mode))
+			return e;
+	return NULL;
+}
+
+/* A new object that is a file (st) in /dev/shm or the mqueue mount; NULL without memory. */
+static struct ipcx_obj *add_listed(struct objvec *ov, int kind, const char *url, const char *name,
+				   const struct statx *st)
+{
+	struct ipcx_obj *o = ipcx__ov_add(ov, kind, url, name);
+	if (!o)
+		return NULL;
+	struct objx *x = ipcx__ov_x(ov, o);
+	fill_stat(o, x, st);
+	x->match = MATCH_FILE;
+	return o;
+}
+
 /* ---- System V --------------------------------------------------------------------- */
 
 #define SYSV_COLS 24
@@ -252,24 +279,17 @@ int ipcx__scan_devshm(struct objvec *ov)
 	if (!d)
 		return -errno;
 	struct dirent *e;
-	while ((e = readdir(d))) {
-		struct statx st;
-		if (e->d_name[0] == '.' || statx_at(dfd, e->d_name, &st) < 0 ||
-		    !S_ISREG(st.stx_mode))
-			continue;
+	struct statx st;
+	while ((e = next_file(d, dfd, &st))) {
 		/* sem_open("/x") is the file /dev/shm/sem.x; shm_open("/x") is /dev/shm/x. */
 		bool sem = strncmp(e->d_name, "sem.", 4) == 0 && e->d_name[4];
 		char name[300], url[310];
 		snprintf(name, sizeof(name), "/%s", sem ? e->d_name + 4 : e->d_name);
 		snprintf(url, sizeof(url), "%s:%s", sem ? "sem" : "shm", name);
-		struct ipcx_obj *o = ipcx__ov_add(ov, sem ? IPCX_OBJ_POSIX_SEM : IPCX_OBJ_POSIX_SHM,
-						   url, name);
-		if (!o)
-			continue;
-		struct objx *x = ipcx__ov_x(ov, o);
-		fill_stat(o, x, &st);
-		x->match = MATCH_FILE;
-		o->size = (int64_t)st.stx_size;
+		struct ipcx_obj *o = add_listed(ov, sem ? IPCX_OBJ_POSIX_SEM : IPCX_OBJ_POSIX_SHM,
+						url, name, &st);
+		if (o)
+			o->size = (int64_t)st.stx_size;
 	}
 	closedir(d);
 	return 0;
@@ -369,20 +389,14 @@ int ipcx__scan_mqueue(struct objvec *ov)
 	if (!d)
 		return -errno;
 	struct dirent *e;
-	while ((e = readdir(d))) {
-		struct statx st;
-		if (e->d_name[0] == '.' || statx_at(dfd, e->d_name, &st) < 0 ||
-		    !S_ISREG(st.stx_mode))
-			continue;
+	struct statx st;
+	while ((e = next_file(d, dfd, &st))) {
 		char name[300], url[310];
 		snprintf(name, sizeof(name), "/%s", e->d_name);
 		snprintf(url, sizeof(url), "mq:%s", name);
-		struct ipcx_obj *o = ipcx__ov_add(ov, IPCX_OBJ_POSIX_MQ, url, name);
+		struct ipcx_obj *o = add_listed(ov, IPCX_OBJ_POSIX_MQ, url, name, &st);
 		if (!o)
 			continue;
-		struct objx *x = ipcx__ov_x(ov, o);
-		fill_stat(o, x, &st);
-		x->match = MATCH_FILE;
 		o->size = mq_qsize(dfd, e->d_name);
 		o->messages = mq_curmsgs(name);
 	}

@@ -254,6 +254,23 @@ static int mq_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 	return r;
 }
 
+/*
+ * After a send or receive on the queue failed with errno: 0 to try again
+ * (interrupted, or the queue turned ready for events before the deadline),
+ * else the negative errno to return.
+ */
+static int after_failure(struct mq_chan *m, short events, int timeout_ms, int64_t deadline)
+{
+	if (errno == EINTR)
+		return 0;
+	if (errno != EAGAIN)
+		return -errno;
+	if (timeout_ms == 0)
+		return -EAGAIN;
+	int r = ipcx__wait_fd(m->mqd, events, deadline);
+	return r < 0 ? r : 0;
+}
+
 static ssize_t mq_send_(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
 {
 	struct mq_chan *m = (struct mq_chan *)c;
@@ -264,13 +281,7 @@ static ssize_t mq_send_(ipcx_chan *c, const void *msg, size_t len, int timeout_m
 			m->sent++;
 			return (ssize_t)len;
 		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		if (timeout_ms == 0)
-			return -EAGAIN;
-		int r = ipcx__wait_fd(m->mqd, POLLOUT, deadline);
+		int r = after_failure(m, POLLOUT, timeout_ms, deadline);
 		if (r < 0)
 			return r;
 	}
@@ -319,13 +330,7 @@ static ssize_t mq_recv_(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 		ssize_t n = recv_once(m, q, buf, cap);
 		if (n >= 0 || n == -EMSGSIZE)
 			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		if (timeout_ms == 0)
-			return -EAGAIN;
-		int r = ipcx__wait_fd(m->mqd, POLLIN, deadline);
+		int r = after_failure(m, POLLIN, timeout_ms, deadline);
 		if (r < 0)
 			return r;
 	}
