@@ -35,14 +35,6 @@ static bool readable(ipcx_chan *c, int ms)
 	return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
 }
 
-static void expect_recv(ipcx_chan *c, const char *want)
-{
-	char buf[256];
-	ssize_t n = ipcx_recv(c, buf, sizeof(buf), T_GUARD_MS);
-	cr_assert_eq(n, (ssize_t)strlen(want), "got %zd for '%s': %s", n, want, ipcx_errdetail());
-	cr_expect_eq(memcmp(buf, want, (size_t)n), 0, "want '%s'", want);
-}
-
 Test(file, crc32c_known_value)
 {
 	/* The standard check value of CRC-32C. */
@@ -67,11 +59,11 @@ Test(file, round_trip_created_0600_and_persists)
 	cr_assert_eq(ipcx_send(d, "hello", 5, 1000), 5);
 	cr_assert_eq(ipcx_send(d, "", 0, 1000), 0);
 	cr_assert_eq(ipcx_send(l, "back", 4, 1000), 4);
-	expect_recv(l, "hello"); /* the listener never hears itself ... */
-	expect_recv(l, "");
+	t_expect_recv(l, "hello"); /* the listener never hears itself ... */
+	t_expect_recv(l, "");
 	char buf[16];
 	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), -EAGAIN);
-	expect_recv(d, "back"); /* ... nor does the dialer */
+	t_expect_recv(d, "back"); /* ... nor does the dialer */
 	cr_expect_eq(ipcx_close(d), 0);
 	cr_expect_eq(ipcx_close(l), 0);
 	cr_expect_eq(stat(t_path("log"), &st), 0, "the file persists");
@@ -93,16 +85,16 @@ Test(file, reader_gets_everything_from_the_start_then_follows)
 	cr_assert_eq(ipcx_dial(lurl, 0, &late), 0, "%s", ipcx_errdetail());
 	cr_expect(readable(r, 0), "records already in the file make it readable");
 	cr_expect(!readable(late, 0), "from=end: nothing waits");
-	expect_recv(r, "old 0");
-	expect_recv(r, "old 1");
-	expect_recv(r, "old 2");
+	t_expect_recv(r, "old 0");
+	t_expect_recv(r, "old 1");
+	t_expect_recv(r, "old 2");
 	char buf[16];
 	cr_expect_eq(ipcx_recv(r, buf, sizeof(buf), 20), -ETIMEDOUT);
 	cr_expect(!readable(r, 0), "nothing waits");
 	cr_assert_eq(ipcx_send(l, "new", 3, 1000), 3);
 	cr_expect(readable(r, T_GUARD_MS), "a new record wakes the follower");
-	expect_recv(r, "new");
-	expect_recv(late, "new"); /* from=end skipped the old ones */
+	t_expect_recv(r, "new");
+	t_expect_recv(late, "new"); /* from=end skipped the old ones */
 	ipcx_close(late);
 	ipcx_close(r);
 	ipcx_close(l);
@@ -129,7 +121,7 @@ Test(file, blocked_reader_wakes)
 	cr_assert_eq(ipcx_listen(file_url("log", NULL), 0, &l), 0, "%s", ipcx_errdetail());
 	pid_t p = t_spawn(late_writer, &s);
 	t_post(&s);
-	expect_recv(l, "late");
+	t_expect_recv(l, "late");
 	cr_expect_eq(t_join(p, T_GUARD_MS), 0);
 	ipcx_close(l);
 	t_sync_close(&s);
@@ -250,7 +242,7 @@ static void torn_case(size_t cut)
 	t_sync_init(&t.ready);
 	pid_t p = t_spawn(torn_writer, &t);
 	cr_assert(t_wait_post(&t.ready, T_GUARD_MS));
-	expect_recv(l, "before");
+	t_expect_recv(l, "before");
 	char buf[256];
 	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), -EAGAIN, "a record in progress waits");
 	kill(p, SIGKILL);
@@ -258,13 +250,13 @@ static void torn_case(size_t cut)
 	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), -EAGAIN, "torn: nothing to hand out");
 	/* The next writer appends after the torn bytes; readers resynchronise. */
 	cr_assert_eq(ipcx_send(w, "after", 5, 1000), 5);
-	expect_recv(l, "after");
+	t_expect_recv(l, "after");
 	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), -EAGAIN);
 	/* A new reader, from the start, sees the same. */
 	ipcx_chan *r;
 	cr_assert_eq(ipcx_dial(url, 0, &r), 0);
-	expect_recv(r, "before");
-	expect_recv(r, "after");
+	t_expect_recv(r, "before");
+	t_expect_recv(r, "after");
 	cr_expect_eq(ipcx_recv(r, buf, sizeof(buf), 0), -EAGAIN);
 	ipcx_close(r);
 	ipcx_close(w);
@@ -418,7 +410,7 @@ Test(file, permissions_and_symlinks)
 	cr_expect_eq(st.st_mode & 0777, 0666, "the mode as given, whatever the umask");
 	cr_assert_eq(ipcx_send(l, "root", 4, 1000), 4);
 	cr_expect_eq(t_run_as_nobody(nobody_dial, NULL), 0, "mode=0666 lets it in");
-	expect_recv(l, "from nobody");
+	t_expect_recv(l, "from nobody");
 	ipcx_close(l);
 	/* Another user's file at the path is not taken over. */
 	cr_assert_eq(chown(t_path("open"), 65534, 65534), 0);
@@ -438,7 +430,7 @@ Test(file, listening_again_reopens_our_own_file)
 	ipcx_close(d);
 	ipcx_close(l);
 	cr_assert_eq(ipcx_listen(url, 0, &again), 0, "the next run: %s", ipcx_errdetail());
-	expect_recv(again, "kept");
+	t_expect_recv(again, "kept");
 	ipcx_close(again);
 }
 
@@ -468,7 +460,7 @@ Test(file, files_that_are_not_ours)
 	cr_assert_eq(ipcx_dial(file_url("empty", NULL), 0, &a), 0, "%s", ipcx_errdetail());
 	cr_assert_eq(ipcx_dial(url, 0, &b), 0);
 	cr_assert_eq(ipcx_send(a, "first", 5, 1000), 5);
-	expect_recv(b, "first");
+	t_expect_recv(b, "first");
 	ipcx_close(a);
 	ipcx_close(b);
 }

@@ -52,14 +52,6 @@ static void raw_send(int k, long type, const char *text)
 	cr_assert_eq(msgsnd(msgget(k, 0), &m, n, 0), 0, "msgsnd: %s", strerror(errno));
 }
 
-static void expect_recv(ipcx_chan *c, const char *want)
-{
-	char buf[256];
-	ssize_t n = ipcx_recv(c, buf, sizeof(buf), T_GUARD_MS);
-	cr_assert_eq(n, (ssize_t)strlen(want), "got %zd for '%s': %s", n, want, ipcx_errdetail());
-	cr_expect_eq(memcmp(buf, want, (size_t)n), 0, "want '%s'", want);
-}
-
 Test(sysvmq, round_trip_and_cleanup)
 {
 	ipcx_chan *l, *d;
@@ -69,8 +61,8 @@ Test(sysvmq, round_trip_and_cleanup)
 	cr_expect_gt(ipcx_max_msg(d), 0);
 	cr_assert_eq(ipcx_send(d, "hello", 5, 1000), 5);
 	cr_assert_eq(ipcx_send(d, "", 0, 1000), 0);
-	expect_recv(l, "hello");
-	expect_recv(l, "");
+	t_expect_recv(l, "hello");
+	t_expect_recv(l, "");
 	struct ipcx_stats st;
 	cr_assert_eq(ipcx_stats(l, &st), 0);
 	cr_expect_eq(st.received, 2);
@@ -94,13 +86,13 @@ Test(sysvmq, raw_msgsnd_reaches_ipcx_with_type_selection)
 	raw_send(key, 3, "three");
 	raw_send(key, 2, "two");
 	raw_send(key, 3, "three again");
-	expect_recv(t3, "three");       /* type=3 takes only type 3 */
-	expect_recv(t3, "three again");
+	t_expect_recv(t3, "three");       /* type=3 takes only type 3 */
+	t_expect_recv(t3, "three again");
 	char buf[16];
 	cr_expect_eq(ipcx_recv(t3, buf, sizeof(buf), 0), -EAGAIN);
-	expect_recv(low, "two");  /* rtype=-5: lowest type <= 5 first */
-	expect_recv(low, "five");
-	expect_recv(l, "nine");   /* no option: any type, in order */
+	t_expect_recv(low, "two");  /* rtype=-5: lowest type <= 5 first */
+	t_expect_recv(low, "five");
+	t_expect_recv(l, "nine");   /* no option: any type, in order */
 	ipcx_close(low);
 	ipcx_close(t3);
 	ipcx_close(l);
@@ -212,7 +204,7 @@ Test(sysvmq, small_buffer_leaves_the_message_queued)
 	raw_send(key, 1, "a message of some length");
 	char small[4];
 	cr_expect_eq(ipcx_recv(l, small, sizeof(small), 0), -EMSGSIZE);
-	expect_recv(l, "a message of some length");
+	t_expect_recv(l, "a message of some length");
 	ipcx_close(l);
 }
 
@@ -282,7 +274,7 @@ Test(sysvmq, ftok_path_and_keep)
 	snprintf(u, sizeof(u), "sysvmq://%s?proj=90", p);
 	cr_assert_eq(ipcx_dial(u, 0, &d), 0, "%s", ipcx_errdetail());
 	cr_assert_eq(ipcx_send(d, "via ftok", 8, 1000), 8);
-	expect_recv(l, "via ftok");
+	t_expect_recv(l, "via ftok");
 	ipcx_close(d);
 	cr_expect_eq(ipcx_close(l), 0);
 	key_t k = ftok(p, 90);

@@ -1,5 +1,7 @@
 #include "tsupport.h"
 
+#include <criterion/criterion.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -164,4 +166,12 @@ const char *t_helper(void)
 {
 	const char *b = getenv("IPCX_TEST_HELPER");
 	return b ? b : "build/bin/ipcx_test_helper";
+}
+
+void t_expect_recv(ipcx_chan *c, const char *want)
+{
+	char buf[256];
+	ssize_t n = ipcx_recv(c, buf, sizeof(buf), T_GUARD_MS);
+	cr_assert_eq(n, (ssize_t)strlen(want), "got %zd for '%s': %s", n, want, ipcx_errdetail());
+	cr_expect_eq(memcmp(buf, want, (size_t)n), 0, "want '%s'", want);
 }

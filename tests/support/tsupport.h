@@ -6,6 +6,7 @@
 #ifndef IPCX_TSUPPORT_H
 #define IPCX_TSUPPORT_H
 
+#include <ipcx.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -51,6 +52,12 @@ void t_sync_close(struct t_sync *s);
  */
 pid_t t_spawn(int (*fn)(void *arg), void *arg);
 int t_join(pid_t pid, int timeout_ms);
+
+/*
+ * Receive one message on c (waiting up to the guard): the test stops unless
+ * it is as long as want, and fails unless it holds want's bytes.
+ */
+void t_expect_recv(ipcx_chan *c, const char *want);
 
 /* The CLI and the exec helper, as built (IPCX_BIN, IPCX_TEST_HELPER). */
 const char *t_bin(void);
