@@ -12,7 +12,7 @@
 # Debian packages the build, the tests and the benchmark need.
 PACKAGES := cmake make gcc clang pkg-config libcriterion-dev socat netcat-openbsd jq \
             libzmq3-dev libnng-dev iceoryx libiceoryx-binding-c-dev \
-            python3 chromium
+            python3 chromium scdoc
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
