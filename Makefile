@@ -10,7 +10,7 @@
 #               AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 
 # Debian packages the build, the tests and the benchmark need.
-PACKAGES := cmake make gcc clang pkg-config libcriterion-dev socat netcat-openbsd jq \
+PACKAGES := cmake make gcc clang pkg-config libcriterion-dev libjson-c-dev socat netcat-openbsd jq \
             libzmq3-dev libnng-dev iceoryx libiceoryx-binding-c-dev \
             python3 chromium scdoc
 JOBS ?= $(shell nproc)

@@ -309,11 +309,8 @@ static void json_result(const struct run *run, const struct mech *m, size_t size
 	fputc('}', f);
 }
 
-int report_json(const struct run *run, const char *path)
+static void json_write(const struct run *run, FILE *f)
 {
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return -errno;
 	fprintf(f, "{\n");
 	json_env(run, f);
 	fprintf(f, ",\n  \"results\": [\n");
@@ -348,10 +345,26 @@ int report_json(const struct run *run, const char *path)
 		fputc('}', f);
 	}
 	fprintf(f, "\n  ]\n}\n");
+}
+
+int report_json(const struct run *run, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	json_write(run, f);
 	return fclose(f) ? -errno : 0;
 }
 
-/* ---- HTML with SVG plots ------------------------------------------------------------ */
+/* ---- HTML ------------------------------------------------------------------------ */
+
+/*
+ * The page is the run's JSON and a script that draws it (bench/report_page.js,
+ * carried in the program): the charts are laid out per family, with a few
+ * lines each, which is easier in the browser than here.  The terminal table
+ * is in the page too, for reading without scripts and for copying.
+ */
+#include "report_page.h"
 
 static void html_esc(FILE *f, const char *s)
 {
@@ -369,150 +382,57 @@ static void html_esc(FILE *f, const char *s)
 	}
 }
 
-static double metric(const struct outcome *o, int which)
+/* Text made by fn(run, memstream), as HTML text or as script data. */
+static void emit(const struct run *run, void (*fn)(const struct run *, FILE *), bool script,
+		 FILE *f)
 {
-	return which == 0 ? (double)o->r.p50 : o->r.bytes_per_s;
-}
-
-/* The how-manieth distinct transport m's is among ms. */
-static size_t transport_index(const struct mech **ms, size_t n, const char *transport)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (ms[i]->prim)
-			continue;
-		if (!strcmp(ms[i]->transport, transport))
-			return k;
-		bool first = true;
-		for (size_t j = 0; j < i && first; j++)
-			first = strcmp(ms[j]->transport, ms[i]->transport) != 0;
-		k += first;
-	}
-	return k;
-}
-
-/* A log-log chart: x = message size, y = p50 RTT (which 0) or bytes/s (1). */
-static void svg_chart(const struct run *run, const struct mech **ms, size_t n, int which, FILE *f)
-{
-	const int W = 980, H = 460, L = 70, R = 250, T = 20, B = 50;
-	double ymin = INFINITY, ymax = -INFINITY;
-	size_t xmin = (size_t)-1, xmax = 0;
-	int kind = which == 0 ? BH_LAT : BH_THR;
-	for (size_t i = 0; i < run->nout; i++) {
-		const struct outcome *o = &run->out[i];
-		if (o->m->prim || (int)o->kind != kind || o->r.status != BH_OK || !o->size)
-			continue;
-		double v = metric(o, which);
-		if (v <= 0)
-			continue;
-		ymin = fmin(ymin, v), ymax = fmax(ymax, v);
-		xmin = o->size < xmin ? o->size : xmin;
-		xmax = o->size > xmax ? o->size : xmax;
-	}
-	const char *title = which == 0 ? "round-trip latency, median (ns), against message size"
-				       : "one-way throughput (bytes/s), against message size";
-	fprintf(f, "<h2>%s</h2>\n<svg class=\"chart\" id=\"%s\" xmlns=\"http://www.w3.org/2000/svg\" "
-		   "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n",
-		title, which == 0 ? "latency" : "throughput", W, H, W, H);
-	fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" "
-		   "stroke=\"#888\"/>\n", L, T, W - L - R, H - T - B);
-	if (xmax == 0) {
-		fprintf(f, "<text x=\"%d\" y=\"%d\">no data</text></svg>\n", L + 20, T + 40);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	if (!mem)
 		return;
+	fn(run, mem);
+	fclose(mem);
+	if (!script) {
+		html_esc(f, buf);
+	} else {
+		/* '<' only occurs inside JSON strings, where \u003c means the same
+		 * and can never close the script element. */
+		for (const char *p = buf; *p; p++)
+			if (*p == '<')
+				fputs("\\u003c", f);
+			else
+				fputc(*p, f);
 	}
-	double ly0 = floor(log10(ymin)), ly1 = ceil(log10(ymax));
-	if (ly1 <= ly0)
-		ly1 = ly0 + 1;
-	double lx0 = log2((double)xmin), lx1 = log2((double)xmax);
-	if (lx1 <= lx0)
-		lx0 -= 1, lx1 += 1;
-	double pw = W - L - R, ph = H - T - B;
-#define X(s) (L + (log2((double)(s)) - lx0) / (lx1 - lx0) * pw)
-#define Y(v) (T + ph - (log10(v) - ly0) / (ly1 - ly0) * ph)
-	/* Grid: powers of ten up, the measured sizes across. */
-	for (double e = ly0; e <= ly1; e++) {
-		char lab[64], num[32];
-		double v = pow(10, e);
-		if (which == 0)
-			fmt_ns((uint64_t)v, lab, sizeof(lab));
-		else
-			snprintf(lab, sizeof(lab), "%sB/s", fmt_rate(v, num, sizeof(num)));
-		fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-			   "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%s</text>\n",
-			L, W - R, Y(v), Y(v), L - 4, Y(v) + 4, lab);
-	}
-	for (int s = 0; s < run->nsizes; s++) {
-		char lab[32];
-		if (!run->sizes[s])
-			continue;
-		double x = X(run->sizes[s]);
-		fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#ddd\"/>"
-			   "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%s</text>\n",
-			x, x, T, H - B, x, H - B + 16, fmt_size(run->sizes[s], lab, sizeof(lab)));
-	}
-	fprintf(f, "<text x=\"%.0f\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">message size "
-		   "(log scale)</text>\n", L + pw / 2, H - 10);
-	size_t drawn = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct mech *m = ms[i];
-		if (m->prim)
-			continue;
-		char pts[4096] = "";
-		size_t used = 0, npts = 0;
-		for (int s = 0; s < run->nsizes; s++) {
-			const struct outcome *o = find(run, m, kind, run->sizes[s]);
-			if (!o || o->r.status != BH_OK || !o->size || metric(o, which) <= 0)
-				continue;
-			used += (size_t)snprintf(pts + used, sizeof(pts) - used, "%.1f,%.1f ",
-						 X(o->size), Y(metric(o, which)));
-			npts++;
-		}
-		if (!npts)
-			continue;
-		/* Colour by mechanism (its place in the table), line style by
-		 * implementation, so a transport and its baseline share a colour. */
-		int hue = (int)((transport_index(ms, n, m->transport) * 97) % 360);
-		const char *dash = !strcmp(m->impl, "ipcx") ? "" :
-				   !strcmp(m->impl, "raw") ? "6,3" : "2,3";
-		fprintf(f, "<g class=\"series\" data-name=\"%s/%s/%s\"><polyline fill=\"none\" "
-			   "stroke=\"hsl(%d,70%%,42%%)\" stroke-width=\"2\" stroke-dasharray=\"%s\" "
-			   "points=\"%s\"/>",
-			m->transport, m->impl, m->mode, hue, dash, pts);
-		/* Dots, so that a one-size series is visible too. */
-		for (char *save, *p = strtok_r(pts, " ", &save); p; p = strtok_r(NULL, " ", &save)) {
-			double x, y;
-			if (sscanf(p, "%lf,%lf", &x, &y) == 2)
-				fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" "
-					   "fill=\"hsl(%d,70%%,42%%)\"/>", x, y, hue);
-		}
-		double ly = T + 12 + 14.0 * (double)drawn;
-		fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"hsl(%d,70%%,42%%)\" "
-			   "stroke-width=\"2\" stroke-dasharray=\"%s\"/><text x=\"%d\" y=\"%.1f\" "
-			   "font-size=\"11\">%s %s %s</text></g>\n",
-			W - R + 10, W - R + 40, ly - 4, ly - 4, hue, dash, W - R + 46, ly, m->transport,
-			m->impl, m->mode);
-		drawn++;
-	}
-#undef X
-#undef Y
-	fprintf(f, "</svg>\n");
+	free(buf);
 }
+
+static const char page_css[] =
+	"body{font-family:sans-serif;margin:1.5em 2em;max-width:1400px;color:#222}"
+	"h2{margin-top:1.6em;border-bottom:1px solid #ccc}h3{margin:.2em 0;font-size:1em}"
+	"figure{margin:.3em .6em .6em 0;display:inline-block;vertical-align:top}"
+	"figcaption{font-size:12px;color:#444}"
+	".row{display:flex;flex-wrap:wrap;gap:1em}"
+	".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(690px,1fr));gap:.5em 1em}"
+	".cell{border:1px solid #eee;padding:.3em .5em}"
+	"pre{font-size:11px;background:#f4f4f4;padding:1em;overflow-x:auto}"
+	"table.results{border-collapse:collapse;font-size:12px}"
+	"table.results th{cursor:pointer;background:#eee;padding:3px 6px;text-align:left}"
+	"table.results th[data-dir=asc]:after{content:' \\25b2'}"
+	"table.results th[data-dir=desc]:after{content:' \\25bc'}"
+	"table.results td{padding:2px 6px;border-bottom:1px solid #eee}"
+	"table.results td.num{text-align:right;font-variant-numeric:tabular-nums}"
+	"svg .series:hover{opacity:.75}"
+	"#render-check{color:#999;font-size:10px}";
 
 int report_html(const struct run *run, const char *path)
 {
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return -errno;
-	const struct mech *ms[MAXMECH];
-	size_t n = mechs_of(run, ms, MAXMECH);
 	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-		   "<title>ipcx bench</title>\n<style>body{font-family:sans-serif;margin:2em}"
-		   "pre{font-size:12px;background:#f4f4f4;padding:1em;overflow-x:auto}"
-		   /* Pointing at a line or its legend entry brings that series out. */
-		   "svg.chart:hover g.series{opacity:.2}svg.chart g.series:hover{opacity:1}"
-		   "svg.chart g.series:hover polyline{stroke-width:4}"
-		   "</style></head><body>\n<h1>ipcx bench</h1>\n<ul>\n");
-	fprintf(f, "<li>CPU: ");
+		   "<title>ipcx bench</title>\n<style>%s</style></head><body>\n"
+		   "<h1>ipcx bench</h1>\n<ul>\n<li>CPU: ", page_css);
 	html_esc(f, run->env.cpu);
 	fprintf(f, ", %ld cores</li>\n<li>kernel: ", run->env.cores);
 	html_esc(f, run->env.kernel);
@@ -522,31 +442,19 @@ int report_html(const struct run *run, const char *path)
 	html_esc(f, run->env.options[0] ? run->env.options : "(full run)");
 	fprintf(f, "</li>\n<li>ipcx URL options: %s</li>\n<li>peers: ", BENCH_URL_OPTIONS);
 	html_esc(f, run->env.peers[0] ? run->env.peers : "none built");
-	fprintf(f, "</li>\n</ul>\n<p>Dashed lines: the raw system calls; solid: ipcx; dotted: "
-		   "peer libraries; one colour per mechanism.  Latency is a round trip "
-		   "(ping-pong); throughput is one way.  Point at a line or a legend entry to "
-		   "single it out.</p>\n");
-	svg_chart(run, ms, n, 0, f);
-	svg_chart(run, ms, n, 1, f);
-	fprintf(f, "<h2>table</h2>\n<pre>");
-	/* The terminal table, escaped. */
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *mem = open_memstream(&buf, &len);
-	if (mem) {
-		report_table(run, mem);
-		fclose(mem);
-		html_esc(f, buf);
-		free(buf);
-	}
+	fprintf(f, "</li>\n</ul>\n<p>Latency is a round trip (ping-pong between two processes on "
+		   "two cores); throughput is one way.  Lines and bars: <b style=\"color:#1f5fbf\">"
+		   "ipcx</b>, <b style=\"color:#555\">the raw system calls</b> (dashed), peer "
+		   "libraries (dotted: <b style=\"color:#d9730d\">ZeroMQ</b>, <b style=\"color:#2e8b57\">"
+		   "nng</b>, <b style=\"color:#8e44ad\">iceoryx</b>).  Point at a mark for its value; "
+		   "docs/bench.md explains the method.</p>\n"
+		   "<noscript><p>The charts are drawn by the page's script; the table below needs "
+		   "none.</p></noscript>\n<div id=\"report\"></div>\n"
+		   "<h2>The terminal table</h2>\n<pre>");
+	emit(run, report_table, false, f);
 	fprintf(f, "</pre>\n<p id=\"render-check\">not rendered</p>\n"
-		   "<script>\n"
-		   "/* Counts the plotted series that the browser actually laid out. */\n"
-		   "window.addEventListener('load', function () {\n"
-		   "  var n = 0;\n"
-		   "  document.querySelectorAll('svg.chart g.series').forEach(function (g) {\n"
-		   "    var b = g.getBBox(); if (b.width > 0 || b.height > 0) n++; });\n"
-		   "  document.getElementById('render-check').textContent = 'rendered ' + n + ' series';\n"
-		   "});\n</script>\n</body></html>\n");
+		   "<script id=\"bench-data\" type=\"application/json\">\n");
+	emit(run, json_write, true, f);
+	fprintf(f, "</script>\n<script>\n%s</script>\n</body></html>\n", report_page_js);
 	return fclose(f) ? -errno : 0;
 }

@@ -77,23 +77,41 @@ for impl in ("raw", "ipcx"):
     assert ("mutex", impl, "uncontended", 0) in seen, sorted(seen)
 PY
 
-# The report: self-contained (nothing fetched), and a browser lays out one
-# plotted series per mechanism in each of the two charts.
+# The report: self-contained (nothing fetched), and a browser draws every
+# chart the run calls for, each with data, with no script error: two cost
+# charts (ipcx over raw), two against the peers when a peer ran, two small
+# charts per mechanism that carries messages, one for the primitives.
 grep -qiE '(src|href)="https?:' "$work/b.html" && fail "the report loads something from the network"
-series=$(python3 -c '
+want=$(python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
-print(len({(r["transport"], r["impl"], r["mode"]) for r in d["results"] if r["size"] > 0}))' "$work/b.json")
-[ "$series" -ge 2 ] || fail "expected at least two plotted mechanisms, got $series"
+res = d["results"]
+msg = {r["transport"] for r in res if r["size"] > 0}
+peer = any(r["impl"] not in ("raw", "ipcx") for r in res)
+prim = any(r["size"] == 0 for r in res)
+print(2 + 2 * peer + 2 * len(msg) + prim)' "$work/b.json")
+[ "$want" -ge 7 ] || fail "the run should call for at least seven charts, got $want"
 browser=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$browser" ] || fail "chromium is not installed (make deps installs it)"
 # A private profile and HOME, so that the browser touches nothing shared.
-HOME="$work" timeout 120 "$browser" --headless --no-sandbox --disable-gpu \
+HOME="$work" timeout 120 "$browser" --headless --no-sandbox --disable-gpu --disable-quic \
+	--no-first-run --disable-background-networking --disable-component-update --disable-sync \
 	--user-data-dir="$work/profile" --dump-dom "file://$work/b.html" \
 	>"$work/dom.html" 2>"$work/browser.log" || fail "chromium failed: $(tail -5 "$work/browser.log")"
-got=$(grep -o 'id="render-check">rendered [0-9]* series' "$work/dom.html" | grep -o '[0-9]*' | tail -1)
-[ "${got:-0}" = $((2 * series)) ] || fail "the browser rendered ${got:-no} series, expected $((2 * series))"
-grep -q '<polyline' "$work/dom.html" || fail "no plotted line in the rendered page"
+python3 - "$work/dom.html" "$want" <<'PY' || fail "the rendered report is not complete"
+import html, json, re, sys
+dom = open(sys.argv[1]).read()
+m = re.search(r'id="render-check">([^<]*)<', dom)
+assert m, "the page's script did not finish (no render check)"
+got = json.loads(html.unescape(m.group(1)))
+assert got["errors"] == [], "script errors: %r" % got["errors"]
+assert got["empty"] == [], "charts without data: %r" % got["empty"]
+assert got["charts"] == int(sys.argv[2]), "drew %d charts, expected %s" % (got["charts"], sys.argv[2])
+assert dom.count('class="mark"') == got["marks"] > 0, "marks counted and drawn differ"
+for h in ("What ipcx costs over the raw system calls", "Streams and sockets", "Primitives", "All results"):
+    assert h in dom, "no section " + h
+assert re.search(r"<th[^>]*>RTT p50</th>", dom), "no sortable table"
+PY
 
 # ---- interrupted runs leave nothing behind ----------------------------------------
 # Objects of a run are named ipcxt-TAG-bPID...; list whatever of them exists.

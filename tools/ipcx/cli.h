@@ -58,6 +58,7 @@ int cli_signal(int argc, char **argv);
 int cli_sem(int argc, char **argv);
 int cli_ls(int argc, char **argv);
 int cli_rm(int argc, char **argv);
+int cli_advise(int argc, char **argv);
 int cli_gc(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_bench(int argc, char **argv);

@@ -26,6 +26,7 @@ static const struct verb verbs[] = {
 	{ "rm", cli_rm, "remove objects by URL" },
 	{ "gc", cli_gc, "remove the orphans ipcx programs left behind" },
 	{ "bench", cli_bench, "measure every mechanism: latency, throughput, peers" },
+	{ "advise", cli_advise, "which transport fits what you need, with figures from this machine" },
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
