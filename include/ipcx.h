@@ -61,7 +61,12 @@ const char *ipcx_errdetail(void);
  * Options follow '?', as in "unix:/run/app.sock?max=1048576&mode=0660".
  * Options every transport understands where it makes sense:
  *   max=BYTES        largest message (bounds every allocation for it)
- *   mode=OCTAL       permissions of a created object (default 0600)
+ *   mode=OCTAL       permissions of a created object (default 0600); for a
+ *                    file that is opened rather than created (mmap:,
+ *                    file:), also whom the caller lets have written it:
+ *                    another user's file, or one writable by group or
+ *                    others, is -EPERM unless mode= shares it as widely
+ *                    (docs/transports.md, "Trust")
  *   keep=1           the listener does not remove its object on close
  *   framing=len|lines|raw   stream transports: length prefix (default),
  *                    one message per line, or each read is one message
@@ -430,11 +435,12 @@ int ipcx_lock_close(ipcx_lock *l);
  *
  * With IPCX_REGION_CREATE the object is created exclusively (never through
  * a symlink), of size bytes, 0600 unless the URL says mode=OCTAL; without
- * it an existing object is attached, size 0 meaning all of it.  The creator
- * removes a shm: or sysvshm: object when it closes the region, unless
- * keep=1; a file: is kept unless ipcx_region_remove() is called.  Regions
- * hold raw bytes: synchronising access to them is the caller's business
- * (see the shm: channel for a ring that does it).
+ * it an existing object is attached, size 0 meaning all of it, if nobody
+ * but the caller, root and whom mode= names could have written it (else
+ * -EPERM).  The creator removes a shm: or sysvshm: object when it closes
+ * the region, unless keep=1; a file: is kept unless ipcx_region_remove() is
+ * called.  Regions hold raw bytes: synchronising access to them is the
+ * caller's business (see the shm: channel for a ring that does it).
  */
 typedef struct ipcx_region ipcx_region;
 

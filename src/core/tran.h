@@ -173,6 +173,19 @@ void ipcx__close_fd(int fd);
  */
 ssize_t ipcx__writev_nosig(int fd, const struct iovec *iov, int n);
 
+/* ---- trust (src/core/trust.c) ------------------------------------------------ */
+
+/*
+ * May the caller believe what is in an object it opened instead of creating?
+ * uid, gid and mode are the object's; asked is the URL's mode= (0600 when
+ * not given): its group- and others-write bits say whom the caller lets
+ * write.  0, or -EPERM with a detail that starts with what (the URL) and
+ * names the owner or the mode that could have let someone forge it.
+ */
+int ipcx__trust(const char *what, uid_t uid, gid_t gid, mode_t mode, mode_t asked);
+/* The same for an open file (fstat). */
+int ipcx__trust_fd(const char *what, int fd, mode_t asked);
+
 /* ---- creator records (for ipcx ls / gc) ------------------------------------ */
 
 /*

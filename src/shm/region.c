@@ -1,7 +1,9 @@
 /*
  * Shared-memory regions of every kind: POSIX shm, System V shm, memfd,
  * anonymous MAP_SHARED and mapped files.  Creation is exclusive and
- * owner-only by default; names never go through a symlink.
+ * owner-only by default; names never go through a symlink.  An object that
+ * is attached instead of created is used only if nobody but the caller,
+ * root and whom mode= names could have written it (ipcx__trust).
  */
 #include "tran.h"
 
@@ -99,7 +101,10 @@ static int open_fd_kind(struct ipcx_region *r, const struct ipcx__url *u, unsign
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return ipcx__fail(-EINVAL, "%s: not a regular file", u->orig);
-	return map(r, fd, size, st.st_size);
+	/* Bytes that someone we do not trust could have written are not believed. */
+	int e = create || r->kind == R_MEMFD
+			? 0 : ipcx__trust(u->orig, st.st_uid, st.st_gid, st.st_mode, mode);
+	return e ? e : map(r, fd, size, st.st_size);
 }
 
 static int open_sysv(struct ipcx_region *r, const struct ipcx__url *u, unsigned flags,
@@ -121,6 +126,10 @@ static int open_sysv(struct ipcx_region *r, const struct ipcx__url *u, unsigned 
 	struct shmid_ds ds;
 	if (shmctl(r->shmid, IPC_STAT, &ds) < 0)
 		return -errno;
+	int e = create ? 0 : ipcx__trust(u->orig, ds.shm_perm.uid, ds.shm_perm.gid,
+					 ds.shm_perm.mode, mode);
+	if (e)
+		return e;
 	if (size == 0)
 		size = ds.shm_segsz;
 	if (size > ds.shm_segsz)

@@ -639,26 +639,32 @@ static int open_fail(const struct ipcx__url *u, int err, bool create)
 /*
  * The file persists, so listening again on it (the next run of the same
  * program, `ipcx recv` twice) must work.  Creating exclusively is what keeps
- * a squatter from planting the file; ownership does the same for a file that
- * is there: we take it only if it is a regular file of our own user (never
- * through a symlink) and already an ipcx record file, or empty.
+ * a squatter from planting the file; trust does the same for a file that
+ * is there: we take it only if it is a regular file (never through a
+ * symlink) that nobody but whom we trust could have written (ipcx__trust:
+ * ours or root's, not writable by group or others unless mode= says so),
+ * and already an ipcx record file, or empty.
  */
-static int reopen_own(const struct ipcx__url *u, const char *path, unsigned flags,
+static int reopen_own(const struct ipcx__url *u, const char *path, mode_t mode, unsigned flags,
 		      ipcx_chan **ret)
 {
 	int fd = open(path, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-	    header_check(fd) < 0) {
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || header_check(fd) < 0) {
 		ipcx__close_fd(fd);
 		return ipcx__fail(-EEXIST, "%s: exists already, and is not an ipcx record file "
-				  "of this user (listen creates the file exclusively, or "
-				  "reopens its own)", u->orig);
+				  "(listen creates the file exclusively, or reopens a record "
+				  "file)", u->orig);
+	}
+	int r = ipcx__trust(u->orig, st.st_uid, st.st_gid, st.st_mode, mode);
+	if (r < 0) {
+		close(fd);
+		return r;
 	}
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	int r = file_wrap(u, fd, true, flags, ret);
+	r = file_wrap(u, fd, true, flags, ret);
 	if (r < 0)
 		close(fd);
 	return r;
@@ -675,7 +681,7 @@ static int file_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **re
 		return r;
 	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0 && errno == EEXIST)
-		return reopen_own(u, path, flags, ret);
+		return reopen_own(u, path, mode, flags, ret);
 	if (fd < 0)
 		return open_fail(u, errno, true);
 	/* open() applies the umask; an explicit mode is meant as given. */
@@ -707,7 +713,10 @@ fail:
 static int file_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 {
 	const char *path;
+	mode_t mode = 0600; /* whom we let write: see ipcx__trust */
 	int r = ipcx__url_path(u, PATH_MAX, &path);
+	if (!r)
+		r = ipcx__url_opt_mode(u, &mode);
 	if (r)
 		return r;
 	/* O_NONBLOCK: opening a FIFO planted at the path must not hang. */
@@ -721,6 +730,11 @@ static int file_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 	}
 	if (fd < 0)
 		return open_fail(u, errno, false);
+	/* Records that someone we do not trust could have written are not believed. */
+	if ((r = ipcx__trust_fd(u->orig, fd, mode)) < 0) {
+		close(fd);
+		return r;
+	}
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);

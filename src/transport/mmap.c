@@ -4,7 +4,9 @@
  *
  * listen and dial do the same thing: open the log, creating it (O_EXCL,
  * 0600 unless mode=, never through a symlink) if it does not exist, so that
- * `ipcx send mmap:/path a b c` works with nobody receiving.  The file is
+ * `ipcx send mmap:/path a b c` works with nobody receiving.  A log that
+ * exists is used only if its owner and mode say that nobody but the caller,
+ * root, and whom mode= names could have written it (ipcx__trust).  The file is
  * never removed by ipcx: it is the point of the log.  A receive takes the
  * oldest record (the read position is in the file, so a later process goes
  * on where the last one stopped).  The log is bounded: when it is full the
@@ -133,7 +135,11 @@ static int open_log(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 		r = -errno;
 	else if (!S_ISREG(st.st_mode))
 		r = ipcx__fail(-EINVAL, "%s: not a regular file", u->orig);
-	else if ((r = lock_fd(rc->lockfd, F_WRLCK, false)) == 0)
+	else if (!created) /* another user's log, or one others may write, is forgeable */
+		r = ipcx__trust(u->orig, st.st_uid, st.st_gid, st.st_mode, mode);
+	else
+		r = 0;
+	if (r == 0 && (r = lock_fd(rc->lockfd, F_WRLCK, false)) == 0)
 		r = open_exclusive(rc, u, &g, (uint64_t)st.st_size);
 	else if (r == -EWOULDBLOCK) {
 		/* Others have it open; an exclusive holder formats or recovers first. */
