@@ -7,7 +7,10 @@
  *     ipcx_strerror() turns a code into words; ipcx_errdetail() says, for the
  *     last failure in this thread, which part of the input was wrong.
  *   - Output parameters come last and are left untouched on failure.
- *   - Timeouts are in milliseconds: 0 never blocks, -1 waits forever.
+ *   - Timeouts are in milliseconds: 0 never blocks, -1 waits forever; any
+ *     other negative timeout is -EINVAL (never taken for "forever").
+ *   - A URL with a control character in it (0x00-0x1f, 0x7f) is -EINVAL,
+ *     and nothing is created for it.
  *   - Close and free functions accept NULL.
  *   - Unknown flag bits are rejected with -EINVAL.
  *   - The library never prints, never exits and never raises SIGPIPE.

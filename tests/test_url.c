@@ -1,10 +1,15 @@
 /* The URL parser: a table of good and bad URLs. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <unistd.h>
 
+#include "record.h"
 #include "tran.h"
+#include "tsupport.h"
 
 struct good {
 	const char *url, *scheme, *body;
@@ -156,6 +161,70 @@ Test(url, public_api_rejects)
 	cr_expect_eq(ipcx_close(NULL), 0);
 	cr_expect_str_eq(ipcx_strerror(-EPIPE), "the peer has gone");
 	cr_expect_str_eq(ipcx_strerror(-ENOENT), "No such file or directory");
+}
+
+/* A control character in a URL: refused, and echoed escaped in the detail. */
+Test(url, control_characters)
+{
+	static const struct {
+		const char *url, *shown;
+	} ctl[] = {
+		{ "unix:/tmp/d/s\nx", "unix:/tmp/d/s\\nx: a control character (\\n, byte 13)" },
+		{ "fifo:/tmp/a\x01" "b", "fifo:/tmp/a\\x01b" },
+		{ "shm:/x\ty", "shm:/x\\ty" },
+		{ "mq:/q?mode=06\r00", "mq:/q?mode=06\\r00" },
+		{ "\x1b[31munix:/x", "\\x1b[31munix:/x" },
+		{ "sem:/del\x7f", "sem:/del\\x7f" },
+	};
+	for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++) {
+		struct ipcx__url u;
+		cr_expect_eq(ipcx__url_parse(ctl[i].url, &u), -EINVAL, "case %zu", i);
+		const char *d = ipcx_errdetail();
+		cr_expect(strstr(d, ctl[i].shown), "case %zu: '%s' lacks '%s'", i, d, ctl[i].shown);
+		cr_expect(strstr(d, "control character"), "case %zu: %s", i, d);
+		for (const char *p = d; *p; p++)
+			cr_expect((unsigned char)*p >= 0x20 && *p != 0x7f,
+				  "case %zu: the detail holds byte 0x%02x", i, (unsigned char)*p);
+	}
+	struct ipcx__url u;
+	cr_expect_eq(ipcx__url_parse("unix:/tmp/naïve ✓?max=10", &u), 0, "UTF-8 and spaces are fine");
+}
+
+/* Nothing is made for such a URL: no file, no object, no creator record. */
+Test(url, control_characters_make_nothing)
+{
+	const char *path = t_path("s\nx");
+	static const char *const schemes[] = { "unix", "unixgram", "fifo", "mmap", "file" };
+	char u[600];
+	ipcx_chan *c;
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		snprintf(u, sizeof(u), "%s:%s", schemes[i], path);
+		int r = ipcx_listen(u, 0, &c);
+		cr_expect_eq(r, -EINVAL, "%s: listen gave %d", schemes[i], r);
+		if (r == 0)
+			ipcx_close(c);
+		cr_expect_eq(access(path, F_OK), -1, "%s: a file was made", schemes[i]);
+	}
+	snprintf(u, sizeof(u), "shm:/%s\n", t_name());
+	cr_expect_eq(ipcx_listen(u, 0, &c), -EINVAL);
+	ipcx_region *rg;
+	cr_expect_eq(ipcx_region_open(u, IPCX_REGION_CREATE, 4096, &rg), -EINVAL);
+	snprintf(u, sizeof(u), "sem:/%s\x01", t_name());
+	ipcx_sem *s;
+	cr_expect_eq(ipcx_sem_create(u, 1, 0, &s), -EINVAL);
+	snprintf(u, sizeof(u), "unix:%s", path);
+	cr_expect_eq(ipcx_obj_remove(u, 0), -EINVAL);
+	/* No creator record names the folder (read as bytes: a record with a
+	 * newline in its URL would not even parse). */
+	char dir[4200], cmd[4400];
+	cr_assert_eq(ipcx__record_dir(dir, sizeof(dir)), 0);
+	snprintf(cmd, sizeof(cmd), "grep -rlF '%s' '%s'", t_tmpdir(), dir);
+	FILE *f = popen(cmd, "r");
+	cr_assert(f);
+	char line[512];
+	bool left = fgets(line, sizeof(line), f) != NULL;
+	pclose(f);
+	cr_expect(!left, "a creator record was left: %s", left ? line : "");
 }
 
 Test(url, sysv_keys)

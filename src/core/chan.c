@@ -116,6 +116,8 @@ IPCX_EXPORT int ipcx_dial(const char *url, unsigned flags, ipcx_chan **ret)
 
 IPCX_EXPORT int ipcx_accept(ipcx_chan *l, int timeout_ms, ipcx_chan **ret)
 {
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
 	if (!l || !ret)
 		return -EINVAL;
 	if (!l->ops->accept)
@@ -125,6 +127,8 @@ IPCX_EXPORT int ipcx_accept(ipcx_chan *l, int timeout_ms, ipcx_chan **ret)
 
 IPCX_EXPORT ssize_t ipcx_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
 {
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
 	if (!c || (!msg && len))
 		return -EINVAL;
 	if (!c->ops->send)
@@ -136,6 +140,8 @@ IPCX_EXPORT ssize_t ipcx_send(ipcx_chan *c, const void *msg, size_t len, int tim
 
 IPCX_EXPORT ssize_t ipcx_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
 	if (!c || (!buf && cap))
 		return -EINVAL;
 	if (!c->ops->recv)
@@ -199,6 +205,8 @@ IPCX_EXPORT const char *ipcx_scheme(const ipcx_chan *c)
 
 IPCX_EXPORT int ipcx_reserve(ipcx_chan *c, size_t len, int timeout_ms, void **slot)
 {
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
 	if (!c || !slot)
 		return -EINVAL;
 	if (!c->ops->reserve)
@@ -217,6 +225,8 @@ IPCX_EXPORT int ipcx_commit(ipcx_chan *c, size_t len)
 
 IPCX_EXPORT ssize_t ipcx_peek(ipcx_chan *c, int timeout_ms, const void **msg)
 {
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
 	if (!c || !msg)
 		return -EINVAL;
 	return c->ops->peek ? c->ops->peek(c, timeout_ms, msg) : -EOPNOTSUPP;

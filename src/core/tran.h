@@ -145,6 +145,12 @@ int ipcx__url_hostport(const struct ipcx__url *u, char *host, size_t hostcap,
 /* ---- time ----------------------------------------------------------------- */
 
 /*
+ * Every public function that takes a timeout checks it first: -1, 0 or a
+ * positive number of milliseconds; any other negative value is -EINVAL
+ * (with a detail), never taken for "forever".
+ */
+int ipcx__check_timeout(int timeout_ms);
+/*
  * A deadline in CLOCK_MONOTONIC nanoseconds; -1 means none (wait forever)
  * and 0 means do not wait at all (a timeout of 0).
  */

@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <sys/ipc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,47 @@ static int parse_options(struct ipcx__url *u, char *q)
 	return 0;
 }
 
+/*
+ * The URL with its control characters written as escapes (\n, \t, \r,
+ * \xHH), cut to fit cap: for a detail that is printed on one line.
+ */
+static void escape(const char *s, char *buf, size_t cap)
+{
+	size_t o = 0;
+	for (; *s && o + 5 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '\n' || c == '\t' || c == '\r')
+			o += (size_t)snprintf(buf + o, cap - o, "\\%c",
+					      c == '\n' ? 'n' : c == '\t' ? 't' : 'r');
+		else if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	buf[o] = '\0';
+}
+
+/*
+ * A control character has no business in a name: it would make a file or
+ * object that no listing shows plainly, break the one-line creator record
+ * (so that `ipcx gc` could never read it), and garble the messages that
+ * echo the URL.  Refused before anything is made.
+ */
+static int check_bytes(const char *url)
+{
+	for (const char *p = url; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c < 0x20 || c == 0x7f) {
+			char e[256], one[8];
+			escape(url, e, sizeof(e));
+			escape((const char[]){ (char)c, '\0' }, one, sizeof(one));
+			return ipcx__fail(-EINVAL, "%s: a control character (%s, byte %zu) cannot be "
+					  "part of a URL", e, one, (size_t)(p - url));
+		}
+	}
+	return 0;
+}
+
 int ipcx__url_parse(const char *url, struct ipcx__url *u)
 {
 	memset(u, 0, offsetof(struct ipcx__url, buf));
@@ -47,6 +89,9 @@ int ipcx__url_parse(const char *url, struct ipcx__url *u)
 	size_t len = strlen(url);
 	if (len >= sizeof(u->buf))
 		return ipcx__fail(-EINVAL, "URL longer than %d bytes", IPCX__URL_MAX - 1);
+	int r = check_bytes(url);
+	if (r < 0)
+		return r;
 	memcpy(u->buf, url, len + 1);
 
 	char *colon = strchr(u->buf, ':');

@@ -17,6 +17,14 @@ int64_t ipcx__now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int ipcx__check_timeout(int timeout_ms)
+{
+	if (timeout_ms >= -1)
+		return 0;
+	return ipcx__fail(-EINVAL, "timeout %d ms: want -1 (wait forever), 0 (do not wait) or "
+			  "a number of milliseconds", timeout_ms);
+}
+
 int64_t ipcx__deadline(int timeout_ms)
 {
 	if (timeout_ms < 0)

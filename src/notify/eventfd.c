@@ -101,6 +101,8 @@ IPCX_EXPORT int ipcx_event_post(ipcx_event *e, uint64_t n)
 
 IPCX_EXPORT int ipcx_event_wait(ipcx_event *e, int timeout_ms, uint64_t *ret)
 {
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
 	if (!e || !ret)
 		return ipcx__fail(-EINVAL, "no event or no place for the count");
 	int64_t deadline = ipcx__deadline(timeout_ms);
@@ -146,6 +148,8 @@ union fd_cmsg {
 
 IPCX_EXPORT int ipcx_fd_send(int sock, int fd, int timeout_ms)
 {
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
 	if (sock < 0 || fd < 0)
 		return ipcx__fail(-EBADF, "bad descriptor (socket %d, sending %d)", sock, fd);
 	/* One byte of payload: a stream socket carries no ancillary data alone. */
@@ -210,6 +214,8 @@ static int take_one_right(struct msghdr *mh)
 
 IPCX_EXPORT int ipcx_fd_recv(int sock, unsigned flags, int timeout_ms, int *ret)
 {
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
 	if (!ret)
 		return ipcx__fail(-EINVAL, "no place for the descriptor");
 	if (flags & ~IPCX_INHERIT)

@@ -117,6 +117,8 @@ static int action_of(int signo)
 
 IPCX_EXPORT int ipcx_signals_next(ipcx_sigs *s, int timeout_ms, struct ipcx_siginfo *ret)
 {
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
 	if (!s || !ret)
 		return ipcx__fail(-EINVAL, "no signal set or no place for the signal");
 	int64_t deadline = ipcx__deadline(timeout_ms);

@@ -73,6 +73,8 @@ static void sleep_ms(int ms)
 
 IPCX_EXPORT int ipcx_lock_fd(int fd, off_t start, off_t len, unsigned flags, int timeout_ms)
 {
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
 	int r = check_args(fd, start, len, flags);
 	if (r < 0)
 		return r;
@@ -144,6 +146,8 @@ static int open_lockfile(const char *path, unsigned flags, mode_t mode)
 IPCX_EXPORT int ipcx_lock_open(const char *path, unsigned flags, mode_t mode, int timeout_ms,
 			       ipcx_lock **ret)
 {
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
 	if (!path || !*path || !ret)
 		return ipcx__fail(-EINVAL, "no path or no place for the lock");
 	if (flags & ~(IPCX_LOCK_SHARED | IPCX_LOCK_FLOCK))

@@ -92,6 +92,8 @@ IPCX_EXPORT int ipcx_mutex_attach_at(void *mem, size_t len, ipcx_mutex **ret)
 
 IPCX_EXPORT int ipcx_mutex_lock(ipcx_mutex *m, int timeout_ms)
 {
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
 	if (!m)
 		return ipcx__fail(-EINVAL, "no mutex");
 	int r;

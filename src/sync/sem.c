@@ -367,6 +367,8 @@ IPCX_EXPORT int ipcx_sem_post(ipcx_sem *s)
 
 IPCX_EXPORT int ipcx_sem_wait(ipcx_sem *s, int timeout_ms)
 {
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
 	if (!s)
 		return ipcx__fail(-EINVAL, "no semaphore");
 	if (s->kind == SEM_SYSV)

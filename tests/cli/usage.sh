@@ -88,6 +88,29 @@ expect 1 "unknown value 'xml'" "$IPCX" recv "tcp://127.0.0.1:0?framing=xml"
 expect 1 "absolute path" "$IPCX" recv "fifo:relative/path"
 check "no object made by the bad URLs" [ -z "$(ls -A "$T" | grep -v '^run\.')" ]
 
+# ---- control characters: refused before anything is made, echoed escaped -------------
+# (--timeout: should a URL with a newline be taken, recv gives up at once.)
+expect 1 "cannot listen on unix:$T/ctl\\nx: a control character (\\n, byte" \
+	"$IPCX" recv "unix:$T/ctl"$'\n'"x" --timeout 100
+expect 1 "cannot dial fifo:$T/ctl\\x01y" "$IPCX" send "fifo:$T/ctl"$'\001'"y" hi
+expect 1 "cannot remove shm:/ctl\\x1b[0m" "$IPCX" rm "shm:/ctl"$'\033'"[0m"
+expect 2 "unknown verb 'a\\tb'" "$IPCX" "a"$'\t'"b"
+expect 2 "unknown option '--x\\ny'" "$IPCX" recv --x$'\n'y "unix:$T/x"
+check "no object made by the URLs with control characters" [ -z "$(ls -A "$T" | grep -v '^run\.')" ]
+# Nor a creator record (one holding a newline could never be read back, so
+# `ipcx gc` would never remove it): look at the bytes of every record.
+records_naming() {
+	local uid d
+	uid=$(id -u)
+	for d in "/run/ipcx/$uid" "/run/user/$uid/ipcx" "/tmp/ipcx-$uid"; do
+		[ -d "$d" ] && grep -rlF "$1" "$d"
+	done
+	return 0
+}
+left=$(records_naming "$T/ctl")
+check "no creator record of the URL with a newline ($left)" [ -z "$left" ]
+[ -z "$left" ] || rm -f $left
+
 # ---- failures of the system: exit 1, one sentence ---------------------------------------
 expect 1 "cannot dial unix:$T/nobody.sock" "$IPCX" send "unix:$T/nobody.sock" hi
 # A port that was just free: listen on :0, learn the port, stop listening.

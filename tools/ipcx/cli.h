@@ -9,6 +9,7 @@
 #define IPCX_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -27,6 +28,14 @@ struct ipcx_obj;
  * "ipcx: cannot dial tcp://127.0.0.1:1: connection refused (cannot connect)".
  */
 int cli_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * s with its control characters written as escapes (\n, \t, \r, \xHH), cut
+ * to fit cap; returns buf.  Whatever the CLI echoes of its input goes
+ * through it, so that an error is one line however the input was made.
+ * cli_fail and cli_usage escape their whole message.
+ */
+const char *cli_escape(const char *s, char *buf, size_t cap);
 
 /* Print "ipcx VERB: MESSAGE" and a hint to try --help; returns CLI_USAGE. */
 int cli_usage(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -100,7 +100,9 @@ static void run_child(char **cmd, const sigset_t *orig, int lockfd)
 	fcntl(lockfd, F_SETFD, 0);
 	execvp(cmd[0], cmd);
 	int err = errno;
-	fprintf(stderr, "ipcx: cannot run %s: %s\n", cmd[0], strerror(err));
+	char esc[1024];
+	fprintf(stderr, "ipcx: cannot run %s: %s\n", cli_escape(cmd[0], esc, sizeof(esc)),
+		strerror(err));
 	_exit(err == ENOENT ? 127 : 126);
 }
 

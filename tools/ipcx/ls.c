@@ -169,7 +169,9 @@ int cli_ls(int argc, char **argv)
 	for (int i = optind; i < argc; i++) {
 		char *abs = realpath(argv[i], NULL);
 		if (!abs) {
-			fprintf(stderr, "ipcx ls: %s: no such file or folder\n", argv[i]);
+			char esc[1024];
+			fprintf(stderr, "ipcx ls: %s: no such file or folder\n",
+				cli_escape(argv[i], esc, sizeof(esc)));
 			continue;
 		}
 		paths[np++] = abs;

@@ -41,17 +41,36 @@ static void lower_first(char *s)
 		s[0] = (char)(s[0] - 'A' + 'a');
 }
 
+const char *cli_escape(const char *s, char *buf, size_t cap)
+{
+	size_t o = 0;
+	for (; *s && o + 5 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '\n' || c == '\t' || c == '\r')
+			o += (size_t)snprintf(buf + o, cap - o, "\\%c",
+					      c == '\n' ? 'n' : c == '\t' ? 't' : 'r');
+		else if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 int cli_fail(int err, const char *fmt, ...)
 {
-	char what[1024], reason[256];
+	char raw[1024], what[1024], reason[256], esc[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* What we echo may hold what the user typed: one line, whatever it holds. */
+	cli_escape(raw, what, sizeof(what));
 	snprintf(reason, sizeof(reason), "%s", ipcx_strerror(err));
 	lower_first(reason);
 	/* The detail usually starts with the URL, which `what` already names. */
-	const char *detail = ipcx_errdetail();
+	const char *detail = cli_escape(ipcx_errdetail(), esc, sizeof(esc));
 	const char *colon = detail ? strstr(detail, ": ") : NULL;
 	if (colon && colon > detail) {
 		char head[1024];
@@ -70,12 +89,13 @@ int cli_fail(int err, const char *fmt, ...)
 
 int cli_usage(const char *verb, const char *fmt, ...)
 {
-	char msg[512];
+	char raw[512], msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "ipcx %s: %s (see 'ipcx %s --help')\n", verb, msg, verb);
+	fprintf(stderr, "ipcx %s: %s (see 'ipcx %s --help')\n", verb,
+		cli_escape(raw, msg, sizeof(msg)), verb);
 	return CLI_USAGE;
 }
 
@@ -115,6 +135,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < NVERBS; i++)
 		if (!strcmp(argv[1], verbs[i].name))
 			return verbs[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "ipcx: unknown verb '%s' (see 'ipcx --help')\n", argv[1]);
+	char esc[256];
+	fprintf(stderr, "ipcx: unknown verb '%s' (see 'ipcx --help')\n",
+		cli_escape(argv[1], esc, sizeof(esc)));
 	return CLI_USAGE;
 }

@@ -1,0 +1,176 @@
+/*
+ * Timeouts are 0 (never block), -1 (wait forever) or a positive number of
+ * milliseconds.  Any other negative value is a mistake, and every public
+ * function that takes a timeout refuses it with -EINVAL before doing
+ * anything: here each is called while it could succeed at once, so that
+ * taking the bad value for "forever" shows as a success, and the state is
+ * checked to be untouched afterwards.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ipcx.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tsupport.h"
+
+static const int bad[] = { -2, -7, -1000, INT_MIN };
+#define NBAD (sizeof(bad) / sizeof(bad[0]))
+
+static void expect_einval(long got, int t, const char *what)
+{
+	cr_expect_eq(got, -EINVAL, "%s with timeout %d: want -EINVAL, got %ld", what, t, got);
+	cr_expect(strstr(ipcx_errdetail(), "timeout"), "%s: the detail names the timeout: '%s'",
+		  what, ipcx_errdetail());
+}
+
+Test(timeouts, channels)
+{
+	char url[256], buf[16];
+	snprintf(url, sizeof(url), "unixpacket:@%s", t_name());
+	ipcx_chan *l, *d;
+	cr_assert_eq(ipcx_listen(url, 0, &l), 0, "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx_dial(url, 0, &d), 0, "%s", ipcx_errdetail());
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_send(d, "x", 1, bad[i]), bad[i], "ipcx_send");
+	cr_assert_eq(ipcx_send(d, "x", 1, 1000), 1);
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_recv(l, buf, sizeof(buf), bad[i]), bad[i], "ipcx_recv");
+	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), T_GUARD_MS), 1, "the message is still there");
+	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), -EAGAIN, "and it was the only one");
+	ipcx_close(d);
+	ipcx_close(l);
+}
+
+Test(timeouts, accept)
+{
+	char url[256];
+	snprintf(url, sizeof(url), "unix:@%s", t_name());
+	ipcx_chan *l, *d, *a;
+	cr_assert_eq(ipcx_listen(url, IPCX_ACCEPT, &l), 0, "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx_dial(url, 0, &d), 0, "%s", ipcx_errdetail());
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_accept(l, bad[i], &a), bad[i], "ipcx_accept");
+	cr_expect_eq(ipcx_accept(l, T_GUARD_MS, &a), 0, "the peer still waits");
+	ipcx_close(a);
+	ipcx_close(d);
+	ipcx_close(l);
+}
+
+Test(timeouts, reserve_and_peek)
+{
+	char url[256];
+	snprintf(url, sizeof(url), "shm:/%s", t_name());
+	ipcx_chan *l, *d;
+	cr_assert_eq(ipcx_listen(url, 0, &l), 0, "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx_dial(url, 0, &d), 0, "%s", ipcx_errdetail());
+	void *slot;
+	const void *msg;
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_reserve(d, 8, bad[i], &slot), bad[i], "ipcx_reserve");
+	cr_assert_eq(ipcx_send(d, "x", 1, 1000), 1, "no reservation was left open");
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_peek(l, bad[i], &msg), bad[i], "ipcx_peek");
+	cr_expect_eq(ipcx_peek(l, T_GUARD_MS, &msg), 1, "the message is still there");
+	cr_expect_eq(ipcx_release(l), 0);
+	ipcx_close(d);
+	ipcx_close(l);
+}
+
+Test(timeouts, event_and_descriptors)
+{
+	ipcx_event *e;
+	uint64_t v;
+	cr_assert_eq(ipcx_event_open(1, 0, &e), 0);
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_event_wait(e, bad[i], &v), bad[i], "ipcx_event_wait");
+	cr_expect_eq(ipcx_event_wait(e, 0, &v), 0, "the count is still there");
+	cr_expect_eq(v, 1);
+
+	int sv[2], got = -1;
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_fd_send(sv[0], ipcx_event_fileno(e), bad[i]), bad[i],
+			      "ipcx_fd_send");
+	cr_assert_eq(ipcx_fd_send(sv[0], ipcx_event_fileno(e), 1000), 0);
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_fd_recv(sv[1], 0, bad[i], &got), bad[i], "ipcx_fd_recv");
+	cr_expect_eq(ipcx_fd_recv(sv[1], 0, 0, &got), 0, "the descriptor still waits");
+	cr_expect_eq(ipcx_fd_recv(sv[1], 0, 0, &got), -EAGAIN, "only one was sent");
+	close(got);
+	close(sv[0]);
+	close(sv[1]);
+	ipcx_event_close(e);
+}
+
+Test(timeouts, signals)
+{
+	int sig = SIGUSR1;
+	ipcx_sigs *s;
+	struct ipcx_siginfo si;
+	cr_assert_eq(ipcx_signals_open(&sig, 1, 0, &s), 0);
+	cr_assert_eq(ipcx_signal_send(getpid(), SIGUSR1, 7), 0);
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_signals_next(s, bad[i], &si), bad[i], "ipcx_signals_next");
+	cr_expect_eq(ipcx_signals_next(s, T_GUARD_MS, &si), 0, "the signal is still pending");
+	cr_expect_eq(si.signo, SIGUSR1);
+	ipcx_signals_close(s);
+}
+
+Test(timeouts, semaphores_and_mutex)
+{
+	char url[256];
+	snprintf(url, sizeof(url), "sem:/%s", t_name());
+	ipcx_sem *s;
+	cr_assert_eq(ipcx_sem_create(url, 1, 0, &s), 0, "%s", ipcx_errdetail());
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_sem_wait(s, bad[i]), bad[i], "ipcx_sem_wait (POSIX)");
+	unsigned val = 0;
+	cr_expect_eq(ipcx_sem_value(s, &val), 0);
+	cr_expect_eq(val, 1, "nothing was taken");
+	ipcx_sem_close(s);
+
+	snprintf(url, sizeof(url), "sysvsem:%d", t_sysv_key());
+	cr_assert_eq(ipcx_sem_create(url, 1, 0, &s), 0, "%s", ipcx_errdetail());
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_sem_wait(s, bad[i]), bad[i], "ipcx_sem_wait (System V)");
+	cr_expect_eq(ipcx_sem_value(s, &val), 0);
+	cr_expect_eq(val, 1, "nothing was taken");
+	ipcx_sem_close(s);
+
+	_Alignas(8) char mem[IPCX_SEM_SIZE];
+	cr_assert_eq(ipcx_sem_init_at(mem, sizeof(mem), 1, &s), 0);
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_sem_wait(s, bad[i]), bad[i], "ipcx_sem_wait (unnamed)");
+	ipcx_sem_close(s);
+
+	_Alignas(8) char mm[IPCX_MUTEX_SIZE];
+	ipcx_mutex *m;
+	cr_assert_eq(ipcx_mutex_init_at(mm, sizeof(mm), 0, &m), 0);
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_mutex_lock(m, bad[i]), bad[i], "ipcx_mutex_lock");
+	cr_expect_eq(ipcx_mutex_unlock(m), -EPERM, "it was not taken");
+	ipcx_mutex_close(m);
+}
+
+Test(timeouts, file_locks)
+{
+	ipcx_lock *l = NULL;
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_lock_open(t_path("lock"), 0, 0, bad[i], &l), bad[i],
+			      "ipcx_lock_open");
+	cr_expect_eq(access(t_path("lock"), F_OK), -1, "nothing was created");
+	int fd = open(t_path("f"), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	for (size_t i = 0; i < NBAD; i++) {
+		expect_einval(ipcx_lock_fd(fd, 0, 0, 0, bad[i]), bad[i], "ipcx_lock_fd");
+		expect_einval(ipcx_lock_fd(fd, 0, 0, IPCX_LOCK_FLOCK, bad[i]), bad[i],
+			      "ipcx_lock_fd (flock)");
+	}
+	close(fd);
+}
