@@ -142,6 +142,36 @@ check "recv removed its FIFO after the timeout" [ ! -e "$T/quiet.fifo" ]
 start_recv big "unix:$T/big.sock?max=16" -n 1
 expect 1 "message too large" "$IPCX" send "unix:$T/big.sock?max=16" "seventeen bytes!!"
 stop_recv
+# A peer over the limit is reported, one sentence, and recv serves the others.
+# (recv's stderr is a FIFO we read as it goes; it opens that first, then the
+# ready FIFO, in the order we open them.)
+mkfifo "$T/over.err" "$T/over.ready"
+"$IPCX" recv --timeout "$GUARD_MS" "unix:$T/over.sock?max=16" -n 1 --ready-fd 3 \
+	2>"$T/over.err" 3>"$T/over.ready" >"$T/over.out" &
+RECV_PID=$!
+PIDS+=("$RECV_PID")
+exec 4<"$T/over.err"
+read -r -t "$GUARD" _ <"$T/over.ready"
+run "$IPCX" send "unix:$T/over.sock?max=100" "this message is longer than sixteen bytes"
+check "the sender over the listener's limit is not refused by its own ($ERR)" [ "$RC" -eq 0 ]
+if wait_stderr_line 4 "over the limit"; then
+	pass "recv reports the message over its limit: $LINE"
+	check "in one sentence that names the URL and the limit" \
+		eval '[[ $LINE == "ipcx: a message over the limit of unix:$T/over.sock?max=16 (16 bytes)"*"; still listening" ]]'
+	run "$IPCX" send "unix:$T/over.sock" fits
+	check "another peer is still served ($ERR)" [ "$RC" -eq 0 ]
+else
+	fail "recv said nothing of the message over its limit"
+	stop_recv
+fi
+wait_recv
+rest=$(cat <&4)
+exec 4<&-
+check "recv exits 0 after the message that fits ($rest)" [ "$RECV_RC" -eq 0 ]
+check "and printed it, and only it" [ "$(cat "$T/over.out")" = fits ]
+check "nothing more on stderr" [ -z "$rest" ]
+rm -f "$T/over.err" "$T/over.ready" "$T/over.out"
+
 # A FIFO's largest message is PIPE_BUF less the 4-byte length (atomic writes).
 start_recv bigf "fifo:$T/big.fifo" -n 1
 head -c 4093 /dev/zero >"$T/big.in"

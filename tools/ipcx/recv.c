@@ -289,6 +289,24 @@ static ssize_t next_message(ipcx_chan *c, int sfd, char *buf, size_t cap,
 	}
 }
 
+/*
+ * A message over the limit (max=) is refused with -EMSGSIZE and dropped, on
+ * every transport where a peer can send one; the listener goes on serving
+ * the others.  Where the message stays queued instead (a System V queue
+ * with a max below the sender's), every receive would refuse it again: so
+ * many refusals in a row with no message between mean that, and we stop.
+ */
+#define OVERSIZE_GIVE_UP 1000
+
+static void oversize_note(const char *url, size_t cap)
+{
+	char esc[1024];
+	const char *d = ipcx_errdetail();
+	fprintf(stderr, "ipcx: a message over the limit of %s (%zu bytes) was refused and "
+		"dropped%s%s%s; still listening\n", url, cap, *d ? " (" : "",
+		*d ? cli_escape(d, esc, sizeof(esc)) : "", *d ? ")" : "");
+}
+
 static int receive_loop(const struct recv_args *a, ipcx_chan *c, int sfd, int *sig)
 {
 	size_t cap = ipcx_max_msg(c);
@@ -298,10 +316,20 @@ static int receive_loop(const struct recv_args *a, ipcx_chan *c, int sfd, int *s
 	if (!buf)
 		return cli_fail(-ENOMEM, "cannot allocate a %zu-byte buffer", cap);
 	int rc = CLI_OK;
-	for (long got = 0; a->count == 0 || got < a->count; got++) {
+	long oversize = 0; /* refusals in a row, with no message between */
+	for (long got = 0; a->count == 0 || got < a->count;) {
 		ssize_t n = next_message(c, sfd, buf, cap, a->timeout_ms, sig);
 		if (n == -EINTR && *sig)
 			break;
+		if (n == -EMSGSIZE && ++oversize < OVERSIZE_GIVE_UP) {
+			/* One peer broke the limit; the library dropped its message
+			 * and goes on, and so do we, for the others. */
+			if (oversize <= 3) /* a flood of them is not a flood of lines */
+				oversize_note(a->url, cap);
+			continue;
+		}
+		if (n >= 0)
+			oversize = 0;
 		if (n == -ETIMEDOUT) {
 			fprintf(stderr, "ipcx: no message arrived on %s within %ld ms (%ld received)\n",
 				a->url, a->timeout_ms, got);
@@ -328,6 +356,7 @@ static int receive_loop(const struct recv_args *a, ipcx_chan *c, int sfd, int *s
 			rc = CLI_FAIL;
 			break;
 		}
+		got++;
 	}
 	free(buf);
 	return rc;
