@@ -10,6 +10,7 @@
  * that does not know the option is opened without it.
  */
 #include "bench.h"
+#include "driver.h"
 
 #include <errno.h>
 #include <ipcx.h>
@@ -81,16 +82,56 @@ static int listen_sized(const struct bh_params *p, const char *url, unsigned fla
 	return r;
 }
 
+/*
+ * Which limit a size is above, from the library's detail, which names it:
+ * "...: msgsize=65536 exceeds /proc/sys/fs/mqueue/msgsize_max (8192); ..."
+ * gives "msgsize_max" and "8192", "...: option max: '...' is out of range
+ * (1 to 1073741824)" gives "largest message (max=)" and "1073741824".
+ * False if the detail says neither.
+ */
+static bool limit_of(const char *d, char *name, size_t ncap, char *value, size_t vcap)
+{
+	const char *p = strstr(d, " exceeds "), *open;
+	if (p) {
+		p += strlen(" exceeds ");
+		if (!strncmp(p, "the ", 4))
+			p += 4;
+		if (!(open = strstr(p, " (")))
+			return false;
+		size_t n = (size_t)(open - p);
+		const char *slash = memrchr(p, '/', n);
+		if (slash) { /* a /proc file: its name is the limit's */
+			n -= (size_t)(slash + 1 - p);
+			p = slash + 1;
+		}
+		snprintf(name, ncap, "%.*s", (int)n, p);
+		snprintf(value, vcap, "%.*s", (int)strcspn(open + 2, ")"), open + 2);
+		return true;
+	}
+	if (strstr(d, "option max") && (p = strstr(d, "out of range (")) && (p = strstr(p, " to "))) {
+		snprintf(name, ncap, "largest message (max=)");
+		snprintf(value, vcap, "%.*s", (int)strcspn(p + 4, ")"), p + 4);
+		return true;
+	}
+	return false;
+}
+
 static int note_fail(struct bh_ctx *c, int r, const char *what, const char *url)
 {
 	/* A message larger than the transport (or a system limit the library
-	 * names) allows is not a failure. */
+	 * names) allows is not a failure: say which limit it is above. */
 	const char *d = ipcx_errdetail();
+	char name[96], value[32], size[32];
 	bool too_big = r == -EMSGSIZE ||
 		       (r == -EINVAL && (strstr(d, "exceeds") || strstr(d, "option max")));
-	int status = too_big ? BH_SKIP : BH_ERROR;
-	bh_note(c->res, status, "%s %s: %s%s%s%s", what, url, ipcx_strerror(r), *d ? " (" : "",
-		d, *d ? ")" : "");
+	if (too_big && limit_of(d, name, sizeof(name), value, sizeof(value))) {
+		bh_note(c->res, BH_SKIP, "%s is above %.*s's %s, %s",
+			fmt_size(c->p->size, size, sizeof(size)), (int)strcspn(url, ":"), url, name,
+			value);
+		return r;
+	}
+	bh_note(c->res, too_big ? BH_SKIP : BH_ERROR, "%s %s: %s%s%s%s", what, url,
+		ipcx_strerror(r), *d ? " (" : "", d, *d ? ")" : "");
 	return r;
 }
 
