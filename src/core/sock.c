@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,10 +124,25 @@ int ipcx__sock_connect(int fd, const struct sockaddr *sa, socklen_t len, int64_t
 
 /* ---- listeners ------------------------------------------------------------------ */
 
+/*
+ * Out of descriptors (EMFILE, ENFILE) or kernel memory, accept() fails while
+ * the connection stays queued, so a level-triggered listening socket stays
+ * readable: waiting on it again would spin.  A fan-in listener instead stops
+ * watching it for a pause (10 ms, doubling while accept keeps failing, up to
+ * a second), ended by a timer in its epoll set or at once when one of its
+ * own peers leaves.  The waiting connections stay in the kernel's backlog
+ * and are taken in as descriptors come back: nothing is refused or lost.
+ */
+#define PAUSE_FIRST_MS 10
+#define PAUSE_MAX_MS   1000
+
 struct srv {
 	ipcx_chan base;
 	int lfd;
-	int ep;          /* fan-in: epoll over lfd and every peer */
+	int ep;          /* fan-in: epoll over lfd, the pause timer and every peer */
+	int timer;       /* fan-in: timerfd that ends a pause in accepting, or -1 */
+	int pause_ms;    /* length of the last pause; 0 once an accept works */
+	bool paused;     /* lfd is out of ep until the timer fires */
 	struct ipcx__srv_cfg cfg;
 	struct conn **peers;
 	size_t npeers, cap;
@@ -207,6 +223,33 @@ static int srv_add_peer(struct srv *s, int fd)
 	return 0;
 }
 
+/* Stop watching the listening socket for a while (see PAUSE_FIRST_MS). */
+static void srv_pause(struct srv *s)
+{
+	if (!s->paused)
+		epoll_ctl(s->ep, EPOLL_CTL_DEL, s->lfd, NULL);
+	s->paused = true;
+	s->pause_ms = s->pause_ms ? s->pause_ms * 2 : PAUSE_FIRST_MS;
+	if (s->pause_ms > PAUSE_MAX_MS)
+		s->pause_ms = PAUSE_MAX_MS;
+	struct itimerspec its = { .it_value = { s->pause_ms / 1000,
+						(long)(s->pause_ms % 1000) * 1000000 } };
+	timerfd_settime(s->timer, 0, &its, NULL);
+}
+
+/* Watch it again; the pause length stays until an accept works. */
+static void srv_resume(struct srv *s)
+{
+	if (!s->paused)
+		return;
+	/* Disarming also forgets an expiry not read yet: the timer is quiet. */
+	struct itimerspec off = { { 0, 0 }, { 0, 0 } };
+	timerfd_settime(s->timer, 0, &off, NULL);
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = NULL };
+	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->lfd, &e);
+	s->paused = false;
+}
+
 static void srv_drop_peer(struct srv *s, struct conn *k)
 {
 	for (size_t i = 0; i < s->npeers; i++)
@@ -216,23 +259,33 @@ static void srv_drop_peer(struct srv *s, struct conn *k)
 		}
 	epoll_ctl(s->ep, EPOLL_CTL_DEL, k->io.fd, NULL);
 	conn_close(&k->base);
+	srv_resume(s); /* if paused: a descriptor just came back */
 }
 
-static void srv_accept_all(struct srv *s)
+/* Take in every waiting peer; how many were taken. */
+static int srv_accept_all(struct srv *s)
 {
+	int taken = 0;
 	for (;;) {
 		int fd = srv_accept_fd(s);
-		if (fd == -EINTR)
+		if (fd == -EINTR || fd == -ECONNABORTED)
 			continue;
-		if (fd < 0)
-			return; /* EAGAIN, or a failure the next readiness retries */
+		if (fd == -EAGAIN || fd == -EWOULDBLOCK)
+			break;
+		if (fd < 0) {
+			srv_pause(s); /* EMFILE, ENFILE, ENOBUFS, ENOMEM ... */
+			break;
+		}
+		s->pause_ms = 0;
 		if (s->npeers == s->cap && srv_grow(s) < 0) {
 			close(fd);
-			return;
+			break;
 		}
 		if (srv_add_peer(s, fd) < 0)
-			return;
+			break;
+		taken++;
 	}
+	return taken;
 }
 
 /* A message some peer already has in its buffer, taken fairly. */
@@ -262,14 +315,23 @@ static void srv_update_pending(struct srv *s)
 	ipcx__chan_pending(&s->base, any);
 }
 
-/* Serve the ready descriptors epoll reported; a message, or -EAGAIN. */
+/*
+ * Serve the ready descriptors epoll reported; a message, or -EAGAIN.
+ * *taken counts the peers taken in.
+ */
 static ssize_t srv_serve_events(struct srv *s, struct epoll_event *ev, int n, void *buf,
-				size_t cap)
+				size_t cap, int *taken)
 {
 	ssize_t got = -EAGAIN;
 	for (int i = 0; i < n; i++) {
+		if (ev[i].data.ptr == &s->timer) {
+			srv_resume(s);
+			*taken += srv_accept_all(s);
+			continue;
+		}
 		if (!ev[i].data.ptr) {
-			srv_accept_all(s);
+			if (!s->paused) /* by an earlier event of this batch */
+				*taken += srv_accept_all(s);
 			continue;
 		}
 		if (got != -EAGAIN)
@@ -284,21 +346,32 @@ static ssize_t srv_serve_events(struct srv *s, struct epoll_event *ev, int n, vo
 	return got;
 }
 
+/*
+ * Every pass checks the deadline, whatever epoll reported.  A pass that took
+ * in new peers earns one more look, even past the deadline, so that a
+ * receive with timeout 0 returns a message that came with a new peer.
+ */
 static ssize_t srv_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
 	struct srv *s = (struct srv *)c;
 	int64_t deadline = ipcx__deadline(timeout_ms);
+	bool looked_again = false;
 	ssize_t r;
 	while ((r = srv_take_buffered(s, buf, cap)) == -EAGAIN) {
 		struct epoll_event ev[16];
+		int taken = 0;
 		int n = epoll_wait(s->ep, ev, 16, ipcx__remaining_ms(deadline));
 		if (n < 0 && errno != EINTR) {
 			r = -errno;
 			break;
 		}
-		if (n > 0 && (r = srv_serve_events(s, ev, n, buf, cap)) != -EAGAIN)
+		if (n > 0 && (r = srv_serve_events(s, ev, n, buf, cap, &taken)) != -EAGAIN)
 			break;
-		if (n == 0 && ipcx__remaining_ms(deadline) == 0) {
+		if (taken && !looked_again) {
+			looked_again = true;
+			continue;
+		}
+		if (ipcx__remaining_ms(deadline) == 0) {
 			r = deadline == 0 ? -EAGAIN : -ETIMEDOUT;
 			break;
 		}
@@ -327,6 +400,10 @@ static int srv_accept(ipcx_chan *c, int timeout_ms, ipcx_chan **ret)
 				close(fd);
 			return r;
 		}
+		if (fd == -EMFILE || fd == -ENFILE)
+			return ipcx__fail(fd, "out of descriptors (%s): the connection waits in "
+					      "the backlog until one is closed",
+					  fd == -EMFILE ? "RLIMIT_NOFILE" : "fs.file-max");
 		if (fd != -EINTR && fd != -EAGAIN && fd != -EWOULDBLOCK && fd != -ECONNABORTED)
 			return fd;
 		int w = ipcx__wait_fd(s->lfd, POLLIN, deadline);
@@ -341,6 +418,7 @@ static int srv_close(ipcx_chan *c)
 	for (size_t i = 0; i < s->npeers; i++)
 		conn_close(&s->peers[i]->base);
 	free(s->peers);
+	ipcx__close_fd(s->timer);
 	ipcx__close_fd(s->ep);
 	ipcx__close_fd(s->lfd);
 	if (s->cfg.unlink_path)
@@ -379,14 +457,18 @@ int ipcx__srv_new(const struct ipcx_tran *t, int lfd, struct ipcx__srv_cfg *cfg,
 	if (!s)
 		return -ENOMEM;
 	s->lfd = lfd;
-	s->ep = -1;
+	s->ep = s->timer = -1;
 	s->cfg = *cfg;
 	ipcx__chan_init(&s->base, &srv_ops, t, lfd, cfg->max_msg);
 	if (!(cfg->flags & IPCX_ACCEPT)) {
-		int cloexec = (cfg->flags & IPCX_INHERIT) ? 0 : EPOLL_CLOEXEC;
+		bool inherit = cfg->flags & IPCX_INHERIT;
 		struct epoll_event e = { .events = EPOLLIN, .data.ptr = NULL };
-		s->ep = epoll_create1(cloexec);
-		if (s->ep < 0 || epoll_ctl(s->ep, EPOLL_CTL_ADD, lfd, &e) < 0) {
+		struct epoll_event te = { .events = EPOLLIN, .data.ptr = &s->timer };
+		s->ep = epoll_create1(inherit ? 0 : EPOLL_CLOEXEC);
+		s->timer = timerfd_create(CLOCK_MONOTONIC,
+					  TFD_NONBLOCK | (inherit ? 0 : TFD_CLOEXEC));
+		if (s->ep < 0 || s->timer < 0 || epoll_ctl(s->ep, EPOLL_CTL_ADD, lfd, &e) < 0 ||
+		    epoll_ctl(s->ep, EPOLL_CTL_ADD, s->timer, &te) < 0) {
 			int err = -errno;
 			s->cfg.unlink_path = s->cfg.record = NULL; /* the caller frees them */
 			srv_close(&s->base);

@@ -1,0 +1,230 @@
+/*
+ * Socket listeners under pressure: a listener whose process is out of
+ * descriptors while connections wait in its backlog.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ipcx.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tsupport.h"
+
+static void *shared(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(p, MAP_FAILED);
+	return p;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- a listener out of descriptors ---------------------------------------------- */
+
+#define FLOOD   150
+#define NOFILE  64
+#define SLACK_MS 5000 /* how far past its timeout a call may return: a hang guard */
+
+struct starved {
+	char url[256];
+	bool accept;             /* listen with IPCX_ACCEPT */
+	struct t_sync ready, full, flooded, measured, go_on, done;
+	int64_t took0, took100;  /* ms the two receives took */
+	ssize_t got0, got100;
+	ssize_t first, second;   /* the existing peer's messages */
+	long cpu_ms;             /* CPU used by a receive of 1000 ms */
+	ssize_t idle;
+	int from_backlog;        /* messages received once descriptors were freed */
+	char detail[256];
+};
+
+static long cpu_ms(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
+
+/* Take descriptors until there are none left; returns how many. */
+static int fill_descriptors(int *fds, int cap)
+{
+	int n = 0;
+	while (n < cap && (fds[n] = dup(0)) >= 0)
+		n++;
+	return n;
+}
+
+static ssize_t timed_recv(ipcx_chan *l, int timeout, int64_t *took)
+{
+	char buf[64];
+	int64_t t0 = now_ms();
+	ssize_t n = ipcx_recv(l, buf, sizeof(buf), timeout);
+	*took = now_ms() - t0;
+	return n;
+}
+
+/* The listener, in a process limited to NOFILE descriptors. */
+static int starved_listener(void *arg)
+{
+	struct starved *s = arg;
+	struct rlimit rl = { NOFILE, NOFILE };
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 20;
+	ipcx_chan *l;
+	if (ipcx_listen(s->url, s->accept ? IPCX_ACCEPT : 0, &l) < 0)
+		return 21;
+	ipcx_addr(l, s->url, sizeof(s->url));
+	t_post(&s->ready);
+	char buf[64];
+	ipcx_chan *peer = NULL;
+	if (s->accept && ipcx_accept(l, T_GUARD_MS, &peer) < 0)
+		return 22;
+	s->first = ipcx_recv(peer ? peer : l, buf, sizeof(buf), T_GUARD_MS);
+	int fds[NOFILE];
+	int nfds = fill_descriptors(fds, NOFILE);
+	t_post(&s->full);
+	if (!t_wait_post(&s->flooded, T_GUARD_MS))
+		return 23;
+	if (s->accept) {
+		/* One peer at a time: the caller hears of the shortage at once. */
+		ipcx_chan *c = NULL;
+		int64_t t0 = now_ms();
+		s->got0 = ipcx_accept(l, 100, &c);
+		s->took0 = now_ms() - t0;
+		snprintf(s->detail, sizeof(s->detail), "%s", ipcx_errdetail());
+		ipcx_close(c);
+		t_post(&s->measured);
+	} else {
+		s->got0 = timed_recv(l, 0, &s->took0);
+		s->got100 = timed_recv(l, 100, &s->took100);
+		t_post(&s->measured);
+		/* The peer it already has is served meanwhile. */
+		if (!t_wait_post(&s->go_on, T_GUARD_MS))
+			return 24;
+		s->second = ipcx_recv(l, buf, sizeof(buf), T_GUARD_MS);
+		long c0 = cpu_ms();
+		int64_t took;
+		s->idle = timed_recv(l, 1000, &took);
+		s->cpu_ms = cpu_ms() - c0;
+		/* Descriptors come back: the waiting connections are taken in. */
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		nfds = 0;
+		while (s->from_backlog < 10 && ipcx_recv(l, buf, sizeof(buf), T_GUARD_MS) == 5)
+			s->from_backlog++;
+	}
+	t_post(&s->done);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	ipcx_close(peer);
+	ipcx_close(l);
+	return 0;
+}
+
+static void starve(const char *url, bool accept)
+{
+	struct starved *s = shared(sizeof(*s));
+	snprintf(s->url, sizeof(s->url), "%s", url);
+	s->accept = accept;
+	t_sync_init(&s->ready);
+	t_sync_init(&s->full);
+	t_sync_init(&s->flooded);
+	t_sync_init(&s->measured);
+	t_sync_init(&s->go_on);
+	t_sync_init(&s->done);
+	pid_t pid = t_spawn(starved_listener, s);
+	cr_assert(t_wait_post(&s->ready, T_GUARD_MS), "the listener did not start");
+	ipcx_chan *p, *w[FLOOD];
+	cr_assert_eq(ipcx_dial(s->url, 0, &p), 0, "%s: %s", s->url, ipcx_errdetail());
+	cr_assert_eq(ipcx_send(p, "first", 5, T_GUARD_MS), 5);
+	cr_assert(t_wait_post(&s->full, T_GUARD_MS), "the listener did not fill its table");
+	cr_expect_eq(s->first, 5);
+	/* Connections that wait in the backlog, each with a message. */
+	for (int i = 0; i < FLOOD; i++) {
+		cr_assert_eq(ipcx_dial(s->url, 0, &w[i]), 0, "%d: %s", i, ipcx_errdetail());
+		cr_assert_eq(ipcx_send(w[i], "flood", 5, T_GUARD_MS), 5);
+	}
+	t_post(&s->flooded);
+	/* A receive with timeout 0, then one of 100 ms: neither may run on. */
+	bool measured = t_wait_post(&s->measured, 100 + 2 * SLACK_MS);
+	cr_expect(measured, "%s: the starved listener's receives did not return", url);
+	if (measured && accept) {
+		cr_expect_eq(s->got0, -EMFILE, "%s: accept gave %zd", url, s->got0);
+		cr_expect(strstr(s->detail, "descriptors"), "%s: detail '%s'", url, s->detail);
+		cr_expect_leq(s->took0, 100 + SLACK_MS, "%s: accept(100) took %lld ms", url,
+			      (long long)s->took0);
+	} else if (measured) {
+		cr_expect_eq(s->got0, -EAGAIN, "%s: recv(0) gave %zd", url, s->got0);
+		cr_expect_leq(s->took0, SLACK_MS, "%s: recv(0) took %lld ms", url,
+			      (long long)s->took0);
+		cr_expect_eq(s->got100, -ETIMEDOUT, "%s: recv(100) gave %zd", url, s->got100);
+		cr_expect_leq(s->took100, 100 + SLACK_MS, "%s: recv(100) took %lld ms", url,
+			      (long long)s->took100);
+		cr_expect_eq(ipcx_send(p, "again", 5, T_GUARD_MS), 5);
+		t_post(&s->go_on);
+	}
+	bool done = measured && t_wait_post(&s->done, 2 * T_GUARD_MS);
+	cr_expect(!measured || done, "%s: the listener did not finish", url);
+	if (done && !accept)
+		cr_log_info("%s: recv(0) %lld ms, recv(100) %lld ms, idle recv(1000) %ld ms CPU", url,
+			    (long long)s->took0, (long long)s->took100, s->cpu_ms);
+	if (done && !accept) {
+		cr_expect_eq(s->second, 5, "%s: the existing peer was stalled (%zd)", url, s->second);
+		cr_expect_eq(s->idle, -ETIMEDOUT);
+		/*
+		 * Correct code sleeps: a few ms of CPU.  Spinning on accept()
+		 * would use most of the second (it can hide on a machine that
+		 * is very busy, but never fails a listener that sleeps).
+		 */
+		cr_expect_lt(s->cpu_ms, 500, "%s: %ld ms of CPU in an idle receive of 1000 ms",
+			     url, s->cpu_ms);
+		cr_expect_eq(s->from_backlog, 10, "%s: %d messages from the backlog", url,
+			     s->from_backlog);
+	}
+	for (int i = 0; i < FLOOD; i++)
+		ipcx_close(w[i]);
+	ipcx_close(p);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 0, "%s: the listener's exit", url);
+	munmap(s, sizeof(*s));
+}
+
+Test(fdlimit, unix_listener)
+{
+	char u[256];
+	snprintf(u, sizeof(u), "unix:%s", t_path(t_name()));
+	starve(u, false);
+}
+
+Test(fdlimit, tcp_listener)
+{
+	starve("tcp://127.0.0.1:0", false);
+}
+
+Test(fdlimit, unix_accept)
+{
+	char u[256];
+	snprintf(u, sizeof(u), "unix:%s", t_path(t_name()));
+	starve(u, true);
+}
+
+Test(fdlimit, tcp_accept)
+{
+	starve("tcp://127.0.0.1:0", true);
+}
