@@ -1,6 +1,7 @@
 /*
- * Socket listeners under pressure: a listener whose process is out of
- * descriptors while connections wait in its backlog.
+ * Socket listeners under pressure: two listeners racing to replace one
+ * stale socket file, and a listener whose process is out of descriptors
+ * while connections wait in its backlog.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -33,6 +34,243 @@ static int64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- two listeners, one stale socket file -------------------------------------- */
+
+struct racer {
+	const char *url;
+	struct t_sync *go, *done;
+	int *result; /* shared with the test: ipcx_listen's return */
+	int round;
+};
+
+/* A listener that exits without closing: its socket file stays, stale. */
+static int listen_exit(void *arg)
+{
+	ipcx_chan *l;
+	return ipcx_listen(arg, 0, &l) == 0 ? 0 : 1;
+}
+
+static int race_listen(void *arg)
+{
+	struct racer *a = arg;
+	if (!t_wait_post(a->go, T_GUARD_MS))
+		return 10;
+	ipcx_chan *l;
+	*a->result = ipcx_listen(a->url, 0, &l);
+	t_post(a->done);
+	if (*a->result < 0)
+		return 0;
+	/* The winner: its socket must be the one the path leads to. */
+	int v = -1;
+	ssize_t n = ipcx_recv(l, &v, sizeof(v), T_GUARD_MS);
+	int st = n == sizeof(v) && v == a->round ? 0 : 3;
+	return ipcx_close(l) == 0 ? st : 4;
+}
+
+static bool lost_right(int r)
+{
+	return r == -EADDRINUSE || r == -EEXIST;
+}
+
+/* One round on a fresh path; returns false (and says why) on a wrong outcome. */
+static bool race_round(const char *u, const char *path, int round, int *results)
+{
+	cr_assert_eq(t_join(t_spawn(listen_exit, (void *)u), T_GUARD_MS), 0,
+		     "round %d: the first listener", round);
+	struct t_sync go, done;
+	t_sync_init(&go);
+	t_sync_init(&done);
+	struct racer a[2];
+	pid_t pid[2];
+	for (int i = 0; i < 2; i++) {
+		results[i] = 1;
+		a[i] = (struct racer){ u, &go, &done, &results[i], round };
+		pid[i] = t_spawn(race_listen, &a[i]);
+	}
+	t_post(&go);
+	t_post(&go);
+	bool both = t_wait_post(&done, T_GUARD_MS) && t_wait_post(&done, T_GUARD_MS);
+	int wins = (results[0] == 0) + (results[1] == 0);
+	bool ok = both && wins == 1 && (lost_right(results[0]) || lost_right(results[1]));
+	ipcx_chan *d = NULL;
+	int r = ok ? ipcx_dial(u, 0, &d) : -1;
+	if (r == 0 && ipcx_send(d, &round, sizeof(round), T_GUARD_MS) != sizeof(round))
+		r = -1;
+	if (r < 0) { /* a failure: nobody is going to receive */
+		kill(pid[0], SIGKILL);
+		kill(pid[1], SIGKILL);
+	}
+	int st0 = t_join(pid[0], T_GUARD_MS), st1 = t_join(pid[1], T_GUARD_MS);
+	ipcx_close(d);
+	t_sync_close(&go);
+	t_sync_close(&done);
+	unlink(path); /* after a failure, whatever is left */
+	if (!ok)
+		cr_log_error("%s round %d: results %d, %d", u, round, results[0], results[1]);
+	else if (r < 0 || st0 + st1 != 0)
+		cr_log_error("%s round %d: the winner was not reached (%d; exits %d, %d)", u,
+			     round, r, st0, st1);
+	return ok && r == 0 && st0 + st1 == 0;
+}
+
+#define RACE_ROUNDS 200
+
+static void race(const char *scheme)
+{
+	int *results = shared(4096);
+	int bad = 0;
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		const char *path = t_path(t_name());
+		char u[300];
+		snprintf(u, sizeof(u), "%s:%s", scheme, path);
+		bad += !race_round(u, path, i, results);
+		cr_assert_neq(access(path, F_OK), 0, "%s round %d: the winner removes its file", u, i);
+	}
+	cr_expect_eq(bad, 0, "%s: %d of %d rounds without exactly one winner reached", scheme, bad,
+		     RACE_ROUNDS);
+	munmap(results, 4096);
+}
+
+Test(race, unix_stale_socket_replaced_once, .timeout = 600)
+{
+	race("unix");
+}
+
+Test(race, unixpacket_stale_socket_replaced_once, .timeout = 600)
+{
+	race("unixpacket");
+}
+
+Test(race, unixgram_stale_socket_replaced_once, .timeout = 600)
+{
+	race("unixgram");
+}
+
+/*
+ * A listener closing while a new one takes its path: the new one either is
+ * refused (the old one was still there) or wins, and then the path leads to
+ * it: the old one's close must not remove the new one's file.
+ */
+struct handover {
+	const char *url;
+	struct t_sync *go, *done;
+	int *result;
+};
+
+static int close_on_go(void *arg)
+{
+	struct handover *h = arg;
+	ipcx_chan *l;
+	if (ipcx_listen(h->url, 0, &l) < 0)
+		return 1;
+	t_post(h->done);
+	if (!t_wait_post(h->go, T_GUARD_MS))
+		return 2;
+	return ipcx_close(l) == 0 ? 0 : 3;
+}
+
+static int listen_on_go(void *arg)
+{
+	struct handover *h = arg;
+	if (!t_wait_post(h->go, T_GUARD_MS))
+		return 10;
+	ipcx_chan *l;
+	/* Until the old listener is gone: the outcome to test is the last try. */
+	while ((*h->result = ipcx_listen(h->url, 0, &l)) == -EADDRINUSE)
+		;
+	t_post(h->done);
+	if (*h->result < 0)
+		return 11;
+	int v = -1;
+	ssize_t n = ipcx_recv(l, &v, sizeof(v), T_GUARD_MS);
+	ipcx_close(l);
+	return n == sizeof(v) && v == 42 ? 0 : 12;
+}
+
+static void handover(const char *scheme)
+{
+	int *result = shared(4096);
+	int bad = 0;
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		const char *path = t_path(t_name());
+		char u[300];
+		snprintf(u, sizeof(u), "%s:%s", scheme, path);
+		struct t_sync go, done;
+		t_sync_init(&go);
+		t_sync_init(&done);
+		struct handover h = { u, &go, &done, result };
+		*result = 1;
+		pid_t old = t_spawn(close_on_go, &h);
+		cr_assert(t_wait_post(&done, T_GUARD_MS), "round %d: the first listener", i);
+		pid_t new = t_spawn(listen_on_go, &h);
+		t_post(&go);
+		t_post(&go);
+		bool listened = t_wait_post(&done, T_GUARD_MS) && *result == 0;
+		cr_expect_eq(t_join(old, T_GUARD_MS), 0);
+		ipcx_chan *d = NULL;
+		int v = 42;
+		int r = listened ? ipcx_dial(u, 0, &d) : -1;
+		if (r == 0 && ipcx_send(d, &v, sizeof(v), T_GUARD_MS) != sizeof(v))
+			r = -1;
+		if (r < 0)
+			kill(new, SIGKILL);
+		int st = t_join(new, T_GUARD_MS);
+		ipcx_close(d);
+		t_sync_close(&go);
+		t_sync_close(&done);
+		unlink(path);
+		if (r < 0 || st != 0) {
+			cr_log_error("%s round %d: listen %d, dial %d, exit %d", u, i, *result, r, st);
+			bad++;
+		}
+	}
+	cr_expect_eq(bad, 0, "%s: %d of %d new listeners not reached", scheme, bad, RACE_ROUNDS);
+	munmap(result, 4096);
+}
+
+Test(race, unix_closing_listener_leaves_the_new_one, .timeout = 600)
+{
+	handover("unix");
+}
+
+Test(race, unixgram_closing_listener_leaves_the_new_one, .timeout = 600)
+{
+	handover("unixgram");
+}
+
+/* The lock beside a socket file: never through a link, never another's file. */
+Test(race, lock_file_is_ours_or_refused)
+{
+	const char *path = t_path(t_name());
+	char u[300], lock[300];
+	snprintf(u, sizeof(u), "unix:%s", path);
+	snprintf(lock, sizeof(lock), "%s.ipcx-lock", path);
+	const char *target = t_path("target");
+	ipcx_chan *l = NULL;
+	cr_assert_eq(symlink(target, lock), 0);
+	cr_expect_eq(ipcx_listen(u, 0, &l), -EEXIST, "%s", ipcx_errdetail());
+	cr_expect(strstr(ipcx_errdetail(), "not touching it"), "%s", ipcx_errdetail());
+	cr_expect_neq(access(target, F_OK), 0, "nothing made through the link");
+	cr_expect_neq(access(path, F_OK), 0, "no socket made without the lock");
+	unlink(lock);
+	/* Another user's file: refused, and left alone. */
+	int fd = open(lock, O_CREAT | O_EXCL | O_WRONLY, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fchown(fd, 65534, 65534), 0);
+	close(fd);
+	cr_expect_eq(ipcx_listen(u, 0, &l), -EEXIST, "%s", ipcx_errdetail());
+	cr_expect_eq(access(lock, F_OK), 0, "another user's file is not removed");
+	unlink(lock);
+	/* One of ours, left by a listener killed while it held it: taken, removed. */
+	fd = open(lock, O_CREAT | O_EXCL | O_WRONLY, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(ipcx_listen(u, 0, &l), 0, "%s", ipcx_errdetail());
+	cr_expect_neq(access(lock, F_OK), 0, "the lock file is removed once the socket listens");
+	ipcx_close(l);
+	cr_expect_neq(access(path, F_OK), 0);
 }
 
 /* ---- a listener out of descriptors ---------------------------------------------- */

@@ -5,9 +5,13 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <poll.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,6 +92,86 @@ int ipcx__conn_new(const struct ipcx_tran *t, int fd, int framing, size_t max_ms
 void ipcx__conn_exact_on_poll(ipcx_chan *c)
 {
 	((struct conn *)c)->exact_on_poll = true;
+}
+
+/* ---- creating or replacing a socket file ---------------------------------------- */
+
+static int lock_name(const char *path, char *buf)
+{
+	int n = snprintf(buf, PATH_MAX, "%s.ipcx-lock", path);
+	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* A lock file is only ever a regular file of ours that nobody linked elsewhere. */
+static bool lock_file_ours(const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && st->st_uid == geteuid() && st->st_nlink == 1;
+}
+
+/* flock(LOCK_EX) until deadline: flock has no timeout, so try and sleep. */
+static int lock_until(int fd, int64_t deadline)
+{
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		if (ipcx__remaining_ms(deadline) == 0)
+			return -EADDRINUSE;
+		/* The holder is between two system calls of a claim: not long. */
+		struct timespec ts = { 0, 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+int ipcx__path_lock(const char *url, const char *path, int64_t deadline)
+{
+	char lp[PATH_MAX];
+	if (lock_name(path, lp) < 0)
+		return ipcx__fail(-ENAMETOOLONG, "%s: the lock file's name is too long", url);
+	for (;;) {
+		int fd = open(lp, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+			      0600);
+		if (fd < 0 && (errno == ELOOP || errno == EISDIR))
+			return ipcx__fail(-EEXIST, "%s: %s is a %s; not touching it", url, lp,
+					  errno == ELOOP ? "symbolic link" : "folder");
+		if (fd < 0)
+			return ipcx__fail(-errno, "%s: cannot create the lock file %s", url, lp);
+		struct stat st, now;
+		if (fstat(fd, &st) < 0 || !lock_file_ours(&st)) {
+			close(fd);
+			return ipcx__fail(-EEXIST, "%s: %s is not a lock file of ours; not touching it",
+					  url, lp);
+		}
+		int r = lock_until(fd, deadline);
+		if (r < 0) {
+			close(fd);
+			return ipcx__fail(r, r == -EADDRINUSE ? "%s: another listener is creating the "
+								"socket (it holds %s)"
+							      : "%s: cannot lock %s",
+					  url, lp);
+		}
+		/* Its holder removes the file when done: a lock on a removed file
+		 * guards nothing, so take the one the name leads to now. */
+		if (lstat(lp, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+			return fd;
+		close(fd);
+	}
+}
+
+void ipcx__path_unlock(const char *path, int fd)
+{
+	char lp[PATH_MAX];
+	if (lock_name(path, lp) == 0)
+		unlink(lp); /* still ours: nobody else removes it while we hold it */
+	close(fd);
+}
+
+void ipcx__sockfile_remove(const char *path, dev_t dev, ino_t ino)
+{
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == dev && st.st_ino == ino)
+		unlink(path);
 }
 
 /* ---- connect with a deadline --------------------------------------------------- */
@@ -415,14 +499,15 @@ static int srv_accept(ipcx_chan *c, int timeout_ms, ipcx_chan **ret)
 static int srv_close(ipcx_chan *c)
 {
 	struct srv *s = (struct srv *)c;
+	/* While lfd still listens (see ipcx__sockfile_remove). */
+	if (s->cfg.unlink_path)
+		ipcx__sockfile_remove(s->cfg.unlink_path, s->cfg.dev, s->cfg.ino);
 	for (size_t i = 0; i < s->npeers; i++)
 		conn_close(&s->peers[i]->base);
 	free(s->peers);
 	ipcx__close_fd(s->timer);
 	ipcx__close_fd(s->ep);
 	ipcx__close_fd(s->lfd);
-	if (s->cfg.unlink_path)
-		unlink(s->cfg.unlink_path);
 	if (s->cfg.record)
 		ipcx__record_removed(s->cfg.record);
 	free(s->cfg.unlink_path);

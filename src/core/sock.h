@@ -32,6 +32,8 @@ struct ipcx__srv_cfg {
 	int sndbuf;        /* send buffer for each accepted peer, or 0 (see below) */
 	mode_t mode;
 	char *unlink_path; /* removed on close; the listener takes it (malloc'd) */
+	dev_t dev;         /* ... if it still is this file (ipcx__sockfile_remove) */
+	ino_t ino;
 	char *record;      /* canonical URL for ipcx__record_removed (malloc'd) */
 	int (*addr)(ipcx_chan *c, char *buf, size_t cap);
 };
@@ -42,6 +44,28 @@ int ipcx__srv_new(const struct ipcx_tran *t, int lfd, struct ipcx__srv_cfg *cfg,
 		  ipcx_chan **ret);
 /* The listening socket of a listener made by ipcx__srv_new(). */
 int ipcx__srv_lfd(ipcx_chan *c);
+
+/*
+ * Creating or replacing a socket file.  A listener that finds a socket file
+ * at its path asks it whether anyone listens; one that nobody answers is
+ * stale and removed.  But a socket bound and not yet listening does not
+ * answer either, so two listeners doing this at once could each remove the
+ * other's socket and both "win".  Whoever creates or replaces the file
+ * therefore holds an exclusive flock from before it examines the path until
+ * its socket is ready: on "PATH.ipcx-lock", created beside it (0600,
+ * O_NOFOLLOW, only ever a regular file of the caller's own) and removed by
+ * its holder.  ipcx__path_lock() returns the lock's descriptor, waiting
+ * for another holder until deadline, or -errno with a detail naming url.
+ */
+int ipcx__path_lock(const char *url, const char *path, int64_t deadline);
+void ipcx__path_unlock(const char *path, int fd);
+
+/*
+ * Remove the socket file at path if it is still the one made (dev, ino).
+ * Call it before closing the socket: while it listens, no other listener
+ * takes the file for stale, so nobody can have replaced it in between.
+ */
+void ipcx__sockfile_remove(const char *path, dev_t dev, ino_t ino);
 
 /* connect() with a deadline; fd must be non-blocking.  0 or -errno. */
 int ipcx__sock_connect(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline);

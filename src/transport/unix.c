@@ -5,7 +5,9 @@
  *
  * A listener owns its socket file: it replaces a stale one (no listener
  * answers on it), refuses a live one (-EADDRINUSE), never touches a path
- * that is not a socket, and removes the file when it closes.
+ * that is not a socket, and removes the file when it closes.  Creating or
+ * replacing the file happens under a lock (ipcx__path_lock in sock.h), so
+ * that of two listeners racing for one path exactly one wins.
  */
 #include "sock.h"
 
@@ -120,6 +122,8 @@ static int claim_path(const struct ipcx__url *u, const struct uaddr *a, int type
 		return ipcx__fail(-EEXIST, "%s: the path exists and is not a socket; not touching it",
 				  u->orig);
 	int live = probe_live(a, type);
+	if (live == -ENOENT)
+		return 0; /* its listener removed it just now, as it closed */
 	if (live == 1)
 		return ipcx__fail(-EADDRINUSE, "%s: a live listener owns this socket", u->orig);
 	if (live < 0 && live != -EPROTOTYPE)
@@ -167,7 +171,7 @@ static char *canonical_url(const struct uaddr *a)
 }
 
 /* Create, bind and (for connection types) listen; returns the socket. */
-static int open_bound(const struct ipcx__url *u, unsigned flags, const struct uaddr *a,
+static int make_bound(const struct ipcx__url *u, unsigned flags, const struct uaddr *a,
 		      const struct uopts *o)
 {
 	int r;
@@ -191,6 +195,28 @@ static int open_bound(const struct ipcx__url *u, unsigned flags, const struct ua
 	return fd;
 }
 
+/*
+ * make_bound(), for a path under its lock, so that no other listener sees
+ * the socket between bind() and listen(); *file is the socket file made.
+ */
+static int open_bound(const struct ipcx__url *u, unsigned flags, const struct uaddr *a,
+		      const struct uopts *o, struct stat *file)
+{
+	if (a->abstract)
+		return make_bound(u, flags, a, o);
+	int lk = ipcx__path_lock(u->orig, a->path, ipcx__deadline((int)o->timeout_ms));
+	if (lk < 0)
+		return lk;
+	int fd = make_bound(u, flags, a, o);
+	if (fd >= 0 && lstat(a->path, file) < 0) {
+		int err = ipcx__fail(-errno, "%s: the socket file vanished", u->orig);
+		close(fd);
+		fd = err;
+	}
+	ipcx__path_unlock(a->path, lk);
+	return fd;
+}
+
 /* ---- unixgram: a bound datagram socket receives from anyone ------------------- */
 
 struct gram {
@@ -198,6 +224,8 @@ struct gram {
 	struct ipcx__io io;
 	bool listener;
 	char *unlink_path;
+	dev_t dev;      /* the socket file's, for ipcx__sockfile_remove */
+	ino_t ino;
 	char *record;
 };
 
@@ -220,10 +248,10 @@ static ssize_t gram_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 static int gram_close(ipcx_chan *c)
 {
 	struct gram *g = (struct gram *)c;
+	if (g->unlink_path) /* while the socket is still bound */
+		ipcx__sockfile_remove(g->unlink_path, g->dev, g->ino);
 	ipcx__close_fd(g->io.fd);
 	ipcx__io_fini(&g->io);
-	if (g->unlink_path)
-		unlink(g->unlink_path);
 	if (g->record)
 		ipcx__record_removed(g->record);
 	free(g->unlink_path);
@@ -239,7 +267,7 @@ static const struct ipcx__chan_ops gram_ops = {
 };
 
 static int gram_new(const struct ipcx_tran *t, int fd, const struct uopts *o, bool listener,
-		    char *path, char *record, ipcx_chan **ret)
+		    char *path, const struct stat *file, char *record, ipcx_chan **ret)
 {
 	struct gram *g = calloc(1, sizeof(*g));
 	if (!g)
@@ -248,6 +276,10 @@ static int gram_new(const struct ipcx_tran *t, int fd, const struct uopts *o, bo
 	ipcx__io_init(&g->io, fd, IPCX__FRAME_PACKET, o->max_msg, true);
 	g->listener = listener;
 	g->unlink_path = path;
+	if (file) {
+		g->dev = file->st_dev;
+		g->ino = file->st_ino;
+	}
 	g->record = record;
 	*ret = &g->base;
 	return 0;
@@ -265,7 +297,8 @@ static int unix_listen_type(const struct ipcx__url *u, unsigned flags, int type,
 		return r;
 	if (type == SOCK_DGRAM && (flags & IPCX_ACCEPT))
 		return ipcx__fail(-EINVAL, "%s: unixgram has no connections to accept", u->orig);
-	int fd = open_bound(u, flags, &a, &o);
+	struct stat file = { 0 };
+	int fd = open_bound(u, flags, &a, &o, &file);
 	if (fd < 0)
 		return fd;
 	char *path = (a.abstract || o.keep) ? NULL : strdup(a.path);
@@ -275,20 +308,21 @@ static int unix_listen_type(const struct ipcx__url *u, unsigned flags, int type,
 	if (record)
 		ipcx__record_created(record);
 	if (type == SOCK_DGRAM) {
-		r = gram_new(t, fd, &o, true, path, record, ret);
+		r = gram_new(t, fd, &o, true, path, &file, record, ret);
 	} else {
 		struct ipcx__srv_cfg cfg = {
 			.framing = o.framing, .max_msg = o.max_msg, .flags = flags,
 			.check_peer = a.abstract, .mode = o.mode, .sndbuf = sndbuf_for(&o),
-			.unlink_path = path, .record = record,
+			.unlink_path = path, .dev = file.st_dev, .ino = file.st_ino,
+			.record = record,
 		};
 		r = ipcx__srv_new(t, fd, &cfg, ret);
 		fd = -1; /* the listener took it, or closed it */
 	}
 	if (r < 0) {
+		if (!a.abstract) /* before the socket closes, as a listener's close does */
+			ipcx__sockfile_remove(a.path, file.st_dev, file.st_ino);
 		ipcx__close_fd(fd);
-		if (path)
-			unlink(path);
 		if (record)
 			ipcx__record_removed(record);
 		free(path);
@@ -316,7 +350,7 @@ static int unix_dial_type(const struct ipcx__url *u, unsigned flags, int type,
 		return ipcx__fail(r, "%s: cannot connect", u->orig);
 	}
 	if (type == SOCK_DGRAM)
-		r = gram_new(t, fd, &o, false, NULL, NULL, ret);
+		r = gram_new(t, fd, &o, false, NULL, NULL, NULL, ret);
 	else
 		r = ipcx__conn_new(t, fd, o.framing, o.max_msg, true, ret);
 	if (r < 0)
