@@ -160,7 +160,8 @@ int ipcx_release(ipcx_chan *c);
 struct ipcx_stats {
 	uint64_t sent;     /* messages sent into the object */
 	uint64_t received; /* messages taken out of it */
-	uint64_t dropped;  /* messages lost: backpressure policy or dead peer */
+	uint64_t dropped;  /* messages lost: backpressure policy or dead peer; on a
+			      socket listener, peers its mode refused (docs/transports.md) */
 	uint64_t depth;    /* messages waiting now */
 	uint64_t peers;    /* processes attached now */
 };

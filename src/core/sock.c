@@ -231,26 +231,104 @@ struct srv {
 	struct conn **peers;
 	size_t npeers, cap;
 	size_t next;     /* where the next fair scan of buffered peers starts */
+	uid_t uid;       /* who listened: the owner for ipcx__mode_admits */
+	gid_t gid;
+	uint64_t received, refused;
 };
 
-/*
- * An abstract Unix name has no file, so no permissions: anyone in the
- * network namespace can connect.  Apply the listener's mode to the peer's
- * credentials instead, as the file system would for a path.
- */
-static bool peer_allowed(const struct srv *s, int fd)
+/* ---- who may connect to an abstract name (see sock.h) ---------------------------- */
+
+bool ipcx__mode_admits(mode_t mode, uid_t owner, uid_t uid, bool in_group)
+{
+	if (uid == 0 || uid == owner)
+		return true;
+	return (mode & 0002) || ((mode & 0020) && in_group);
+}
+
+/* Is gid the peer's effective group or one of its supplementary groups? */
+static bool peer_in_group(int fd, gid_t peer_gid, gid_t gid)
+{
+	if (peer_gid == gid)
+		return true;
+	gid_t some[64], *groups = some;
+	socklen_t len = sizeof(some);
+	int r = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len);
+	if (r < 0 && errno == ERANGE && (groups = malloc(len)) != NULL)
+		r = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len);
+	bool found = false;
+	for (size_t i = 0; r == 0 && i < len / sizeof(gid_t) && !found; i++)
+		found = groups[i] == gid;
+	if (groups != some)
+		free(groups);
+	return found;
+}
+
+enum verdict { ADMIT, ADMIT_TELL, REFUSE };
+
+static enum verdict peer_verdict(const struct srv *s, int fd)
 {
 	if (!s->cfg.check_peer)
-		return true;
+		return ADMIT;
 	struct ucred cr;
 	socklen_t l = sizeof(cr);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0)
+		return REFUSE;
+	if (cr.uid == 0 || cr.uid == s->uid)
+		return ADMIT; /* the dialer knows: it waits for no verdict */
+	bool in_group = (s->cfg.mode & 0020) && peer_in_group(fd, cr.gid, s->gid);
+	return ipcx__mode_admits(s->cfg.mode, s->uid, cr.uid, in_group) ? ADMIT_TELL : REFUSE;
+}
+
+/* Decide on a peer just accepted; false when it was turned away (fd closed). */
+static bool admit_peer(struct srv *s, int fd)
+{
+	enum verdict v = peer_verdict(s, fd);
+	const char yes = IPCX__ADMITTED;
+	/* An empty socket buffer takes one byte at once; if not, the peer is gone. */
+	if (v == ADMIT_TELL && send(fd, &yes, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1) {
+		close(fd);
 		return false;
-	if (cr.uid == 0 || cr.uid == geteuid())
-		return true;
-	if ((s->cfg.mode & 0070) && cr.gid == getegid())
-		return true;
-	return (s->cfg.mode & 0007) != 0;
+	}
+	if (v == REFUSE) {
+		s->refused++;
+		close(fd);
+		return false;
+	}
+	return true;
+}
+
+int ipcx__await_admission(const char *url, int fd, int64_t deadline)
+{
+	struct ucred cr;
+	socklen_t l = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0)
+		return ipcx__fail(-errno, "%s: cannot tell who listens", url);
+	uid_t me = geteuid();
+	if (me == 0 || me == cr.uid)
+		return 0;
+	char b = 0;
+	ssize_t n;
+	for (;;) {
+		int w = ipcx__wait_fd(fd, POLLIN, deadline);
+		if (w == -ETIMEDOUT || w == -EAGAIN)
+			return ipcx__fail(-ETIMEDOUT, "%s: the listener (uid %u) did not admit this "
+						      "user (uid %u) in time; across users it must be "
+						      "an ipcx listener that receives or accepts",
+					  url, (unsigned)cr.uid, (unsigned)me);
+		if (w < 0)
+			return ipcx__fail(w, "%s: waiting to be admitted", url);
+		n = recv(fd, &b, 1, MSG_DONTWAIT);
+		if (n >= 0 || (errno != EINTR && errno != EAGAIN))
+			break;
+	}
+	if (n == 1 && b == IPCX__ADMITTED)
+		return 0;
+	if (n == 1)
+		return ipcx__fail(-EPROTO, "%s: the listener spoke before admitting us: not an ipcx "
+					   "listener", url);
+	return ipcx__fail(-EACCES, "%s: refused: the listener (uid %u) admits only the users its "
+				   "mode= lets write (default 0600: its own user and root), not uid %u",
+			  url, (unsigned)cr.uid, (unsigned)me);
 }
 
 void ipcx__sock_sndbuf(int fd, int bytes)
@@ -265,10 +343,8 @@ static int srv_accept_fd(struct srv *s)
 		int fd = accept4(s->lfd, NULL, NULL, ipcx__sock_flags(s->cfg.flags));
 		if (fd < 0)
 			return errno == EINTR ? -EINTR : -errno;
-		if (!peer_allowed(s, fd)) {
-			close(fd);
+		if (!admit_peer(s, fd))
 			continue;
-		}
 		/* An accepted socket starts with the default buffers, not the
 		 * listener's: size it for the largest message as well. */
 		if (s->cfg.sndbuf > 0)
@@ -460,6 +536,8 @@ static ssize_t srv_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 			break;
 		}
 	}
+	if (r >= 0)
+		s->received++;
 	srv_update_pending(s);
 	return r;
 }
@@ -516,6 +594,15 @@ static int srv_close(ipcx_chan *c)
 	return 0;
 }
 
+/* A listener sends nothing; depth is not known (it is in the kernel's buffers). */
+static int srv_stats(ipcx_chan *c, struct ipcx_stats *ret)
+{
+	struct srv *s = (struct srv *)c;
+	*ret = (struct ipcx_stats){ .received = s->received, .dropped = s->refused,
+				    .peers = s->npeers };
+	return 0;
+}
+
 static int srv_addr(ipcx_chan *c, char *buf, size_t cap)
 {
 	struct srv *s = (struct srv *)c;
@@ -526,6 +613,7 @@ static const struct ipcx__chan_ops srv_ops = {
 	.send = srv_send,
 	.recv = srv_recv,
 	.accept = srv_accept,
+	.stats = srv_stats,
 	.close = srv_close,
 	.addr = srv_addr,
 };
@@ -544,6 +632,9 @@ int ipcx__srv_new(const struct ipcx_tran *t, int lfd, struct ipcx__srv_cfg *cfg,
 	s->lfd = lfd;
 	s->ep = s->timer = -1;
 	s->cfg = *cfg;
+	/* As a dialer's SO_PEERCRED sees us: the ids of listen(), just called. */
+	s->uid = geteuid();
+	s->gid = getegid();
 	ipcx__chan_init(&s->base, &srv_ops, t, lfd, cfg->max_msg);
 	if (!(cfg->flags & IPCX_ACCEPT)) {
 		bool inherit = cfg->flags & IPCX_INHERIT;

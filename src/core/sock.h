@@ -67,6 +67,30 @@ void ipcx__path_unlock(const char *path, int fd);
  */
 void ipcx__sockfile_remove(const char *path, dev_t dev, ino_t ino);
 
+/*
+ * Who may reach an abstract Unix name.  It has no file, so no permissions:
+ * anyone in the network namespace could connect.  ipcx applies the
+ * listener's mode to each peer's credentials instead, with the meaning the
+ * bits have on a socket file, where connecting takes write permission:
+ * root and the listener's own user (its effective uid when it listened)
+ * always; a member of its group if mode has 0020; anyone if mode has 0002.
+ */
+bool ipcx__mode_admits(mode_t mode, uid_t owner, uid_t uid, bool in_group);
+
+/*
+ * A connection's dialer cannot tell a listener that will admit it from one
+ * that will refuse it, and its connect() succeeds either way (the kernel
+ * queues it before any accept).  So across users a listener tells: it
+ * sends one byte, IPCX__ADMITTED, to a peer of another user it admits, and
+ * closes the connection of one it refuses.  A peer that is root or the
+ * listener's own user (SO_PEERCRED tells it which) is admitted without a
+ * word.  ipcx__await_admission() is the dialer's side, after connect() to
+ * an abstract name: 0 when admitted; -EACCES when refused; -ETIMEDOUT when
+ * no verdict came by deadline; each with a detail naming url.
+ */
+#define IPCX__ADMITTED 0x06 /* ASCII ACK */
+int ipcx__await_admission(const char *url, int fd, int64_t deadline);
+
 /* connect() with a deadline; fd must be non-blocking.  0 or -errno. */
 int ipcx__sock_connect(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline);
 

@@ -12,6 +12,7 @@
 #include "sock.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +182,14 @@ static int make_bound(const struct ipcx__url *u, unsigned flags, const struct ua
 	if (fd < 0)
 		return ipcx__fail(-errno, "%s: cannot create a socket", u->orig);
 	size_buffers(fd, o);
+	/* An abstract name's datagrams carry their senders' credentials (gram_recv). */
+	int one = 1;
+	if (a->abstract && o->type == SOCK_DGRAM &&
+	    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
+		r = ipcx__fail(-errno, "%s: cannot ask for senders' credentials", u->orig);
+		close(fd);
+		return r;
+	}
 	if ((r = bind_socket(u, fd, a, o->mode)) < 0) {
 		close(fd);
 		return r;
@@ -223,6 +232,11 @@ struct gram {
 	ipcx_chan base;
 	struct ipcx__io io;
 	bool listener;
+	bool check_sender; /* an abstract name: admit senders by mode (SO_PASSCRED) */
+	mode_t mode;
+	uid_t uid;         /* who listened */
+	gid_t gid;
+	uint64_t received, dropped;
 	char *unlink_path;
 	dev_t dev;      /* the socket file's, for ipcx__sockfile_remove */
 	ino_t ino;
@@ -237,12 +251,114 @@ static ssize_t gram_send(ipcx_chan *c, const void *msg, size_t len, int timeout_
 	return ipcx__io_send(&g->io, msg, len, ipcx__deadline(timeout_ms));
 }
 
+/*
+ * A datagram's sender, from the SCM_CREDENTIALS the kernel attaches (the
+ * listener set SO_PASSCRED): admitted by the listener's mode as a
+ * connection would be (sock.h), its group being the sender's (real or
+ * effective) gid: a datagram carries no supplementary groups.  No
+ * credentials, no admission.  Descriptors a sender passed are closed.
+ */
+static bool sender_admitted(const struct gram *g, struct msghdr *mh)
+{
+	bool ok = false;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET)
+			continue;
+		if (cm->cmsg_type == SCM_CREDENTIALS && cm->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred cr;
+			memcpy(&cr, CMSG_DATA(cm), sizeof(cr));
+			ok = ipcx__mode_admits(g->mode, g->uid, cr.uid, cr.gid == g->gid);
+		} else if (cm->cmsg_type == SCM_RIGHTS) {
+			size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < n; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+				close(fd);
+			}
+		}
+	}
+	return ok;
+}
+
+/* One datagram into buf, peeked or taken: its whole length, -EAGAIN or -errno. */
+static ssize_t gram_recvmsg(struct gram *g, void *buf, size_t cap, int flags, bool *admitted)
+{
+	/* Room for the credentials only: nothing else can be installed. */
+	union {
+		char b[CMSG_SPACE(sizeof(struct ucred))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { buf, cap };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+			     .msg_controllen = sizeof(ctl.b) };
+	ssize_t n;
+	do
+		n = recvmsg(g->io.fd, &mh, flags | MSG_TRUNC | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	*admitted = sender_admitted(g, &mh);
+	return n;
+}
+
+/*
+ * The next datagram of an admitted sender; the others are dropped and
+ * counted.  Only a datagram taken by a checked recvmsg() is returned; as in
+ * io.c, a buffer smaller than max_msg peeks first, so that -EMSGSIZE keeps
+ * the message.
+ */
+static ssize_t gram_try_recv_checked(struct gram *g, void *buf, size_t cap)
+{
+	for (;;) {
+		bool ok = false;
+		ssize_t n;
+		if (cap < g->base.max_msg) {
+			n = gram_recvmsg(g, buf, cap, MSG_PEEK, &ok);
+			if (n < 0)
+				return n;
+			if (ok && (size_t)n > cap)
+				return -EMSGSIZE;
+		}
+		n = gram_recvmsg(g, buf, cap, 0, &ok);
+		if (n < 0)
+			return n;
+		if (!ok) {
+			g->dropped++;
+			continue;
+		}
+		return (size_t)n > cap ? -EMSGSIZE : n;
+	}
+}
+
 static ssize_t gram_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
 	struct gram *g = (struct gram *)c;
 	if (!g->listener)
 		return ipcx__fail(-EOPNOTSUPP, "a unixgram dialer only sends");
-	return ipcx__io_recv(&g->io, buf, cap, ipcx__deadline(timeout_ms));
+	int64_t deadline = ipcx__deadline(timeout_ms);
+	ssize_t r;
+	if (!g->check_sender)
+		r = ipcx__io_recv(&g->io, buf, cap, deadline);
+	else
+		while ((r = gram_try_recv_checked(g, buf, cap)) == -EAGAIN) {
+			int w = ipcx__wait_fd(g->io.fd, POLLIN, deadline);
+			if (w < 0) {
+				r = w;
+				break;
+			}
+		}
+	if (r >= 0)
+		g->received++;
+	return r;
+}
+
+static int gram_stats(ipcx_chan *c, struct ipcx_stats *ret)
+{
+	struct gram *g = (struct gram *)c;
+	if (!g->listener)
+		return -EOPNOTSUPP; /* as a connection's dialer */
+	*ret = (struct ipcx_stats){ .received = g->received, .dropped = g->dropped };
+	return 0;
 }
 
 static int gram_close(ipcx_chan *c)
@@ -263,6 +379,7 @@ static int gram_close(ipcx_chan *c)
 static const struct ipcx__chan_ops gram_ops = {
 	.send = gram_send,
 	.recv = gram_recv,
+	.stats = gram_stats,
 	.close = gram_close,
 };
 
@@ -283,6 +400,16 @@ static int gram_new(const struct ipcx_tran *t, int fd, const struct uopts *o, bo
 	g->record = record;
 	*ret = &g->base;
 	return 0;
+}
+
+/* A listener on an abstract name: its socket has SO_PASSCRED (make_bound). */
+static void gram_check_senders(ipcx_chan *c, mode_t mode)
+{
+	struct gram *g = (struct gram *)c;
+	g->check_sender = true;
+	g->mode = mode;
+	g->uid = geteuid();
+	g->gid = getegid();
 }
 
 /* ---- listen and dial ------------------------------------------------------------ */
@@ -309,6 +436,8 @@ static int unix_listen_type(const struct ipcx__url *u, unsigned flags, int type,
 		ipcx__record_created(record);
 	if (type == SOCK_DGRAM) {
 		r = gram_new(t, fd, &o, true, path, &file, record, ret);
+		if (r == 0 && a.abstract)
+			gram_check_senders(*ret, o.mode);
 	} else {
 		struct ipcx__srv_cfg cfg = {
 			.framing = o.framing, .max_msg = o.max_msg, .flags = flags,
@@ -343,11 +472,15 @@ static int unix_dial_type(const struct ipcx__url *u, unsigned flags, int type,
 	if (fd < 0)
 		return ipcx__fail(-errno, "%s: cannot create a socket", u->orig);
 	size_buffers(fd, &o);
-	r = ipcx__sock_connect(fd, (const struct sockaddr *)&a.sa, a.len,
-			       ipcx__deadline((int)o.timeout_ms));
+	int64_t deadline = ipcx__deadline((int)o.timeout_ms);
+	r = ipcx__sock_connect(fd, (const struct sockaddr *)&a.sa, a.len, deadline);
 	if (r < 0) {
 		close(fd);
 		return ipcx__fail(r, "%s: cannot connect", u->orig);
+	}
+	if (a.abstract && type != SOCK_DGRAM && (r = ipcx__await_admission(u->orig, fd, deadline)) < 0) {
+		close(fd);
+		return r;
 	}
 	if (type == SOCK_DGRAM)
 		r = gram_new(t, fd, &o, false, NULL, NULL, NULL, ret);

@@ -12,6 +12,7 @@
 struct as_nobody {
 	int (*fn)(void *arg);
 	void *arg;
+	long gid; /* -1: nobody's own group */
 };
 
 static int drop_and_run(void *p)
@@ -19,7 +20,7 @@ static int drop_and_run(void *p)
 	struct as_nobody *a = p;
 	struct passwd *pw = getpwnam("nobody");
 	uid_t uid = pw ? pw->pw_uid : 65534;
-	gid_t gid = pw ? pw->pw_gid : 65534;
+	gid_t gid = a->gid >= 0 ? (gid_t)a->gid : pw ? pw->pw_gid : 65534;
 	/* Order matters: groups and gid first, while we still may. */
 	if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
 		return 99;
@@ -30,8 +31,20 @@ static int drop_and_run(void *p)
 
 int t_run_as_nobody(int (*fn)(void *arg), void *arg)
 {
-	struct as_nobody a = { fn, arg };
-	return t_join(t_spawn(drop_and_run, &a), T_GUARD_MS);
+	return t_join(t_spawn_as_nobody(fn, arg, -1), T_GUARD_MS);
+}
+
+bool t_have_nobody(void)
+{
+	return getpwnam("nobody") != NULL;
+}
+
+pid_t t_spawn_as_nobody(int (*fn)(void *arg), void *arg, long gid)
+{
+	/* t_spawn() forks before drop_and_run reads this: the child has its
+	 * own copy, so a local is enough. */
+	struct as_nobody a = { fn, arg, gid };
+	return t_spawn(drop_and_run, &a);
 }
 
 int t_nobody_dial_send_recv(void *url)

@@ -7,6 +7,7 @@
 #define IPCX_TPRIV_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 /*
  * Run fn(arg) in a child that has dropped to the user and group "nobody"
@@ -14,6 +15,15 @@
  * status as t_join() does.  The child exits 99 if it could not drop.
  */
 int t_run_as_nobody(int (*fn)(void *arg), void *arg);
+
+/*
+ * The same without waiting: t_spawn() a child that drops to "nobody" with
+ * group gid (-1: nobody's own group) and runs fn(arg); t_join() it.
+ */
+pid_t t_spawn_as_nobody(int (*fn)(void *arg), void *arg, long gid);
+
+/* Whether the machine has a user "nobody" (tests that need one skip without). */
+bool t_have_nobody(void);
 
 /*
  * For t_run_as_nobody(fn, url): dial url (a char *), send "from nobody" and
