@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "trace.h"
 #include "tsupport.h"
 
 static char url[256];
@@ -380,78 +381,27 @@ Test(shm, stale_sysv_replaced)
 
 /*
  * Two listeners replacing the same stale ring at once: exactly one wins, the
- * other is refused as by a live ring, and the name is the winner's ring.
+ * other is refused as by a live ring, and the name is the winner's ring
+ * (support/trace.h).  One round on a fresh name; remove() takes the name
+ * away after a failure.
  */
-struct racer {
-	const char *url;
-	struct t_sync *go, *done;
-	int *result; /* shared with the test: ipcx_listen's return */
-	int round;
-};
-
-/* A listener that exits without closing: its ring stays behind, stale. */
-static int listen_exit(void *arg)
+static bool is_eexist(int err)
 {
-	ipcx_chan *l;
-	return ipcx_listen(arg, 0, &l) == 0 ? 0 : 1;
+	return err == -EEXIST;
 }
 
-static int race_listen(void *arg)
-{
-	struct racer *a = arg;
-	if (!t_wait_post(a->go, T_GUARD_MS))
-		return 10;
-	ipcx_chan *l;
-	*a->result = ipcx_listen(a->url, 0, &l);
-	t_post(a->done);
-	if (*a->result < 0)
-		return 0;
-	/* The winner: its ring must be the one the name leads to. */
-	int v = -1;
-	ssize_t n = ipcx_recv(l, &v, sizeof(v), T_GUARD_MS);
-	int st = n == sizeof(v) && v == a->round ? 0 : 3;
-	return ipcx_close(l) == 0 ? st : 4;
-}
-
-/* One round on a fresh name; remove() takes the name away after a failure. */
 static void race_round(const char *u, int round, int *results, void (*remove)(const char *u))
 {
-	pid_t dead = t_spawn(listen_exit, (void *)u);
-	cr_assert_eq(t_join(dead, T_GUARD_MS), 0, "round %d: the first listener", round);
-	struct t_sync go, done;
-	t_sync_init(&go);
-	t_sync_init(&done);
-	struct racer a[2];
-	pid_t pid[2];
-	for (int i = 0; i < 2; i++) {
-		results[i] = 1;
-		a[i] = (struct racer){ u, &go, &done, &results[i], round };
-		pid[i] = t_spawn(race_listen, &a[i]);
-	}
-	t_post(&go);
-	t_post(&go);
-	bool both = t_wait_post(&done, T_GUARD_MS) && t_wait_post(&done, T_GUARD_MS);
-	int wins = (results[0] == 0) + (results[1] == 0);
-	bool lost_right = results[0] == -EEXIST || results[1] == -EEXIST;
-	ipcx_chan *d = NULL;
-	int r = both && wins == 1 && lost_right ? ipcx_dial(u, 0, &d) : -1;
-	if (r == 0 && ipcx_send(d, &round, sizeof(round), T_GUARD_MS) != sizeof(round))
-		r = -1;
-	if (r < 0) { /* a failure: nobody is going to receive */
-		kill(pid[0], SIGKILL);
-		kill(pid[1], SIGKILL);
-	}
-	int st0 = t_join(pid[0], T_GUARD_MS), st1 = t_join(pid[1], T_GUARD_MS);
-	ipcx_close(d);
-	t_sync_close(&go);
-	t_sync_close(&done);
-	if (r < 0)
+	struct t_race r;
+	t_race_round(u, round, results, is_eexist, &r);
+	if (!t_race_ok(&r))
 		remove(u);
-	cr_assert(both, "round %d: a racer never listened", round);
-	cr_assert_eq(wins, 1, "round %d: %d winners (%d, %d)", round, wins, results[0], results[1]);
-	cr_assert(lost_right, "round %d: the loser got %d, %d", round, results[0], results[1]);
-	cr_assert_eq(r, 0, "round %d: the winner's ring is not the one named", round);
-	cr_assert_eq(st0 + st1, 0, "round %d: racers exited %d, %d", round, st0, st1);
+	cr_assert(r.both, "round %d: a racer never listened", round);
+	cr_assert_eq(r.wins, 1, "round %d: %d winners (%d, %d)", round, r.wins, r.result[0],
+		     r.result[1]);
+	cr_assert(r.lost_right, "round %d: the loser got %d, %d", round, r.result[0], r.result[1]);
+	cr_assert_eq(r.reached, 0, "round %d: the winner's ring is not the one named", round);
+	cr_assert_eq(r.exits, 0, "round %d: racers exited %d in all", round, r.exits);
 }
 
 /* "/name" of "shm:/name?options", in buf. */

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "trace.h"
 #include "tsupport.h"
 
 static void *shared(size_t len)
@@ -38,81 +39,22 @@ static int64_t now_ms(void)
 
 /* ---- two listeners, one stale socket file -------------------------------------- */
 
-struct racer {
-	const char *url;
-	struct t_sync *go, *done;
-	int *result; /* shared with the test: ipcx_listen's return */
-	int round;
-};
-
-/* A listener that exits without closing: its socket file stays, stale. */
-static int listen_exit(void *arg)
-{
-	ipcx_chan *l;
-	return ipcx_listen(arg, 0, &l) == 0 ? 0 : 1;
-}
-
-static int race_listen(void *arg)
-{
-	struct racer *a = arg;
-	if (!t_wait_post(a->go, T_GUARD_MS))
-		return 10;
-	ipcx_chan *l;
-	*a->result = ipcx_listen(a->url, 0, &l);
-	t_post(a->done);
-	if (*a->result < 0)
-		return 0;
-	/* The winner: its socket must be the one the path leads to. */
-	int v = -1;
-	ssize_t n = ipcx_recv(l, &v, sizeof(v), T_GUARD_MS);
-	int st = n == sizeof(v) && v == a->round ? 0 : 3;
-	return ipcx_close(l) == 0 ? st : 4;
-}
-
 static bool lost_right(int r)
 {
 	return r == -EADDRINUSE || r == -EEXIST;
 }
 
-/* One round on a fresh path; returns false (and says why) on a wrong outcome. */
+/* One round on a fresh path; false (and why, in the log) on a wrong outcome. */
 static bool race_round(const char *u, const char *path, int round, int *results)
 {
-	cr_assert_eq(t_join(t_spawn(listen_exit, (void *)u), T_GUARD_MS), 0,
-		     "round %d: the first listener", round);
-	struct t_sync go, done;
-	t_sync_init(&go);
-	t_sync_init(&done);
-	struct racer a[2];
-	pid_t pid[2];
-	for (int i = 0; i < 2; i++) {
-		results[i] = 1;
-		a[i] = (struct racer){ u, &go, &done, &results[i], round };
-		pid[i] = t_spawn(race_listen, &a[i]);
-	}
-	t_post(&go);
-	t_post(&go);
-	bool both = t_wait_post(&done, T_GUARD_MS) && t_wait_post(&done, T_GUARD_MS);
-	int wins = (results[0] == 0) + (results[1] == 0);
-	bool ok = both && wins == 1 && (lost_right(results[0]) || lost_right(results[1]));
-	ipcx_chan *d = NULL;
-	int r = ok ? ipcx_dial(u, 0, &d) : -1;
-	if (r == 0 && ipcx_send(d, &round, sizeof(round), T_GUARD_MS) != sizeof(round))
-		r = -1;
-	if (r < 0) { /* a failure: nobody is going to receive */
-		kill(pid[0], SIGKILL);
-		kill(pid[1], SIGKILL);
-	}
-	int st0 = t_join(pid[0], T_GUARD_MS), st1 = t_join(pid[1], T_GUARD_MS);
-	ipcx_close(d);
-	t_sync_close(&go);
-	t_sync_close(&done);
+	struct t_race r;
+	t_race_round(u, round, results, lost_right, &r);
 	unlink(path); /* after a failure, whatever is left */
-	if (!ok)
-		cr_log_error("%s round %d: results %d, %d", u, round, results[0], results[1]);
-	else if (r < 0 || st0 + st1 != 0)
-		cr_log_error("%s round %d: the winner was not reached (%d; exits %d, %d)", u,
-			     round, r, st0, st1);
-	return ok && r == 0 && st0 + st1 == 0;
+	if (!r.both || r.wins != 1 || !r.lost_right)
+		cr_log_error("%s round %d: results %d, %d", u, round, r.result[0], r.result[1]);
+	else if (!t_race_ok(&r))
+		cr_log_error("%s round %d: the winner was not reached (exits %d)", u, round, r.exits);
+	return t_race_ok(&r);
 }
 
 #define RACE_ROUNDS 200
