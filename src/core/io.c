@@ -95,10 +95,23 @@ static int rbuf_reserve(struct ipcx__io *io, size_t need)
 	return 0;
 }
 
+/*
+ * Room to make for a frame that needs `need` unread bytes in a row: no more
+ * than twice what has arrived (and RBUF_START at least), so that the buffer
+ * grows with the bytes a peer has sent, never with the length it announced:
+ * a peer that announces max bytes and sends a few costs a few, not max.
+ */
+static size_t rbuf_want(const struct ipcx__io *io, size_t need)
+{
+	size_t avail = io->rlen - io->rpos;
+	size_t grown = avail < RBUF_START / 2 ? RBUF_START : 2 * avail;
+	return need < grown ? need : grown;
+}
+
 /* One read() into the buffer: bytes read, 0 at the end of the stream, -errno. */
 static ssize_t rbuf_fill(struct ipcx__io *io, size_t need)
 {
-	int r = rbuf_reserve(io, need);
+	int r = rbuf_reserve(io, rbuf_want(io, need));
 	if (r < 0)
 		return r;
 	size_t room = io->rcap - io->rlen, avail = io->rlen - io->rpos;

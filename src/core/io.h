@@ -11,7 +11,8 @@
  * The descriptor is non-blocking; waits happen in poll() with a deadline, so
  * nothing blocks past its timeout.  A stream read brings as much as is there,
  * so one read() can serve many messages; the buffer grows to fit the largest
- * frame seen, and never beyond max_msg, whatever a length prefix claims.
+ * frame seen, never beyond max_msg whatever a length prefix claims, and only
+ * as the frame's bytes arrive (to twice what has come, 64 KiB at least).
  */
 #ifndef IPCX_IO_H
 #define IPCX_IO_H
