@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,10 +32,13 @@ static const struct ipcx_tran fifo_tran;
 struct fifo {
 	ipcx_chan base;
 	struct ipcx__io io;
-	int keepalive; /* the listener's own write end, or -1 */
-	char *path;    /* removed on close, or NULL */
+	int keepalive;   /* the listener's own write end, or -1 */
+	char *path;      /* removed on close (if it still names `own`), or NULL */
 	char *record;
+	struct stat own; /* the listener's FIFO (device and inode) */
 };
+
+static void remove_own(const char *path, const struct stat *own);
 
 static ssize_t fifo_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
 {
@@ -57,11 +62,14 @@ static int fifo_close(ipcx_chan *c)
 {
 	struct fifo *f = (struct fifo *)c;
 	int r = f->keepalive < 0 ? ipcx__io_flush(&f->io, 0) : 0;
+	/* Remove the name before closing the read end: a FIFO without a
+	 * reader looks stale, and another listener could replace it and then
+	 * lose its own FIFO's name to this unlink. */
+	if (f->path)
+		remove_own(f->path, &f->own);
 	ipcx__close_fd(f->io.fd);
 	ipcx__close_fd(f->keepalive);
 	ipcx__io_fini(&f->io);
-	if (f->path)
-		unlink(f->path);
 	if (f->record)
 		ipcx__record_removed(f->record);
 	free(f->path);
@@ -100,10 +108,46 @@ static int parse(const struct ipcx__url *u, struct fopts *o)
 	return 0;
 }
 
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/*
+ * Remove the name of a stale FIFO.  A live listener holds a shared flock on
+ * its FIFO from before the FIFO has its name until after the name is gone,
+ * so an exclusive flock proves that none does (the kernel drops the lock of
+ * a process that dies).  Holding it, remove the name only while it still
+ * leads to the locked FIFO: of two listeners that find the same stale FIFO
+ * at once, one removes it, and the other, finding it locked or replaced, is
+ * refused as by a live listener.  (Device and inode numbers alone do not
+ * tell FIFOs apart over time: a removed FIFO's inode is soon reused.)
+ */
+static int remove_stale(const struct ipcx__url *u, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0; /* removed already: whoever renames first has the name */
+	if (fd < 0)
+		return ipcx__fail(-errno, "%s: cannot open the stale FIFO", u->orig);
+	struct stat st, now;
+	int r = 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &st) < 0 || lstat(path, &now) < 0 ||
+	    !same_file(&now, &st))
+		r = ipcx__fail(-EADDRINUSE, "%s: a listener owns or is replacing this FIFO", u->orig);
+	else if (unlink(path) < 0 && errno != ENOENT)
+		r = ipcx__fail(-errno, "%s: cannot remove the stale FIFO", u->orig);
+	close(fd); /* drops the lock */
+	return r;
+}
+
 /*
  * A FIFO already at the path is stale when nobody reads it: opening it for
- * writing without blocking then fails with ENXIO.  Anything else there is
- * not ours to touch.
+ * writing without blocking then fails with ENXIO (a program that is not
+ * ipcx may be reading it: then it is live).  A listener's FIFO has a reader
+ * and its lock from the moment it has its name (create_fifo), so this never
+ * takes a listener that is still starting for a dead one.  Anything else at
+ * the path is not ours to touch.
  */
 static int claim_path(const struct ipcx__url *u, const char *path)
 {
@@ -118,11 +162,98 @@ static int claim_path(const struct ipcx__url *u, const char *path)
 		close(fd);
 		return ipcx__fail(-EADDRINUSE, "%s: a live reader owns this FIFO", u->orig);
 	}
+	if (errno == ENOENT)
+		return 0;
 	if (errno != ENXIO)
 		return ipcx__fail(-errno, "%s: cannot tell whether the FIFO is in use", u->orig);
-	if (unlink(path) < 0 && errno != ENOENT)
-		return ipcx__fail(-errno, "%s: cannot remove the stale FIFO", u->orig);
+	return remove_stale(u, path);
+}
+
+/* A name for a FIFO under construction, in path's folder: "DIR/.ipcx-fifo-XXXX". */
+static int temp_name(const char *path, char *buf, size_t cap)
+{
+	uint64_t nonce;
+	if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) != sizeof(nonce))
+		nonce = (uint64_t)ipcx__now_ns() ^ (uint64_t)getpid() << 32;
+	const char *slash = strrchr(path, '/');
+	int n = snprintf(buf, cap, "%.*s/.ipcx-fifo-%016llx", (int)(slash - path), path,
+			 (unsigned long long)nonce);
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* Give tmp the name path, unless something has it already (-EEXIST). */
+static int rename_noreplace(const char *tmp, const char *path)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+		return -errno;
+	/* A file system without RENAME_NOREPLACE: link() never replaces either. */
+	if (link(tmp, path) < 0)
+		return -errno;
+	unlink(tmp);
 	return 0;
+}
+
+/* Open both ends of the FIFO at tmp (the listener reads; see the top), and lock it. */
+static int open_ends(const char *tmp, const struct fopts *o, int cloexec, int *rd, int *wr)
+{
+	*rd = open(tmp, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | cloexec);
+	if (*rd >= 0)
+		*wr = open(tmp, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	/* The listener's lock, held while the read end is open (remove_stale). */
+	if (*rd < 0 || *wr < 0 || flock(*rd, LOCK_SH | LOCK_NB) < 0 || fchmod(*rd, o->mode) < 0) {
+		int err = -errno;
+		ipcx__close_fd(*rd);
+		ipcx__close_fd(*wr);
+		*rd = *wr = -1;
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * Make the FIFO under a temporary name in the same folder, open it, and only
+ * then rename it to its path, never over anything: at its path it always
+ * has a reader.  Of two listeners that get here at once, the second rename
+ * fails: -EADDRINUSE.  *st gets the FIFO's identity.
+ */
+static int create_fifo(const struct ipcx__url *u, const struct fopts *o, int cloexec, int *rd,
+		       int *wr, struct stat *st)
+{
+	char tmp[PATH_MAX];
+	*rd = *wr = -1;
+	int r = temp_name(o->path, tmp, sizeof(tmp));
+	if (r < 0)
+		return ipcx__fail(r, "%s: the path is too long", u->orig);
+	/* mkfifo fails on anything already there, a symlink included. */
+	if (mkfifo(tmp, o->mode) < 0)
+		return ipcx__fail(-errno, "%s: cannot create the FIFO", u->orig);
+	if ((r = open_ends(tmp, o, cloexec, rd, wr)) < 0 || fstat(*rd, st) < 0) {
+		r = ipcx__fail(r < 0 ? r : -errno, "%s: cannot open the FIFO", u->orig);
+		goto fail;
+	}
+	r = rename_noreplace(tmp, o->path);
+	if (r == -EEXIST)
+		r = ipcx__fail(-EADDRINUSE, "%s: another listener took the name first", u->orig);
+	else if (r < 0)
+		r = ipcx__fail(r, "%s: cannot create the FIFO", u->orig);
+	if (r == 0)
+		return 0;
+fail:
+	unlink(tmp);
+	ipcx__close_fd(*rd);
+	ipcx__close_fd(*wr);
+	*rd = *wr = -1;
+	return r;
+}
+
+/* Remove the listener's FIFO, if its path still names it (see remove_stale). */
+static void remove_own(const char *path, const struct stat *own)
+{
+	struct stat now;
+	if (lstat(path, &now) == 0 && same_file(&now, own))
+		unlink(path);
 }
 
 static int fifo_new(int fd, int keepalive, const struct fopts *o, char *path, char *record,
@@ -151,18 +282,12 @@ static int fifo_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **re
 		return ipcx__fail(-EINVAL, "%s: a FIFO has no connections to accept", u->orig);
 	if ((r = claim_path(u, o.path)) < 0)
 		return r;
-	/* mkfifo fails on anything already there, a symlink included. */
-	if (mkfifo(o.path, o.mode) < 0)
-		return ipcx__fail(-errno, "%s: cannot create the FIFO", u->orig);
 	int cloexec = (flags & IPCX_INHERIT) ? 0 : O_CLOEXEC;
-	int rd = -1, wr = -1;
+	int rd, wr;
+	struct stat st;
+	if ((r = create_fifo(u, &o, cloexec, &rd, &wr, &st)) < 0)
+		return r;
 	char *path = NULL, *record = NULL;
-	if (chmod(o.path, o.mode) < 0 ||
-	    (rd = open(o.path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | cloexec)) < 0 ||
-	    (wr = open(o.path, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		r = ipcx__fail(-errno, "%s: cannot open the FIFO", u->orig);
-		goto fail;
-	}
 	/* A kept FIFO is meant to outlive us: no creator record for gc. */
 	if (!o.keep && (!(path = strdup(o.path)) || asprintf(&record, "fifo:%s", o.path) < 0)) {
 		record = NULL;
@@ -171,14 +296,17 @@ static int fifo_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **re
 	}
 	if (record)
 		ipcx__record_created(record);
-	if ((r = fifo_new(rd, wr, &o, path, record, ret)) == 0)
+	if ((r = fifo_new(rd, wr, &o, path, record, ret)) == 0) {
+		struct fifo *f = (struct fifo *)*ret;
+		f->own = st;
 		return 0;
+	}
 	if (record)
 		ipcx__record_removed(record);
 fail:
+	remove_own(o.path, &st); /* while it is still open: see remove_stale */
 	ipcx__close_fd(rd);
 	ipcx__close_fd(wr);
-	unlink(o.path);
 	free(path);
 	free(record);
 	return r;
