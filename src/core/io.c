@@ -26,6 +26,10 @@ void ipcx__io_init(struct ipcx__io *io, int fd, int framing, size_t max_msg, boo
 	io->framing = framing;
 	io->max_msg = max_msg;
 	io->sock = sock;
+	if (framing == IPCX__FRAME_CHUNK) {
+		ipcx__ck_asm_init(&io->ck);
+		io->ck_chan = ipcx__ck_new_chan();
+	}
 	if (framing == IPCX__FRAME_PACKET) {
 		int type = 0;
 		socklen_t tl = sizeof(type);
@@ -50,6 +54,7 @@ void ipcx__io_fini(struct ipcx__io *io)
 	free(io->tbuf);
 	io->rbuf = io->tbuf = NULL;
 	io->rcap = io->tcap = 0;
+	ipcx__ck_asm_fini(&io->ck);
 }
 
 /* A peer that vanished shows up under several names; ipcx says -EPIPE. */
@@ -58,18 +63,6 @@ static int peer_err(int err)
 	if (err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ECONNREFUSED)
 		return -EPIPE;
 	return -err;
-}
-
-static uint32_t get_le32(const char *p)
-{
-	const unsigned char *u = (const unsigned char *)p;
-	return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
-}
-
-static void put_le32(char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (char)(v >> (8 * i));
 }
 
 /* ---- receiving: the buffer ------------------------------------------------ */
@@ -168,7 +161,7 @@ static ssize_t take_len(struct ipcx__io *io, void *buf, size_t cap, size_t *need
 	*need = HDR;
 	if (avail < HDR)
 		return -EAGAIN;
-	size_t n = get_le32(io->rbuf + io->rpos);
+	size_t n = ipcx__get_le32(io->rbuf + io->rpos);
 	if (n > io->max_msg) {
 		rbuf_consume(io, HDR);
 		io->skip = n;
@@ -212,8 +205,112 @@ static ssize_t take_line(struct ipcx__io *io, void *buf, size_t cap, size_t *nee
 	return (ssize_t)n;
 }
 
+/* ---- receiving: CHUNK framing (chunk.h) ------------------------------------- */
+
+/*
+ * The whole, well-formed chunk at the head of the buffer, skipping whatever
+ * is not one; false when there is none yet (*need: the bytes it takes).
+ */
+static bool chunk_at_head(struct ipcx__io *io, struct ipcx__ck_hdr *h, size_t *need)
+{
+	for (;;) {
+		size_t avail = io->rlen - io->rpos;
+		const char *p = io->rbuf + io->rpos;
+		int r = avail ? ipcx__ck_decode(p, avail, h) : -EAGAIN;
+		*need = IPCX__CHUNK_HDR;
+		if (r == -EAGAIN)
+			return false;
+		if (r == 0) {
+			size_t wire = ipcx__ck_wire(h);
+			*need = wire;
+			if (avail < wire)
+				return false;
+			if (ipcx__ck_whole(p, h))
+				return true;
+		}
+		rbuf_consume(io, ipcx__ck_resync(p, avail));
+	}
+}
+
+/* A chunk the receiver must hear of: a message of one chunk, or one too large. */
+static bool chunk_for_receiver(const struct ipcx__io *io, const struct ipcx__ck_hdr *h)
+{
+	return ipcx__ck_single(h) || ((h->flags & IPCX__CK_FIRST) && h->arg > io->max_msg);
+}
+
+/*
+ * Put the chunks of messages under way where they belong, until a receive
+ * has something to return at once (a message put together, or a chunk at
+ * the head for chunk_for_receiver), or the buffer holds no whole chunk.
+ */
+static bool chunk_settle(struct ipcx__io *io, size_t *need)
+{
+	struct ipcx__ck_hdr h;
+	while (!ipcx__ck_ready(&io->ck)) {
+		if (!chunk_at_head(io, &h, need))
+			return false;
+		if (chunk_for_receiver(io, &h))
+			return true;
+		ipcx__ck_add(&io->ck, &h, io->rbuf + io->rpos + IPCX__CHUNK_HDR, io->max_msg);
+		rbuf_consume(io, ipcx__ck_wire(&h));
+	}
+	return true;
+}
+
+static ssize_t take_chunk_now(struct ipcx__io *io, void *buf, size_t cap, size_t *need)
+{
+	if (!chunk_settle(io, need))
+		return -EAGAIN;
+	if (ipcx__ck_ready(&io->ck))
+		return ipcx__ck_take(&io->ck, buf, cap);
+	struct ipcx__ck_hdr h;
+	chunk_at_head(io, &h, need);
+	const char *data = io->rbuf + io->rpos + IPCX__CHUNK_HDR;
+	if (!ipcx__ck_single(&h)) {
+		/* Larger than max: refused now, its chunks discarded as they come. */
+		ipcx__ck_add(&io->ck, &h, data, io->max_msg);
+		rbuf_consume(io, ipcx__ck_wire(&h));
+		return -EMSGSIZE;
+	}
+	if (h.len > io->max_msg) {
+		rbuf_consume(io, ipcx__ck_wire(&h));
+		return -EMSGSIZE;
+	}
+	if (h.len > cap)
+		return -EMSGSIZE;
+	memcpy(buf, data, h.len);
+	rbuf_consume(io, ipcx__ck_wire(&h));
+	ipcx__ck_single_seen(&io->ck);
+	return h.len;
+}
+
+/* Take one message, then settle, so that ipcx__io_has_msg() can tell at a look. */
+static ssize_t take_chunk(struct ipcx__io *io, void *buf, size_t cap, size_t *need)
+{
+	ssize_t r = take_chunk_now(io, buf, cap, need);
+	if (r != -EAGAIN) {
+		size_t ignored;
+		chunk_settle(io, &ignored);
+	}
+	return r;
+}
+
+static bool chunk_has_msg(const struct ipcx__io *io)
+{
+	if (ipcx__ck_ready(&io->ck))
+		return true;
+	/* Settled: the head is a chunk for the receiver, or nothing whole. */
+	size_t avail = io->rlen - io->rpos;
+	const char *p = io->rbuf + io->rpos;
+	struct ipcx__ck_hdr h;
+	return avail && ipcx__ck_decode(p, avail, &h) == 0 && avail >= ipcx__ck_wire(&h) &&
+	       ipcx__ck_whole(p, &h) && chunk_for_receiver(io, &h);
+}
+
 static ssize_t take(struct ipcx__io *io, void *buf, size_t cap, size_t *need)
 {
+	if (io->framing == IPCX__FRAME_CHUNK)
+		return take_chunk(io, buf, cap, need);
 	if (io->skip && !skip_oversize(io)) {
 		*need = 1;
 		return -EAGAIN;
@@ -226,13 +323,15 @@ bool ipcx__io_has_msg(const struct ipcx__io *io)
 {
 	if (io->framing == IPCX__FRAME_RAW || io->framing == IPCX__FRAME_PACKET)
 		return io->eof;
+	if (io->framing == IPCX__FRAME_CHUNK)
+		return io->eof || chunk_has_msg(io);
 	size_t avail = io->rlen - io->rpos;
 	if (io->eof || io->skip)
 		return io->eof;
 	if (io->framing == IPCX__FRAME_LEN) {
 		if (avail < HDR)
 			return false;
-		size_t n = get_le32(io->rbuf + io->rpos);
+		size_t n = ipcx__get_le32(io->rbuf + io->rpos);
 		return n > io->max_msg || avail >= HDR + n;
 	}
 	return avail > io->max_msg || (avail && memchr(io->rbuf + io->rpos, '\n', avail));
@@ -255,6 +354,34 @@ static ssize_t try_recv_stream(struct ipcx__io *io, void *buf, size_t cap)
 	if (r == -EAGAIN && io->eof)
 		return -EPIPE;
 	return r;
+}
+
+/*
+ * CHUNK: read until a message is whole or the pipe is empty.  A writer
+ * writes a chunk whole, so a chunk still incomplete when the pipe is empty
+ * never will be: it is not a chunk (the trailer would have said so later).
+ * Skipping it at once keeps a stray header from holding back the messages
+ * behind it until 4 KiB more arrive.
+ */
+static ssize_t try_recv_chunks(struct ipcx__io *io, void *buf, size_t cap)
+{
+	for (;;) {
+		size_t need = 0;
+		ssize_t r = take(io, buf, cap, &need);
+		if (r != -EAGAIN)
+			return r;
+		if (io->eof)
+			return -EPIPE; /* a message cut short at the end is lost with its writer */
+		ssize_t n = rbuf_fill(io, need);
+		if (n == -EAGAIN || n == -EWOULDBLOCK) {
+			size_t avail = io->rlen - io->rpos;
+			if (!avail)
+				return -EAGAIN;
+			rbuf_consume(io, ipcx__ck_resync(io->rbuf + io->rpos, avail));
+		} else if (n < 0) {
+			return n;
+		}
+	}
 }
 
 static ssize_t try_recv_raw(struct ipcx__io *io, void *buf, size_t cap)
@@ -316,14 +443,23 @@ static ssize_t try_recv_packet(struct ipcx__io *io, void *buf, size_t cap)
 
 ssize_t ipcx__io_try_recv(struct ipcx__io *io, void *buf, size_t cap)
 {
+	ssize_t r;
 	switch (io->framing) {
 	case IPCX__FRAME_RAW:
-		return try_recv_raw(io, buf, cap);
+		r = try_recv_raw(io, buf, cap);
+		break;
 	case IPCX__FRAME_PACKET:
-		return try_recv_packet(io, buf, cap);
+		r = try_recv_packet(io, buf, cap);
+		break;
+	case IPCX__FRAME_CHUNK:
+		r = try_recv_chunks(io, buf, cap);
+		break;
 	default:
-		return try_recv_stream(io, buf, cap);
+		r = try_recv_stream(io, buf, cap);
+		break;
 	}
+	io->received += r >= 0;
+	return r;
 }
 
 ssize_t ipcx__io_recv(struct ipcx__io *io, void *buf, size_t cap, int64_t deadline)
@@ -400,30 +536,124 @@ static int keep_tail(struct ipcx__io *io, const struct iovec *iov, int n)
 	return 0;
 }
 
-/* Write a whole iovec; on timeout after a partial write, keep the tail. */
-static ssize_t send_iov(struct ipcx__io *io, struct iovec *iov, int n, int64_t deadline)
+/*
+ * Write a whole iovec (*n entries, advanced as it goes), waiting for room
+ * until the deadline; *wrote tells whether any of it went out.
+ */
+static int write_all(struct ipcx__io *io, struct iovec *iov, int *n, int64_t deadline,
+		     bool *wrote)
 {
-	bool started = false;
-	while (n > 0) {
-		ssize_t w = write_iov(io, iov, n);
+	while (*n > 0) {
+		ssize_t w = write_iov(io, iov, *n);
 		if (w > 0) {
-			started = true;
-			n = iov_advance(iov, n, (size_t)w);
+			*wrote = true;
+			*n = iov_advance(iov, *n, (size_t)w);
 			continue;
 		}
 		if (w != -EAGAIN)
-			return w;
+			return (int)w;
 		int p = ipcx__wait_fd(io->fd, POLLOUT, deadline);
-		if (p < 0 && p != -ETIMEDOUT && p != -EAGAIN)
-			return p;
 		if (p < 0)
-			return started ? keep_tail(io, iov, n) : p;
+			return p;
 	}
 	return 0;
 }
 
+/* Write a whole iovec; on timeout after a partial write, keep the tail. */
+static ssize_t send_iov(struct ipcx__io *io, struct iovec *iov, int n, int64_t deadline)
+{
+	bool started = false;
+	int r = write_all(io, iov, &n, deadline, &started);
+	if (started && (r == -ETIMEDOUT || r == -EAGAIN))
+		return keep_tail(io, iov, n);
+	return r;
+}
+
+/* ---- sending: CHUNK framing (chunk.h) -------------------------------------- */
+
+#define CK_BATCH 64 /* chunks in one writev(): 256 KiB */
+
+static const char ck_zeros[IPCX__CHUNK_DATA];
+
+/* Put the iovec of chunk i of a message (h says which) into iov; entries used. */
+static int chunk_iov(struct ipcx__ck_hdr *h, const char *msg, size_t len, size_t i,
+		     size_t nchunks, char *hdr, char *trail, struct iovec *iov)
+{
+	size_t at = i * IPCX__CHUNK_DATA;
+	size_t piece = len - at < IPCX__CHUNK_DATA ? len - at : IPCX__CHUNK_DATA;
+	h->flags = (uint8_t)((i == 0 ? IPCX__CK_FIRST : 0) | (i + 1 == nchunks ? IPCX__CK_LAST : 0));
+	h->len = (uint16_t)piece;
+	h->arg = (uint32_t)(i == 0 ? len : at);
+	ipcx__ck_encode(h, hdr, trail);
+	int n = 0;
+	iov[n++] = (struct iovec){ hdr, IPCX__CHUNK_HDR };
+	iov[n++] = (struct iovec){ (void *)(msg + at), piece };
+	/* A chunk of a longer message fills its page (see chunk.h). */
+	if (nchunks > 1 && piece < IPCX__CHUNK_DATA)
+		iov[n++] = (struct iovec){ (void *)ck_zeros, IPCX__CHUNK_DATA - piece };
+	iov[n++] = (struct iovec){ trail, IPCX__CHUNK_TRAIL };
+	return n;
+}
+
+/*
+ * A message as chunks, each whole in the pipe (chunk.h), up to CK_BATCH of
+ * them to a writev().  A message that cannot go out whole before the
+ * deadline is abandoned: the send fails, and the reader drops what it got
+ * of it (told by an ABORT chunk, or when it finds us dead).  Nothing is
+ * left to send later: a timed-out send is not a sent message.
+ */
+static int send_chunks(struct ipcx__io *io, const char *msg, size_t len, int64_t deadline)
+{
+	struct ipcx__ck_hdr h = { 0 };
+	size_t nchunks = ipcx__ck_count(len);
+	if (nchunks > 1) { /* whose message: the reader puts it together */
+		h.pid = ipcx__ck_self_pid();
+		h.pidns = io->ck.pidns;
+		h.chan = io->ck_chan;
+	}
+	bool wrote = false;
+	for (size_t done = 0; done < nchunks;) {
+		char hdr[CK_BATCH][IPCX__CHUNK_HDR], trail[CK_BATCH][IPCX__CHUNK_TRAIL];
+		struct iovec iov[CK_BATCH * 4];
+		int n = 0;
+		for (size_t i = 0; i < CK_BATCH && done < nchunks; i++, done++)
+			n += chunk_iov(&h, msg, len, done, nchunks, hdr[i], trail[i], iov + n);
+		int r = write_all(io, iov, &n, deadline, &wrote);
+		if (r < 0) {
+			io->ck_abandoned |= wrote && nchunks > 1;
+			return r;
+		}
+	}
+	if (nchunks > 1)
+		io->ck_abandoned = false; /* its first chunk replaced the abandoned one */
+	return 0;
+}
+
+/*
+ * Tell the reader to drop what it has of our abandoned message: one ABORT
+ * chunk, if the pipe has room now.  Otherwise later (the reader also drops
+ * it at our next message of several chunks, or when we are gone).
+ */
+static void chunk_abort(struct ipcx__io *io)
+{
+	struct ipcx__ck_hdr h = { .flags = IPCX__CK_ABORT, .pid = ipcx__ck_self_pid(),
+				  .pidns = io->ck.pidns, .chan = io->ck_chan };
+	char hdr[IPCX__CHUNK_HDR], trail[IPCX__CHUNK_TRAIL];
+	ipcx__ck_encode(&h, hdr, trail);
+	struct iovec iov[2] = { { hdr, IPCX__CHUNK_HDR }, { trail, IPCX__CHUNK_TRAIL } };
+	int n = 2;
+	bool wrote = false;
+	if (write_all(io, iov, &n, 0, &wrote) == 0)
+		io->ck_abandoned = false;
+}
+
 int ipcx__io_flush(struct ipcx__io *io, int64_t deadline)
 {
+	if (io->framing == IPCX__FRAME_CHUNK) {
+		if (io->ck_abandoned)
+			chunk_abort(io);
+		return 0;
+	}
 	while (io->tpos < io->tlen) {
 		struct iovec iov = { io->tbuf + io->tpos, io->tlen - io->tpos };
 		ssize_t w = write_iov(io, &iov, 1);
@@ -446,12 +676,18 @@ ssize_t ipcx__io_send(struct ipcx__io *io, const void *msg, size_t len, int64_t 
 	int r = ipcx__io_flush(io, deadline);
 	if (r < 0)
 		return r;
+	if (io->framing == IPCX__FRAME_CHUNK) {
+		if ((r = send_chunks(io, msg, len, deadline)) < 0)
+			return r;
+		io->sent++;
+		return (ssize_t)len;
+	}
 	char hdr[HDR];
 	struct iovec iov[2];
 	int n = 0;
 	switch (io->framing) {
 	case IPCX__FRAME_LEN:
-		put_le32(hdr, (uint32_t)len);
+		ipcx__put_le32(hdr, (uint32_t)len);
 		iov[n++] = (struct iovec){ hdr, HDR };
 		break;
 	case IPCX__FRAME_LINES:
@@ -472,5 +708,8 @@ ssize_t ipcx__io_send(struct ipcx__io *io, const void *msg, size_t len, int64_t 
 	if (io->framing == IPCX__FRAME_LINES)
 		iov[n++] = (struct iovec){ "\n", 1 };
 	ssize_t s = send_iov(io, iov, n, deadline);
-	return s < 0 ? s : (ssize_t)len;
+	if (s < 0)
+		return s;
+	io->sent++;
+	return (ssize_t)len;
 }

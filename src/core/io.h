@@ -1,9 +1,11 @@
 /*
  * Messages over a descriptor: the codec shared by every transport built on
- * a pipe or a socket.  Four framings:
+ * a pipe or a socket.  Five framings:
  *
  *   LEN     a 4-byte little-endian length, then the payload (the default on
- *           byte streams: pipes, FIFOs, stream sockets)
+ *           byte streams with one writer: pipes, stream sockets)
+ *   CHUNK   chunks of at most PIPE_BUF bytes that say whose message they
+ *           carry (the default on FIFOs, which many writers share: chunk.h)
  *   LINES   one message per line, without its '\n' (talks to nc, socat, sh)
  *   RAW     each read() is one message (whatever the kernel hands over)
  *   PACKET  the kernel keeps boundaries (SOCK_SEQPACKET, SOCK_DGRAM)
@@ -17,6 +19,7 @@
 #ifndef IPCX_IO_H
 #define IPCX_IO_H
 
+#include "chunk.h"
 #include "tran.h"
 
 enum ipcx__framing {
@@ -24,6 +27,7 @@ enum ipcx__framing {
 	IPCX__FRAME_LINES,
 	IPCX__FRAME_RAW,
 	IPCX__FRAME_PACKET,
+	IPCX__FRAME_CHUNK, /* chunks of at most PIPE_BUF, for many writers (chunk.h) */
 };
 
 #define IPCX__STREAM_MAX_DEFAULT (16u << 20) /* largest message on a stream */
@@ -42,6 +46,10 @@ struct ipcx__io {
 	size_t skip;      /* bytes of an oversize message still to discard */
 	char *tbuf;       /* unsent tail of a message whose send ran out of time */
 	size_t tcap, tpos, tlen;
+	struct ipcx__ck_asm ck; /* CHUNK, reading: messages being put together */
+	uint32_t ck_chan;       /* CHUNK, writing: this channel, among the process's */
+	bool ck_abandoned;      /* CHUNK, writing: a message was cut short by a timeout */
+	uint64_t sent, received;
 };
 
 /*
@@ -67,7 +75,11 @@ bool ipcx__io_has_msg(const struct ipcx__io *io);
 ssize_t ipcx__io_try_recv(struct ipcx__io *io, void *buf, size_t cap);
 ssize_t ipcx__io_recv(struct ipcx__io *io, void *buf, size_t cap, int64_t deadline);
 ssize_t ipcx__io_send(struct ipcx__io *io, const void *msg, size_t len, int64_t deadline);
-/* Send what an earlier send left unsent; 0 when nothing is left. */
+/*
+ * Send what an earlier send left unsent; 0 when nothing is left.  CHUNK
+ * framing leaves nothing unsent: a message cut short by a timeout is
+ * abandoned (the send said so), and this tells the reader to drop its part.
+ */
 int ipcx__io_flush(struct ipcx__io *io, int64_t deadline);
 
 #endif

@@ -3,10 +3,13 @@
  * 0600 unless ?mode=) and reads; dialers write.  Many writers may share it.
  *
  * The kernel writes up to PIPE_BUF (4096) bytes at once without mixing them
- * with other writers' bytes.  A frame is a 4-byte length and the payload in
- * one writev(), so messages of up to 4092 bytes stay whole however many
- * writers there are: that is the default limit.  ?max= allows larger
- * messages, which are only safe with a single writer (documented).
+ * with other writers' bytes, and any writer may die in the middle of a
+ * message.  So messages go in chunks of at most PIPE_BUF bytes that say
+ * whose message they carry (src/core/chunk.h): a message of any size stays
+ * whole among many writers, and one cut off by its writer's death is dropped
+ * and counted, never returned.  framing=len (a plain 4-byte length, for
+ * programs that speak it) keeps messages whole only up to PIPE_BUF less the
+ * length, so max is limited to that there.
  *
  * The listener also holds a write end of its own FIFO, so the read end never
  * reports end-of-file when the last writer leaves: writers come and go, and
@@ -58,6 +61,15 @@ static ssize_t fifo_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 	return r;
 }
 
+/* Messages sent (a dialer), received and dropped torn or abandoned (the listener). */
+static int fifo_stats(ipcx_chan *c, struct ipcx_stats *ret)
+{
+	struct fifo *f = (struct fifo *)c;
+	*ret = (struct ipcx_stats){ .sent = f->io.sent, .received = f->io.received,
+				    .dropped = f->io.ck.dropped };
+	return 0;
+}
+
 static int fifo_close(ipcx_chan *c)
 {
 	struct fifo *f = (struct fifo *)c;
@@ -81,6 +93,7 @@ static int fifo_close(ipcx_chan *c)
 static const struct ipcx__chan_ops fifo_ops = {
 	.send = fifo_send,
 	.recv = fifo_recv,
+	.stats = fifo_stats,
 	.close = fifo_close,
 };
 
@@ -94,7 +107,7 @@ struct fopts {
 
 static int parse(const struct ipcx__url *u, struct fopts *o)
 {
-	o->framing = IPCX__FRAME_LEN;
+	o->framing = IPCX__FRAME_CHUNK;
 	o->max_msg = FIFO_ATOMIC_MAX;
 	o->mode = 0600;
 	o->keep = false;
@@ -105,7 +118,48 @@ static int parse(const struct ipcx__url *u, struct fopts *o)
 	    (r = ipcx__url_opt_mode(u, &o->mode)) < 0 ||
 	    (r = ipcx__url_opt_bool(u, "keep", &o->keep)) < 0)
 		return r;
+	if (o->framing == IPCX__FRAME_LEN && o->max_msg > FIFO_ATOMIC_MAX)
+		return ipcx__fail(-EINVAL, "%s: framing=len keeps a FIFO's messages whole only up to "
+				  "%d bytes (PIPE_BUF less the length); leave framing= out for larger ones",
+				  u->orig, FIFO_ATOMIC_MAX);
 	return 0;
+}
+
+/* The bytes a message of max bytes takes in an empty pipe, in whole pages. */
+static size_t pipe_room(const struct fopts *o)
+{
+	if (o->framing == IPCX__FRAME_CHUNK)
+		return ipcx__ck_count(o->max_msg) * IPCX__CHUNK;
+	size_t frame = o->max_msg + 4; /* a length or a newline */
+	return (frame + PIPE_BUF - 1) / PIPE_BUF * PIPE_BUF;
+}
+
+/*
+ * Give the pipe room for one whole message of max bytes, so that a message
+ * sent into an empty FIFO is all in the pipe when ipcx_send returns (even if
+ * the listener reads in the same thread: it gets it at once).  The kernel's
+ * default is 64 KiB; raise it as far as /proc/sys/fs/pipe-max-size allows
+ * (1 MiB by default), never beyond, root included.  If the user's pipe quota
+ * refuses, it stays as it is: larger messages are still whole, the sender
+ * just waits for the reader to make room.
+ */
+static void size_pipe(int fd, const struct fopts *o)
+{
+	size_t want = pipe_room(o);
+	int cur = fcntl(fd, F_GETPIPE_SZ);
+	if (cur < 0 || want <= (size_t)cur)
+		return;
+	unsigned long limit = 1u << 20;
+	FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
+	if (f) {
+		if (fscanf(f, "%lu", &limit) != 1)
+			limit = 1u << 20;
+		fclose(f);
+	}
+	if (want > limit)
+		want = limit;
+	if (want > (size_t)cur && want <= INT_MAX)
+		fcntl(fd, F_SETPIPE_SZ, (int)want);
 }
 
 static bool same_file(const struct stat *a, const struct stat *b)
@@ -233,6 +287,7 @@ static int create_fifo(const struct ipcx__url *u, const struct fopts *o, int clo
 		r = ipcx__fail(r < 0 ? r : -errno, "%s: cannot open the FIFO", u->orig);
 		goto fail;
 	}
+	size_pipe(*rd, o);
 	r = rename_noreplace(tmp, o->path);
 	if (r == -EEXIST)
 		r = ipcx__fail(-EADDRINUSE, "%s: another listener took the name first", u->orig);
