@@ -174,6 +174,51 @@ int ipcx_stats(ipcx_chan *c, struct ipcx_stats *ret);
  */
 int ipcx_close(ipcx_chan *c);
 
+/*
+ * Record a detail for ipcx_errdetail() in the calling thread and return err
+ * (a negative errno), as the library does for its own failures: for code
+ * built on ipcx (the patterns, wrappers) that reports errors the same way.
+ */
+int ipcx_errdetail_set(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------------ */
+/* Processes: who is at the other end, and learning at once that it died     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A process as other processes can name it: its pid and its start time
+ * (clock ticks after boot, field 22 of /proc/PID/stat).  A pid the kernel
+ * hands to a later process comes with another start time, so an ipcx_proc
+ * never names the wrong process.
+ */
+struct ipcx_proc {
+	pid_t pid;
+	uint64_t start;
+};
+
+/* The calling process. */
+int ipcx_proc_self(struct ipcx_proc *ret);
+
+/*
+ * The process at the other end of a channel: the peer of a connected Unix
+ * socket (SO_PEERCRED: the process that connected, or accepted; for an
+ * ipcx_pair("socket") end, the process that made the pair), or, for a
+ * shm:/sysvshm: ring opened with ipcx_dial(), the listener that created it.
+ * -EPIPE if that process has gone; -ENOTCONN where there is no one peer (a
+ * listener, a ring's own listener); -EOPNOTSUPP where the transport cannot
+ * tell (TCP, pipes, FIFOs, queues, files, the mmap: log).
+ */
+int ipcx_peer(ipcx_chan *c, struct ipcx_proc *ret);
+
+/*
+ * A descriptor that turns readable, and stays readable, once process p has
+ * exited (a pidfd: poll it or put it in epoll; no privilege needed): a
+ * death is an event, not something to poll for.  -ESRCH if p has gone
+ * already, or its pid names another process now.  flags: IPCX_INHERIT.
+ * Close it with close().
+ */
+int ipcx_proc_watch(const struct ipcx_proc *p, unsigned flags, int *ret);
+
 /* ------------------------------------------------------------------------ */
 /* Notifications (eventfd, signals)                                          */
 /* ------------------------------------------------------------------------ */
@@ -480,6 +525,182 @@ int ipcx_region_remove(ipcx_region *r);
 
 /* Unmap (and, for a creator without keep=1, remove).  NULL is a no-op. */
 int ipcx_region_close(ipcx_region *r);
+
+/* ------------------------------------------------------------------------ */
+/* Request/reply (RPC)                                                        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Calls from a client to a server over a channel, matched by id: any number
+ * in flight, answered in any order, no lockstep, no automatic resend (a call
+ * runs at most once).  docs/rpc.md explains the protocol and what each
+ * transport gives.  URLs: unix:, unixpacket:, tcp:// (the server listens
+ * with IPCX_ACCEPT and answers each client on its own connection), shm:,
+ * sysvshm: (one request ring shared by every client and server; each client
+ * gets replies on a ring of its own), or an existing duplex channel
+ * (ipcx_pair("socket"), fd:N) through ipcx_rpc_serve_chan() and
+ * ipcx_rpc_client_chan().
+ *
+ * Errors of a call: the server's error reply (its negative errno, and its
+ * detail in ipcx_errdetail()), -ETIMEDOUT (no reply in time; a reply that
+ * comes later is discarded and counted, never given to another call),
+ * -ECONNRESET (the server went away while it held the call: it may or may
+ * not have run), -EPIPE (the server was already gone, or closed with the
+ * call still queued: it did not run), -ECONNREFUSED (no server at the URL),
+ * -EMSGSIZE (the reply is larger than the buffer given).
+ */
+typedef struct ipcx_rpc_server ipcx_rpc_server;
+typedef struct ipcx_rpc_client ipcx_rpc_client;
+
+/* ipcx_rpc_serve(): join the server already serving a shm:/sysvshm: URL. */
+#define IPCX_RPC_JOIN 0x10u
+
+/*
+ * Serve url.  Sockets: listen with IPCX_ACCEPT, creating the socket (which
+ * close removes).  shm:, sysvshm:: create the request ring (-EEXIST if a
+ * live server has it), or with IPCX_RPC_JOIN attach to the ring of the
+ * server already there, as one more worker taking requests from it (each
+ * request goes to exactly one worker; the URL lives as long as the server
+ * that created it).  flags: IPCX_RPC_JOIN, IPCX_INHERIT.
+ */
+int ipcx_rpc_serve(const char *url, unsigned flags, ipcx_rpc_server **ret);
+
+/*
+ * Serve on a channel opened by the caller, who keeps it (close it after the
+ * server): a listener made with IPCX_ACCEPT (share one between forked
+ * workers: each worker serves the clients it accepts), or one duplex
+ * connection (an ipcx_pair("socket") end, fd:N, an accepted peer).
+ */
+int ipcx_rpc_serve_chan(ipcx_chan *c, unsigned flags, ipcx_rpc_server **ret);
+
+/* A request taken by ipcx_rpc_next(). */
+struct ipcx_rpc_req {
+	const void *data; /* the request's bytes, valid until it is answered */
+	size_t len;
+	uint64_t id;      /* the caller's id for the call */
+};
+
+/*
+ * The next request, waiting up to timeout_ms: 0 and *ret, -ETIMEDOUT,
+ * -EAGAIN (timeout 0), -EPIPE (a joined worker whose server has gone, or a
+ * duplex connection whose client has gone).  Frames that are not valid
+ * requests are dropped and counted (stats.malformed).  One thread at a time.
+ */
+int ipcx_rpc_next(ipcx_rpc_server *s, int timeout_ms, struct ipcx_rpc_req **ret);
+
+/*
+ * Answer a request, once, at any later time, in any order, from any thread;
+ * the request is freed either way.  ipcx_rpc_reply() sends len bytes back
+ * (at most the channel's largest message less 32 bytes: -EMSGSIZE, and the
+ * caller gets -EMSGSIZE too); ipcx_rpc_fail() sends an error: err a
+ * negative errno (-4095 .. -1), detail a short text (NULL for none; cut at
+ * 255 bytes) that the caller reads from ipcx_errdetail().  A caller that has
+ * gone, or that leaves its replies unread for a second with its channel
+ * full, loses the answer: counted (stats.dropped), and the call returns
+ * -EPIPE here.
+ */
+int ipcx_rpc_reply(struct ipcx_rpc_req *req, const void *msg, size_t len);
+int ipcx_rpc_fail(struct ipcx_rpc_req *req, int err, const char *detail);
+
+/*
+ * Readable (level-triggered) while a request may be waiting: ipcx_rpc_next()
+ * with timeout 0 then returns it, or -EAGAIN when what woke it was not a
+ * request (a new client, one that left, a request another worker took).
+ */
+int ipcx_rpc_server_fileno(ipcx_rpc_server *s);
+
+/*
+ * The server's address as a URL (with the port the system chose for
+ * tcp://...:0), to give to clients.  Returns its length, or -ENOSPC.
+ */
+int ipcx_rpc_server_addr(ipcx_rpc_server *s, char *buf, size_t cap);
+
+/* Counters of a server or a client. */
+struct ipcx_rpc_stats {
+	uint64_t calls;     /* client: calls started; server: requests taken */
+	uint64_t replies;   /* client: replies received; server: replies sent */
+	uint64_t errors;    /* client: calls that ended in an error (any kind);
+	                       server: error replies sent */
+	uint64_t timeouts;  /* client: calls that timed out */
+	uint64_t late;      /* client: replies that came after their call had
+	                       ended, or for no call of ours: discarded */
+	uint64_t malformed; /* frames dropped because they were not valid */
+	uint64_t dropped;   /* server: answers that could not be delivered */
+	uint64_t pending;   /* client: calls in flight; server: requests taken
+	                       and not yet answered */
+};
+int ipcx_rpc_server_stats(ipcx_rpc_server *s, struct ipcx_rpc_stats *ret);
+
+/*
+ * Stop serving.  Requests not yet answered are failed (their callers get
+ * -ECONNRESET) and freed: answer nothing after this.  The server that
+ * created a shm:/sysvshm: ring also fails what is still queued in it
+ * (-EPIPE) and tells its clients, so that their calls end at once.  NULL is
+ * a no-op.
+ */
+int ipcx_rpc_server_close(ipcx_rpc_server *s);
+
+/*
+ * A client of the server at url.  Sockets: connect.  shm:, sysvshm:: attach
+ * to the request ring, and create the client's reply ring beside it
+ * (shm:/NAME.rpc.HEX, or for sysvshm:KEY a free key with KEY's upper 16
+ * bits; 0600, exclusive, removed on close).  -ECONNREFUSED if no server is
+ * there.  flags: IPCX_INHERIT.
+ */
+int ipcx_rpc_dial(const char *url, unsigned flags, ipcx_rpc_client **ret);
+
+/* A client over a duplex channel of the caller's (who closes it after). */
+int ipcx_rpc_client_chan(ipcx_chan *c, unsigned flags, ipcx_rpc_client **ret);
+
+/*
+ * One call: send req, wait up to timeout_ms (-1: forever) for the reply and
+ * copy it into reply.  Returns the reply's length, or the call's error (see
+ * above).  Calls started with ipcx_rpc_start() may be in flight meanwhile:
+ * their results wait for ipcx_rpc_wait().
+ */
+ssize_t ipcx_rpc_call(ipcx_rpc_client *c, const void *req, size_t len, void *reply,
+		      size_t cap, int timeout_ms);
+
+/*
+ * Start a call without waiting for its reply: 0 and its id in *id.
+ * timeout_ms bounds the whole call (-1: none); the send itself waits at
+ * most that long for room.  At most IPCX_RPC_MAX_CALLS calls may be in
+ * flight (-ENOBUFS beyond).  A client whose server has gone dials the URL
+ * again on its next call (the reconnect rule; -ECONNREFUSED if nobody
+ * serves it yet).
+ */
+#define IPCX_RPC_MAX_CALLS 65536
+int ipcx_rpc_start(ipcx_rpc_client *c, const void *req, size_t len, int timeout_ms,
+		   uint64_t *id);
+
+/* A finished call, from ipcx_rpc_wait(). */
+struct ipcx_rpc_result {
+	uint64_t id;    /* as ipcx_rpc_start() gave it */
+	ssize_t status; /* the reply's length (the reply is in buf), or the
+	                   call's error (buf then holds its detail, as a string) */
+};
+
+/*
+ * The next call to finish, in the order they finish, waiting up to
+ * timeout_ms: 0 and *ret (its reply copied into buf; -EMSGSIZE as its
+ * status if it does not fit cap), or -ETIMEDOUT / -EAGAIN when none
+ * finished in time.  A call whose own timeout passes finishes then, with
+ * -ETIMEDOUT.
+ */
+int ipcx_rpc_wait(ipcx_rpc_client *c, int timeout_ms, void *buf, size_t cap,
+		  struct ipcx_rpc_result *ret);
+
+/*
+ * Readable (level-triggered) while ipcx_rpc_wait() has a result to give,
+ * or may have (a frame that turns out not to finish a call wakes it too:
+ * ipcx_rpc_wait(..., 0) then returns -EAGAIN and clears it).
+ */
+int ipcx_rpc_client_fileno(ipcx_rpc_client *c);
+
+int ipcx_rpc_client_stats(ipcx_rpc_client *c, struct ipcx_rpc_stats *ret);
+
+/* Close; calls in flight are forgotten (no result).  NULL is a no-op. */
+int ipcx_rpc_client_close(ipcx_rpc_client *c);
 
 /* ------------------------------------------------------------------------ */
 /* Object inspection (ls, rm, gc)                                            */

@@ -29,6 +29,10 @@ int ipcx__fail(int err, const char *fmt, ...)
 	return err;
 }
 
+/* The same, for code built on the public API (src/pattern, wrappers). */
+IPCX_EXPORT int ipcx_errdetail_set(int err, const char *fmt, ...)
+	__attribute__((alias("ipcx__fail")));
+
 void ipcx__clear_detail(void)
 {
 	detail[0] = '\0';

@@ -59,6 +59,12 @@ struct ipcx__chan_ops {
 	 * epoll over c->fd and `pending`; see ipcx__chan_pollfd).
 	 */
 	int (*fileno)(ipcx_chan *c);
+	/*
+	 * The process at the other end (ipcx_peer), for transports that know
+	 * it without a socket's credentials (the rings).  NULL: the core asks
+	 * the socket in fd (SO_PEERCRED), if it is a connected Unix socket.
+	 */
+	int (*peer)(ipcx_chan *c, struct ipcx_proc *ret);
 	/* The address as a URL, when it differs from the one opened (tcp port 0). */
 	int (*addr)(ipcx_chan *c, char *buf, size_t cap);
 	/* Frees everything, the channel struct included; returns 0 or -errno. */

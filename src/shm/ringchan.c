@@ -1,6 +1,8 @@
 /* Channel operations over a ring, shared by shm:, sysvshm: and mmap:. */
 #include "ringchan.h"
 
+#include "record.h"
+
 #include <errno.h>
 #include <stdlib.h>
 
@@ -55,6 +57,32 @@ static int rc_fileno(ipcx_chan *c)
 	return ipcx__ring_fileno(&RC(c)->ring);
 }
 
+/*
+ * The listener that created the ring, for a channel that dialed it.  Its
+ * peer slot names it (pid and start time); the owner flag marks the slot.
+ */
+static int rc_peer(ipcx_chan *c, struct ipcx_proc *ret)
+{
+	struct ring *r = &RC(c)->ring;
+	if (r->persistent)
+		return ipcx__fail(-EOPNOTSUPP, "a log has no listener to name");
+	if (r->me >= 0 && atomic_load(&r->h->peers[r->me].owner))
+		return ipcx__fail(-ENOTCONN, "the ring's listener has no one peer");
+	for (unsigned k = 0; k < RING_PEERS; k++) {
+		struct ring_peer *pe = &r->h->peers[k];
+		pid_t pid = (pid_t)atomic_load(&pe->pid);
+		uint64_t start = atomic_load(&pe->start);
+		if (!atomic_load(&pe->owner) || pid <= 0 || start == 0)
+			continue;
+		if (!ipcx__proc_alive(pid, start))
+			continue;
+		ret->pid = pid;
+		ret->start = start;
+		return 0;
+	}
+	return ipcx__fail(-EPIPE, "ring: its listener is gone");
+}
+
 static int rc_close(ipcx_chan *c)
 {
 	struct ringchan *rc = RC(c);
@@ -73,6 +101,7 @@ const struct ipcx__chan_ops ipcx__ringchan_ops = {
 	.release = rc_release,
 	.stats = rc_stats,
 	.fileno = rc_fileno,
+	.peer = rc_peer,
 	.close = rc_close,
 };
 
