@@ -697,6 +697,9 @@ int ipcx_rpc_wait(ipcx_rpc_client *c, int timeout_ms, void *buf, size_t cap,
  */
 int ipcx_rpc_client_fileno(ipcx_rpc_client *c);
 
+/* The largest reply this client can receive, in bytes: a buffer for any reply. */
+size_t ipcx_rpc_client_max(const ipcx_rpc_client *c);
+
 int ipcx_rpc_client_stats(ipcx_rpc_client *c, struct ipcx_rpc_stats *ret);
 
 /* Close; calls in flight are forgotten (no result).  NULL is a no-op. */

@@ -309,7 +309,7 @@ static int pump(struct ipcx_rpc_client *c, int64_t until, struct sink *s)
 		if (s && s->got)
 			return 0;
 		if (s && s->want == 0 && !c->tab.n && !c->ndone)
-			return -EAGAIN; /* nothing in flight: nothing can finish */
+			until = 0; /* nothing in flight: take what is there (late replies), no more */
 		int64_t first = rpc_tab_first_deadline(&c->tab);
 		int64_t wake = until < 0 || (first >= 0 && first < until) ? first : until;
 		int ms = rpc_ms_left(wake);
@@ -317,7 +317,7 @@ static int pump(struct ipcx_rpc_client *c, int64_t until, struct sink *s)
 		if (r == -ETIMEDOUT || r == -EAGAIN) {
 			if (until >= 0 && rpc_now() >= until) {
 				expire(c, s);
-				return s && s->got ? 0 : r;
+				return s && s->got ? 0 : until == 0 ? -EAGAIN : r;
 			}
 			continue; /* a call's deadline: expire it */
 		}
@@ -733,6 +733,13 @@ IPCX_EXPORT int ipcx_rpc_client_fileno(ipcx_rpc_client *c)
 	c->timer_at = -2;
 	update_timer(c);
 	return c->ep;
+}
+
+IPCX_EXPORT size_t ipcx_rpc_client_max(const ipcx_rpc_client *c)
+{
+	const ipcx_chan *src = !c ? NULL : c->ring ? c->rx : c->ch;
+	size_t max = src ? ipcx_max_msg(src) : 0;
+	return max > RPC_HDR ? max - RPC_HDR : 0;
 }
 
 IPCX_EXPORT int ipcx_rpc_client_stats(ipcx_rpc_client *c, struct ipcx_rpc_stats *ret)

@@ -8,6 +8,7 @@
 #ifndef IPCX_CLI_H
 #define IPCX_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +44,19 @@ int cli_usage(const char *verb, const char *fmt, ...) __attribute__((format(prin
 /* Parse a whole decimal number in [min, max]; false if malformed. */
 bool cli_parse_long(const char *s, long min, long max, long *ret);
 
+/*
+ * Verbs that run until stopped (stop.c).  cli_stop_open blocks SIGINT,
+ * SIGTERM and SIGHUP (those not ignored by our parent) and returns a
+ * signalfd for them (old: the mask before), or -1 after saying why;
+ * cli_stop_take reads one: its number, or 0.  cli_reraise dies of sig once
+ * everything is closed (128 + sig if it did not).  cli_announce writes
+ * "ADDR\n" to fd (--ready-fd) and closes it unless it is 0, 1 or 2.
+ */
+int cli_stop_open(sigset_t *old);
+int cli_stop_take(int sfd);
+int cli_reraise(int sig, const sigset_t *old);
+int cli_announce(const char *addr, int fd);
+
 /* Objects, for ls, info and gc (objfmt.c). */
 /* A JSON string: escaped, and valid UTF-8 whatever bytes s holds. */
 void cli_json_str(FILE *f, const char *s);
@@ -71,5 +85,7 @@ int cli_advise(int argc, char **argv);
 int cli_gc(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_serve(int argc, char **argv);
+int cli_call(int argc, char **argv);
 
 #endif

@@ -25,6 +25,8 @@ static const struct verb verbs[] = {
 	{ "info", cli_info, "everything known about one object" },
 	{ "rm", cli_rm, "remove objects by URL" },
 	{ "gc", cli_gc, "remove the orphans ipcx programs left behind" },
+	{ "serve", cli_serve, "answer requests on a URL with a command (RPC, like inetd)" },
+	{ "call", cli_call, "call an RPC server once and print its reply" },
 	{ "bench", cli_bench, "measure every mechanism: latency, throughput, peers" },
 	{ "advise", cli_advise, "which transport fits what you need, with figures from this machine" },
 };

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -190,44 +189,10 @@ static bool emit(const struct recv_args *a, const void *msg, size_t n)
 static int announce(ipcx_chan *c, const char *url, int fd)
 {
 	char addr[1024];
-	int n = ipcx_addr(c, addr, sizeof(addr) - 1);
+	int n = ipcx_addr(c, addr, sizeof(addr));
 	if (n < 0) /* a transport that cannot tell: the URL we were given */
-		n = snprintf(addr, sizeof(addr) - 1, "%s", url);
-	if (n < 0 || n >= (int)sizeof(addr) - 1)
-		return cli_fail(-ENAMETOOLONG, "cannot tell the address of %s", url);
-	addr[n++] = '\n';
-	for (int off = 0; off < n;) {
-		ssize_t w = write(fd, addr + off, (size_t)(n - off));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return cli_fail(-errno, "cannot write to descriptor %d (--ready-fd)", fd);
-		off += (int)w;
-	}
-	if (fd > 2)
-		close(fd);
-	return CLI_OK;
-}
-
-/* The signals that stop recv, except those our parent asked us to ignore. */
-static void stop_signals(sigset_t *set)
-{
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-	sigemptyset(set);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		struct sigaction sa;
-		if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-			continue;
-		sigaddset(set, sigs[i]);
-	}
-}
-
-/* A stop signal has been taken from the signalfd: its number, or 0. */
-static int take_signal(int sfd)
-{
-	struct signalfd_siginfo si;
-	ssize_t r = read(sfd, &si, sizeof(si));
-	return r == (ssize_t)sizeof(si) ? (int)si.ssi_signo : 0;
+		snprintf(addr, sizeof(addr), "%s", url);
+	return cli_announce(addr, fd);
 }
 
 /*
@@ -241,7 +206,7 @@ static int wait_event(int sfd, int cfd, int timeout_ms, int *sig)
 	int n = poll(p, cfd >= 0 ? 2 : 1, cfd >= 0 ? timeout_ms : 0);
 	if (n < 0)
 		return errno == EINTR ? 1 : -errno;
-	if ((p[0].revents & POLLIN) && (*sig = take_signal(sfd)) > 0)
+	if ((p[0].revents & POLLIN) && (*sig = cli_stop_take(sfd)) > 0)
 		return -EINTR;
 	if (cfd < 0)
 		return 1; /* no pollable descriptor: the receive itself waits */
@@ -362,15 +327,6 @@ static int receive_loop(const struct recv_args *a, ipcx_chan *c, int sfd, int *s
 	return rc;
 }
 
-/* Die of the signal that stopped us, now that the object is gone. */
-static int reraise(int sig, const sigset_t *old)
-{
-	signal(sig, SIG_DFL);
-	sigprocmask(SIG_SETMASK, old, NULL);
-	raise(sig);
-	return 128 + sig; /* only if the signal did not end us */
-}
-
 int cli_recv(int argc, char **argv)
 {
 	struct recv_args a;
@@ -380,13 +336,10 @@ int cli_recv(int argc, char **argv)
 
 	/* A closed standard output must be an error we report, not a death. */
 	signal(SIGPIPE, SIG_IGN);
-	sigset_t stop, old;
-	stop_signals(&stop);
-	if (sigprocmask(SIG_BLOCK, &stop, &old) < 0)
-		return cli_fail(-errno, "cannot block signals");
-	int sfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
+	sigset_t old;
+	int sfd = cli_stop_open(&old);
 	if (sfd < 0)
-		return cli_fail(-errno, "cannot make a signalfd");
+		return CLI_FAIL;
 
 	ipcx_chan *c = NULL;
 	int r = ipcx_listen(a.url, 0, &c);
@@ -403,7 +356,7 @@ int cli_recv(int argc, char **argv)
 		rc = cli_fail(r, "cannot close %s", a.url);
 	close(sfd);
 	if (sig)
-		return reraise(sig, &old);
+		return cli_reraise(sig, &old);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return rc;
 }
