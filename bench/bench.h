@@ -51,6 +51,9 @@ struct bh_params {
 
 #define BH_NOTE 160
 
+/* Request/reply rows: calls kept in flight by the client of a BH_THR case. */
+#define BH_INFLIGHT 64
+
 /* Outcome of one case. */
 enum bh_status {
 	BH_OK,
@@ -102,6 +105,12 @@ struct bh_ops {
 	void (*close)(struct bh_ctx *c);
 	/* BH_OPS: run the timed loop on this side, side 0 records into h. */
 	int (*op)(struct bh_ctx *c, struct bh_hist *h, struct bh_result *r);
+	/*
+	 * BH_THR, if set: run this side's own loop instead of the one-way
+	 * stream, and (side 0) fill r->msgs_per_s: request/reply rows measure
+	 * calls per second with BH_INFLIGHT calls in flight from one client.
+	 */
+	int (*thr)(const struct bh_ops *ops, struct bh_ctx *c, struct bh_result *r);
 	const void *arg;
 	/* Largest message, or 0 when the backend cannot say in advance. */
 	size_t max_size;
@@ -185,6 +194,14 @@ struct bh_lockops {
 int bh_lock_loop(struct bh_ctx *c, const struct bh_lockops *lo, struct bh_hist *h,
 		 struct bh_result *r);
 
+/*
+ * A .thr for request/reply backends: the client keeps BH_INFLIGHT calls in
+ * flight, starting one with ops->send and taking one reply with ops->recv
+ * (in any order); the server takes a request with ops->recv and answers it
+ * with ops->send.  Side 0 reports calls per second over the timed calls.
+ */
+int bh_rpc_pipeline(const struct bh_ops *ops, struct bh_ctx *c, struct bh_result *r);
+
 /* Raw system-call baselines and primitives (bench/raw.c, bench/prims.c). */
 extern const struct bh_ops *const bh_raw_ops[];
 extern const struct bh_ops *const bh_prim_ops[];
@@ -192,6 +209,8 @@ extern const struct bh_ops *const bh_prim_ops[];
 extern const struct bh_ops *const bh_ipcx_prim_ops[];
 /* ipcx itself, one row per URL template (bench/ipcx_ops.c). */
 extern const struct bh_ops *const bh_ipcx_ops[];
+/* ipcx's request/reply (bench/ipcx_rpc.c). */
+extern const struct bh_ops *const bh_ipcx_rpc_ops[];
 /* False when the library does not know the row's scheme (not built yet). */
 bool bh_ipcx_available(const struct bh_ops *ops, const struct bh_params *p);
 

@@ -37,6 +37,7 @@ static void on_signal(int sig)
 static const char *const transport_order[] = {
 	"pipe", "socketpair", "fifo", "unix", "unixpacket", "unixgram", "tcp", "udp",
 	"mq", "sysvmq", "shm", "sysvshm", "mmap", "file",
+	"rpc-shm", "rpc-sysvshm", "rpc-unix", "rpc-unixpacket", "rpc-tcp",
 	"sem", "sysvsem", "mutex", "flock", "eventfd", "signal", NULL,
 };
 
@@ -50,6 +51,12 @@ static const struct peer peers[] = {
 	{ "ipcx-bench-nng", "nng", "unix", "ipc", "ipc" },
 	{ "ipcx-bench-nng", "nng", "tcp", "tcp", "tcp" },
 	{ "ipcx-bench-iox", "iceoryx", "shm", "waitset", "shm" },
+	{ "ipcx-bench-zmq", "zmq", "rpc-unix", "req/rep", "reqrep-ipc" },
+	{ "ipcx-bench-zmq", "zmq", "rpc-unix", "dealer", "dealer-ipc" },
+	{ "ipcx-bench-zmq", "zmq", "rpc-tcp", "req/rep", "reqrep-tcp" },
+	{ "ipcx-bench-zmq", "zmq", "rpc-tcp", "dealer", "dealer-tcp" },
+	{ "ipcx-bench-nng", "nng", "rpc-unix", "req/rep", "reqrep-ipc" },
+	{ "ipcx-bench-nng", "nng", "rpc-tcp", "req/rep", "reqrep-tcp" },
 };
 #define NPEERS (sizeof(peers) / sizeof(peers[0]))
 
@@ -69,17 +76,20 @@ static void usage(FILE *f)
 		"                  [--report FILE.html] [--ready-fd N]\n\n"
 		"Measures every IPC mechanism side by side: round-trip latency (ping-pong\n"
 		"between two processes on two cores) and one-way streaming throughput, for\n"
-		"ipcx, the raw system calls, and ZeroMQ, nng and iceoryx where built.\n\n"
+		"ipcx, the raw system calls, and ZeroMQ, nng and iceoryx where built; and\n"
+		"request/reply (rpc-*): call round trip, and calls per second with %d in\n"
+		"flight from one client.\n\n"
 		"  --quick         fewer sizes and messages (under a minute)\n"
 		"  --only LIST     comma-separated mechanisms or implementations:\n"
-		"                  unix,shm,raw,ipcx,zmq ... (a case runs if any matches)\n"
+		"                  unix,shm,raw,ipcx,zmq,rpc ... (a case runs if any matches;\n"
+		"                  rpc: every rpc-* row)\n"
 		"  --sizes LIST    message sizes, e.g. 64,4K,1M\n"
 		"  --json FILE     write {\"env\":..., \"results\":[...]}\n"
 		"  --report FILE   write a self-contained HTML page with plots\n"
 		"  --ready-fd N    once the run's first objects exist (both sides of a case\n"
 		"                  are open), write a newline to descriptor N and close it\n"
 		"                  (0, 1 and 2 stay open)\n\n"
-		"docs/bench.md explains the method.\n");
+		"docs/bench.md explains the method.\n", BH_INFLIGHT);
 }
 
 /* ---- what to run ------------------------------------------------------------- */
@@ -90,9 +100,14 @@ static bool matches(const char *only, const struct mech *m)
 		return true;
 	char buf[512];
 	snprintf(buf, sizeof(buf), "%s", only);
-	for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+	for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		size_t n = strlen(t);
 		if (!strcmp(t, m->transport) || !strcmp(t, m->impl))
 			return true;
+		/* "rpc": every rpc-* row */
+		if (!strncmp(t, m->transport, n) && m->transport[n] == '-')
+			return true;
+	}
 	return false;
 }
 
@@ -141,14 +156,14 @@ static size_t build_mechs(const struct bh_params *probe, const char *only, struc
 	struct mech *list = NULL;
 	size_t n = 0;
 	const struct bh_ops *const *sets[] = { bh_raw_ops, bh_ipcx_ops, bh_prim_ops,
-					       bh_ipcx_prim_ops };
+					       bh_ipcx_prim_ops, bh_ipcx_rpc_ops };
 	for (const char *const *t = transport_order; *t; t++) {
-		for (size_t s = 0; s < 4; s++)
+		for (size_t s = 0; s < 5; s++)
 			for (const struct bh_ops *const *o = sets[s]; *o; o++) {
 				if (strcmp((*o)->transport, *t))
 					continue;
 				struct mech m = { (*o)->transport, (*o)->impl, (*o)->mode, *o, NULL,
-						  NULL, s >= 2 };
+						  NULL, s == 2 || s == 3 };
 				if (!matches(only, &m))
 					continue;
 				if (s == 1 && !bh_ipcx_available(*o, probe))

@@ -385,6 +385,53 @@ static int thr_server(const struct bh_ops *ops, struct bh_ctx *c, void *buf)
 	return err ? err : thr_phase(ops, c, buf, c->p->count);
 }
 
+/* Calls in flight: start while the window has room, then take one reply. */
+static int pipeline_client(const struct bh_ops *ops, struct bh_ctx *c, void *buf,
+			   struct bh_result *r)
+{
+	const struct bh_params *p = c->p;
+	uint64_t total = p->warmup + p->count, started = 0, done = 0, t0 = 0;
+	while (done < total) {
+		while (started < total && started - done < BH_INFLIGHT) {
+			int err = ops->send(c, buf, p->size);
+			if (err)
+				return err;
+			started++;
+		}
+		int err = ops->recv(c, buf, p->size, -1);
+		if (err)
+			return err;
+		if (++done == p->warmup)
+			t0 = bh_now(); /* the timed calls: those that finish after the warm-up */
+	}
+	uint64_t t1 = bh_now();
+	if (!p->warmup)
+		bh_note(r, BH_ERROR, "no warm-up to time from");
+	r->samples = p->count;
+	r->msgs_per_s = (double)p->count / ((double)(t1 - t0) / 1e9);
+	r->bytes_per_s = r->msgs_per_s * (double)p->size;
+	return p->warmup ? 0 : -EINVAL;
+}
+
+int bh_rpc_pipeline(const struct bh_ops *ops, struct bh_ctx *c, struct bh_result *r)
+{
+	void *buf = msg_buffer(c->p->size);
+	if (!buf)
+		return -ENOMEM;
+	int err = 0;
+	if (c->side == 0) {
+		err = pipeline_client(ops, c, buf, r);
+	} else {
+		for (uint64_t i = 0; i < c->p->warmup + c->p->count && !err; i++) {
+			err = ops->recv(c, buf, c->p->size, -1);
+			if (!err)
+				err = ops->send(c, buf, c->p->size);
+		}
+	}
+	free(buf);
+	return err;
+}
+
 static int run_loops(const struct bh_ops *ops, struct bh_ctx *c, struct bh_result *r)
 {
 	if (c->p->kind == BH_OPS) {
@@ -396,6 +443,8 @@ static int run_loops(const struct bh_ops *ops, struct bh_ctx *c, struct bh_resul
 		free(h);
 		return err;
 	}
+	if (c->p->kind == BH_THR && ops->thr)
+		return ops->thr(ops, c, r);
 	void *buf = msg_buffer(c->p->size);
 	if (!buf)
 		return -ENOMEM;

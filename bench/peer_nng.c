@@ -1,20 +1,38 @@
 /*
- * nng as a peer: a pair1 socket each side, over ipc:// (a Unix socket file
- * in the run's folder) or tcp:// on the loopback.
+ * nng as a peer, over ipc:// (a Unix socket file in the run's folder) or
+ * tcp:// on the loopback: a pair1 socket each side for the channel rows;
+ * req0/rep0 for the request/reply rows.  Their round trip uses the cooked
+ * sockets (one call at a time, as nng's req does); calls per second with
+ * BH_INFLIGHT in flight use the raw ones, where the caller puts the request
+ * id in the header itself (nng's own way to have many calls in flight).
  */
 #include "peer.h"
 
 #include <errno.h>
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
 #include <nng/transport/tcp/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+struct nkind {
+	const char *transport; /* "ipc" or "tcp" */
+	bool rpc;              /* req0/rep0, else pair1 */
+};
+
+static const struct nkind k_pair_ipc = { "ipc", false };
+static const struct nkind k_pair_tcp = { "tcp", false };
+static const struct nkind k_rpc_ipc = { "ipc", true };
+static const struct nkind k_rpc_tcp = { "tcp", true };
+
 struct nside {
 	nng_socket sock;
-	bool open;
+	bool open, raw;
+	nng_msg *held; /* raw rep: the request being answered, header and all */
+	uint32_t seq;  /* raw req: the next request id */
 };
 
 /* nng has its own error numbers: keep the words, hand back -EIO. */
@@ -24,22 +42,32 @@ static int nerr(struct bh_ctx *c, const char *what, int rv)
 	return -EIO;
 }
 
+static int open_socket(struct bh_ctx *c, struct nside *n, const struct nkind *k)
+{
+	n->raw = k->rpc && c->p->kind == BH_THR;
+	if (!k->rpc)
+		return nng_pair1_open(&n->sock);
+	if (n->raw)
+		return c->side ? nng_rep0_open_raw(&n->sock) : nng_req0_open_raw(&n->sock);
+	return c->side ? nng_rep0_open(&n->sock) : nng_req0_open(&n->sock);
+}
+
 static int n_open(struct bh_ctx *c)
 {
-	const char *kind = c->arg;
+	const struct nkind *k = c->arg;
 	struct nside *n = calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	c->priv = n;
-	int rv = nng_pair1_open(&n->sock);
+	int rv = open_socket(c, n, k);
 	if (rv)
-		return nerr(c, "nng_pair1_open", rv);
+		return nerr(c, "nng open", rv);
 	n->open = true;
 	/* No cap on a received message: the bench sizes go to 1 MiB and beyond. */
 	nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ, 0);
 	char url[300];
 	if (c->side) {
-		if (!strcmp(kind, "ipc")) {
+		if (!strcmp(k->transport, "ipc")) {
 			char path[256];
 			bh_path(c->p, "nng", path, sizeof(path));
 			snprintf(url, sizeof(url), "ipc://%s", path);
@@ -49,7 +77,7 @@ static int n_open(struct bh_ctx *c)
 		nng_listener l;
 		if ((rv = nng_listen(n->sock, url, &l, 0)))
 			return nerr(c, "nng_listen", rv);
-		if (strcmp(kind, "ipc")) {
+		if (strcmp(k->transport, "ipc")) {
 			int port = 0;
 			if ((rv = nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port)))
 				return nerr(c, "bound port", rv);
@@ -65,9 +93,33 @@ static int n_open(struct bh_ctx *c)
 	return 0;
 }
 
+/* Raw req: a message with the request id in its header. */
+static int raw_send(struct bh_ctx *c, struct nside *n, const void *buf, size_t len)
+{
+	nng_msg *m;
+	int rv = nng_msg_alloc(&m, 0);
+	if (!rv)
+		rv = nng_msg_header_append_u32(m, 0x80000000u | (n->seq++ & 0x7fffffffu));
+	if (!rv)
+		rv = nng_msg_append(m, buf, len);
+	if (!rv && (rv = nng_sendmsg(n->sock, m, 0)))
+		nng_msg_free(m);
+	return rv ? nerr(c, "nng_sendmsg", rv) : 0;
+}
+
 static int n_send(struct bh_ctx *c, const void *buf, size_t len)
 {
 	struct nside *n = c->priv;
+	if (n->raw && c->side) { /* raw rep: the request goes back, header and all */
+		nng_msg *m = n->held;
+		n->held = NULL;
+		int rv = nng_sendmsg(n->sock, m, 0);
+		if (rv)
+			nng_msg_free(m);
+		return rv ? nerr(c, "nng_sendmsg", rv) : 0;
+	}
+	if (n->raw)
+		return raw_send(c, n, buf, len);
 	int rv = nng_send(n->sock, (void *)buf, len, 0);
 	return rv ? nerr(c, "nng_send", rv) : 0;
 }
@@ -75,6 +127,18 @@ static int n_send(struct bh_ctx *c, const void *buf, size_t len)
 static int n_recv(struct bh_ctx *c, void *buf, size_t len, int timeout_ms)
 {
 	struct nside *n = c->priv;
+	if (n->raw) {
+		nng_msg *m;
+		int rv = nng_recvmsg(n->sock, &m, 0);
+		if (rv)
+			return nerr(c, "nng_recvmsg", rv);
+		size_t got = nng_msg_len(m);
+		if (c->side)
+			n->held = m;
+		else
+			nng_msg_free(m);
+		return got == len ? 0 : -EBADMSG;
+	}
 	size_t got = len;
 	int rv = nng_recv(n->sock, buf, &got, 0);
 	if (rv)
@@ -87,6 +151,8 @@ static void n_close(struct bh_ctx *c)
 	struct nside *n = c->priv;
 	if (!n)
 		return;
+	if (n->held)
+		nng_msg_free(n->held);
 	if (n->open)
 		nng_close(n->sock);
 	free(n);
@@ -94,13 +160,31 @@ static void n_close(struct bh_ctx *c)
 }
 
 static const struct bh_ops n_ipc = { "unix", "nng", "ipc", .open = n_open, .send = n_send,
-	.recv = n_recv, .close = n_close, .arg = "ipc" };
+	.recv = n_recv, .close = n_close, .arg = &k_pair_ipc };
 static const struct bh_ops n_tcp = { "tcp", "nng", "tcp", .open = n_open, .send = n_send,
-	.recv = n_recv, .close = n_close, .arg = "tcp" };
+	.recv = n_recv, .close = n_close, .arg = &k_pair_tcp };
+static const struct bh_ops n_rpc_ipc = { "rpc-unix", "nng", "req/rep", .open = n_open,
+	.send = n_send, .recv = n_recv, .close = n_close, .thr = bh_rpc_pipeline,
+	.arg = &k_rpc_ipc };
+static const struct bh_ops n_rpc_tcp = { "rpc-tcp", "nng", "req/rep", .open = n_open,
+	.send = n_send, .recv = n_recv, .close = n_close, .thr = bh_rpc_pipeline,
+	.arg = &k_rpc_tcp };
 
 const struct bh_ops *peer_ops(const char *transport)
 {
-	return !strcmp(transport, "ipc") ? &n_ipc : !strcmp(transport, "tcp") ? &n_tcp : NULL;
+	static const struct {
+		const char *name;
+		const struct bh_ops *ops;
+	} rows[] = {
+		{ "ipc", &n_ipc },
+		{ "tcp", &n_tcp },
+		{ "reqrep-ipc", &n_rpc_ipc },
+		{ "reqrep-tcp", &n_rpc_tcp },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (!strcmp(transport, rows[i].name))
+			return rows[i].ops;
+	return NULL;
 }
 
 const char *peer_version(void)

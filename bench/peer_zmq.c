@@ -1,6 +1,7 @@
 /*
- * ZeroMQ as a peer: a PAIR socket each side, over ipc:// (a Unix stream
- * socket file in the run's folder) or tcp:// on the loopback.
+ * ZeroMQ as a peer, over ipc:// (a Unix stream socket file in the run's
+ * folder) or tcp:// on the loopback: a PAIR socket each side for the
+ * channel rows; REQ/REP and DEALER/ROUTER for the request/reply rows.
  */
 #include "peer.h"
 
@@ -12,7 +13,22 @@
 
 struct zside {
 	void *ctx, *sock;
+	unsigned char id[256]; /* ROUTER: the identity of the peer that called */
+	size_t idlen;
 };
+
+/* How a row uses ZeroMQ: the sockets of each side and the transport. */
+struct zkind {
+	const char *transport; /* "ipc" or "tcp" */
+	int client, server;    /* socket types */
+};
+
+static const struct zkind k_pair_ipc = { "ipc", ZMQ_PAIR, ZMQ_PAIR };
+static const struct zkind k_pair_tcp = { "tcp", ZMQ_PAIR, ZMQ_PAIR };
+static const struct zkind k_reqrep_ipc = { "ipc", ZMQ_REQ, ZMQ_REP };
+static const struct zkind k_reqrep_tcp = { "tcp", ZMQ_REQ, ZMQ_REP };
+static const struct zkind k_dealer_ipc = { "ipc", ZMQ_DEALER, ZMQ_ROUTER };
+static const struct zkind k_dealer_tcp = { "tcp", ZMQ_DEALER, ZMQ_ROUTER };
 
 static int zerr(void)
 {
@@ -21,20 +37,20 @@ static int zerr(void)
 
 static int z_open(struct bh_ctx *c)
 {
-	const char *kind = c->arg;
+	const struct zkind *k = c->arg;
 	struct zside *z = calloc(1, sizeof(*z));
 	if (!z)
 		return -ENOMEM;
 	c->priv = z;
 	z->ctx = zmq_ctx_new();
-	z->sock = z->ctx ? zmq_socket(z->ctx, ZMQ_PAIR) : NULL;
+	z->sock = z->ctx ? zmq_socket(z->ctx, c->side ? k->server : k->client) : NULL;
 	if (!z->sock)
 		return zerr();
 	int zero = 0;
 	zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof(zero));
 	char ep[300];
 	if (c->side) {
-		if (!strcmp(kind, "ipc")) {
+		if (!strcmp(k->transport, "ipc")) {
 			char path[256];
 			bh_path(c->p, "zmq", path, sizeof(path));
 			snprintf(ep, sizeof(ep), "ipc://%s", path);
@@ -54,11 +70,11 @@ static int z_open(struct bh_ctx *c)
 	return zmq_connect(z->sock, ep) < 0 ? zerr() : 0;
 }
 
-static int z_send(struct bh_ctx *c, const void *buf, size_t len)
+/* One zmq_send, again after EINTR. */
+static int z_send1(void *sock, const void *buf, size_t len, int flags)
 {
-	struct zside *z = c->priv;
 	for (;;) {
-		int n = zmq_send(z->sock, buf, len, 0);
+		int n = zmq_send(sock, buf, len, flags);
 		if (n == (int)len)
 			return 0;
 		if (n < 0 && zmq_errno() == EINTR)
@@ -67,17 +83,52 @@ static int z_send(struct bh_ctx *c, const void *buf, size_t len)
 	}
 }
 
+/* One zmq_recv of at most len bytes: its length, or -errno. */
+static int z_recv1(void *sock, void *buf, size_t len)
+{
+	for (;;) {
+		int n = zmq_recv(sock, buf, len, 0);
+		if (n >= 0)
+			return n;
+		if (zmq_errno() != EINTR)
+			return zerr();
+	}
+}
+
+static int z_send(struct bh_ctx *c, const void *buf, size_t len)
+{
+	struct zside *z = c->priv;
+	const struct zkind *k = c->arg;
+	/* A ROUTER answers the peer that called: its identity frame first. */
+	if (c->side && k->server == ZMQ_ROUTER) {
+		int r = z_send1(z->sock, z->id, z->idlen, ZMQ_SNDMORE);
+		if (r)
+			return r;
+	}
+	return z_send1(z->sock, buf, len, 0);
+}
+
 static int z_recv(struct bh_ctx *c, void *buf, size_t len, int timeout_ms)
 {
 	struct zside *z = c->priv;
-	for (;;) {
-		int n = zmq_recv(z->sock, buf, len, 0);
-		if (n == (int)len)
-			return 0;
-		if (n < 0 && zmq_errno() == EINTR)
-			continue;
-		return n < 0 ? zerr() : -EBADMSG;
+	const struct zkind *k = c->arg;
+	if (c->side && k->server == ZMQ_ROUTER) {
+		int n = z_recv1(z->sock, z->id, sizeof(z->id));
+		if (n < 0)
+			return n;
+		z->idlen = (size_t)n;
 	}
+	int n = z_recv1(z->sock, buf, len);
+	return n < 0 ? n : n == (int)len ? 0 : -EBADMSG;
+}
+
+/* REQ/REP cannot have two calls in flight: no calls-per-second figure. */
+static int z_lockstep(const struct bh_ops *ops, struct bh_ctx *c, struct bh_result *r)
+{
+	(void)ops;
+	if (c->side == 0)
+		bh_note(r, BH_SKIP, "REQ/REP is lockstep: one call at a time");
+	return 0;
 }
 
 static void z_close(struct bh_ctx *c)
@@ -94,13 +145,39 @@ static void z_close(struct bh_ctx *c)
 }
 
 static const struct bh_ops z_ipc = { "unix", "zmq", "ipc", .open = z_open, .send = z_send,
-	.recv = z_recv, .close = z_close, .arg = "ipc" };
+	.recv = z_recv, .close = z_close, .arg = &k_pair_ipc };
 static const struct bh_ops z_tcp = { "tcp", "zmq", "tcp", .open = z_open, .send = z_send,
-	.recv = z_recv, .close = z_close, .arg = "tcp" };
+	.recv = z_recv, .close = z_close, .arg = &k_pair_tcp };
+static const struct bh_ops z_reqrep_ipc = { "rpc-unix", "zmq", "req/rep", .open = z_open,
+	.send = z_send, .recv = z_recv, .close = z_close, .thr = z_lockstep,
+	.arg = &k_reqrep_ipc };
+static const struct bh_ops z_reqrep_tcp = { "rpc-tcp", "zmq", "req/rep", .open = z_open,
+	.send = z_send, .recv = z_recv, .close = z_close, .thr = z_lockstep,
+	.arg = &k_reqrep_tcp };
+static const struct bh_ops z_dealer_ipc = { "rpc-unix", "zmq", "dealer", .open = z_open,
+	.send = z_send, .recv = z_recv, .close = z_close, .thr = bh_rpc_pipeline,
+	.arg = &k_dealer_ipc };
+static const struct bh_ops z_dealer_tcp = { "rpc-tcp", "zmq", "dealer", .open = z_open,
+	.send = z_send, .recv = z_recv, .close = z_close, .thr = bh_rpc_pipeline,
+	.arg = &k_dealer_tcp };
 
 const struct bh_ops *peer_ops(const char *transport)
 {
-	return !strcmp(transport, "ipc") ? &z_ipc : !strcmp(transport, "tcp") ? &z_tcp : NULL;
+	static const struct {
+		const char *name;
+		const struct bh_ops *ops;
+	} rows[] = {
+		{ "ipc", &z_ipc },
+		{ "tcp", &z_tcp },
+		{ "reqrep-ipc", &z_reqrep_ipc },
+		{ "reqrep-tcp", &z_reqrep_tcp },
+		{ "dealer-ipc", &z_dealer_ipc },
+		{ "dealer-tcp", &z_dealer_tcp },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (!strcmp(transport, rows[i].name))
+			return rows[i].ops;
+	return NULL;
 }
 
 const char *peer_version(void)

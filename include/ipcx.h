@@ -668,10 +668,19 @@ ssize_t ipcx_rpc_call(ipcx_rpc_client *c, const void *req, size_t len, void *rep
  * flight (-ENOBUFS beyond).  A client whose server has gone dials the URL
  * again on its next call (the reconnect rule; -ECONNREFUSED if nobody
  * serves it yet).
+ *
+ * flags: IPCX_RPC_MORE says more calls follow at once: on a socket this
+ * call may wait in the client, to go out with them in one message (one
+ * system call and one wake-up of the server for all; their answers come
+ * back together too).  It goes at the latest with the next call started
+ * without the flag, or when the client waits (ipcx_rpc_wait, ipcx_rpc_call)
+ * or is polled (ipcx_rpc_client_fileno: from then on every call goes at
+ * once).  Rings ignore it.
  */
 #define IPCX_RPC_MAX_CALLS 65536
+#define IPCX_RPC_MORE 0x1u
 int ipcx_rpc_start(ipcx_rpc_client *c, const void *req, size_t len, int timeout_ms,
-		   uint64_t *id);
+		   unsigned flags, uint64_t *id);
 
 /* A finished call, from ipcx_rpc_wait(). */
 struct ipcx_rpc_result {

@@ -405,7 +405,8 @@ ParameterizedTest(int *ci, rpc, out_of_order)
 	for (int i = 0; i < 16; i++) {
 		char m[16];
 		snprintf(m, sizeof(m), "n%02d", i);
-		cr_assert_eq(ipcx_rpc_start(e.c, m, 3, T_GUARD_MS, &ids[i]), 0);
+		cr_assert_eq(ipcx_rpc_start(e.c, m, 3, T_GUARD_MS, i < 15 ? IPCX_RPC_MORE : 0,
+					    &ids[i]), 0);
 	}
 	for (int k = 0; k < 16; k++) {
 		char buf[16];
@@ -433,7 +434,9 @@ ParameterizedTest(int *ci, rpc, ten_thousand_in_flight)
 	uint64_t *ids = malloc(N * sizeof(*ids));
 	for (int i = 0; i < N; i++) {
 		int v = tagged(i);
-		cr_assert_eq(ipcx_rpc_start(e.c, &v, sizeof(v), T_GUARD_MS, &ids[i]), 0,
+		/* Half of them may travel in batches (IPCX_RPC_MORE), half alone. */
+		unsigned more = (i / 100) % 2 ? IPCX_RPC_MORE : 0;
+		cr_assert_eq(ipcx_rpc_start(e.c, &v, sizeof(v), T_GUARD_MS, more, &ids[i]), 0,
 			     "%s: start %d: %s", e.tc->name, i, ipcx_errdetail());
 	}
 	cr_expect_gt(cstats(&e).pending, 0);
@@ -492,7 +495,7 @@ ParameterizedTest(int *ci, rpc, error_reply)
 	cr_expect_eq(n, -ENOENT, "%s: %zd", e.tc->name, n);
 	cr_expect_str_eq(ipcx_errdetail(), "no such key");
 	uint64_t id;
-	cr_assert_eq(ipcx_rpc_start(e.c, "Egone", 5, T_GUARD_MS, &id), 0);
+	cr_assert_eq(ipcx_rpc_start(e.c, "Egone", 5, T_GUARD_MS, 0, &id), 0);
 	struct ipcx_rpc_result res;
 	cr_assert_eq(ipcx_rpc_wait(e.c, T_GUARD_MS, buf, sizeof(buf), &res), 0);
 	cr_expect_eq(res.id, id);
@@ -517,10 +520,10 @@ ParameterizedTest(int *ci, rpc, server_killed_with_calls_pending)
 	env_open(&e, &cases[*ci], HOLD, 3);
 	uint64_t id;
 	for (int i = 0; i < 3; i++)
-		cr_assert_eq(ipcx_rpc_start(e.c, "held", 4, 60000, &id), 0);
+		cr_assert_eq(ipcx_rpc_start(e.c, "held", 4, 60000, 0, &id), 0);
 	cr_assert(t_wait_post(&e.srv.held, T_GUARD_MS));
 	for (int i = 0; i < 2; i++)
-		cr_assert_eq(ipcx_rpc_start(e.c, "queued", 6, 60000, &id), 0);
+		cr_assert_eq(ipcx_rpc_start(e.c, "queued", 6, 60000, 0, &id), 0);
 	kill(e.pid, SIGKILL);
 	cr_expect_eq(t_join(e.pid, T_GUARD_MS), 128 + SIGKILL);
 	e.pid = 0;
@@ -556,9 +559,9 @@ ParameterizedTest(int *ci, rpc, server_closes_with_calls_pending)
 	env_open(&e, &cases[*ci], CLOSE, 2);
 	uint64_t id;
 	for (int i = 0; i < 2; i++)
-		cr_assert_eq(ipcx_rpc_start(e.c, "held", 4, 60000, &id), 0);
+		cr_assert_eq(ipcx_rpc_start(e.c, "held", 4, 60000, 0, &id), 0);
 	cr_assert(t_wait_post(&e.srv.held, T_GUARD_MS));
-	cr_assert_eq(ipcx_rpc_start(e.c, "queued", 6, 60000, &id), 0);
+	cr_assert_eq(ipcx_rpc_start(e.c, "queued", 6, 60000, 0, &id), 0);
 	t_post(&e.srv.go);
 	int reset = 0;
 	for (int i = 0; i < 3; i++) {
@@ -585,7 +588,7 @@ ParameterizedTest(int *ci, rpc, replies_from_other_threads)
 	uint64_t *ids = malloc(N * sizeof(*ids));
 	for (int i = 0; i < N; i++) {
 		int v = tagged(i);
-		cr_assert_eq(ipcx_rpc_start(e.c, &v, sizeof(v), T_GUARD_MS, &ids[i]), 0);
+		cr_assert_eq(ipcx_rpc_start(e.c, &v, sizeof(v), T_GUARD_MS, IPCX_RPC_MORE, &ids[i]), 0);
 	}
 	for (int k = 0; k < N; k++) {
 		int v = -1;
@@ -610,7 +613,7 @@ ParameterizedTest(int *ci, rpc, pollable)
 	struct pollfd p = { fd, POLLIN, 0 };
 	cr_expect_eq(poll(&p, 1, 0), 0, "%s: readable with nothing in flight", e.tc->name);
 	uint64_t id;
-	cr_assert_eq(ipcx_rpc_start(e.c, "p", 1, T_GUARD_MS, &id), 0);
+	cr_assert_eq(ipcx_rpc_start(e.c, "p", 1, T_GUARD_MS, 0, &id), 0);
 	cr_assert(t_wait_post(&e.srv.held, T_GUARD_MS));
 	char buf[8];
 	struct ipcx_rpc_result res;
@@ -622,7 +625,7 @@ ParameterizedTest(int *ci, rpc, pollable)
 	cr_assert_eq(ipcx_rpc_wait(e.c, 0, buf, sizeof(buf), &res), 0);
 	cr_expect_eq(res.id, id);
 	/* A call that times out makes it readable too (its deadline). */
-	cr_assert_eq(ipcx_rpc_start(e.c, "Eslow", 5, 1, &id), 0);
+	cr_assert_eq(ipcx_rpc_start(e.c, "Eslow", 5, 1, 0, &id), 0);
 	bool got = false;
 	while (!got) {
 		cr_assert_eq(poll(&p, 1, T_GUARD_MS), 1);
@@ -672,7 +675,7 @@ ParameterizedTest(int *ci, rpc, workers_one_killed)
 		cr_assert_gt(ipcx_addr(listener, e.addr, sizeof(e.addr)), 0);
 	env_dial(&e);
 	uint64_t id;
-	cr_assert_eq(ipcx_rpc_start(e.c, "doomed", 6, 60000, &id), 0);
+	cr_assert_eq(ipcx_rpc_start(e.c, "doomed", 6, 60000, 0, &id), 0);
 	cr_assert(t_wait_post(&doomed.held, T_GUARD_MS), "the joined worker did not take it");
 	kill(dpid, SIGKILL);
 	cr_expect_eq(t_join(dpid, T_GUARD_MS), 128 + SIGKILL);
@@ -740,6 +743,13 @@ static int junk(unsigned char (*f)[64], size_t *len)
 	len[n] = frame(f[n], 1, 0, 7, 0, 0, "x"), put32(f[n] + 28, 999), n++; /* length lies */
 	len[n] = frame(f[n], 1, 0, 7, 0, 0, "xy") - 1, n++;      /* cut short */
 	len[n] = frame(f[n], 3, 0, 7, 0, 5000, "x"), n++;        /* errno out of range */
+	/* A batch that says two frames and holds one; one that holds a batch. */
+	unsigned char in[40];
+	size_t il = frame(in, 1, 0, 7, 0, 0, "x");
+	len[n] = frame(f[n], 7, 0, 0, 0, 2, NULL), memcpy(f[n] + 32, in, il),
+	put32(f[n] + 28, (uint32_t)il), len[n] += il, n++;
+	len[n] = frame(f[n], 7, 0, 0, 0, 1, NULL), memcpy(f[n] + 32, in, il),
+	put32(f[n] + 28, (uint32_t)il), len[n] += il, n++;       /* a batch of one */
 	return n;
 }
 
@@ -811,7 +821,7 @@ Test(rpc, malformed_frames_into_ring)
 	ipcx_rpc_client *c;
 	cr_assert_eq(ipcx_rpc_dial(url, 0, &c), 0);
 	uint64_t id;
-	cr_assert_eq(ipcx_rpc_start(c, "real", 4, T_GUARD_MS, &id), 0);
+	cr_assert_eq(ipcx_rpc_start(c, "real", 4, T_GUARD_MS, 0, &id), 0);
 	cr_assert_eq(ipcx_rpc_next(s, T_GUARD_MS, &q), 0);
 	cr_expect_eq(q->id, id);
 	cr_assert_eq(ipcx_rpc_reply(q, "yes", 3), 0);
@@ -831,7 +841,7 @@ Test(rpc, malformed_frames_to_client)
 	ipcx_rpc_client *c;
 	cr_assert_eq(ipcx_rpc_client_chan(a, 0, &c), 0);
 	uint64_t id;
-	cr_assert_eq(ipcx_rpc_start(c, "q", 1, T_GUARD_MS, &id), 0);
+	cr_assert_eq(ipcx_rpc_start(c, "q", 1, T_GUARD_MS, 0, &id), 0);
 	unsigned char req[64];
 	cr_assert_eq(ipcx_recv(b, req, sizeof(req), T_GUARD_MS), 33);
 	unsigned char f[16][64];
@@ -874,7 +884,7 @@ static int doomed_client_main(void *arg)
 		return 1;
 	uint64_t id;
 	for (int i = 0; i < 100; i++)
-		if (ipcx_rpc_start(c, &i, sizeof(i), T_GUARD_MS, &id) < 0)
+		if (ipcx_rpc_start(c, &i, sizeof(i), T_GUARD_MS, 0, &id) < 0)
 			return 2;
 	t_post(&d->sent);
 	pause(); /* killed here, its replies unread */
@@ -942,7 +952,7 @@ Test(rpc, ids_are_unpredictable_and_distinct)
 	uint64_t prev = 0, id;
 	int small_steps = 0;
 	for (int i = 0; i < 100; i++) {
-		cr_assert_eq(ipcx_rpc_start(c, "x", 1, -1, &id), 0);
+		cr_assert_eq(ipcx_rpc_start(c, "x", 1, -1, 0, &id), 0);
 		cr_expect_neq(id, 0);
 		cr_expect_neq(id, prev);
 		small_steps += id - prev < 1000000 || prev - id < 1000000;

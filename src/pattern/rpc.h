@@ -31,8 +31,13 @@
  *   8  u64       id: the call (0 for HELLO and GONE)
  *  16  u64       aux: REQUEST, HELLO: the client's reply-ring token (rings);
  *                TAKEN, GONE: the server process's start time
- *  24  u32       arg: ERROR: the errno (1 .. 4095); TAKEN, GONE: the pid
+ *  24  u32       arg: ERROR: the errno (1 .. 4095); TAKEN, GONE: the pid;
+ *                BATCH: the number of frames in it
  *  28  u32       len: payload bytes after the header (= message length - 32)
+ *
+ * A BATCH frame's payload is other frames back to back (never a batch),
+ * each checked on its own: how calls started with IPCX_RPC_MORE travel on
+ * sockets, one system call for many, and how their answers come back.
  */
 #define RPC_HDR     32u
 #define RPC_VERSION 1u
@@ -45,6 +50,7 @@ enum rpc_kind {
 	RPC_TAKEN,       /* joined worker -> client: "I hold call id" */
 	RPC_HELLO,       /* client -> server: "here is my reply ring" */
 	RPC_GONE,        /* -> client: a server process has gone (see flags) */
+	RPC_BATCH,       /* sockets: several frames in one message (arg: how many) */
 	RPC_NKINDS
 };
 
@@ -67,6 +73,30 @@ void rpc_put(void *buf, const struct rpc_hdr *h);
  * reason (for the counters; nothing is trusted before this says yes).
  */
 int rpc_get(const void *buf, size_t n, struct rpc_hdr *h);
+
+#define RPC_BATCH_MAX    256u       /* frames in one batch */
+#define RPC_BATCH_BYTES  (64u << 10) /* bytes of one batch (less if the channel's max is) */
+
+/*
+ * The frame of a batch at *off (of the n bytes of its payload): its size in
+ * *len, and *off moved past it; -EBADMSG if it does not fit.
+ */
+int rpc_batch_next(const unsigned char *p, size_t n, size_t *off, size_t *len);
+
+/* Frames waiting to go out together (a batch, or one frame alone). */
+struct rpc_out {
+	unsigned char *buf; /* RPC_HDR bytes for the batch header, then the frames */
+	size_t len, cap;    /* bytes of frames */
+	unsigned n;         /* frames */
+};
+/* Add a frame; -ENOMEM. */
+int rpc_out_add(struct rpc_out *o, const struct rpc_hdr *h, const void *payload);
+/* Bytes the message would have with one more frame of len payload bytes. */
+size_t rpc_out_would(const struct rpc_out *o, size_t len);
+/* The message to send: the frame alone, or the batch (its header written now). */
+const void *rpc_out_msg(struct rpc_out *o, size_t *len);
+void rpc_out_clear(struct rpc_out *o);
+void rpc_out_free(struct rpc_out *o);
 
 /* ---- ids ----------------------------------------------------------------- */
 

@@ -55,6 +55,8 @@ struct ipcx_rpc_client {
 	size_t rcap;
 	unsigned char *sbuf; /* sockets: frames are built here */
 	size_t scap;
+	struct rpc_out out;  /* sockets: calls started with IPCX_RPC_MORE, not yet sent */
+	bool flushing;
 
 	struct rpc_ids ids;
 	struct rpc_tab tab;
@@ -222,8 +224,12 @@ static void gone(struct ipcx_rpc_client *c, const struct rpc_hdr *h, struct sink
 		rpc_watch_release(&c->watch, k);
 }
 
-/* One frame of n bytes from the server (or our watcher). */
-static void on_frame(struct ipcx_rpc_client *c, const unsigned char *f, size_t n, struct sink *s)
+static void on_batch(struct ipcx_rpc_client *c, const unsigned char *p, size_t n,
+		     unsigned count, struct sink *s);
+
+/* One frame of n bytes from the server (or our watcher); nested: inside a batch. */
+static void on_frame_in(struct ipcx_rpc_client *c, const unsigned char *f, size_t n,
+			struct sink *s, bool nested)
 {
 	struct rpc_hdr h;
 	if (rpc_get(f, n, &h) < 0) {
@@ -250,8 +256,39 @@ static void on_frame(struct ipcx_rpc_client *c, const unsigned char *f, size_t n
 		if (c->ring)
 			gone(c, &h, s);
 		return;
+	case RPC_BATCH:
+		if (!nested) {
+			on_batch(c, f + RPC_HDR, h.len, h.arg, s);
+			return;
+		}
+		c->st.malformed++; /* a batch in a batch is not valid */
+		return;
 	default:
 		c->st.malformed++; /* a server never sends us requests or hellos */
+	}
+}
+
+static void on_frame(struct ipcx_rpc_client *c, const unsigned char *f, size_t n, struct sink *s)
+{
+	on_frame_in(c, f, n, s, false);
+}
+
+/* Answers that came together: each is a frame of its own, checked on its own. */
+static void on_batch(struct ipcx_rpc_client *c, const unsigned char *p, size_t n,
+		     unsigned count, struct sink *s)
+{
+	size_t off = 0, len;
+	unsigned k = 0;
+	while (off < n && rpc_batch_next(p, n, &off, &len) == 0)
+		k++;
+	if (off != n || k != count) {
+		c->st.malformed++; /* its frames do not add up: none of them is trusted */
+		return;
+	}
+	for (off = 0; off < n;) {
+		size_t at = off;
+		rpc_batch_next(p, n, &off, &len);
+		on_frame_in(c, p + at, len, s, true);
 	}
 }
 
@@ -302,8 +339,15 @@ static int recv_sock(struct ipcx_rpc_client *c, int ms, struct sink *s)
  * `until` (-1: no limit; a time already past: only what is there now).
  * 0, or -ETIMEDOUT / -EAGAIN when until came first, or a fatal error.
  */
+static int flush(struct ipcx_rpc_client *c);
+
 static int pump(struct ipcx_rpc_client *c, int64_t until, struct sink *s)
 {
+	if (c->out.n && !c->flushing) { /* what waits for company goes now: we wait too */
+		int r = flush(c);
+		if (r < 0 && r != -EPIPE)
+			return r;
+	}
 	for (;;) {
 		expire(c, s);
 		if (s && s->got)
@@ -520,15 +564,30 @@ static int send_frame(struct ipcx_rpc_client *c, const struct rpc_hdr *h, const 
 	return c->ring ? ring_send(c, h, payload, ms) : sock_send(c, h, payload, ms);
 }
 
-/*
- * Send a request, waiting up to deadline for room.  While the way to the
- * server is full, take what the server sent us meanwhile: a server blocked
- * on its replies to us would otherwise never read our requests.
- */
-static int send_request(struct ipcx_rpc_client *c, const struct rpc_hdr *h, const void *payload,
-			int64_t deadline)
+/* One try: a frame (h, payload), or a whole message (msg, len) already built. */
+struct tx {
+	const struct rpc_hdr *h;
+	const void *payload;
+	const void *msg;
+	size_t len;
+};
+
+static int try_send(struct ipcx_rpc_client *c, const struct tx *t, int ms)
 {
-	int r = send_frame(c, h, payload, 0);
+	if (!t->msg)
+		return send_frame(c, t->h, t->payload, ms);
+	ssize_t w = ipcx_send(c->ch, t->msg, t->len, ms);
+	return w < 0 ? (int)w : 0;
+}
+
+/*
+ * Send, waiting up to deadline for room.  While the way to the server is
+ * full, take what the server sent us meanwhile: a server blocked on its
+ * replies to us would otherwise never read our requests.
+ */
+static int send_tx(struct ipcx_rpc_client *c, const struct tx *t, int64_t deadline)
+{
+	int r = try_send(c, t, 0);
 	while (r == -EAGAIN || r == -ETIMEDOUT) {
 		if (deadline >= 0 && rpc_now() >= deadline)
 			return ipcx_errdetail_set(-ETIMEDOUT, "no room to send the call in time");
@@ -538,16 +597,62 @@ static int send_request(struct ipcx_rpc_client *c, const struct rpc_hdr *h, cons
 		if (c->down || !c->ch)
 			return ipcx_errdetail_set(-EPIPE, "the server went away");
 		int ms = rpc_ms_left(deadline);
-		r = send_frame(c, h, payload, ms < 0 || ms > 1 ? 1 : ms);
+		r = try_send(c, t, ms < 0 || ms > 1 ? 1 : ms);
 	}
 	return r;
 }
 
+static int send_request(struct ipcx_rpc_client *c, const struct rpc_hdr *h, const void *payload,
+			int64_t deadline)
+{
+	struct tx t = { h, payload, NULL, 0 };
+	return send_tx(c, &t, deadline);
+}
+
+/* Send the calls started with IPCX_RPC_MORE, together. */
+static int flush(struct ipcx_rpc_client *c)
+{
+	struct tx t = { NULL, NULL, NULL, 0 };
+	t.msg = rpc_out_msg(&c->out, &t.len);
+	c->flushing = true;
+	int r = send_tx(c, &t, -1); /* the calls' own deadlines still end them */
+	c->flushing = false;
+	rpc_out_clear(&c->out);
+	if (r == -EPIPE && !c->down)
+		go_down(c, -ECONNRESET, "the server went away", NULL);
+	return r;
+}
+
+/* The largest batch: what a message holds, and no more than RPC_BATCH_BYTES. */
+static size_t batch_limit(const struct ipcx_rpc_client *c)
+{
+	size_t max = ipcx_max_msg(c->ch);
+	return max < RPC_BATCH_BYTES ? max : RPC_BATCH_BYTES;
+}
+
+/* A call that waits for company (IPCX_RPC_MORE): added to the batch. */
+static int batch_call(struct ipcx_rpc_client *c, const struct rpc_hdr *h, const void *req,
+		      bool more)
+{
+	if (c->out.n && (c->out.n >= RPC_BATCH_MAX || rpc_out_would(&c->out, h->len) > batch_limit(c))) {
+		int r = flush(c);
+		if (r < 0)
+			return r;
+	}
+	int r = rpc_out_add(&c->out, h, req);
+	if (r == 0 && !more)
+		r = flush(c);
+	return r;
+}
+
 IPCX_EXPORT int ipcx_rpc_start(ipcx_rpc_client *c, const void *req, size_t len, int timeout_ms,
-			       uint64_t *id)
+			       unsigned flags, uint64_t *id)
 {
 	if (!c || (!req && len) || !id)
 		return -EINVAL;
+	if (flags & ~IPCX_RPC_MORE)
+		return ipcx_errdetail_set(-EINVAL, "ipcx_rpc_start: unknown flags 0x%x",
+					  flags & ~IPCX_RPC_MORE);
 	int r = 0;
 	if (c->watching && atomic_exchange(&c->watch.news, 0))
 		r = pump(c, 0, NULL); /* a server died while we were idle: learn it now */
@@ -570,7 +675,15 @@ IPCX_EXPORT int ipcx_rpc_start(ipcx_rpc_client *c, const void *req, size_t len, 
 	while (rpc_tab_find(&c->tab, cid));
 	struct rpc_hdr h = { .kind = RPC_REQUEST, .id = cid, .aux = c->token,
 			     .len = (uint32_t)len };
-	r = send_request(c, &h, req, deadline);
+	/*
+	 * On a socket, calls may travel together: one system call, one wake-up
+	 * of the server, for many.  Not once a poller watches us (it would wait
+	 * for replies to calls we have not sent), nor on rings (no system calls).
+	 */
+	if (!c->ring && c->ep < 0 && ((flags & IPCX_RPC_MORE) || c->out.n))
+		r = batch_call(c, &h, req, flags & IPCX_RPC_MORE);
+	else
+		r = send_request(c, &h, req, deadline);
 	if (r == -EPIPE && !c->ring && c->url && !c->down) {
 		/*
 		 * The connection broke while we were idle (the server went away):
@@ -649,7 +762,7 @@ IPCX_EXPORT ssize_t ipcx_rpc_call(ipcx_rpc_client *c, const void *req, size_t le
 	if (!c || (!reply && cap))
 		return -EINVAL;
 	uint64_t id;
-	int r = ipcx_rpc_start(c, req, len, timeout_ms, &id);
+	int r = ipcx_rpc_start(c, req, len, timeout_ms, 0, &id);
 	if (r < 0)
 		return r;
 	struct sink s = { .want = id, .buf = reply, .cap = cap };
@@ -713,6 +826,11 @@ IPCX_EXPORT int ipcx_rpc_client_fileno(ipcx_rpc_client *c)
 		return -EINVAL;
 	if (c->ep >= 0)
 		return c->ep;
+	if (c->out.n) { /* from now on calls go out at once: so do these */
+		int r = flush(c);
+		if (r < 0 && r != -EPIPE)
+			return r;
+	}
 	c->ep = epoll_create1(EPOLL_CLOEXEC);
 	c->ready = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	c->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -770,6 +888,7 @@ IPCX_EXPORT int ipcx_rpc_client_close(ipcx_rpc_client *c)
 	}
 	poll_close(c);
 	rpc_tab_fini(&c->tab);
+	rpc_out_free(&c->out);
 	free(c->rbuf);
 	free(c->sbuf);
 	free(c->url);

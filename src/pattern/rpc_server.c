@@ -32,6 +32,8 @@ struct dest {
 	uint64_t used;     /* rings: when last used, to choose one to let go */
 	unsigned char *sbuf; /* sockets: frames are built here (under mu) */
 	size_t scap;
+	struct rpc_out out; /* sockets: answers to a batch, to go together (under mu) */
+	bool dirty;         /* in the server's list of dests with answers waiting */
 };
 
 struct req {
@@ -62,8 +64,18 @@ struct ipcx_rpc_server {
 	int evn, evi;
 	unsigned char *rbuf; /* sockets: frames are received here */
 	size_t rcap;
+	struct req *queue[RPC_BATCH_MAX]; /* sockets: the rest of a batch of requests */
+	unsigned qh, qn;
+	struct dest *dirty[64]; /* dests with answers waiting to go together */
+	unsigned ndirty;
 	struct ipcx_rpc_stats st;
 };
+
+/*
+ * The server whose ipcx_rpc_next() this thread called last: its answers
+ * may wait to go out together; another thread's go at once.
+ */
+static __thread const struct ipcx_rpc_server *next_thread_of;
 
 static void count(struct ipcx_rpc_server *s, uint64_t *ctr)
 {
@@ -109,6 +121,7 @@ static void dest_free(struct dest *d)
 	if (orphan)
 		bury(d);
 	pthread_mutex_destroy(&d->mu);
+	rpc_out_free(&d->out);
 	free(d->sbuf);
 	free(d);
 }
@@ -272,6 +285,78 @@ static int dest_send(struct ipcx_rpc_server *s, struct dest *d, const struct rpc
 	return r;
 }
 
+/* ---- answers to a batch, together (sockets) ----------------------------------------- */
+
+/* Send what waits in d->out (under d->mu): 0, or minus the answers lost. */
+static int flush_locked(struct dest *d)
+{
+	if (!d->out.n)
+		return 0;
+	size_t len;
+	const void *m = rpc_out_msg(&d->out, &len);
+	ssize_t w = d->dead ? -EPIPE : ipcx_send(d->ch, m, len, REPLY_WAIT_MS);
+	int lost = w < 0 ? -(int)d->out.n : 0;
+	rpc_out_clear(&d->out);
+	if (w == -EPIPE)
+		d->dead = true;
+	return lost;
+}
+
+/* Send every answer that waits (the thread of ipcx_rpc_next, before it waits). */
+static void flush_dirty(struct ipcx_rpc_server *s)
+{
+	for (unsigned i = 0; i < s->ndirty; i++) {
+		struct dest *d = s->dirty[i];
+		pthread_mutex_lock(&d->mu);
+		int lost = -flush_locked(d);
+		d->dirty = false;
+		pthread_mutex_unlock(&d->mu);
+		pthread_mutex_lock(&s->lock);
+		s->st.dropped += (uint64_t)lost; /* counted as replies when they were queued */
+		s->st.replies -= (uint64_t)lost;
+		dest_unref(d);
+		pthread_mutex_unlock(&s->lock);
+	}
+	s->ndirty = 0;
+}
+
+/*
+ * An answer on a connection.  While the thread that takes requests still
+ * holds more of the batch this one came in, it waits to go out with their
+ * answers (one system call, one wake-up of the client); otherwise it goes
+ * now, with whatever waits for the same client.
+ */
+static int sock_answer(struct ipcx_rpc_server *s, struct dest *d, const struct rpc_hdr *h,
+		       const void *payload)
+{
+	bool later = next_thread_of == s && s->qn > 0 && (d->dirty || s->ndirty < 64);
+	pthread_mutex_lock(&d->mu);
+	int r = 0;
+	size_t limit = ipcx_max_msg(d->ch) < RPC_BATCH_BYTES ? ipcx_max_msg(d->ch) : RPC_BATCH_BYTES;
+	if (d->out.n && (d->out.n >= RPC_BATCH_MAX || rpc_out_would(&d->out, h->len) > limit))
+		r = flush_locked(d) < 0 ? -EPIPE : 0;
+	if (r == 0 && (later || d->out.n)) {
+		r = d->dead ? -EPIPE : rpc_out_add(&d->out, h, payload);
+		if (r == 0 && !later)
+			r = flush_locked(d) < 0 ? -EPIPE : 0;
+	} else if (r == 0) {
+		r = d->dead ? -EPIPE : sock_send(d, h, payload);
+		if (r == -EPIPE)
+			d->dead = true;
+	}
+	bool mark = later && r == 0 && d->out.n && !d->dirty;
+	if (mark)
+		d->dirty = true;
+	pthread_mutex_unlock(&d->mu);
+	if (mark) {
+		pthread_mutex_lock(&s->lock);
+		d->refs++;
+		pthread_mutex_unlock(&s->lock);
+		s->dirty[s->ndirty++] = d;
+	}
+	return r;
+}
+
 /* ---- requests --------------------------------------------------------------------- */
 
 static struct req *req_new(struct ipcx_rpc_server *s, const struct rpc_hdr *h,
@@ -312,7 +397,7 @@ static int answer(struct req *q, struct rpc_hdr *h, const void *payload)
 {
 	struct ipcx_rpc_server *s = q->s;
 	h->id = q->pub.id;
-	int r = dest_send(s, q->d, h, payload);
+	int r = s->mode != M_RING ? sock_answer(s, q->d, h, payload) : dest_send(s, q->d, h, payload);
 	pthread_mutex_lock(&s->lock);
 	if (q->prev)
 		q->prev->next = q->next;
@@ -507,7 +592,59 @@ static void accept_all(struct ipcx_rpc_server *s)
 	}
 }
 
-/* One frame from connection d: 1 with a request in *ret, 0 nothing, -EPIPE gone. */
+/* A request from d (a frame of n bytes) joins the queue of those taken. */
+static void queue_request(struct ipcx_rpc_server *s, struct dest *d, const unsigned char *f,
+			  size_t n)
+{
+	struct rpc_hdr h;
+	if (rpc_get(f, n, &h) < 0 || h.kind != RPC_REQUEST) {
+		count(s, &s->st.malformed);
+		return;
+	}
+	struct req *q = req_new(s, &h, f + RPC_HDR);
+	if (!q || s->qn == RPC_BATCH_MAX) {
+		free(q);
+		count(s, &s->st.dropped);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	d->refs++;
+	pthread_mutex_unlock(&s->lock);
+	req_out(s, q, d);
+	s->queue[(s->qh + s->qn++) % RPC_BATCH_MAX] = q;
+}
+
+/* Requests that came together: each is a frame of its own, checked on its own. */
+static void take_batch(struct ipcx_rpc_server *s, struct dest *d, const unsigned char *p,
+		       size_t n, unsigned count_)
+{
+	size_t off = 0, len;
+	unsigned k = 0;
+	while (off < n && rpc_batch_next(p, n, &off, &len) == 0)
+		k++;
+	if (off != n || k != count_) {
+		count(s, &s->st.malformed); /* its frames do not add up: none is trusted */
+		return;
+	}
+	for (off = 0; off < n;) {
+		size_t at = off;
+		rpc_batch_next(p, n, &off, &len);
+		queue_request(s, d, p + at, len);
+	}
+}
+
+/* The next request taken: 1 and *ret, or 0. */
+static int queue_pop(struct ipcx_rpc_server *s, struct req **ret)
+{
+	if (!s->qn)
+		return 0;
+	*ret = s->queue[s->qh];
+	s->qh = (s->qh + 1) % RPC_BATCH_MAX;
+	s->qn--;
+	return 1;
+}
+
+/* One message from connection d: 1 with a request in *ret, 0 nothing, -EPIPE gone. */
 static int take_conn(struct ipcx_rpc_server *s, struct dest *d, struct req **ret)
 {
 	ssize_t n;
@@ -535,25 +672,23 @@ static int take_conn(struct ipcx_rpc_server *s, struct dest *d, struct req **ret
 		return -EPIPE;
 	}
 	struct rpc_hdr h;
-	if (rpc_get(s->rbuf, (size_t)n, &h) < 0 || h.kind != RPC_REQUEST) {
+	if (rpc_get(s->rbuf, (size_t)n, &h) < 0 ||
+	    (h.kind != RPC_REQUEST && h.kind != RPC_BATCH)) {
 		count(s, &s->st.malformed);
 		return 0;
 	}
-	struct req *q = req_new(s, &h, s->rbuf + RPC_HDR);
-	if (!q) {
-		count(s, &s->st.dropped);
-		return 0;
-	}
-	pthread_mutex_lock(&s->lock);
-	d->refs++;
-	pthread_mutex_unlock(&s->lock);
-	req_out(s, q, d);
-	*ret = q;
-	return 1;
+	if (h.kind == RPC_BATCH)
+		take_batch(s, d, s->rbuf + RPC_HDR, h.len, h.arg);
+	else
+		queue_request(s, d, s->rbuf, (size_t)n);
+	return queue_pop(s, ret);
 }
 
 static int next_sock(struct ipcx_rpc_server *s, int64_t deadline, struct req **ret)
 {
+	if (queue_pop(s, ret))
+		return 0;
+	flush_dirty(s); /* nothing more of the batch: its answers go now */
 	for (;;) {
 		while (s->evi < s->evn) {
 			void *p = s->ev[s->evi++].data.ptr;
@@ -591,6 +726,7 @@ IPCX_EXPORT int ipcx_rpc_next(ipcx_rpc_server *s, int timeout_ms, struct ipcx_rp
 		return -EINVAL;
 	int64_t deadline = rpc_deadline(timeout_ms);
 	struct req *q = NULL;
+	next_thread_of = s;
 	int r = s->mode == M_RING ? next_ring(s, deadline, &q) : next_sock(s, deadline, &q);
 	if (r < 0)
 		return r;
@@ -767,8 +903,12 @@ IPCX_EXPORT int ipcx_rpc_server_close(ipcx_rpc_server *s)
 	if (!s)
 		return 0;
 	/* Requests not answered: their callers must not wait for their timeout. */
+	s->qn = 0; /* taken: failed below with the others */
 	while (s->reqs)
 		answer_error(s->reqs, -ECONNRESET, "the server closed before answering");
+	flush_dirty(s);
+	if (next_thread_of == s)
+		next_thread_of = NULL;
 	if (s->mode == M_RING && s->owner && s->ch)
 		close_ring_owner(s);
 	pthread_mutex_lock(&s->lock);

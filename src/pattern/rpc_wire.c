@@ -59,6 +59,9 @@ static int kind_ok(const struct rpc_hdr *h)
 		return !h->id && !h->arg && !h->len;
 	case RPC_GONE:
 		return !h->id && (int32_t)h->arg > 0 && !h->len;
+	case RPC_BATCH:
+		return !h->id && !h->aux && h->arg >= 2 && h->arg <= RPC_BATCH_MAX &&
+		       h->len >= h->arg * RPC_HDR;
 	}
 	return 0;
 }
@@ -81,6 +84,71 @@ int rpc_get(const void *buf, size_t n, struct rpc_hdr *h)
 		return -EBADMSG;
 	*h = t;
 	return 0;
+}
+
+int rpc_batch_next(const unsigned char *p, size_t n, size_t *off, size_t *len)
+{
+	if (n - *off < RPC_HDR)
+		return -EBADMSG;
+	uint64_t l = RPC_HDR + get_le(p + *off + 28, 4);
+	if (l > n - *off)
+		return -EBADMSG;
+	*len = (size_t)l;
+	*off += (size_t)l;
+	return 0;
+}
+
+/* ---- frames going out together ----------------------------------------------------- */
+
+int rpc_out_add(struct rpc_out *o, const struct rpc_hdr *h, const void *payload)
+{
+	size_t need = RPC_HDR + o->len + RPC_HDR + h->len;
+	if (need > o->cap) {
+		size_t cap = o->cap ? o->cap : 4096;
+		while (cap < need)
+			cap *= 2;
+		unsigned char *b = realloc(o->buf, cap);
+		if (!b)
+			return -ENOMEM;
+		o->buf = b;
+		o->cap = cap;
+	}
+	unsigned char *f = o->buf + RPC_HDR + o->len;
+	rpc_put(f, h);
+	if (h->len)
+		memcpy(f + RPC_HDR, payload, h->len);
+	o->len += RPC_HDR + h->len;
+	o->n++;
+	return 0;
+}
+
+size_t rpc_out_would(const struct rpc_out *o, size_t len)
+{
+	return RPC_HDR + o->len + RPC_HDR + len;
+}
+
+const void *rpc_out_msg(struct rpc_out *o, size_t *len)
+{
+	if (o->n == 1) {
+		*len = o->len;
+		return o->buf + RPC_HDR;
+	}
+	struct rpc_hdr h = { .kind = RPC_BATCH, .arg = o->n, .len = (uint32_t)o->len };
+	rpc_put(o->buf, &h);
+	*len = RPC_HDR + o->len;
+	return o->buf;
+}
+
+void rpc_out_clear(struct rpc_out *o)
+{
+	o->len = 0;
+	o->n = 0;
+}
+
+void rpc_out_free(struct rpc_out *o)
+{
+	free(o->buf);
+	memset(o, 0, sizeof(*o));
 }
 
 /* ---- ids: SipHash-2-4 of a counter ---------------------------------------------- */
