@@ -75,6 +75,14 @@ void rpc_put(void *buf, const struct rpc_hdr *h);
 int rpc_get(const void *buf, size_t n, struct rpc_hdr *h);
 
 #define RPC_BATCH_MAX    256u       /* frames in one batch */
+/*
+ * A client's batch goes out once it holds this many calls: with many calls
+ * in flight, several batches then overlap (the server works on one while
+ * the client fills the next), instead of the two sides taking turns.
+ * Measured with 64 in flight, pinned, on a loaded 2-core machine: 8: 60-73k
+ * calls/s, 16: 106-111k, 32: 69-91k, 256: 56-87k.
+ */
+#define RPC_BATCH_AUTO   16u
 #define RPC_BATCH_BYTES  (64u << 10) /* bytes of one batch (less if the channel's max is) */
 
 /*

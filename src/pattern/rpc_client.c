@@ -398,6 +398,7 @@ static int make_reply_ring(struct ipcx_rpc_client *c, size_t max)
 
 static int send_frame(struct ipcx_rpc_client *c, const struct rpc_hdr *h, const void *payload,
 		      int ms);
+static void update_timer(struct ipcx_rpc_client *c);
 
 /* Attach to the request ring and learn which process serves it. */
 static int open_ring(struct ipcx_rpc_client *c)
@@ -634,7 +635,7 @@ static size_t batch_limit(const struct ipcx_rpc_client *c)
 static int batch_call(struct ipcx_rpc_client *c, const struct rpc_hdr *h, const void *req,
 		      bool more)
 {
-	if (c->out.n && (c->out.n >= RPC_BATCH_MAX || rpc_out_would(&c->out, h->len) > batch_limit(c))) {
+	if (c->out.n && (c->out.n >= RPC_BATCH_AUTO || rpc_out_would(&c->out, h->len) > batch_limit(c))) {
 		int r = flush(c);
 		if (r < 0)
 			return r;
@@ -704,12 +705,11 @@ IPCX_EXPORT int ipcx_rpc_start(ipcx_rpc_client *c, const void *req, size_t len, 
 	rpc_tab_add(&c->tab, cid, deadline); /* room was made above */
 	c->st.calls++;
 	*id = cid;
+	update_timer(c); /* a poller must wake at this call's deadline too */
 	return 0;
 }
 
 /* ---- waiting ------------------------------------------------------------------- */
-
-static void update_timer(struct ipcx_rpc_client *c);
 
 IPCX_EXPORT int ipcx_rpc_wait(ipcx_rpc_client *c, int timeout_ms, void *buf, size_t cap,
 			      struct ipcx_rpc_result *ret)

@@ -471,8 +471,8 @@ static void tell_gone(struct ipcx_rpc_server *s, const struct ipcx_proc *who)
 	pthread_mutex_unlock(&s->lock);
 	for (size_t i = 0; i < n; i++) {
 		pthread_mutex_lock(&v[i]->mu);
-		if (!v[i]->dead)
-			ring_put(v[i]->ch, &h, NULL, 0);
+		if (!v[i]->dead) /* a ring full for 100 ms: its calls end at their timeouts */
+			ring_put(v[i]->ch, &h, NULL, 100);
 		pthread_mutex_unlock(&v[i]->mu);
 		pthread_mutex_lock(&s->lock);
 		dest_unref(v[i]);
