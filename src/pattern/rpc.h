@@ -91,6 +91,9 @@ int rpc_get(const void *buf, size_t n, struct rpc_hdr *h);
  */
 int rpc_batch_next(const unsigned char *p, size_t n, size_t *off, size_t *len);
 
+/* The n bytes of a batch's payload are exactly count frames: 0, or -EBADMSG. */
+int rpc_batch_check(const unsigned char *p, size_t n, unsigned count);
+
 /* Frames waiting to go out together (a batch, or one frame alone). */
 struct rpc_out {
 	unsigned char *buf; /* RPC_HDR bytes for the batch header, then the frames */

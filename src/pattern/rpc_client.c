@@ -277,15 +277,12 @@ static void on_frame(struct ipcx_rpc_client *c, const unsigned char *f, size_t n
 static void on_batch(struct ipcx_rpc_client *c, const unsigned char *p, size_t n,
 		     unsigned count, struct sink *s)
 {
-	size_t off = 0, len;
-	unsigned k = 0;
-	while (off < n && rpc_batch_next(p, n, &off, &len) == 0)
-		k++;
-	if (off != n || k != count) {
+	if (rpc_batch_check(p, n, count) < 0) {
 		c->st.malformed++; /* its frames do not add up: none of them is trusted */
 		return;
 	}
-	for (off = 0; off < n;) {
+	size_t len;
+	for (size_t off = 0; off < n;) {
 		size_t at = off;
 		rpc_batch_next(p, n, &off, &len);
 		on_frame_in(c, p + at, len, s, true);
@@ -334,13 +331,13 @@ static int recv_sock(struct ipcx_rpc_client *c, int ms, struct sink *s)
 	}
 }
 
+static int flush(struct ipcx_rpc_client *c);
+
 /*
  * Take frames and expire calls until the sink has a result, or until
  * `until` (-1: no limit; a time already past: only what is there now).
  * 0, or -ETIMEDOUT / -EAGAIN when until came first, or a fatal error.
  */
-static int flush(struct ipcx_rpc_client *c);
-
 static int pump(struct ipcx_rpc_client *c, int64_t until, struct sink *s)
 {
 	if (c->out.n && !c->flushing) { /* what waits for company goes now: we wait too */

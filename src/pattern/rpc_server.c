@@ -159,8 +159,11 @@ static void dest_list(struct ipcx_rpc_server *s, struct dest *d)
 
 /* ---- rings: the clients' reply rings -------------------------------------------------- */
 
-/* Let go of a client (rings): its ring is detached once no request holds it. */
-static void forget_client(struct ipcx_rpc_server *s, struct dest *d)
+/*
+ * Let go of a destination: answers to it are dropped from now on, and its
+ * channel is closed once no request holds it.
+ */
+static void let_go(struct ipcx_rpc_server *s, struct dest *d)
 {
 	pthread_mutex_lock(&d->mu);
 	d->dead = true;
@@ -564,12 +567,7 @@ static void drop_conn(struct ipcx_rpc_server *s, struct dest *d)
 	for (int i = s->evi; i < s->evn; i++)
 		if (s->ev[i].data.ptr == d)
 			s->ev[i].data.ptr = NULL;
-	pthread_mutex_lock(&d->mu);
-	d->dead = true;
-	pthread_mutex_unlock(&d->mu);
-	pthread_mutex_lock(&s->lock);
-	dest_unlist(s, d);
-	pthread_mutex_unlock(&s->lock);
+	let_go(s, d);
 }
 
 static void accept_all(struct ipcx_rpc_server *s)
@@ -618,15 +616,12 @@ static void queue_request(struct ipcx_rpc_server *s, struct dest *d, const unsig
 static void take_batch(struct ipcx_rpc_server *s, struct dest *d, const unsigned char *p,
 		       size_t n, unsigned count_)
 {
-	size_t off = 0, len;
-	unsigned k = 0;
-	while (off < n && rpc_batch_next(p, n, &off, &len) == 0)
-		k++;
-	if (off != n || k != count_) {
+	if (rpc_batch_check(p, n, count_) < 0) {
 		count(s, &s->st.malformed); /* its frames do not add up: none is trusted */
 		return;
 	}
-	for (off = 0; off < n;) {
+	size_t len;
+	for (size_t off = 0; off < n;) {
 		size_t at = off;
 		rpc_batch_next(p, n, &off, &len);
 		queue_request(s, d, p + at, len);
@@ -916,7 +911,7 @@ IPCX_EXPORT int ipcx_rpc_server_close(ipcx_rpc_server *s)
 		struct dest *d = s->dests;
 		if (s->mode == M_RING) {
 			pthread_mutex_unlock(&s->lock);
-			forget_client(s, d);
+			let_go(s, d);
 			pthread_mutex_lock(&s->lock);
 		} else {
 			dest_unlist(s, d);

@@ -98,6 +98,15 @@ int rpc_batch_next(const unsigned char *p, size_t n, size_t *off, size_t *len)
 	return 0;
 }
 
+int rpc_batch_check(const unsigned char *p, size_t n, unsigned count)
+{
+	size_t off = 0, len;
+	unsigned k = 0;
+	while (off < n && rpc_batch_next(p, n, &off, &len) == 0)
+		k++;
+	return off == n && k == count ? 0 : -EBADMSG;
+}
+
 /* ---- frames going out together ----------------------------------------------------- */
 
 int rpc_out_add(struct rpc_out *o, const struct rpc_hdr *h, const void *payload)
