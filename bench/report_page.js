@@ -20,7 +20,9 @@ var FAMILIES = [
 	  transports: ['pipe', 'socketpair', 'fifo', 'unix', 'unixpacket', 'unixgram', 'tcp', 'udp'] },
 	{ id: 'queues', name: 'Message queues and record files', transports: ['mq', 'sysvmq', 'file'] },
 	{ id: 'shm', name: 'Shared memory', transports: ['shm', 'sysvshm', 'mmap'] },
-	{ id: 'prims', name: 'Primitives', transports: ['sem', 'sysvsem', 'mutex', 'flock', 'eventfd', 'signal'] }
+	{ id: 'prims', name: 'Primitives', transports: ['sem', 'sysvsem', 'mutex', 'flock', 'eventfd', 'signal'] },
+	{ id: 'rpc', name: 'Request/reply (msg/s: calls per second with 64 in flight)',
+	  transports: ['rpc-shm', 'rpc-sysvshm', 'rpc-unix', 'rpc-unixpacket', 'rpc-tcp'] }
 ];
 /* Anything else (the patterns as they land: rpc, pub/sub, pools, logging). */
 var OTHERS = { id: 'others', name: 'Patterns and others', transports: [] };

@@ -174,3 +174,34 @@ Test(timeouts, file_locks)
 	}
 	close(fd);
 }
+
+Test(timeouts, rpc)
+{
+	char url[256], buf[16];
+	snprintf(url, sizeof(url), "unix:@%s", t_name());
+	ipcx_rpc_server *s;
+	ipcx_rpc_client *c;
+	cr_assert_eq(ipcx_rpc_serve(url, 0, &s), 0, "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx_rpc_dial(url, 0, &c), 0, "%s", ipcx_errdetail());
+	uint64_t id;
+	for (size_t i = 0; i < NBAD; i++) {
+		expect_einval(ipcx_rpc_start(c, "x", 1, bad[i], 0, &id), bad[i], "ipcx_rpc_start");
+		expect_einval(ipcx_rpc_call(c, "x", 1, buf, sizeof(buf), bad[i]), bad[i],
+			      "ipcx_rpc_call");
+	}
+	struct ipcx_rpc_req *q;
+	cr_expect_eq(ipcx_rpc_next(s, 0, &q), -EAGAIN, "no call was sent");
+	cr_assert_eq(ipcx_rpc_start(c, "x", 1, T_GUARD_MS, 0, &id), 0);
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_rpc_next(s, bad[i], &q), bad[i], "ipcx_rpc_next");
+	cr_assert_eq(ipcx_rpc_next(s, T_GUARD_MS, &q), 0, "the call is still there");
+	cr_assert_eq(ipcx_rpc_reply(q, "y", 1), 0);
+	struct ipcx_rpc_result res;
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_rpc_wait(c, bad[i], buf, sizeof(buf), &res), bad[i],
+			      "ipcx_rpc_wait");
+	cr_expect_eq(ipcx_rpc_wait(c, T_GUARD_MS, buf, sizeof(buf), &res), 0, "the reply waits");
+	cr_expect_eq(res.id, id);
+	ipcx_rpc_client_close(c);
+	ipcx_rpc_server_close(s);
+}

@@ -127,6 +127,8 @@ int rpc_random(uint64_t *ret);
 /* ---- time ---------------------------------------------------------------- */
 
 int64_t rpc_now(void); /* CLOCK_MONOTONIC nanoseconds */
+/* 0 for -1, 0 or more; else -EINVAL with a detail, as the channels do. */
+int rpc_check_timeout(int timeout_ms);
 /* A deadline from a timeout in ms: -1 none, else now + ms (0 = now). */
 int64_t rpc_deadline(int timeout_ms);
 /* Milliseconds until deadline for a channel call: -1 forever, 0 passed. */

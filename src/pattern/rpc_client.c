@@ -651,7 +651,9 @@ IPCX_EXPORT int ipcx_rpc_start(ipcx_rpc_client *c, const void *req, size_t len, 
 	if (flags & ~IPCX_RPC_MORE)
 		return ipcx_errdetail_set(-EINVAL, "ipcx_rpc_start: unknown flags 0x%x",
 					  flags & ~IPCX_RPC_MORE);
-	int r = 0;
+	int r = rpc_check_timeout(timeout_ms);
+	if (r < 0)
+		return r;
 	if (c->watching && atomic_exchange(&c->watch.news, 0))
 		r = pump(c, 0, NULL); /* a server died while we were idle: learn it now */
 	if (r == -EAGAIN || r == -ETIMEDOUT)
@@ -713,8 +715,10 @@ IPCX_EXPORT int ipcx_rpc_wait(ipcx_rpc_client *c, int timeout_ms, void *buf, siz
 {
 	if (!c || (!buf && cap) || !ret)
 		return -EINVAL;
+	int r = rpc_check_timeout(timeout_ms);
+	if (r < 0)
+		return r;
 	struct sink s = { .want = 0, .buf = buf, .cap = cap };
-	int r = 0;
 	if (c->dhead) {
 		struct done *d = c->dhead;
 		c->dhead = d->next;

@@ -719,10 +719,13 @@ IPCX_EXPORT int ipcx_rpc_next(ipcx_rpc_server *s, int timeout_ms, struct ipcx_rp
 {
 	if (!s || !ret)
 		return -EINVAL;
+	int r = rpc_check_timeout(timeout_ms);
+	if (r < 0)
+		return r;
 	int64_t deadline = rpc_deadline(timeout_ms);
 	struct req *q = NULL;
 	next_thread_of = s;
-	int r = s->mode == M_RING ? next_ring(s, deadline, &q) : next_sock(s, deadline, &q);
+	r = s->mode == M_RING ? next_ring(s, deadline, &q) : next_sock(s, deadline, &q);
 	if (r < 0)
 		return r;
 	*ret = &q->pub;

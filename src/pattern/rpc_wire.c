@@ -233,6 +233,14 @@ int64_t rpc_now(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int rpc_check_timeout(int timeout_ms)
+{
+	if (timeout_ms >= -1)
+		return 0;
+	return ipcx_errdetail_set(-EINVAL, "timeout %d ms: want -1 (wait forever), 0 (do not "
+					   "wait) or a number of milliseconds", timeout_ms);
+}
+
 int64_t rpc_deadline(int timeout_ms)
 {
 	if (timeout_ms < 0)
