@@ -149,7 +149,9 @@ const char *ipcx_scheme(const ipcx_chan *c);
  * Zero-copy access, where the transport offers it (shared memory); others
  * return -EOPNOTSUPP.  reserve/commit: write a message in place; peek/release:
  * read one in place.  A reserved or peeked message must be committed or
- * released before the next send or receive on the same channel.
+ * released before the next send or receive on the same channel.  commit
+ * takes n <= the len reserved; more is -EINVAL, and the reservation stays
+ * open (commit it again; close abandons it, and it is never delivered).
  */
 int ipcx_reserve(ipcx_chan *c, size_t len, int timeout_ms, void **slot);
 int ipcx_commit(ipcx_chan *c, size_t len);

@@ -506,3 +506,46 @@ Test(shm, ping_pong_blocking)
 	ipcx_close(a);
 	ipcx_close(b);
 }
+
+/* ---- a commit longer than its reservation (issue 18) ------------------------------ */
+
+/* u's listener and a dialer; a commit of more than was reserved is refused. */
+static void commit_within_reservation(const char *u)
+{
+	ipcx_chan *l, *d;
+	open_pair(u, &l, &d);
+	char want[100];
+	memset(want, 'r', sizeof(want));
+	void *slot;
+	cr_assert_eq(ipcx_reserve(d, 100, 0, &slot), 0, "%s", ipcx_errdetail());
+	memcpy(slot, want, sizeof(want));
+	int r = ipcx_commit(d, 101);
+	cr_expect_eq(r, -EINVAL, "%s: commit of 101 bytes after a reserve of 100: %d", u, r);
+	cr_expect_eq(ipcx_commit(d, SIZE_MAX), -EINVAL);
+	const void *m;
+	cr_expect_eq(ipcx_peek(l, 0, &m), -EAGAIN, "%s: a refused commit publishes nothing", u);
+	r = ipcx_commit(d, 100);
+	cr_assert_eq(r, 0, "%s: the reservation stays open: %d %s", u, r, ipcx_errdetail());
+	cr_assert_eq(ipcx_peek(l, T_GUARD_MS, &m), 100);
+	cr_expect(memcmp(m, want, sizeof(want)) == 0);
+	cr_assert_eq(ipcx_release(l), 0);
+	cr_expect_eq(ipcx_commit(d, 0), -EINVAL, "%s: nothing reserved any more", u);
+	/* A reservation whose commit was refused, abandoned by close: never delivered. */
+	cr_assert_eq(ipcx_reserve(d, 10, 0, &slot), 0);
+	cr_expect_eq(ipcx_commit(d, 11), -EINVAL);
+	cr_assert_eq(ipcx_close(d), 0);
+	char buf[16];
+	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), -EAGAIN, "%s", u);
+	cr_assert_eq(ipcx_close(l), 0);
+}
+
+Test(shm, commit_within_reservation)
+{
+	commit_within_reservation(shm_url(NULL));
+	char u[256];
+	snprintf(u, sizeof(u), "sysvshm:0x%08x", (unsigned)t_sysv_key());
+	commit_within_reservation(u);
+	snprintf(u, sizeof(u), "mmap:%s", t_path("commit.log"));
+	commit_within_reservation(u);
+	unlink(t_path("commit.log"));
+}

@@ -27,6 +27,8 @@ void ipcx__chan_init(ipcx_chan *c, const struct ipcx__chan_ops *ops,
 	c->pollfd = -1;
 	c->readyfd = -1;
 	c->url = NULL;
+	c->reserving = false;
+	c->reserved = 0;
 }
 
 void ipcx__chan_fini(ipcx_chan *c)
@@ -213,14 +215,35 @@ IPCX_EXPORT int ipcx_reserve(ipcx_chan *c, size_t len, int timeout_ms, void **sl
 		return -EOPNOTSUPP;
 	if (len > c->max_msg)
 		return -EMSGSIZE;
-	return c->ops->reserve(c, len, timeout_ms, slot);
+	int r = c->ops->reserve(c, len, timeout_ms, slot);
+	if (r == 0) {
+		c->reserving = true;
+		c->reserved = len;
+	}
+	return r;
 }
 
+/*
+ * More than was reserved would publish bytes the caller never owned (the
+ * rest of the last cell, or beyond): refused, and the reservation stays
+ * open, to be committed again or abandoned by close.
+ */
 IPCX_EXPORT int ipcx_commit(ipcx_chan *c, size_t len)
 {
 	if (!c)
 		return -EINVAL;
-	return c->ops->commit ? c->ops->commit(c, len) : -EOPNOTSUPP;
+	if (!c->ops->commit)
+		return -EOPNOTSUPP;
+	if (!c->reserving)
+		return ipcx__fail(-EINVAL, "commit without reserve");
+	if (len > c->reserved)
+		return ipcx__fail(-EINVAL, "commit of %zu bytes, but %zu were reserved "
+					   "(the reservation stays open)",
+				  len, c->reserved);
+	int r = c->ops->commit(c, len);
+	if (r == 0)
+		c->reserving = false;
+	return r;
 }
 
 IPCX_EXPORT ssize_t ipcx_peek(ipcx_chan *c, int timeout_ms, const void **msg)

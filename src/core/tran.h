@@ -101,6 +101,12 @@ struct ipcx_chan {
 	int pollfd;  /* epoll fd made by ipcx_fileno(), or -1 */
 	int readyfd; /* eventfd mirroring pending, or -1 */
 	char *url;   /* the URL it was opened with (set by the core), or NULL */
+	/*
+	 * A reservation (ipcx_reserve) not yet committed, and its length: the
+	 * core refuses a commit of more, so that no transport has to.
+	 */
+	bool reserving;
+	size_t reserved;
 };
 
 /* Fill the head of a new channel (fd may be set later). */
