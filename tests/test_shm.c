@@ -15,9 +15,14 @@
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
+#include <sched.h>
+#include <stddef.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "shm/ring.h"
 #include "trace.h"
 #include "tsupport.h"
 
@@ -380,20 +385,21 @@ Test(shm, stale_sysv_replaced)
 }
 
 /*
- * Two listeners replacing the same stale ring at once: exactly one wins, the
- * other is refused as by a live ring, and the name is the winner's ring
- * (support/trace.h).  One round on a fresh name; remove() takes the name
- * away after a failure.
+ * Two listeners replacing the same stale ring (stale), or creating a ring
+ * where nothing is yet, at once: exactly one wins, the other is refused as
+ * by a live ring, and the name is the winner's ring (support/trace.h).  One
+ * round on a fresh name; remove() takes the name away after a failure.
  */
 static bool is_eexist(int err)
 {
 	return err == -EEXIST;
 }
 
-static void race_round(const char *u, int round, int *results, void (*remove)(const char *u))
+static void race_round(const char *u, int round, int *results, void (*remove)(const char *u),
+		       bool stale)
 {
 	struct t_race r;
-	t_race_round(u, round, results, is_eexist, &r);
+	t_race_round(u, round, results, stale, is_eexist, &r);
 	if (!t_race_ok(&r))
 		remove(u);
 	cr_assert(r.both, "round %d: a racer never listened", round);
@@ -434,7 +440,7 @@ Test(shm, stale_ring_replaced_once)
 	for (int i = 0; i < RACE_ROUNDS; i++) {
 		char u[256];
 		snprintf(u, sizeof(u), "shm:/%s?capacity=1024&max=64", t_name());
-		race_round(u, i, results, remove_posix);
+		race_round(u, i, results, remove_posix, true);
 		char name[256];
 		cr_assert_eq(shm_open(posix_name(u, name, sizeof(name)), O_RDONLY, 0), -1,
 			     "round %d: the winner's close removes the ring", i);
@@ -450,8 +456,70 @@ Test(shm, stale_sysv_replaced_once)
 		char u[256];
 		int key = t_sysv_key();
 		snprintf(u, sizeof(u), "sysvshm:0x%08x?capacity=1024&max=64", (unsigned)key);
-		race_round(u, i, results, remove_sysv);
+		race_round(u, i, results, remove_sysv, true);
 		cr_assert_eq(shmget(key, 0, 0), -1, "round %d: the winner's close removes the segment", i);
+	}
+	munmap(results, 4096);
+}
+
+/*
+ * Two listeners on a name nobody holds, at once: exactly one wins and the
+ * other gets -EEXIST.  The loser must not take the winner's new segment,
+ * formatted but not yet joined, for a stale one (issue 18).
+ */
+Test(shm, fresh_sysv_listeners_race)
+{
+	int *results = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(results, MAP_FAILED);
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		char u[256];
+		int key = t_sysv_key();
+		snprintf(u, sizeof(u), "sysvshm:0x%08x?capacity=1024&max=64", (unsigned)key);
+		race_round(u, i, results, remove_sysv, false);
+		cr_assert_eq(shmget(key, 0, 0), -1, "round %d: the winner's close removes the segment", i);
+	}
+	munmap(results, 4096);
+}
+
+/*
+ * What the loser of that race saw, held still: a segment its creator (this
+ * process) has formatted but not yet joined, nobody attached.  It is not a
+ * stale ring: a listener is refused, and the segment is left alone.
+ */
+Test(shm, sysv_ring_of_a_running_creator_is_not_stale)
+{
+	int key = t_sysv_key();
+	struct ring_geom g = { .capacity = 1024, .max_msg = 64, .policy = RING_BLOCK };
+	size_t size = ipcx__ring_size(&g);
+	int id = shmget(key, size, IPC_CREAT | IPC_EXCL | 0600);
+	cr_assert_geq(id, 0);
+	void *m = shmat(id, NULL, 0);
+	cr_assert_neq(m, (void *)-1);
+	cr_assert_eq(ipcx__ring_format(m, size, &g), 0);
+	shmdt(m);
+	char u[64];
+	snprintf(u, sizeof(u), "sysvshm:0x%08x", (unsigned)key);
+	ipcx_chan *l = NULL;
+	int r = ipcx_listen(u, 0, &l);
+	int now = shmget(key, 0, 0);
+	if (r == 0)
+		ipcx_close(l);
+	shmctl(id, IPC_RMID, NULL);
+	cr_expect_eq(r, -EEXIST, "listen: %d %s", r, ipcx_errdetail());
+	cr_expect_eq(now, id, "the segment is the one its creator made");
+}
+
+Test(shm, fresh_ring_listeners_race)
+{
+	int *results = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(results, MAP_FAILED);
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		char u[256];
+		snprintf(u, sizeof(u), "shm:/%s?capacity=1024&max=64", t_name());
+		race_round(u, i, results, remove_posix, false);
+		char name[256];
+		cr_assert_eq(shm_open(posix_name(u, name, sizeof(name)), O_RDONLY, 0), -1,
+			     "round %d: the winner's close removes the ring", i);
 	}
 	munmap(results, 4096);
 }

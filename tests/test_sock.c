@@ -48,7 +48,7 @@ static bool lost_right(int r)
 static bool race_round(const char *u, const char *path, int round, int *results)
 {
 	struct t_race r;
-	t_race_round(u, round, results, lost_right, &r);
+	t_race_round(u, round, results, true, lost_right, &r);
 	unlink(path); /* after a failure, whatever is left */
 	if (!r.both || r.wins != 1 || !r.lost_right)
 		cr_log_error("%s round %d: results %d, %d", u, round, r.result[0], r.result[1]);

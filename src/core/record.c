@@ -120,7 +120,7 @@ int ipcx__obj_canon(const char *url, int *kind, char *buf, size_t cap)
 
 /* ---- processes -------------------------------------------------------------- */
 
-int ipcx__proc_start(pid_t pid, uint64_t *ret)
+int ipcx__proc_stat(pid_t pid, char *state, uint64_t *ret)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -138,6 +138,9 @@ int ipcx__proc_start(pid_t pid, uint64_t *ret)
 	if (!p)
 		return -EIO;
 	p++;
+	while (*p == ' ')
+		p++;
+	*state = *p;
 	/* Fields 3 (state) to 22 (starttime): skip 19 fields, then read one. */
 	for (int f = 3; f < 22; f++) {
 		while (*p == ' ')
@@ -152,6 +155,12 @@ int ipcx__proc_start(pid_t pid, uint64_t *ret)
 		return -EIO;
 	*ret = v;
 	return 0;
+}
+
+int ipcx__proc_start(pid_t pid, uint64_t *ret)
+{
+	char state;
+	return ipcx__proc_stat(pid, &state, ret);
 }
 
 bool ipcx__proc_alive(pid_t pid, uint64_t start)

@@ -5,6 +5,7 @@
  * segment exclusively (IPC_CREAT|IPC_EXCL, 0600 unless mode=) and removes it
  * (IPC_RMID) on close unless keep=1; dial attaches to an existing one.
  */
+#include "record.h"
 #include "shm/ringchan.h"
 
 #include <errno.h>
@@ -35,20 +36,47 @@ static int sysv_unmap(struct ringchan *rc)
 }
 
 /*
- * A segment left by a listener that was killed: ours, and nobody attached.
- * IPC_RMID by id removes exactly the segment judged, never a newer one made
- * under the same key.  Two listeners that judge it at once may both remove
- * it (the id stays valid while the other is still attached to look), but
- * only one creates the key again (IPC_EXCL); the other is refused, as by a
- * live segment.  A creator is attached before it formats, so a new ring
- * never looks abandoned (shm_nattch != 0).
+ * The process that created the segment still runs.  Then the segment is not
+ * stale, even with nobody attached and a valid ring in it: its creator may be
+ * between shmget() and its shmat(), or have formatted the ring and not yet
+ * joined it (another listener that looked at the attach count before the
+ * creator attached, and at the ring after it formatted, would otherwise
+ * remove it).  shm_cpid is set by the kernel at creation: no window.  A pid
+ * taken since by a later process is told apart by its start time (one that
+ * started after the segment's last change cannot have made it; two seconds
+ * for the rounding of both clocks), and a zombie is dead.
+ */
+static bool creator_runs(const struct shmid_ds *ds)
+{
+	char state;
+	uint64_t ticks;
+	if (ds->shm_cpid <= 0 || ipcx__proc_stat(ds->shm_cpid, &state, &ticks) < 0 ||
+	    state == 'Z' || state == 'X')
+		return false;
+	struct timespec real, boot;
+	long hz = sysconf(_SC_CLK_TCK);
+	if (hz <= 0 || clock_gettime(CLOCK_REALTIME, &real) < 0 ||
+	    clock_gettime(CLOCK_BOOTTIME, &boot) < 0)
+		return true; /* cannot tell: take it for the creator */
+	time_t started = real.tv_sec - boot.tv_sec + (time_t)(ticks / (uint64_t)hz);
+	return started <= ds->shm_ctime + 2;
+}
+
+/*
+ * A segment left by a listener that was killed: ours, its creator gone, and
+ * nobody attached.  IPC_RMID by id removes exactly the segment judged, never
+ * a newer one made under the same key.  Two listeners that judge it at once
+ * may both remove it (the id stays valid while the other is still attached
+ * to look), but only one creates the key again (IPC_EXCL); the other is
+ * refused, as by a live segment.
  */
 static bool remove_stale(key_t key, const char *canon)
 {
 	int id = shmget(key, 0, 0);
 	struct shmid_ds ds;
 	if (id < 0 || shmctl(id, IPC_STAT, &ds) < 0 || ds.shm_perm.uid != geteuid() ||
-	    ds.shm_nattch != 0 || ds.shm_segsz < RING_HDR || ds.shm_segsz > RING_MAX_CAP * 2)
+	    ds.shm_nattch != 0 || ds.shm_segsz < RING_HDR || ds.shm_segsz > RING_MAX_CAP * 2 ||
+	    creator_runs(&ds))
 		return false;
 	void *m = shmat(id, NULL, SHM_RDONLY);
 	if (m == (void *)-1)

@@ -1,6 +1,7 @@
 /*
  * Listeners racing for one name.  A round leaves a stale object behind (a
- * listener that exits without closing), then starts two listeners at once;
+ * listener that exits without closing), or nothing, then starts two
+ * listeners at the same moment (a gate: tsupport.h);
  * when exactly one wins and the other fails as it should, a dialer sends
  * the winner the round's number: proof that the name leads to it.
  */
@@ -18,8 +19,11 @@ struct t_race {
 	int exits;      /* the racers' exit statuses, summed: 0 when all went well */
 };
 
-/* One round on url (a fresh name); `shared` is 2 ints in MAP_SHARED memory. */
-void t_race_round(const char *url, int round, int *shared, bool (*lost)(int err),
+/*
+ * One round on url (a fresh name), after a stale object (stale) or none;
+ * `shared` is 2 ints in MAP_SHARED memory.
+ */
+void t_race_round(const char *url, int round, int *shared, bool stale, bool (*lost)(int err),
 		  struct t_race *out);
 
 /* Exactly one winner, the loser refused rightly, the winner reached. */

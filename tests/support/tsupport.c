@@ -111,10 +111,29 @@ bool t_wait_post(struct t_sync *s, int timeout_ms)
 	}
 }
 
+bool t_wait_gate(struct t_sync *s, int timeout_ms)
+{
+	close(s->fd[1]); /* ours: the gate opens when the last write end goes */
+	s->fd[1] = -1;
+	struct pollfd p = { .fd = s->fd[0], .events = POLLIN };
+	int r;
+	while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
+		;
+	char c;
+	return r == 1 && read(s->fd[0], &c, 1) == 0;
+}
+
+void t_open_gate(struct t_sync *s)
+{
+	close(s->fd[1]);
+	s->fd[1] = -1;
+}
+
 void t_sync_close(struct t_sync *s)
 {
 	close(s->fd[0]);
-	close(s->fd[1]);
+	if (s->fd[1] >= 0) /* not an opened gate */
+		close(s->fd[1]);
 }
 
 pid_t t_spawn(int (*fn)(void *arg), void *arg)

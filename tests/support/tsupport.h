@@ -41,6 +41,14 @@ struct t_sync {
 };
 void t_sync_init(struct t_sync *s);
 void t_post(struct t_sync *s);
+/*
+ * A gate, for races: children (made by t_spawn() after t_sync_init()) wait
+ * with t_wait_gate(); t_open_gate() in the parent wakes them all at the same
+ * moment (end of file on the pipe, one event for every waiter, where posts
+ * wake them one after the other).  Used once per t_sync.
+ */
+bool t_wait_gate(struct t_sync *s, int timeout_ms);
+void t_open_gate(struct t_sync *s);
 /* Waits for one post; false on timeout or if the poster died first. */
 bool t_wait_post(struct t_sync *s, int timeout_ms);
 void t_sync_close(struct t_sync *s);
