@@ -307,16 +307,21 @@ Test(inspect, rm_never_deletes_other_files)
 	unlink(file);
 }
 
-/* A shm: listener holds a flock on a segment it creates or replaces: rm waits its turn. */
+/*
+ * Another process holds the flock a shm: listener holds (a listener making or
+ * replacing the segment, or any program): rm leaves it and names the holder.
+ */
 Test(inspect, rm_leaves_a_segment_a_listener_holds)
 {
-	char name[300], url[320];
+	char name[300], url[320], want[64];
 	snprintf(name, sizeof(name), "/%s", t_name());
 	snprintf(url, sizeof(url), "shm:%s", name);
 	int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(flock(fd, LOCK_EX), 0);
 	cr_expect_eq(ipcx_obj_remove(url, 0), -EBUSY, "%s", ipcx_errdetail());
+	snprintf(want, sizeof(want), "locked by pid %d", (int)getpid());
+	cr_expect(strstr(ipcx_errdetail(), want), "%s", ipcx_errdetail());
 	int again = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
 	cr_expect_geq(again, 0, "still there");
 	if (again >= 0)
@@ -326,6 +331,20 @@ Test(inspect, rm_leaves_a_segment_a_listener_holds)
 	cr_expect_eq(shm_open(name, O_RDONLY | O_CLOEXEC, 0), -1, "removed");
 	close(fd);
 	shm_unlink(name);
+}
+
+/* A live listener holds the lock from creation to close: rm says so, and whose. */
+Test(inspect, rm_says_a_live_listener_holds_its_ring)
+{
+	char url[320], want[64];
+	snprintf(url, sizeof(url), "shm:/%s", t_name());
+	ipcx_chan *l;
+	cr_assert_eq(ipcx_listen(url, 0, &l), 0, "%s", ipcx_errdetail());
+	cr_expect_eq(ipcx_obj_remove(url, 0), -EBUSY, "%s", ipcx_errdetail());
+	snprintf(want, sizeof(want), "in use by a live listener (pid %d)", (int)getpid());
+	cr_expect(strstr(ipcx_errdetail(), want), "%s", ipcx_errdetail());
+	cr_expect(!strstr(ipcx_errdetail(), "creating or replacing"), "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx_close(l), 0, "the listener still removes its own ring");
 }
 
 Test(inspect, rm_refuses_another_users_object)

@@ -617,3 +617,130 @@ Test(shm, commit_within_reservation)
 	commit_within_reservation(u);
 	unlink(t_path("commit.log"));
 }
+
+/* ---- a listener's close waits for nobody (issue 18) -------------------------------- */
+
+struct holder {
+	const char *url, *name;
+	struct t_sync *ready, *go, *locked;
+	bool fork; /* the listener forks a child that keeps its mapping */
+};
+
+static int pause_forever(void *arg)
+{
+	(void)arg;
+	pause(); /* killed by its parent */
+	return 0;
+}
+
+/*
+ * Listen, say so, and close when told: exits 0 if the close returned 0.
+ * With fork, a child made after the listen holds a copy of the mapping (and
+ * with it the lock of the listener's open file description) while we close.
+ */
+static int listen_close_on_go(void *arg)
+{
+	struct holder *a = arg;
+	ipcx_chan *l;
+	if (ipcx_listen(a->url, 0, &l) < 0)
+		return 1;
+	pid_t child = a->fork ? t_spawn(pause_forever, NULL) : 0;
+	t_post(a->ready);
+	if (!t_wait_post(a->go, T_GUARD_MS))
+		return 2;
+	int r = ipcx_close(l);
+	if (child) {
+		kill(child, SIGKILL);
+		t_join(child, T_GUARD_MS);
+	}
+	return r == 0 ? 0 : 3;
+}
+
+/* A process that can open the segment asks for a shared flock and keeps it. */
+static int lock_shared_and_hold(void *arg)
+{
+	struct holder *a = arg;
+	int fd = shm_open(a->name, O_RDONLY, 0);
+	if (fd < 0)
+		return 1;
+	if (flock(fd, LOCK_SH) < 0) /* waits while the listener lives */
+		return 2;
+	t_post(a->locked);
+	pause(); /* killed by the test */
+	return 0;
+}
+
+/* The kernel shows pid's flock request as blocked ("->") in /proc/locks. */
+static bool flock_blocked(pid_t pid)
+{
+	FILE *f = fopen("/proc/locks", "r");
+	char line[256], want[32];
+	snprintf(want, sizeof(want), " %d ", (int)pid);
+	bool found = false;
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, "-> FLOCK") && strstr(line, want);
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
+ * One listener that closes while another process waits for a shared lock on
+ * its segment (hostile), or while a child it forked keeps a copy of its
+ * mapping (careless): the close returns at once, 0, and removes the name.
+ * Returns the listener's exit status (137: its close hung and was killed).
+ */
+static int close_while_locked(bool hostile, bool fork)
+{
+	const char *u = shm_url(NULL);
+	char name[256];
+	posix_name(u, name, sizeof(name));
+	struct t_sync ready, go, locked;
+	t_sync_init(&ready);
+	t_sync_init(&go);
+	t_sync_init(&locked);
+	struct holder a = { u, name, &ready, &go, &locked, fork };
+	pid_t lis = t_spawn(listen_close_on_go, &a);
+	cr_assert(t_wait_post(&ready, T_GUARD_MS));
+	pid_t hold = hostile ? t_spawn(lock_shared_and_hold, &a) : 0;
+	/* The kernel's own record of a waiting lock request is the handshake. */
+	time_t guard = time(NULL) + T_GUARD_MS / 1000;
+	while (hostile && !flock_blocked(hold) && time(NULL) < guard)
+		sched_yield();
+	cr_assert(!hostile || flock_blocked(hold), "the holder never asked for its lock");
+	t_post(&go);
+	int st = t_join(lis, T_GUARD_MS);
+	if (hostile) {
+		cr_expect(t_wait_post(&locked, T_GUARD_MS), "the holder gets its lock once the ring is gone");
+		kill(hold, SIGKILL);
+		t_join(hold, T_GUARD_MS);
+	}
+	bool gone = shm_open(name, O_RDONLY, 0) < 0 && errno == ENOENT;
+	if (!gone)
+		shm_unlink(name);
+	t_sync_close(&ready);
+	t_sync_close(&go);
+	t_sync_close(&locked);
+	cr_expect(gone, "the close removed the name");
+	return st;
+}
+
+/*
+ * The waiter gets its shared lock the moment the listener's mapping goes;
+ * on main the close then asked for the exclusive lock and waited for ever,
+ * when the waiter was faster (in about a third of the rounds): ten rounds.
+ */
+Test(shm, close_never_waits_for_a_locker)
+{
+	for (int i = 0; i < 10; i++) {
+		int st = close_while_locked(true, false);
+		cr_assert_eq(st, 0, "round %d: the listener's close: exit status %d", i, st);
+	}
+}
+
+/* On main the close waited for its own lock, kept by the child's mapping. */
+Test(shm, close_never_waits_for_a_forked_child)
+{
+	int st = close_while_locked(false, true);
+	cr_assert_eq(st, 0, "the listener's close: exit status %d", st);
+}

@@ -403,12 +403,27 @@ static int rm_leaf(const struct rmreq *q, int dfd, const char *leaf, mode_t type
 	return r;
 }
 
+/* -EBUSY, saying who holds the lock of the segment open in fd. */
+static int rm_busy(const struct rmreq *q, int fd)
+{
+	pid_t pid = ipcx__ring_owner_of(fd);
+	if (pid > 0)
+		return ipcx__fail(-EBUSY, "%s: in use by a live listener (pid %d); not removed",
+				  q->url, (int)pid);
+	pid = ipcx__flock_holder(fd);
+	if (pid > 0)
+		return ipcx__fail(-EBUSY, "%s: locked by pid %d (a listener making or replacing "
+					  "it, or another program); not removed",
+				  q->url, (int)pid);
+	return ipcx__fail(-EBUSY, "%s: locked by another process; not removed", q->url);
+}
+
 /*
- * A shm: listener holds an exclusive flock on its segment while it creates
- * or replaces it (src/transport/shm.c): removing the name then would take a
- * ring from under a listener that is about to use it.  So we take the same
- * lock, without waiting, and remove the name only while it still leads to
- * the object we locked.
+ * A shm: listener holds an exclusive flock on its segment from creation to
+ * close, and a listener replacing a stale ring holds it while it judges and
+ * replaces it (src/transport/shm.c): removing the name then would take a
+ * ring from under a listener.  So we take the same lock, without waiting,
+ * and remove the name only while it still leads to the object we locked.
  */
 static int rm_devshm_locked(const struct rmreq *q, int dfd, const char *leaf)
 {
@@ -418,10 +433,7 @@ static int rm_devshm_locked(const struct rmreq *q, int dfd, const char *leaf)
 	struct stat st, now;
 	int r = 0;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-		r = errno == EWOULDBLOCK ? ipcx__fail(-EBUSY, "%s: a listener is creating or "
-							       "replacing it; not removed",
-						       q->url)
-					 : ipcx__fail(-errno, "%s: lock", q->url);
+		r = errno == EWOULDBLOCK ? rm_busy(q, fd) : ipcx__fail(-errno, "%s: lock", q->url);
 	else if (fstat(fd, &st) < 0 || fstatat(dfd, leaf, &now, AT_SYMLINK_NOFOLLOW) < 0)
 		r = ipcx__fail(-errno, "%s: %s", q->url, errno == ENOENT ? "no such object" : "stat");
 	else if (st.st_dev != now.st_dev || st.st_ino != now.st_ino)

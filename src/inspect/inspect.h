@@ -89,6 +89,10 @@ void ipcx__scan_path(struct objvec *ov, const char *path);
 
 /* Fill o->stats if o is an ipcx shared-memory ring (stats.c). */
 void ipcx__ring_stats_of(struct ipcx_obj *o);
+/* The live listener of the ring open in fd (from a copy of its header), or 0. */
+pid_t ipcx__ring_owner_of(int fd);
+/* The process /proc/locks names as holding a flock on the file open in fd, or 0. */
+pid_t ipcx__flock_holder(int fd);
 
 /* st_dev of /dev/shm and of the mqueue mount (0 if absent). */
 uint64_t ipcx__devshm_dev(void);

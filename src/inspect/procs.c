@@ -195,3 +195,30 @@ void ipcx__ptab_free(struct ptab *t)
 	free(t->paths);
 	memset(t, 0, sizeof(*t));
 }
+
+/*
+ * /proc/locks lines read "N: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE 0 EOF"
+ * (major and minor in hex); a request still waiting reads "N: -> FLOCK ...".
+ * The pid is the process that took the lock, which may since have died
+ * leaving it to a child that inherited the descriptor or the mapping.
+ */
+pid_t ipcx__flock_holder(int fd)
+{
+	struct stat st;
+	FILE *f = fstat(fd, &st) == 0 ? fopen("/proc/locks", "re") : NULL;
+	char line[256];
+	pid_t pid = 0;
+	while (f && !pid && fgets(line, sizeof(line), f)) {
+		char type[16];
+		int p;
+		unsigned maj, min;
+		unsigned long long ino;
+		if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%llu", type, &p, &maj, &min, &ino) == 5 &&
+		    !strcmp(type, "FLOCK") && maj == major(st.st_dev) && min == minor(st.st_dev) &&
+		    ino == (unsigned long long)st.st_ino)
+			pid = p;
+	}
+	if (f)
+		fclose(f);
+	return pid;
+}

@@ -17,19 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Copy the header of the ring in /dev/shm/leaf; false if it is not a ring. */
-static bool read_header(const char *leaf, struct ring_hdr *h)
+/* Copy the header of the ring open in fd; false if it is not a ring. */
+static bool read_header_fd(int fd, struct ring_hdr *h)
 {
-	int dfd = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int fd = dfd >= 0 ? openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) : -1;
-	if (dfd >= 0)
-		close(dfd);
-	if (fd < 0)
-		return false;
 	struct stat st;
 	bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (off_t)RING_HDR &&
 		  pread(fd, h, sizeof(*h), 0) == (ssize_t)sizeof(*h);
-	close(fd);
 	uint64_t ncells = ok ? h->ncells : 0;
 	/* The same checks as an attach makes, on our private copy. */
 	return ok && h->magic == RING_MAGIC && h->version == RING_VERSION &&
@@ -39,12 +32,46 @@ static bool read_header(const char *leaf, struct ring_hdr *h)
 	       h->total_size <= (uint64_t)st.st_size;
 }
 
+/* Copy the header of the ring in /dev/shm/leaf; false if it is not a ring. */
+static bool read_header(const char *leaf, struct ring_hdr *h)
+{
+	int dfd = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = dfd >= 0 ? openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) : -1;
+	if (dfd >= 0)
+		close(dfd);
+	if (fd < 0)
+		return false;
+	bool ok = read_header_fd(fd, h);
+	close(fd);
+	return ok;
+}
+
+static struct ring_hdr *header_alloc(void)
+{
+	return aligned_alloc(RING_LINE, (sizeof(struct ring_hdr) + RING_LINE - 1) / RING_LINE *
+						RING_LINE);
+}
+
+pid_t ipcx__ring_owner_of(int fd)
+{
+	struct ring_hdr *h = header_alloc();
+	bool ring = h && read_header_fd(fd, h);
+	pid_t pid = 0;
+	for (unsigned k = 0; ring && k < RING_PEERS && !pid; k++) {
+		const struct ring_peer *pe = &h->peers[k];
+		if (atomic_load(&pe->owner) && ipcx__proc_alive((pid_t)atomic_load(&pe->pid),
+								atomic_load(&pe->start)))
+			pid = (pid_t)atomic_load(&pe->pid);
+	}
+	free(h);
+	return pid;
+}
+
 void ipcx__ring_stats_of(struct ipcx_obj *o)
 {
 	if (o->kind != IPCX_OBJ_POSIX_SHM || o->size < (int64_t)RING_HDR || strlen(o->name) < 2)
 		return;
-	struct ring_hdr *h = aligned_alloc(RING_LINE, (sizeof(*h) + RING_LINE - 1) / RING_LINE *
-							       RING_LINE);
+	struct ring_hdr *h = header_alloc();
 	if (!h)
 		return;
 	if (read_header(o->name + 1, h)) {

@@ -38,20 +38,23 @@ static int shm_name(const struct ipcx__url *u, const char **ret)
 }
 
 /*
- * Two processes may want to remove the same name at once: two listeners
- * replacing one stale ring, or a listener replacing the ring of an owner that
- * is closing.  Whoever removes a name holds an exclusive flock on the object
- * (the kernel drops the lock of a process that dies, so a killed remover
- * blocks nobody) and removes the name only while it still names that object
- * (same device and inode).  So an unlink never hits a ring that another
- * listener made in the meantime.  fd is the object, locked by the caller.
+ * The object's exclusive flock decides who may remove its name.  A listener
+ * takes it on the object it creates and holds it until it closes: a flock
+ * belongs to the open file description, which the mapping keeps after the
+ * descriptor is closed (and so does a fork()ed child's copy of the mapping).
+ * A listener replacing a stale ring takes it too, without waiting, judges the
+ * ring under it and removes the name; so does ipcx rm.  Whoever removes the
+ * name holds the lock and removes it only while it still leads to the object
+ * locked (same device and inode), so an unlink never hits a ring another
+ * listener made in the meantime.  Nobody ever waits for the lock: another
+ * process can take a shared flock on any object it can open, and keep it.
  */
-static int unlink_locked(const char *name, int fd)
+static int unlink_if_ours(const char *name, dev_t dev, ino_t ino)
 {
-	struct stat st, now;
+	struct stat now;
 	int cur = shm_open(name, O_RDONLY, 0);
-	int r = cur < 0 || fstat(fd, &st) < 0 || fstat(cur, &now) < 0 ? -errno : 0;
-	if (r == 0 && (st.st_dev != now.st_dev || st.st_ino != now.st_ino))
+	int r = cur < 0 || fstat(cur, &now) < 0 ? -errno : 0;
+	if (r == 0 && (now.st_dev != dev || now.st_ino != ino))
 		r = -ENOENT; /* removed since, and perhaps made again */
 	else if (r == 0 && shm_unlink(name) < 0)
 		r = -errno;
@@ -59,41 +62,18 @@ static int unlink_locked(const char *name, int fd)
 	return r;
 }
 
-static int lock_fd(int fd, int how)
-{
-	while (flock(fd, how) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
-}
-
-/* The owner removes the name of the object in fd (waiting for a replacer). */
-static int unlink_object(const char *name, int fd)
-{
-	int r = lock_fd(fd, LOCK_EX);
-	return r < 0 ? r : unlink_locked(name, fd);
-}
-
 static int shm_unmap(struct ringchan *rc)
 {
-	if (rc->owner && rc->keep)
+	int r = 0;
+	if (rc->owner && rc->keep) {
 		atomic_store(&((struct ring_hdr *)rc->map)->kept, 1);
-	munmap(rc->map, rc->maplen);
-	if (!rc->owner || rc->keep)
-		return 0;
-	const char *name = rc->canon + strlen("shm:");
-	int fd = shm_open(name, O_RDONLY, 0);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	int r = fstat(fd, &st) < 0 ? -errno : 0;
-	if (r == 0 && (st.st_dev != rc->dev || st.st_ino != rc->ino))
-		r = -ENOENT; /* once we detached, a listener replaced our ring */
-	else if (r == 0)
-		r = unlink_object(name, fd);
-	close(fd);
-	if (r == 0)
-		ipcx__record_removed(rc->canon);
+	} else if (rc->owner) {
+		/* Still mapped, so still locked: the name is ours to remove. */
+		r = unlink_if_ours(rc->canon + strlen("shm:"), rc->dev, rc->ino);
+		if (r == 0)
+			ipcx__record_removed(rc->canon);
+	}
+	munmap(rc->map, rc->maplen); /* drops the lock */
 	return r;
 }
 
@@ -126,21 +106,41 @@ static bool abandoned(int fd)
 /*
  * A ring left by a listener that was killed (it could not remove it): remove
  * it so that a new listener can create the name again, as a stale socket
- * file is.  Judged and removed under the object's lock (see unlink_locked):
- * of two listeners that find it at once, one removes it, and the other,
- * finding it locked or its name gone, is refused as by a live ring.
+ * file is.  Judged and removed under the object's lock (above): a live
+ * listener holds it, and of two listeners that find a stale ring at once,
+ * one removes it, and the other, finding it locked or its name gone, is
+ * refused as by a live ring.
  */
 static bool remove_stale(const char *name, const char *canon)
 {
 	int fd = shm_open(name, O_RDWR, 0);
 	if (fd < 0)
 		return false;
-	bool removed = lock_fd(fd, LOCK_EX | LOCK_NB) == 0 && abandoned(fd) &&
-		       unlink_locked(name, fd) == 0;
+	struct stat st;
+	bool removed = flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+		       abandoned(fd) && unlink_if_ours(name, st.st_dev, st.st_ino) == 0;
 	close(fd); /* drops the lock */
 	if (removed)
 		ipcx__record_removed(canon);
 	return removed;
+}
+
+/*
+ * Lock the object we have just created, before it is a ring: nobody has a
+ * reason to hold its lock for more than a look (a listener judging it stale,
+ * ipcx rm), so wait a little, never long.
+ */
+static int lock_new(int fd)
+{
+	for (int tries = 0;; tries++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		if (tries >= 1000)
+			return -EBUSY;
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	}
 }
 
 /* Create the object exclusively, replacing a stale ring; fd or -errno. */
@@ -180,13 +180,16 @@ static int shm_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret
 		return r;
 	}
 	/*
-	 * Locked until we are attached: a formatted ring with nobody attached
-	 * yet must not look stale to another listener (see remove_stale).
+	 * Locked until we close (see unlink_if_ours): a ring, formatted and not
+	 * yet joined, or live, never looks stale to another listener.
 	 */
 	struct stat st;
-	if ((r = lock_fd(fd, LOCK_EX)) < 0)
-		r = ipcx__fail(r, "%s: cannot lock the segment", u->orig);
-	else if (fstat(fd, &st) < 0 || fchmod(fd, mode) < 0 || ftruncate(fd, (off_t)rc->maplen) < 0)
+	bool made = fstat(fd, &st) == 0;
+	if (!made)
+		r = ipcx__fail(-errno, "%s: cannot stat the segment", u->orig);
+	else if ((r = lock_new(fd)) < 0)
+		r = ipcx__fail(r, "%s: another process holds a lock on the new segment", u->orig);
+	else if (fchmod(fd, mode) < 0 || ftruncate(fd, (off_t)rc->maplen) < 0)
 		r = ipcx__fail(-errno, "%s: cannot size the segment", u->orig);
 	else
 		r = map_fd(fd, rc->maplen, &rc->map);
@@ -200,9 +203,9 @@ static int shm_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret
 		if (r < 0)
 			munmap(rc->map, rc->maplen);
 	}
-	if (r < 0)
-		unlink_object(name, fd);
-	close(fd); /* drops the lock */
+	if (r < 0 && made)
+		unlink_if_ours(name, st.st_dev, st.st_ino);
+	close(fd); /* the mapping keeps the lock */
 	if (r < 0) {
 		free(rc);
 		return r;

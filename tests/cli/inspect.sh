@@ -148,6 +148,9 @@ LIVE2_PID=$HOLD_PID LIVE2_FD=$HOLD_FD
 	fail "a live listener's object: $("$B" info --json "shm:/$N-dead")"
 "$B" info --json "shm:/$N-live" | jq -e '.stats.peers == 1' >/dev/null ||
 	fail "ring statistics: $("$B" info --json "shm:/$N-live")"
+# rm leaves a live listener's ring alone and says whose it is.
+"$B" rm "shm:/$N-live" 2>"$D/err"; [ $? -eq 1 ] || fail "rm removed a live listener's ring"
+grep -q "in use by a live listener (pid $LIVE2_PID)" "$D/err" || fail "rm of a live ring said: $(cat "$D/err")"
 # A FIFO and a Unix socket listener, killed as well: their files are orphans.
 start_held deadfifo listen "fifo:$D/dead.fifo"
 DF_PID=$HOLD_PID
