@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "shm/ring.h"
+#include "tpriv.h"
 #include "trace.h"
 #include "tsupport.h"
 
@@ -743,4 +744,282 @@ Test(shm, close_never_waits_for_a_forked_child)
 {
 	int st = close_while_locked(false, true);
 	cr_assert_eq(st, 0, "the listener's close: exit status %d", st);
+}
+
+/* ---- a peer that truncates the segment (issue 18; docs/shm.md, "Trust") ------------ */
+
+struct cutter {
+	const char *url, *path; /* the object as a file: /dev/shm/NAME, or the log */
+	off_t to;               /* cut it to this many bytes */
+	struct t_sync *ready, *go;
+};
+
+/* The hostile peer: any process that can open the object for writing. */
+static int cut_object(void *arg)
+{
+	const struct cutter *a = arg;
+	int fd = open(a->path, O_RDWR | O_CLOEXEC);
+	return fd >= 0 && ftruncate(fd, a->to) == 0 ? 0 : 1;
+}
+
+/* Where the ring's data starts: the header's data_off, read as ls reads it. */
+static off_t data_off(const char *path)
+{
+	struct ring_hdr h;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "%s", path);
+	cr_assert_eq(pread(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+	close(fd);
+	cr_assert(h.data_off > RING_HDR && h.data_off < h.total_size);
+	return (off_t)h.data_off;
+}
+
+/*
+ * A receiver waiting on an empty ring: the cut is noticed when it wakes, and
+ * its receive fails with -EBADMSG instead of touching the segment; then its
+ * close returns 0.  Exits 0 when all of that happened.
+ */
+static int wait_for_the_cut(void *arg)
+{
+	const struct cutter *a = arg;
+	ipcx_chan *c;
+	if (ipcx_listen(a->url, 0, &c) < 0)
+		return 1;
+	t_post(a->ready);
+	if (!t_wait_post(a->go, T_GUARD_MS))
+		return 2;
+	char buf[64];
+	ssize_t n = ipcx_recv(c, buf, sizeof(buf), T_GUARD_MS);
+	if (n != -EBADMSG || !strstr(ipcx_errdetail(), "cut short"))
+		return 3;
+	if (ipcx_recv(c, buf, sizeof(buf), 0) != -EBADMSG || ipcx_send(c, "x", 1, 0) != -EBADMSG)
+		return 4; /* the channel stays unusable, and says so */
+	return ipcx_close(c) == 0 ? 0 : 5;
+}
+
+/* A sender attached before the cut: its next message lands on a page that is gone. */
+static int send_after_the_cut(void *arg)
+{
+	const struct cutter *a = arg;
+	ipcx_chan *c;
+	if (ipcx_dial(a->url, 0, &c) < 0)
+		return 1;
+	t_post(a->ready);
+	if (!t_wait_post(a->go, T_GUARD_MS))
+		return 2;
+	char msg[64] = "after the cut";
+	ipcx_send(c, msg, sizeof(msg), T_GUARD_MS);
+	return 3; /* survived: the documented SIGBUS did not come */
+}
+
+/*
+ * The object's name as a file for a sysvshm: segment: a System V segment has
+ * no size to change (no call resizes one), but root can open the file behind
+ * a mapping of it through /proc/PID/map_files and cut that.  A mapping of
+ * our own provides the entry; *att is to be detached (never touched).
+ */
+static const char *sysv_file(int key, char *buf, size_t cap, void **att)
+{
+	int id = shmget(key, 0, 0);
+	struct shmid_ds ds;
+	cr_assert(id >= 0 && shmctl(id, IPC_STAT, &ds) == 0);
+	*att = shmat(id, NULL, 0);
+	cr_assert_neq(*att, (void *)-1);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), len = (ds.shm_segsz + page - 1) / page * page;
+	snprintf(buf, cap, "/proc/%d/map_files/%lx-%lx", (int)getpid(), (unsigned long)*att,
+		 (unsigned long)*att + len);
+	return buf;
+}
+
+/*
+ * Cut to where the data starts: the header and the cell words stay, every
+ * data page goes.  What docs/shm.md promises: a new attach is refused with
+ * -EBADMSG; a process waiting in the ring gets -EBADMSG when it wakes and
+ * closes cleanly; a process that touches a lost page dies of SIGBUS.  path:
+ * the object as a file (NULL for sysvshm: key); nobody: the cut is made by
+ * another user.
+ */
+static void cut_live_ring(const char *u, const char *path, int key, bool nobody)
+{
+	struct t_sync ready, go_recv, go_send;
+	t_sync_init(&ready);
+	t_sync_init(&go_recv);
+	t_sync_init(&go_send);
+	struct cutter rx = { u, path, 0, &ready, &go_recv };
+	struct cutter tx = { u, path, 0, &ready, &go_send };
+	pid_t lis = t_spawn(wait_for_the_cut, &rx);
+	cr_assert(t_wait_post(&ready, T_GUARD_MS));
+	pid_t snd = t_spawn(send_after_the_cut, &tx);
+	cr_assert(t_wait_post(&ready, T_GUARD_MS));
+	t_post(&go_recv); /* the receiver now waits, with a peer attached */
+	char mf[128];
+	void *att = NULL;
+	if (!path)
+		path = sysv_file(key, mf, sizeof(mf), &att);
+	struct cutter cut = { u, path, data_off(path), NULL, NULL };
+	int st = nobody ? t_run_as_nobody(cut_object, &cut)
+			: t_join(t_spawn(cut_object, &cut), T_GUARD_MS);
+	cr_assert_eq(st, 0, "the cut");
+	ipcx_chan *c = NULL;
+	int r = ipcx_dial(u, 0, &c);
+	cr_expect_eq(r, -EBADMSG, "%s: a new attach after the cut: %d %s", u, r, ipcx_errdetail());
+	cr_expect(r != -EBADMSG || strstr(ipcx_errdetail(), "smaller than"), "%s", ipcx_errdetail());
+	if (r == 0)
+		ipcx_close(c);
+	t_post(&go_send);
+	int st_send = t_join(snd, T_GUARD_MS), st_lis = t_join(lis, T_GUARD_MS);
+	if (att)
+		shmdt(att);
+	t_sync_close(&ready);
+	t_sync_close(&go_recv);
+	t_sync_close(&go_send);
+	cr_expect_eq(st_send, 128 + SIGBUS, "%s: the sender: exit status %d", u, st_send);
+	cr_expect_eq(st_lis, 0, "%s: the waiting receiver: exit status %d", u, st_lis);
+}
+
+/* The name of u's object, and its file in /dev/shm. */
+static void shm_paths(const char *u, char *name, size_t ncap, char *path, size_t pcap)
+{
+	posix_name(u, name, ncap);
+	snprintf(path, pcap, "/dev/shm%s", name);
+}
+
+static void expect_removed(const char *name)
+{
+	bool gone = shm_open(name, O_RDONLY, 0) < 0 && errno == ENOENT;
+	if (!gone)
+		shm_unlink(name);
+	cr_expect(gone, "the listener's close removed its name after the cut");
+}
+
+Test(shm, cut_live_ring)
+{
+	const char *u = shm_url("capacity=65536&max=1024");
+	char name[256], path[300];
+	shm_paths(u, name, sizeof(name), path, sizeof(path));
+	cut_live_ring(u, path, 0, false);
+	expect_removed(name);
+}
+
+/* mode=0666 lets another user cut it; mode=0644 does not (nor lets it dial). */
+Test(shm, cut_by_another_user)
+{
+	const char *u = shm_url("capacity=65536&max=1024&mode=0644");
+	char name[256], path[300];
+	shm_paths(u, name, sizeof(name), path, sizeof(path));
+	ipcx_chan *l;
+	cr_assert_eq(ipcx_listen(u, 0, &l), 0);
+	struct cutter cut = { u, path, 0, NULL, NULL };
+	cr_expect_eq(t_run_as_nobody(cut_object, &cut), 1, "nobody opened a 0644 ring for writing");
+	cr_assert_eq(ipcx_close(l), 0);
+	u = shm_url("capacity=65536&max=1024&mode=0666");
+	shm_paths(u, name, sizeof(name), path, sizeof(path));
+	cut_live_ring(u, path, 0, true);
+	expect_removed(name);
+}
+
+Test(shm, cut_live_log)
+{
+	char u[300];
+	const char *path = t_path("cut.log");
+	snprintf(u, sizeof(u), "mmap:%s?capacity=65536&max=1024", path);
+	cut_live_ring(u, path, 0, false);
+	unlink(path);
+}
+
+Test(shm, cut_live_sysv_ring_as_root)
+{
+	if (geteuid() != 0)
+		cr_skip_test("only root can cut a System V segment (through /proc/PID/map_files)");
+	char u[64];
+	int key = t_sysv_key();
+	snprintf(u, sizeof(u), "sysvshm:0x%08x?capacity=65536&max=1024", (unsigned)key);
+	cut_live_ring(u, NULL, key, false);
+	cr_expect_eq(shmget(key, 0, 0), -1, "the listener's close removed the segment");
+}
+
+/* The premise of docs/shm.md, "Trust": a peer that is not root cannot resize a segment. */
+static int try_to_cut_sysv(void *arg)
+{
+	int key = *(int *)arg;
+	int id = shmget(key, 0, 0);
+	struct shmid_ds ds;
+	if (id < 0 || shmctl(id, IPC_STAT, &ds) < 0)
+		return 1;
+	if (shmget(key, ds.shm_segsz / 2, 0) != id || shmget(key, ds.shm_segsz * 2, 0) != -1)
+		return 2; /* a smaller size names the same segment; a larger one is refused */
+	struct shmid_ds now;
+	if (shmctl(id, IPC_STAT, &now) < 0 || now.shm_segsz != ds.shm_segsz)
+		return 3;
+	void *att = NULL;
+	char mf[128];
+	sysv_file(key, mf, sizeof(mf), &att);
+	int fd = open(mf, O_RDWR | O_CLOEXEC);
+	int e = errno;
+	shmdt(att);
+	return fd < 0 && e == EPERM ? 0 : 4;
+}
+
+Test(shm, sysv_segment_cannot_be_cut_by_a_peer)
+{
+	char u[64];
+	int key = t_sysv_key();
+	snprintf(u, sizeof(u), "sysvshm:0x%08x?capacity=4096&max=64&mode=0666", (unsigned)key);
+	ipcx_chan *l;
+	cr_assert_eq(ipcx_listen(u, 0, &l), 0);
+	int st = geteuid() == 0 ? t_run_as_nobody(try_to_cut_sysv, &key) : try_to_cut_sysv(&key);
+	cr_expect_eq(st, 0, "a peer that is not root: %d", st);
+	cr_assert_eq(ipcx_close(l), 0);
+}
+
+/* Listen, say so, close when told: exits 0 if the close returned 0 (no SIGBUS). */
+static int close_after_the_cut(void *arg)
+{
+	const struct cutter *a = arg;
+	ipcx_chan *c;
+	if (ipcx_listen(a->url, 0, &c) < 0)
+		return 1;
+	t_post(a->ready);
+	if (!t_wait_post(a->go, T_GUARD_MS))
+		return 2;
+	return ipcx_close(c) == 0 ? 0 : 3;
+}
+
+/*
+ * Cut to nothing: nothing of the ring is left to read.  A new attach is
+ * refused (-EBADMSG, after the wait for a ring being created), a new
+ * listener finds no stale ring to replace (-EEXIST), and the listener's
+ * close neither touches the segment nor fails.
+ */
+Test(shm, cut_to_nothing)
+{
+	const char *u = shm_url("capacity=4096&max=64");
+	char name[256], path[300];
+	snprintf(path, sizeof(path), "/dev/shm%s", posix_name(u, name, sizeof(name)));
+	struct t_sync ready, go;
+	t_sync_init(&ready);
+	t_sync_init(&go);
+	struct cutter a = { u, path, 0, &ready, &go };
+	pid_t lis = t_spawn(close_after_the_cut, &a);
+	cr_assert(t_wait_post(&ready, T_GUARD_MS));
+	cr_assert_eq(t_join(t_spawn(cut_object, &a), T_GUARD_MS), 0, "the cut");
+	ipcx_chan *c = NULL;
+	int r = ipcx_dial(u, 0, &c);
+	cr_expect_eq(r, -EBADMSG, "a new attach: %d %s", r, ipcx_errdetail());
+	cr_expect(r != -EBADMSG || strstr(ipcx_errdetail(), "0 bytes"), "%s", ipcx_errdetail());
+	if (r == 0)
+		ipcx_close(c);
+	r = ipcx_listen(u, 0, &c);
+	cr_expect_eq(r, -EEXIST, "a new listener: %d %s", r, ipcx_errdetail());
+	if (r == 0)
+		ipcx_close(c);
+	t_post(&go);
+	int st = t_join(lis, T_GUARD_MS);
+	bool gone = shm_open(name, O_RDONLY, 0) < 0 && errno == ENOENT;
+	if (!gone)
+		shm_unlink(name);
+	t_sync_close(&ready);
+	t_sync_close(&go);
+	cr_expect_eq(st, 0, "the listener's close after the cut: exit status %d", st);
+	cr_expect(gone, "the listener's close removed its name");
 }

@@ -1105,8 +1105,9 @@ static int wait_step(struct ring *r, struct wait *w, int timeout_ms, bool rx, bo
 		ns = 1000000; /* no barrier on the others: never sleep long on a miss */
 	if (!(rx ? has_msg(r) : has_room(r, cells)))
 		futex_wait(fw, v, ns);
+	int e = r->whole ? r->whole(r) : 0; /* a sleeper is the one a cut would find */
 	atomic_fetch_sub(waiters, 1);
-	return 0;
+	return e;
 }
 
 /*

@@ -134,6 +134,12 @@ struct ring {
 	int bell, pokefd;
 	uint32_t batch; /* mmap: commits since the last sync */
 	_Atomic uint32_t nsend; /* sends, for the -EPIPE check on one in 1024 */
+	/*
+	 * Called after every futex sleep, before the segment is touched again:
+	 * 0, or an error if another process cut the segment short meanwhile
+	 * (ringchan.c; NULL: nobody looks).
+	 */
+	int (*whole)(struct ring *r);
 };
 
 /* Bytes a segment needs for this geometry. */

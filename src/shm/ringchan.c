@@ -4,9 +4,82 @@
 #include "record.h"
 
 #include <errno.h>
+#include <linux/futex.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define RC(c) ((struct ringchan *)(c))
+
+/* ---- a segment cut short by another process ------------------------------------ */
+
+/*
+ * A process that can open a shm: or mmap: object for writing can cut it short
+ * (ftruncate); touching a page past the new end is then SIGBUS, which a
+ * library cannot catch for its caller (docs/shm.md, "Trust").  Where the ring
+ * makes system calls anyway (after a futex sleep, in close and stats) the
+ * channel looks whether the last page of its mapping is still there: a futex
+ * call on a word of a page that is gone faults in the kernel, which returns
+ * EFAULT instead of raising the signal, and a cut always takes the last page.
+ * If it is gone the mapping is replaced by private zeroed memory, so that
+ * nothing this process does later can fault, and every call on the channel
+ * fails from then on.
+ */
+static bool gone(const void *map, size_t off)
+{
+	uint32_t *w = (uint32_t *)((uint8_t *)(uintptr_t)map + (off & ~(size_t)3));
+	return syscall(SYS_futex, w, FUTEX_WAKE, 0, NULL, NULL, 0) < 0 && errno == EFAULT;
+}
+
+static bool last_page_gone(const void *map, size_t size)
+{
+	return gone(map, size - sizeof(uint32_t));
+}
+
+static int cut_fail(const struct ringchan *rc)
+{
+	return ipcx__fail(-EBADMSG, "%s: the segment was cut short by another process "
+				    "(truncated); this channel can no longer be used",
+			  rc->canon);
+}
+
+static const struct ipcx__chan_ops cut_ops;
+
+/* ring->whole: 0 while the segment is whole, else make it harmless and fail. */
+static int rc_whole(struct ring *r)
+{
+	struct ringchan *rc = (struct ringchan *)((uint8_t *)r - offsetof(struct ringchan, ring));
+	if (!rc->cut && !last_page_gone(rc->map, rc->maplen))
+		return 0;
+	if (!rc->cut) {
+		mmap(rc->map, rc->maplen, PROT_READ | PROT_WRITE,
+		     MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		rc->cut = true;
+		rc->c.ops = &cut_ops;
+	}
+	return cut_fail(rc);
+}
+
+int ipcx__ringchan_fits(const void *map, size_t size, const char *url)
+{
+	const struct ring_hdr *h = map;
+	if (size < RING_HDR)
+		return ipcx__fail(-EBADMSG, "%s: the object is %zu bytes, less than a ring's header",
+				  url, size);
+	/* A System V segment keeps the size it was made with, whatever is left of it. */
+	if (gone(map, 0) || last_page_gone(map, size))
+		return ipcx__fail(-EBADMSG, "%s: the object is smaller than the %zu bytes mapped "
+					    "(cut short by another process)",
+				  url, size);
+	uint64_t total = h->total_size;
+	if (atomic_load(&h->ready) && h->magic == RING_MAGIC && total > size)
+		return ipcx__fail(-EBADMSG, "%s: the object is %zu bytes, smaller than the %llu its "
+					    "ring's header says (cut short by another process?)",
+				  url, size, (unsigned long long)total);
+	return 0;
+}
 
 static ssize_t rc_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
 {
@@ -41,7 +114,9 @@ static int rc_release(ipcx_chan *c)
 static int rc_stats(ipcx_chan *c, struct ipcx_stats *ret)
 {
 	uint64_t v[5];
-	int r = ipcx__ring_stats(&RC(c)->ring, v);
+	int r = rc_whole(&RC(c)->ring);
+	if (r == 0)
+		r = ipcx__ring_stats(&RC(c)->ring, v);
 	if (r < 0)
 		return r;
 	ret->sent = v[0];
@@ -86,7 +161,11 @@ static int rc_peer(ipcx_chan *c, struct ipcx_proc *ret)
 static int rc_close(ipcx_chan *c)
 {
 	struct ringchan *rc = RC(c);
+	if (rc->ring.h)
+		rc_whole(&rc->ring); /* a cut found now: what follows touches private memory */
 	ipcx__ring_detach(&rc->ring);
+	if (rc->cut)
+		munmap(rc->map, rc->maplen); /* not the transport's kind of mapping any more */
 	int r = rc->unmap ? rc->unmap(rc) : 0;
 	free(rc);
 	return r;
@@ -105,18 +184,72 @@ const struct ipcx__chan_ops ipcx__ringchan_ops = {
 	.close = rc_close,
 };
 
+/* The operations of a channel whose segment was cut short: each one fails. */
+static ssize_t cut_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
+{
+	(void)msg, (void)len, (void)timeout_ms;
+	return cut_fail(RC(c));
+}
+
+static ssize_t cut_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
+{
+	(void)buf, (void)cap, (void)timeout_ms;
+	return cut_fail(RC(c));
+}
+
+static int cut_reserve(ipcx_chan *c, size_t len, int timeout_ms, void **slot)
+{
+	(void)len, (void)timeout_ms, (void)slot;
+	return cut_fail(RC(c));
+}
+
+static int cut_commit(ipcx_chan *c, size_t len)
+{
+	(void)len;
+	return cut_fail(RC(c));
+}
+
+static ssize_t cut_peek(ipcx_chan *c, int timeout_ms, const void **msg)
+{
+	(void)timeout_ms, (void)msg;
+	return cut_fail(RC(c));
+}
+
+static int cut_stats(ipcx_chan *c, struct ipcx_stats *ret)
+{
+	(void)ret;
+	return cut_fail(RC(c));
+}
+
+static int cut_any(ipcx_chan *c)
+{
+	return cut_fail(RC(c));
+}
+
+static const struct ipcx__chan_ops cut_ops = {
+	.send = cut_send,
+	.recv = cut_recv,
+	.reserve = cut_reserve,
+	.commit = cut_commit,
+	.peek = cut_peek,
+	.release = cut_any,
+	.stats = cut_stats,
+	.fileno = cut_any,
+	.close = rc_close,
+};
+
 int ipcx__ringchan_init(struct ringchan *rc, const struct ipcx_tran *t, bool format,
 			const struct ring_geom *g)
 {
-	if (format) {
-		int r = ipcx__ring_format(rc->map, rc->maplen, g);
-		if (r < 0)
-			return r;
-	}
-	int r = ipcx__ring_attach(&rc->ring, rc->map, rc->maplen, false);
+	int r = format ? ipcx__ring_format(rc->map, rc->maplen, g)
+		       : ipcx__ringchan_fits(rc->map, rc->maplen, rc->canon);
+	if (r < 0)
+		return r;
+	r = ipcx__ring_attach(&rc->ring, rc->map, rc->maplen, false);
 	if (r < 0)
 		return r;
 	rc->ring.spin_us = g->spin_us;
+	rc->ring.whole = rc_whole;
 	if (rc->owner)
 		ipcx__ring_own(&rc->ring);
 	ipcx__chan_init(&rc->c, &ipcx__ringchan_ops, t, -1, rc->ring.max_msg);

@@ -19,12 +19,20 @@ struct ringchan {
 	/* Undo the mapping and, for an owner, remove the object (set by the transport). */
 	int (*unmap)(struct ringchan *rc);
 	bool owner, keep;
+	bool cut;   /* another process cut the segment short: the channel is dead */
 	int shmid;  /* sysvshm */
 	int lockfd; /* mmap: holds a shared flock for the channel's life */
 	dev_t dev;  /* shm: the object created, so that close removes only its name */
 	ino_t ino;
 	char canon[PATH_MAX + 16]; /* the canonical URL, for creator records */
 };
+
+/*
+ * The segment mapped at map (size bytes) holds all of the ring its header
+ * describes, if its header describes one: 0, or -EBADMSG with a detail
+ * naming url.  Checked before anything past the header is read.
+ */
+int ipcx__ringchan_fits(const void *map, size_t size, const char *url);
 
 /*
  * Attach the ring in rc->map (rc->maplen bytes) and make rc a channel.  On

@@ -217,6 +217,20 @@ static int shm_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret
 	return 0;
 }
 
+/*
+ * After the wait for a creator: an object too small for a ring's header was
+ * cut short (or its creator died before sizing it); a zeroed one of a
+ * ring's size is not ready.
+ */
+static int not_ready(const struct ipcx__url *u, off_t size)
+{
+	if (size < RING_HDR)
+		return ipcx__fail(-EBADMSG, "%s: the object is %lld bytes, less than a ring's "
+					    "header (cut short, or its creator died before sizing it)",
+				  u->orig, (long long)size);
+	return ipcx__fail(-ECONNREFUSED, "%s: not a ready ring", u->orig);
+}
+
 /* The creator maps and formats after shm_open: wait a little for it. */
 static int shm_attach(const struct ipcx__url *u, const char *name, struct ringchan *rc)
 {
@@ -233,8 +247,10 @@ static int shm_attach(const struct ipcx__url *u, const char *name, struct ringch
 			rc->maplen = (size_t)st.st_size;
 			r = map_fd(fd, rc->maplen, &rc->map);
 			if (r == 0) {
-				/* A look without joining: is it formatted yet? */
-				r = ipcx__ring_attach(&rc->ring, rc->map, rc->maplen, true);
+				/* A look without joining: is it formatted yet, and whole? */
+				r = ipcx__ringchan_fits(rc->map, rc->maplen, u->orig);
+				if (r == 0)
+					r = ipcx__ring_attach(&rc->ring, rc->map, rc->maplen, true);
 				if (r < 0)
 					munmap(rc->map, rc->maplen);
 			}
@@ -243,8 +259,7 @@ static int shm_attach(const struct ipcx__url *u, const char *name, struct ringch
 		}
 		close(fd);
 		if (r != -EAGAIN || tries >= 1000)
-			return r == -EAGAIN ? ipcx__fail(-ECONNREFUSED, "%s: not a ready ring", u->orig)
-					    : r;
+			return r == -EAGAIN ? not_ready(u, st.st_size) : r;
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	}
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,11 +23,38 @@ static const struct ipcx_tran sysvshm_tran;
 static const char *const sysvshm_options[] = { "capacity", "max",  "spsc", "policy",
 					       "spin",     "mode", "keep", "proj", NULL };
 
+/*
+ * Attach within a reservation of the segment's size.  shmat() maps as much
+ * of the segment as is left, and root can cut one short (through
+ * /proc/PID/map_files); the rest of the range then stays ours and
+ * inaccessible, instead of a hole that another mapping could fill, so that
+ * the checks for a cut (ringchan.c) see it, and a stray access faults.
+ */
+static void *attach(int id, size_t size, int flags)
+{
+	void *m = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
+		return (void *)-1;
+	void *a = shmat(id, m, flags | SHM_REMAP);
+	if (a == (void *)-1) {
+		int e = errno;
+		munmap(m, size);
+		errno = e;
+	}
+	return a;
+}
+
+static void detach(void *m, size_t size)
+{
+	shmdt(m);
+	munmap(m, size); /* what is left of the reservation */
+}
+
 static int sysv_unmap(struct ringchan *rc)
 {
 	if (rc->owner && rc->keep)
 		atomic_store(&((struct ring_hdr *)rc->map)->kept, 1);
-	shmdt(rc->map);
+	detach(rc->map, rc->maplen);
 	if (rc->owner && !rc->keep) {
 		if (shmctl(rc->shmid, IPC_RMID, NULL) < 0)
 			return -errno;
@@ -78,12 +106,13 @@ static bool remove_stale(key_t key, const char *canon)
 	    ds.shm_nattch != 0 || ds.shm_segsz < RING_HDR || ds.shm_segsz > RING_MAX_CAP * 2 ||
 	    creator_runs(&ds))
 		return false;
-	void *m = shmat(id, NULL, SHM_RDONLY);
+	void *m = attach(id, ds.shm_segsz, SHM_RDONLY);
 	if (m == (void *)-1)
 		return false;
 	struct ring r;
-	bool stale = ipcx__ring_attach(&r, m, ds.shm_segsz, true) == 0 && ipcx__ring_abandoned(&r);
-	shmdt(m);
+	bool stale = ipcx__ringchan_fits(m, ds.shm_segsz, canon) == 0 &&
+		     ipcx__ring_attach(&r, m, ds.shm_segsz, true) == 0 && ipcx__ring_abandoned(&r);
+	detach(m, ds.shm_segsz);
 	if (!stale)
 		return false;
 	if (shmctl(id, IPC_RMID, NULL) < 0)
@@ -144,7 +173,7 @@ static int sysv_open(const struct ipcx__url *u, bool create, ipcx_chan **ret)
 			break;
 		}
 		rc->maplen = ds.shm_segsz;
-		rc->map = shmat(rc->shmid, NULL, 0);
+		rc->map = attach(rc->shmid, rc->maplen, 0);
 		if (rc->map == (void *)-1) {
 			r = -errno;
 			break;
@@ -155,7 +184,7 @@ static int sysv_open(const struct ipcx__url *u, bool create, ipcx_chan **ret)
 		r = ipcx__ringchan_init(rc, &sysvshm_tran, create, &g);
 		if (r == 0)
 			break;
-		shmdt(rc->map);
+		detach(rc->map, rc->maplen);
 		if (r != -EAGAIN || tries >= 1000) {
 			if (r == -EAGAIN)
 				r = ipcx__fail(-ECONNREFUSED, "%s: not a ready ring", u->orig);
