@@ -434,33 +434,38 @@ static void remove_sysv(const char *u)
 
 #define RACE_ROUNDS 150
 
-Test(shm, stale_ring_replaced_once)
+/*
+ * RACE_ROUNDS rounds of two listeners racing for a fresh shm: or sysvshm:
+ * name, where a killed listener left a stale ring (stale), or where nothing
+ * is yet; the winner's close removes its ring.
+ */
+static void race_rounds(bool sysv, bool stale)
 {
 	int *results = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq(results, MAP_FAILED);
 	for (int i = 0; i < RACE_ROUNDS; i++) {
-		char u[256];
-		snprintf(u, sizeof(u), "shm:/%s?capacity=1024&max=64", t_name());
-		race_round(u, i, results, remove_posix, true);
-		char name[256];
-		cr_assert_eq(shm_open(posix_name(u, name, sizeof(name)), O_RDONLY, 0), -1,
-			     "round %d: the winner's close removes the ring", i);
+		char u[256], name[256];
+		int key = t_sysv_key();
+		if (sysv)
+			snprintf(u, sizeof(u), "sysvshm:0x%08x?capacity=1024&max=64", (unsigned)key);
+		else
+			snprintf(u, sizeof(u), "shm:/%s?capacity=1024&max=64", t_name());
+		race_round(u, i, results, sysv ? remove_sysv : remove_posix, stale);
+		bool left = sysv ? shmget(key, 0, 0) >= 0
+				 : shm_open(posix_name(u, name, sizeof(name)), O_RDONLY, 0) >= 0;
+		cr_assert(!left, "round %d: the winner's close did not remove its ring", i);
 	}
 	munmap(results, 4096);
 }
 
+Test(shm, stale_ring_replaced_once)
+{
+	race_rounds(false, true);
+}
+
 Test(shm, stale_sysv_replaced_once)
 {
-	int *results = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(results, MAP_FAILED);
-	for (int i = 0; i < RACE_ROUNDS; i++) {
-		char u[256];
-		int key = t_sysv_key();
-		snprintf(u, sizeof(u), "sysvshm:0x%08x?capacity=1024&max=64", (unsigned)key);
-		race_round(u, i, results, remove_sysv, true);
-		cr_assert_eq(shmget(key, 0, 0), -1, "round %d: the winner's close removes the segment", i);
-	}
-	munmap(results, 4096);
+	race_rounds(true, true);
 }
 
 /*
@@ -470,16 +475,12 @@ Test(shm, stale_sysv_replaced_once)
  */
 Test(shm, fresh_sysv_listeners_race)
 {
-	int *results = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(results, MAP_FAILED);
-	for (int i = 0; i < RACE_ROUNDS; i++) {
-		char u[256];
-		int key = t_sysv_key();
-		snprintf(u, sizeof(u), "sysvshm:0x%08x?capacity=1024&max=64", (unsigned)key);
-		race_round(u, i, results, remove_sysv, false);
-		cr_assert_eq(shmget(key, 0, 0), -1, "round %d: the winner's close removes the segment", i);
-	}
-	munmap(results, 4096);
+	race_rounds(true, false);
+}
+
+Test(shm, fresh_ring_listeners_race)
+{
+	race_rounds(false, false);
 }
 
 /*
@@ -508,21 +509,6 @@ Test(shm, sysv_ring_of_a_running_creator_is_not_stale)
 	shmctl(id, IPC_RMID, NULL);
 	cr_expect_eq(r, -EEXIST, "listen: %d %s", r, ipcx_errdetail());
 	cr_expect_eq(now, id, "the segment is the one its creator made");
-}
-
-Test(shm, fresh_ring_listeners_race)
-{
-	int *results = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(results, MAP_FAILED);
-	for (int i = 0; i < RACE_ROUNDS; i++) {
-		char u[256];
-		snprintf(u, sizeof(u), "shm:/%s?capacity=1024&max=64", t_name());
-		race_round(u, i, results, remove_posix, false);
-		char name[256];
-		cr_assert_eq(shm_open(posix_name(u, name, sizeof(name)), O_RDONLY, 0), -1,
-			     "round %d: the winner's close removes the ring", i);
-	}
-	munmap(results, 4096);
 }
 
 /* Blocking send and receive across processes, woken by the futex. */
@@ -621,6 +607,21 @@ Test(shm, commit_within_reservation)
 
 /* ---- a listener's close waits for nobody (issue 18) -------------------------------- */
 
+/* In a child: open u (listen or dial), post ready, wait for go; NULL on failure. */
+static ipcx_chan *open_then_wait(const char *u, bool listen, struct t_sync *ready,
+				 struct t_sync *go)
+{
+	ipcx_chan *c;
+	if ((listen ? ipcx_listen(u, 0, &c) : ipcx_dial(u, 0, &c)) < 0)
+		return NULL;
+	t_post(ready);
+	if (t_wait_post(go, T_GUARD_MS))
+		return c;
+	ipcx_close(c);
+	return NULL;
+}
+
+
 struct holder {
 	const char *url, *name;
 	struct t_sync *ready, *go, *locked;
@@ -636,19 +637,16 @@ static int pause_forever(void *arg)
 
 /*
  * Listen, say so, and close when told: exits 0 if the close returned 0.
- * With fork, a child made after the listen holds a copy of the mapping (and
+ * With fork, a child made before the close holds a copy of the mapping (and
  * with it the lock of the listener's open file description) while we close.
  */
 static int listen_close_on_go(void *arg)
 {
 	struct holder *a = arg;
-	ipcx_chan *l;
-	if (ipcx_listen(a->url, 0, &l) < 0)
+	ipcx_chan *l = open_then_wait(a->url, true, a->ready, a->go);
+	if (!l)
 		return 1;
 	pid_t child = a->fork ? t_spawn(pause_forever, NULL) : 0;
-	t_post(a->ready);
-	if (!t_wait_post(a->go, T_GUARD_MS))
-		return 2;
 	int r = ipcx_close(l);
 	if (child) {
 		kill(child, SIGKILL);
@@ -782,12 +780,9 @@ static off_t data_off(const char *path)
 static int wait_for_the_cut(void *arg)
 {
 	const struct cutter *a = arg;
-	ipcx_chan *c;
-	if (ipcx_listen(a->url, 0, &c) < 0)
+	ipcx_chan *c = open_then_wait(a->url, true, a->ready, a->go);
+	if (!c)
 		return 1;
-	t_post(a->ready);
-	if (!t_wait_post(a->go, T_GUARD_MS))
-		return 2;
 	char buf[64];
 	ssize_t n = ipcx_recv(c, buf, sizeof(buf), T_GUARD_MS);
 	if (n != -EBADMSG || !strstr(ipcx_errdetail(), "cut short"))
@@ -801,12 +796,9 @@ static int wait_for_the_cut(void *arg)
 static int send_after_the_cut(void *arg)
 {
 	const struct cutter *a = arg;
-	ipcx_chan *c;
-	if (ipcx_dial(a->url, 0, &c) < 0)
+	ipcx_chan *c = open_then_wait(a->url, false, a->ready, a->go);
+	if (!c)
 		return 1;
-	t_post(a->ready);
-	if (!t_wait_post(a->go, T_GUARD_MS))
-		return 2;
 	char msg[64] = "after the cut";
 	ipcx_send(c, msg, sizeof(msg), T_GUARD_MS);
 	return 3; /* survived: the documented SIGBUS did not come */
@@ -976,13 +968,8 @@ Test(shm, sysv_segment_cannot_be_cut_by_a_peer)
 static int close_after_the_cut(void *arg)
 {
 	const struct cutter *a = arg;
-	ipcx_chan *c;
-	if (ipcx_listen(a->url, 0, &c) < 0)
-		return 1;
-	t_post(a->ready);
-	if (!t_wait_post(a->go, T_GUARD_MS))
-		return 2;
-	return ipcx_close(c) == 0 ? 0 : 3;
+	ipcx_chan *c = open_then_wait(a->url, true, a->ready, a->go);
+	return c && ipcx_close(c) == 0 ? 0 : 1;
 }
 
 /*
