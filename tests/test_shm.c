@@ -774,8 +774,8 @@ static off_t data_off(const char *path)
 
 /*
  * A receiver waiting on an empty ring: the cut is noticed when it wakes, and
- * its receive fails with -EBADMSG instead of touching the segment; then its
- * close returns 0.  Exits 0 when all of that happened.
+ * its receive fails with -EBADMSG instead of touching the segment; then,
+ * when told, its close returns 0.  Exits 0 when all of that happened.
  */
 static int wait_for_the_cut(void *arg)
 {
@@ -789,7 +789,9 @@ static int wait_for_the_cut(void *arg)
 		return 3;
 	if (ipcx_recv(c, buf, sizeof(buf), 0) != -EBADMSG || ipcx_send(c, "x", 1, 0) != -EBADMSG)
 		return 4; /* the channel stays unusable, and says so */
-	return ipcx_close(c) == 0 ? 0 : 5;
+	if (!t_wait_post(a->go, T_GUARD_MS)) /* the name stays while the test dials it */
+		return 5;
+	return ipcx_close(c) == 0 ? 0 : 6;
 }
 
 /* A sender attached before the cut: its next message lands on a page that is gone. */
@@ -859,6 +861,7 @@ static void cut_live_ring(const char *u, const char *path, int key, bool nobody)
 	cr_expect(r != -EBADMSG || strstr(ipcx_errdetail(), "smaller than"), "%s", ipcx_errdetail());
 	if (r == 0)
 		ipcx_close(c);
+	t_post(&go_recv); /* the receiver may close now */
 	t_post(&go_send);
 	int st_send = t_join(snd, T_GUARD_MS), st_lis = t_join(lis, T_GUARD_MS);
 	if (att)
