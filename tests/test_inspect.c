@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "record.h"
@@ -702,6 +703,34 @@ Test(inspect, records_count_only_for_their_owners_objects)
 	cr_expect(lstat(path, &st) < 0, "the orphan is still there");
 	unlink(path);
 	rmdir(dir);
+}
+
+static int exit_at_once(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+/*
+ * A process's state comes with its start time (the shm: ring counts a
+ * zombie, killed and not yet reaped, as dead).
+ */
+Test(inspect, proc_stat_tells_a_zombie)
+{
+	uint64_t mine = 0, again = 0, start = 0;
+	char state = '?';
+	cr_assert_eq(ipcx__proc_stat(getpid(), &state, &mine), 0);
+	cr_expect_eq(state, 'R', "our own state: %c", state);
+	cr_assert_eq(ipcx__proc_start(getpid(), &again), 0);
+	cr_expect_eq(mine, again);
+	pid_t pid = t_spawn(exit_at_once, NULL);
+	siginfo_t si;
+	cr_assert_eq(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0, "%m"); /* not reaped */
+	state = '?';
+	cr_assert_eq(ipcx__proc_stat(pid, &state, &start), 0);
+	cr_expect_eq(state, 'Z', "an exited child's state: %c", state);
+	cr_expect_neq(start, 0);
+	cr_expect_eq(t_join(pid, 10000), 0);
 }
 
 /* Record files are read by root from every user's folder: anything odd is ignored. */

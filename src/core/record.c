@@ -140,11 +140,12 @@ int ipcx__proc_stat(pid_t pid, char *state, uint64_t *ret)
 	p++;
 	while (*p == ' ')
 		p++;
-	*state = *p;
 	/* Fields 3 (state) to 22 (starttime): skip 19 fields, then read one. */
 	for (int f = 3; f < 22; f++) {
 		while (*p == ' ')
 			p++;
+		if (f == 3 && state)
+			*state = *p;
 		while (*p && *p != ' ')
 			p++;
 	}
@@ -159,8 +160,7 @@ int ipcx__proc_stat(pid_t pid, char *state, uint64_t *ret)
 
 int ipcx__proc_start(pid_t pid, uint64_t *ret)
 {
-	char state;
-	return ipcx__proc_stat(pid, &state, ret);
+	return ipcx__proc_stat(pid, NULL, ret);
 }
 
 bool ipcx__proc_alive(pid_t pid, uint64_t start)

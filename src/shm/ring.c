@@ -32,10 +32,10 @@
 #include "ring.h"
 
 #include "crc.h"
+#include "record.h"
 #include "tran.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
@@ -43,7 +43,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -191,35 +190,9 @@ static void futex_wake(_Atomic uint32_t *w)
 /* ---- peers: who is attached, and is it still alive ------------------------- */
 
 /*
- * Fields 3 (state) and 22 (start time) of /proc/PID/stat.  The start time
- * tells a live process from a later one that got the same pid; a zombie
- * (killed, not yet reaped) counts as dead.
+ * The start time tells a live process from a later one that got the same
+ * pid; a zombie (killed, not yet reaped) counts as dead.
  */
-static uint64_t proc_start(pid_t pid, char *state)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return 0;
-	p += 2;
-	*state = *p;
-	for (int field = 3; field < 22 && p; field++) {
-		p = strchr(p, ' ');
-		if (p)
-			p++;
-	}
-	return p ? strtoull(p, NULL, 10) : 0;
-}
-
 static bool peer_alive(const struct ring *r, unsigned k)
 {
 	struct ring_peer *pe = &r->h->peers[k];
@@ -231,7 +204,8 @@ static bool peer_alive(const struct ring *r, unsigned k)
 	if (kill(pid, 0) < 0 && errno == ESRCH)
 		return false;
 	char state = '?';
-	uint64_t want = atomic_load(&pe->start), have = proc_start(pid, &state);
+	uint64_t want = atomic_load(&pe->start), have = 0;
+	(void)ipcx__proc_stat(pid, &state, &have); /* have stays 0 if it cannot be read */
 	if (state == 'Z' || state == 'X')
 		return false;
 	/* want == 0: the slot is being taken right now; trust the pid. */
@@ -533,8 +507,8 @@ static bool sweep_dead(struct ring *r, unsigned k)
 static int peer_join(struct ring *r)
 {
 	pid_t me = getpid();
-	char state;
-	uint64_t start = proc_start(me, &state);
+	uint64_t start = 0;
+	(void)ipcx__proc_start(me, &start);
 	for (int pass = 0; pass < 2; pass++) {
 		for (unsigned k = 0; k < RING_PEERS; k++) {
 			struct ring_peer *pe = &r->h->peers[k];
