@@ -152,11 +152,6 @@ static bool sleeper_barrier(void)
 	return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0;
 }
 
-static inline uint64_t cells_for(uint64_t len)
-{
-	return len ? (len + RING_CELL - 1) / RING_CELL : 1;
-}
-
 static inline uint8_t *cell_ptr(const struct ring *r, uint64_t pos)
 {
 	return r->data + (pos & r->mask) * RING_CELL;
@@ -291,7 +286,7 @@ HOT int meta_decode(const struct ring *r, uint64_t pos, uint64_t m, uint32_t *le
 		*kind = K_PAD;
 		*len = 0;
 	} else {
-		if ((l & ~M_LEN) || l > r->max_msg || cells_for(l) > c)
+		if ((l & ~M_LEN) || l > r->max_msg || ring_cells_for(l) > c)
 			return -EBADMSG;
 		*kind = K_MSG;
 		*len = l;
@@ -601,7 +596,7 @@ HOT void notify_rx(struct ring *r)
 /* Room for len bytes: 0 and *pos, -EAGAIN full, -EBUSY another claim in progress. */
 static int mpmc_claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cellsp)
 {
-	uint64_t cells = cells_for(len);
+	uint64_t cells = ring_cells_for(len);
 	for (;;) {
 		uint64_t hw = atomic_load_explicit(&r->h->head, ACQ);
 		if (hw & 0xff)
@@ -805,7 +800,7 @@ HOT void spsc_consumed(struct ring *r, uint64_t next, uint64_t n)
 HOT int spsc_room(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cellsp,
 		  uint64_t *padp)
 {
-	uint64_t cells = cells_for(len);
+	uint64_t cells = ring_cells_for(len);
 	uint64_t hp = atomic_load_explicit(&r->h->head, RELAXED) >> 8;
 	uint64_t c = hp & r->mask, start = hp, pad = 0;
 	if (c + cells > r->ncells) {
@@ -1155,7 +1150,7 @@ static int claim_wait(struct ring *r, uint32_t len, int timeout_ms, uint64_t *po
 		}
 		if (rc != -EAGAIN && rc != -EBUSY)
 			return rc;
-		rc = ring_wait(r, &w, timeout_ms, false, rc == -EBUSY, cells_for(len));
+		rc = ring_wait(r, &w, timeout_ms, false, rc == -EBUSY, ring_cells_for(len));
 		if (rc)
 			return rc;
 	}
@@ -1479,42 +1474,6 @@ uint64_t ipcx__ring_size(const struct ring_geom *g)
 	return l.total;
 }
 
-int ipcx__ring_geom_parse(const struct ipcx__url *u, struct ring_geom *g)
-{
-	static const char *const policies[] = { "block", "drop", "overwrite", NULL };
-	size_t cap = 0, max = RING_DEF_MAX;
-	bool spsc = false;
-	uint64_t spin = RING_DEF_SPIN;
-	int r;
-	if ((r = ipcx__url_opt_size(u, "capacity", RING_MIN_CAP, RING_MAX_CAP, &cap)) ||
-	    (r = ipcx__url_opt_size(u, "max", 1, RING_MAX_MSG, &max)) ||
-	    (r = ipcx__url_opt_bool(u, "spsc", &spsc)) ||
-	    (r = ipcx__url_opt_enum(u, "policy", policies, &g->policy)) ||
-	    (r = ipcx__url_opt_u64(u, "spin", 0, 10000000, &spin)))
-		return r;
-	if (cap == 0) {
-		cap = RING_DEF_CAP;
-		while (cap < 4 * (uint64_t)max && cap < RING_MAX_CAP)
-			cap *= 2;
-	} else {
-		size_t p2 = RING_MIN_CAP;
-		while (p2 < cap)
-			p2 *= 2;
-		cap = p2;
-	}
-	if (cells_for(max) > cap / RING_CELL / 2)
-		return ipcx__fail(-EINVAL, "%s: capacity %zu must be at least twice max (%zu)",
-				  u->orig, cap, max);
-	if (spsc && g->policy == RING_OVERWRITE)
-		return ipcx__fail(-EINVAL, "%s: policy=overwrite needs the MPMC ring (not spsc=1)",
-				  u->orig);
-	g->capacity = cap;
-	g->max_msg = (uint32_t)max;
-	g->flags |= spsc ? RING_F_SPSC : 0;
-	g->spin_us = (unsigned)spin;
-	return 0;
-}
-
 int ipcx__ring_format(void *mem, size_t size, const struct ring_geom *g)
 {
 	struct layout l;
@@ -1569,7 +1528,7 @@ int ipcx__ring_attach(struct ring *r, void *mem, size_t size, bool readonly)
 	if (hsz != RING_HDR || cell != RING_CELL || ncells < RING_MIN_CAP / RING_CELL ||
 	    (ncells & (ncells - 1)) ||
 	    ncells * RING_CELL > RING_MAX_CAP || max == 0 || max > RING_MAX_MSG ||
-	    cells_for(max) > ncells / 2 || (flags & ~RING_F_MASK) || policy >= RING_NPOLICY ||
+	    ring_cells_for(max) > ncells / 2 || (flags & ~RING_F_MASK) || policy >= RING_NPOLICY ||
 	    ((flags & RING_F_SPSC) && policy == RING_OVERWRITE))
 		return ipcx__fail(-EBADMSG, "ring: bad geometry in the header");
 	if (h->seq_off != l.seq_off || h->meta_off != l.meta_off || h->crc_off != l.crc_off ||

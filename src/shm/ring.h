@@ -99,7 +99,7 @@ struct ring_cell {
 	_Atomic uint64_t meta; /* cells << 32 | len (or PAD) */
 };
 
-/* Creation parameters (URL options). */
+/* Creation parameters (URL options, parsed by ringchan.c). */
 struct ring_geom {
 	uint64_t capacity; /* data bytes, a power of two */
 	uint32_t max_msg;
@@ -142,12 +142,14 @@ struct ring {
 	int (*whole)(struct ring *r);
 };
 
+/* Cells a message of len bytes takes (an empty one takes one). */
+static inline uint64_t ring_cells_for(uint64_t len)
+{
+	return len ? (len + RING_CELL - 1) / RING_CELL : 1;
+}
+
 /* Bytes a segment needs for this geometry. */
 uint64_t ipcx__ring_size(const struct ring_geom *g);
-
-/* Parse capacity=, max=, spsc=, policy=, spin= into g (defaults first). */
-struct ipcx__url;
-int ipcx__ring_geom_parse(const struct ipcx__url *u, struct ring_geom *g);
 
 /* Lay out a new ring in mem (size bytes, zeroed) and publish it. */
 int ipcx__ring_format(void *mem, size_t size, const struct ring_geom *g);

@@ -11,6 +11,42 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+int ipcx__ring_geom_parse(const struct ipcx__url *u, struct ring_geom *g)
+{
+	static const char *const policies[] = { "block", "drop", "overwrite", NULL };
+	size_t cap = 0, max = RING_DEF_MAX;
+	bool spsc = false;
+	uint64_t spin = RING_DEF_SPIN;
+	int r;
+	if ((r = ipcx__url_opt_size(u, "capacity", RING_MIN_CAP, RING_MAX_CAP, &cap)) ||
+	    (r = ipcx__url_opt_size(u, "max", 1, RING_MAX_MSG, &max)) ||
+	    (r = ipcx__url_opt_bool(u, "spsc", &spsc)) ||
+	    (r = ipcx__url_opt_enum(u, "policy", policies, &g->policy)) ||
+	    (r = ipcx__url_opt_u64(u, "spin", 0, 10000000, &spin)))
+		return r;
+	if (cap == 0) {
+		cap = RING_DEF_CAP;
+		while (cap < 4 * (uint64_t)max && cap < RING_MAX_CAP)
+			cap *= 2;
+	} else {
+		size_t p2 = RING_MIN_CAP;
+		while (p2 < cap)
+			p2 *= 2;
+		cap = p2;
+	}
+	if (ring_cells_for(max) > cap / RING_CELL / 2)
+		return ipcx__fail(-EINVAL, "%s: capacity %zu must be at least twice max (%zu)",
+				  u->orig, cap, max);
+	if (spsc && g->policy == RING_OVERWRITE)
+		return ipcx__fail(-EINVAL, "%s: policy=overwrite needs the MPMC ring (not spsc=1)",
+				  u->orig);
+	g->capacity = cap;
+	g->max_msg = (uint32_t)max;
+	g->flags |= spsc ? RING_F_SPSC : 0;
+	g->spin_us = (unsigned)spin;
+	return 0;
+}
+
 #define RC(c) ((struct ringchan *)(c))
 
 /* ---- a segment cut short by another process ------------------------------------ */

@@ -35,6 +35,12 @@ struct ringchan {
 int ipcx__ringchan_fits(const void *map, size_t size, const char *url);
 
 /*
+ * The ring's geometry from the URL: capacity=, max=, spsc=, policy=, spin=
+ * into g (defaults first).
+ */
+int ipcx__ring_geom_parse(const struct ipcx__url *u, struct ring_geom *g);
+
+/*
  * Attach the ring in rc->map (rc->maplen bytes) and make rc a channel.  On
  * failure the caller still owns the mapping.
  */
