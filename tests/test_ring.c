@@ -264,7 +264,8 @@ static void kill_rounds(const char *opts, int np, int nc)
 	cr_assert_eq(ipcx_stats(l, &st), 0);
 	/*
 	 * Every message is accounted for, exactly: wherever a process was
-	 * killed, its successors tell whether it had counted (ring.c, "Counting").
+	 * killed, its successors tell whether it had counted (ring_int.h,
+	 * "Counting").
 	 */
 	cr_expect_eq(st.depth, 0);
 	cr_expect_eq(st.sent, st.received + st.dropped, "sent %llu received %llu dropped %llu",

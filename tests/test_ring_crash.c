@@ -1,10 +1,11 @@
 /*
  * A process killed at every step of the ring's protocol, one step at a time.
  *
- * This program links its own copy of src/shm/ring.c built with
- * IPCX_CRASHPOINTS (tests/CMakeLists.txt): a child sets ipcx__crash_point
- * and the ring kills it with SIGKILL the (ipcx__crash_after + 1)-th time it
- * passes that point, between two stores a random kill only rarely hits.
+ * This program links its own copy of the ring (src/shm/ring*.c, the list
+ * IPCX_RING_SRC) built with IPCX_CRASHPOINTS (tests/CMakeLists.txt): a
+ * child sets ipcx__crash_point and the ring kills it with SIGKILL the
+ * (ipcx__crash_after + 1)-th time it passes that point, between two stores
+ * a random kill only rarely hits.
  * Each case then checks the exact outcome: which messages arrive, each at
  * most once and never torn, and counters that balance to the message
  * (sent = received + dropped, nothing left).  tests/test_ring.c kills at

@@ -45,7 +45,7 @@ enum ring_policy { RING_BLOCK, RING_DROP, RING_OVERWRITE, RING_NPOLICY };
  * and by whoever repairs its records once it is dead.  The *_snap words hold
  * tx, rx and dr as they were when the holder took the record it owns now,
  * so that a repairer can tell whether the holder counted that record before
- * it died (ring.c, "Counting").
+ * it died (ring_int.h, "Counting").
  */
 struct ring_peer {
 	_Alignas(RING_LINE) _Atomic uint32_t pid;

@@ -1,0 +1,112 @@
+/*
+ * Waiting for a ring to change: a short spin, then a sleep on a shared
+ * futex, with the barrier that lets committers skip the wake-up when
+ * nobody sleeps (ring_wait.h).
+ */
+#include "ring_wait.h"
+
+#include "ring_ops.h"
+#include "ring_peer.h"
+#include "ring_repair.h"
+
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
+int ipcx__ring_fences; /* see ring_wait.h */
+static bool mb_global; /* membarrier GLOBAL_EXPEDITED is there to call */
+static pthread_once_t fences_once = PTHREAD_ONCE_INIT;
+
+static void fences_init(void)
+{
+	long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	mb_global = q > 0 && (q & MEMBARRIER_CMD_GLOBAL_EXPEDITED);
+	bool registered = mb_global && (q & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) &&
+			  syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+	ipcx__ring_fences = registered ? 1 : -1;
+}
+
+void ipcx__ring_fences_init(void)
+{
+	pthread_once(&fences_once, fences_init);
+}
+
+bool ipcx__ring_sleeper_barrier(void)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!mb_global)
+		return true; /* nobody registered: every store is seq_cst */
+	return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0;
+}
+
+static void futex_wait(_Atomic uint32_t *w, uint32_t val, int64_t ns)
+{
+	struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+	syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, val, ns >= 0 ? &ts : NULL, NULL, 0);
+}
+
+/*
+ * Spin first (spin_us), then sleep on the futex, waking every 100 ms while
+ * other processes are attached to look for dead ones (a killed process
+ * wakes nobody).
+ */
+SLOW int ipcx__ring_wait_step(struct ring *r, struct wait *w, int timeout_ms, bool rx, bool busy,
+			      uint64_t cells)
+{
+	if (!w->init) {
+		int64_t now = ipcx__now_ns();
+		w->init = true;
+		w->deadline = timeout_ms < 0 ? -1 : now + (int64_t)timeout_ms * 1000000;
+		w->spin_end = now + (int64_t)r->spin_us * 1000;
+		w->next_check = timeout_ms == 0 ? now : w->spin_end;
+	}
+	if (timeout_ms == 0) {
+		if (w->n++ == 0) {
+			ipcx__ring_repair(r);
+			int e = ipcx__ring_check_indices(r);
+			return e;
+		}
+		int e = ipcx__ring_epipe_check(r);
+		return e ? e : -EAGAIN;
+	}
+	if ((++w->n & 31) != 0 && w->n < (1u << 30)) {
+		cpu_relax();
+		return 0;
+	}
+	int64_t now = ipcx__now_ns();
+	if (now < w->spin_end) {
+		cpu_relax();
+		return 0;
+	}
+	if (w->deadline >= 0 && now >= w->deadline)
+		return -ETIMEDOUT;
+	if (now >= w->next_check) {
+		w->next_check = now + 10 * 1000000;
+		ipcx__ring_repair(r);
+		int e = ipcx__ring_check_indices(r);
+		if (!e && !busy)
+			e = ipcx__ring_epipe_check(r);
+		if (e)
+			return e;
+	}
+	if (busy) {
+		sched_yield();
+		return 0;
+	}
+	_Atomic uint32_t *fw = rx ? &r->h->rx_seq : &r->h->tx_seq;
+	_Atomic uint32_t *waiters = rx ? &r->h->rx_waiters : &r->h->tx_waiters;
+	int64_t ns = w->deadline < 0 ? -1 : w->deadline - now;
+	if (atomic_load(&r->h->attached_ever) > 1 && (ns < 0 || ns > 100000000))
+		ns = 100000000;
+	uint32_t v = atomic_load(fw);
+	/* Announce, then look again: a committer that missed us sees the flag. */
+	atomic_fetch_add(waiters, 1);
+	if (!ipcx__ring_sleeper_barrier() && (ns < 0 || ns > 1000000))
+		ns = 1000000; /* no barrier on the others: never sleep long on a miss */
+	if (!(rx ? ipcx__ring_has_msg(r) : ipcx__ring_has_room(r, cells)))
+		futex_wait(fw, v, ns);
+	int e = r->whole ? r->whole(r) : 0; /* a sleeper is the one a cut would find */
+	atomic_fetch_sub(waiters, 1);
+	return e;
+}
