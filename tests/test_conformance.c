@@ -11,7 +11,6 @@
 #include <criterion/parameterized.h>
 #include <errno.h>
 #include <ipcx.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -441,15 +440,6 @@ ParameterizedTestParameters(conf, poll_readiness)
 	return case_params();
 }
 
-static bool readable(ipcx_chan *c, int timeout_ms)
-{
-	struct pollfd p = { .fd = ipcx_fileno(c), .events = POLLIN };
-	int r;
-	while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
-		;
-	return r > 0 && (p.revents & POLLIN);
-}
-
 /* Readable exactly while a message waits, also when two arrive in one read. */
 ParameterizedTest(int *ci, conf, poll_readiness)
 {
@@ -459,7 +449,7 @@ ParameterizedTest(int *ci, conf, poll_readiness)
 	cr_assert_geq(ipcx_fileno(e.l), 0);
 	bool exact = !(tc->caps & T_SPURIOUS);
 	if (exact)
-		cr_expect_not(readable(e.l, 0), "%s: readable before anything was sent", tc->name);
+		cr_expect_not(t_chan_readable(e.l, 0), "%s: readable before anything was sent", tc->name);
 	struct t_sync sent, quit;
 	t_sync_init(&sent);
 	t_sync_init(&quit);
@@ -469,12 +459,12 @@ ParameterizedTest(int *ci, conf, poll_readiness)
 	cr_assert(t_wait_post(&sent, T_GUARD_MS));
 	char buf[64];
 	for (int i = 0; i < 2; i++) {
-		cr_assert(readable(e.l, T_GUARD_MS), "%s: not readable with message %d waiting",
+		cr_assert(t_chan_readable(e.l, T_GUARD_MS), "%s: not readable with message %d waiting",
 			  tc->name, i);
 		cr_assert_eq(ipcx_recv(e.l, buf, sizeof(buf), 0), 32, "%s: recv %d", tc->name, i);
 	}
 	if (exact)
-		cr_expect_not(readable(e.l, 0), "%s: readable with nothing waiting", tc->name);
+		cr_expect_not(t_chan_readable(e.l, 0), "%s: readable with nothing waiting", tc->name);
 	else /* a spurious wake-up is followed by a receive that says so */
 		cr_expect_eq(ipcx_recv(e.l, buf, sizeof(buf), 0), -EAGAIN, "%s", tc->name);
 	t_post(&quit);

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ipcx.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +26,6 @@ static const char *file_url(const char *leaf, const char *opts)
 	snprintf(url, sizeof(url), "file:%s%s%s", t_path(leaf), opts ? "?" : "",
 		 opts ? opts : "");
 	return url;
-}
-
-static bool readable(ipcx_chan *c, int ms)
-{
-	struct pollfd p = { .fd = ipcx_fileno(c), .events = POLLIN };
-	return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
 }
 
 Test(file, crc32c_known_value)
@@ -83,16 +76,16 @@ Test(file, reader_gets_everything_from_the_start_then_follows)
 	char lurl[600];
 	snprintf(lurl, sizeof(lurl), "%s?from=end", url);
 	cr_assert_eq(ipcx_dial(lurl, 0, &late), 0, "%s", ipcx_errdetail());
-	cr_expect(readable(r, 0), "records already in the file make it readable");
-	cr_expect(!readable(late, 0), "from=end: nothing waits");
+	cr_expect(t_chan_readable(r, 0), "records already in the file make it readable");
+	cr_expect(!t_chan_readable(late, 0), "from=end: nothing waits");
 	t_expect_recv(r, "old 0");
 	t_expect_recv(r, "old 1");
 	t_expect_recv(r, "old 2");
 	char buf[16];
 	cr_expect_eq(ipcx_recv(r, buf, sizeof(buf), 20), -ETIMEDOUT);
-	cr_expect(!readable(r, 0), "nothing waits");
+	cr_expect(!t_chan_readable(r, 0), "nothing waits");
 	cr_assert_eq(ipcx_send(l, "new", 3, 1000), 3);
-	cr_expect(readable(r, T_GUARD_MS), "a new record wakes the follower");
+	cr_expect(t_chan_readable(r, T_GUARD_MS), "a new record wakes the follower");
 	t_expect_recv(r, "new");
 	t_expect_recv(late, "new"); /* from=end skipped the old ones */
 	ipcx_close(late);
@@ -339,10 +332,10 @@ Test(file, small_buffer_keeps_and_oversize_is_skipped)
 	cr_expect_eq(ipcx_recv(small, buf, sizeof(buf), T_GUARD_MS), -EMSGSIZE);
 	cr_expect(strstr(ipcx_errdetail(), "skipped"), "%s", ipcx_errdetail());
 	cr_expect_eq(ipcx_recv(small, buf, 2, T_GUARD_MS), -EMSGSIZE, "fits max, not the buffer");
-	cr_expect(readable(small, 0), "the record still waits");
+	cr_expect(t_chan_readable(small, 0), "the record still waits");
 	cr_expect_eq(ipcx_recv(small, buf, 4, T_GUARD_MS), 4);
 	cr_expect_eq(memcmp(buf, "fits", 4), 0);
-	cr_expect(!readable(small, 0));
+	cr_expect(!t_chan_readable(small, 0));
 	ipcx_close(small);
 	ipcx_close(l);
 }

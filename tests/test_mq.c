@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <ipcx.h>
 #include <mqueue.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -27,12 +26,6 @@ static const char *mq_url(const char *opts)
 	snprintf(qname, sizeof(qname), "/%s", t_name());
 	snprintf(url, sizeof(url), "mq:%s%s%s", qname, opts ? "?" : "", opts ? opts : "");
 	return url;
-}
-
-static bool readable(ipcx_chan *c)
-{
-	struct pollfd p = { .fd = ipcx_fileno(c), .events = POLLIN };
-	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
 static bool queue_exists(const char *name)
@@ -128,12 +121,12 @@ Test(mq, small_buffer_keeps_the_message)
 	cr_assert_eq(ipcx_send(l, "ok", 2, 0), 2);
 	char small[10], buf[256];
 	cr_expect_eq(ipcx_recv(l, small, sizeof(small), 0), -EMSGSIZE);
-	cr_expect(readable(l), "the held message keeps the channel readable");
+	cr_expect(t_chan_readable(l, 0), "the held message keeps the channel readable");
 	cr_expect_eq(ipcx_recv(l, small, sizeof(small), 0), -EMSGSIZE);
 	cr_assert_eq(ipcx_recv(l, buf, sizeof(buf), 0), 100, "the message was kept");
 	cr_assert_eq(ipcx_recv(l, small, sizeof(small), 0), 2, "small buffer, small message");
 	cr_expect_eq(memcmp(small, "ok", 2), 0);
-	cr_expect(!readable(l));
+	cr_expect(!t_chan_readable(l, 0));
 	ipcx_close(l);
 }
 
@@ -142,16 +135,16 @@ Test(mq, fileno_is_level_triggered)
 	ipcx_chan *l, *d;
 	cr_assert_eq(ipcx_listen(mq_url(SMALL), 0, &l), 0, "%s", ipcx_errdetail());
 	cr_assert_eq(ipcx_dial(url, 0, &d), 0);
-	cr_expect(!readable(l));
+	cr_expect(!t_chan_readable(l, 0));
 	cr_assert_eq(ipcx_send(d, "1", 1, 0), 1);
 	cr_assert_eq(ipcx_send(d, "2", 1, 0), 1);
-	cr_expect(readable(l));
-	cr_expect(readable(l), "still readable: level-triggered");
+	cr_expect(t_chan_readable(l, 0));
+	cr_expect(t_chan_readable(l, 0), "still readable: level-triggered");
 	char buf[256];
 	cr_assert_eq(ipcx_recv(l, buf, sizeof(buf), 0), 1);
-	cr_expect(readable(l), "one message left");
+	cr_expect(t_chan_readable(l, 0), "one message left");
 	cr_assert_eq(ipcx_recv(l, buf, sizeof(buf), 0), 1);
-	cr_expect(!readable(l));
+	cr_expect(!t_chan_readable(l, 0));
 	struct ipcx_stats st;
 	cr_assert_eq(ipcx_stats(d, &st), 0);
 	cr_expect_eq(st.sent, 2);

@@ -18,12 +18,6 @@
 #include "tran.h"
 #include "tsupport.h"
 
-static bool readable(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
 /* ---- eventfd -------------------------------------------------------------- */
 
 Test(event, counter_takes_the_whole_count)
@@ -72,12 +66,12 @@ Test(event, pollable)
 	ipcx_event *e;
 	cr_assert_eq(ipcx_event_open(0, 0, &e), 0);
 	int fd = ipcx_event_fileno(e);
-	cr_expect(!readable(fd));
+	cr_expect(!t_readable(fd, 0));
 	cr_assert_eq(ipcx_event_post(e, 1), 0);
-	cr_expect(readable(fd));
+	cr_expect(t_readable(fd, 0));
 	uint64_t v;
 	cr_assert_eq(ipcx_event_wait(e, 0, &v), 0);
-	cr_expect(!readable(fd));
+	cr_expect(!t_readable(fd, 0));
 	ipcx_event_close(e);
 }
 
@@ -213,7 +207,7 @@ Test(signals, value_travels_with_the_signal)
 	ipcx_sigs *s;
 	cr_assert_eq(ipcx_signals_open(&sig, 1, 0, &s), 0);
 	cr_assert_eq(ipcx_signal_send(getpid(), sig, 4242), 0);
-	cr_expect(readable(ipcx_signals_fileno(s)));
+	cr_expect(t_readable(ipcx_signals_fileno(s), 0));
 	struct ipcx_siginfo si;
 	cr_assert_eq(ipcx_signals_next(s, T_GUARD_MS, &si), 0);
 	cr_expect_eq(si.signo, sig);

@@ -154,12 +154,6 @@ Test(shm, timeouts)
 	ipcx_close(l);
 }
 
-static bool readable(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
 struct sender_arg {
 	const char *url;
 	struct t_sync *go;
@@ -190,7 +184,7 @@ static void poll_readiness(const char *opts)
 	int fd = ipcx_fileno(l);
 	cr_assert_geq(fd, 0, "%s", ipcx_errdetail());
 	cr_expect_eq(ipcx_fileno(l), fd, "the same descriptor every time");
-	cr_expect(!readable(fd));
+	cr_expect(!t_readable(fd, 0));
 	struct t_sync go;
 	t_sync_init(&go);
 	struct sender_arg a = { u, &go, 3 };
@@ -202,16 +196,16 @@ static void poll_readiness(const char *opts)
 	int v;
 	cr_expect_eq(ipcx_recv(l, &v, sizeof(v), 0), sizeof(v));
 	cr_expect_eq(v, 0);
-	cr_expect(!readable(fd), "not readable once the ring is empty");
+	cr_expect(!t_readable(fd, 0), "not readable once the ring is empty");
 	t_post(&go);
 	t_post(&go);
 	cr_assert_eq(t_join(pid, T_GUARD_MS), 0);
 	cr_assert_eq(poll(&p, 1, T_GUARD_MS), 1);
 	cr_expect_eq(ipcx_recv(l, &v, sizeof(v), 0), sizeof(v));
-	cr_expect(readable(fd), "still readable: one message left");
+	cr_expect(t_readable(fd, 0), "still readable: one message left");
 	cr_expect_eq(ipcx_recv(l, &v, sizeof(v), 0), sizeof(v));
 	cr_expect_eq(v, 2);
-	cr_expect(!readable(fd));
+	cr_expect(!t_readable(fd, 0));
 	t_sync_close(&go);
 	ipcx_close(l);
 }

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ipcx.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ipc.h>
@@ -33,12 +32,6 @@ static bool queue_exists(int k)
 }
 
 /* Wait (up to the guard) for the channel's descriptor to turn readable. */
-static bool becomes_readable(ipcx_chan *c)
-{
-	struct pollfd p = { .fd = ipcx_fileno(c), .events = POLLIN };
-	return poll(&p, 1, T_GUARD_MS) == 1 && (p.revents & POLLIN);
-}
-
 struct raw {
 	long mtype;
 	char mtext[256];
@@ -184,14 +177,14 @@ Test(sysvmq, fileno_turns_readable_when_a_message_waits)
 	raw_send(key, 1, "m1");
 	raw_send(key, 1, "m2");
 	/* Readable while a message waits; stays so until received (level). */
-	cr_expect(becomes_readable(l));
-	cr_expect(becomes_readable(l));
+	cr_expect(t_chan_readable(l, T_GUARD_MS));
+	cr_expect(t_chan_readable(l, T_GUARD_MS));
 	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), 2);
-	cr_expect(becomes_readable(l), "one left");
+	cr_expect(t_chan_readable(l, T_GUARD_MS), "one left");
 	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), 2);
 	/* Spurious readiness is allowed: the receive then says -EAGAIN. */
 	for (int i = 0; i < 3; i++) {
-		cr_expect(becomes_readable(l));
+		cr_expect(t_chan_readable(l, T_GUARD_MS));
 		cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), -EAGAIN);
 	}
 	ipcx_close(l);

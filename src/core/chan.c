@@ -12,7 +12,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define IPCX_EXPORT __attribute__((visibility("default")))
 #define KNOWN_FLAGS (IPCX_INHERIT | IPCX_ACCEPT)
 
 void ipcx__chan_init(ipcx_chan *c, const struct ipcx__chan_ops *ops,

@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define IPCX_EXPORT __attribute__((visibility("default")))
-
 static __thread char detail[512];
 
 IPCX_EXPORT const char *ipcx_version(void)

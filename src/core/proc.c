@@ -12,8 +12,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define IPCX_EXPORT __attribute__((visibility("default")))
-
 IPCX_EXPORT int ipcx_proc_self(struct ipcx_proc *ret)
 {
 	if (!ret)

@@ -36,13 +36,13 @@ static void conn_update_pending(struct conn *k)
 
 static ssize_t conn_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
 {
-	struct conn *k = (struct conn *)c;
+	struct conn *k = ipcx__container_of(c, struct conn, base);
 	return ipcx__io_send(&k->io, msg, len, ipcx__deadline(timeout_ms));
 }
 
 static ssize_t conn_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
-	struct conn *k = (struct conn *)c;
+	struct conn *k = ipcx__container_of(c, struct conn, base);
 	ssize_t r = ipcx__io_recv(&k->io, buf, cap, ipcx__deadline(timeout_ms));
 	if (k->base.buffered)
 		conn_update_pending(k);
@@ -51,7 +51,7 @@ static ssize_t conn_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 
 static int conn_close(ipcx_chan *c)
 {
-	struct conn *k = (struct conn *)c;
+	struct conn *k = ipcx__container_of(c, struct conn, base);
 	/* Best effort, never blocking: the tail of a message that timed out. */
 	int r = ipcx__io_flush(&k->io, 0);
 	ipcx__io_fini(&k->io);
@@ -63,7 +63,7 @@ static int conn_close(ipcx_chan *c)
 
 static int conn_fileno(ipcx_chan *c)
 {
-	struct conn *k = (struct conn *)c;
+	struct conn *k = ipcx__container_of(c, struct conn, base);
 	if (k->exact_on_poll && c->pollfd < 0 && ipcx__io_set_exact(&k->io))
 		c->buffered = false;
 	return ipcx__chan_pollfd(c);
@@ -91,7 +91,7 @@ int ipcx__conn_new(const struct ipcx_tran *t, int fd, int framing, size_t max_ms
 
 void ipcx__conn_exact_on_poll(ipcx_chan *c)
 {
-	((struct conn *)c)->exact_on_poll = true;
+	ipcx__container_of(c, struct conn, base)->exact_on_poll = true;
 }
 
 /* ---- creating or replacing a socket file ---------------------------------------- */
@@ -379,7 +379,7 @@ static int srv_add_peer(struct srv *s, int fd)
 		conn_close(c);
 		return r;
 	}
-	s->peers[s->npeers++] = (struct conn *)c;
+	s->peers[s->npeers++] = ipcx__container_of(c, struct conn, base);
 	return 0;
 }
 
@@ -513,7 +513,7 @@ static ssize_t srv_serve_events(struct srv *s, struct epoll_event *ev, int n, vo
  */
 static ssize_t srv_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
-	struct srv *s = (struct srv *)c;
+	struct srv *s = ipcx__container_of(c, struct srv, base);
 	int64_t deadline = ipcx__deadline(timeout_ms);
 	bool looked_again = false;
 	ssize_t r;
@@ -550,7 +550,7 @@ static ssize_t srv_send(ipcx_chan *c, const void *msg, size_t len, int timeout_m
 
 static int srv_accept(ipcx_chan *c, int timeout_ms, ipcx_chan **ret)
 {
-	struct srv *s = (struct srv *)c;
+	struct srv *s = ipcx__container_of(c, struct srv, base);
 	if (!(s->cfg.flags & IPCX_ACCEPT))
 		return ipcx__fail(-EINVAL, "listen with IPCX_ACCEPT to accept peers one by one");
 	int64_t deadline = ipcx__deadline(timeout_ms);
@@ -576,7 +576,7 @@ static int srv_accept(ipcx_chan *c, int timeout_ms, ipcx_chan **ret)
 
 static int srv_close(ipcx_chan *c)
 {
-	struct srv *s = (struct srv *)c;
+	struct srv *s = ipcx__container_of(c, struct srv, base);
 	/* While lfd still listens (see ipcx__sockfile_remove). */
 	if (s->cfg.unlink_path)
 		ipcx__sockfile_remove(s->cfg.unlink_path, s->cfg.dev, s->cfg.ino);
@@ -597,7 +597,7 @@ static int srv_close(ipcx_chan *c)
 /* A listener sends nothing; depth is not known (it is in the kernel's buffers). */
 static int srv_stats(ipcx_chan *c, struct ipcx_stats *ret)
 {
-	struct srv *s = (struct srv *)c;
+	struct srv *s = ipcx__container_of(c, struct srv, base);
 	*ret = (struct ipcx_stats){ .received = s->received, .dropped = s->refused,
 				    .peers = s->npeers };
 	return 0;
@@ -605,7 +605,7 @@ static int srv_stats(ipcx_chan *c, struct ipcx_stats *ret)
 
 static int srv_addr(ipcx_chan *c, char *buf, size_t cap)
 {
-	struct srv *s = (struct srv *)c;
+	struct srv *s = ipcx__container_of(c, struct srv, base);
 	return s->cfg.addr ? s->cfg.addr(c, buf, cap) : ipcx__chan_url(c, buf, cap);
 }
 
@@ -620,7 +620,7 @@ static const struct ipcx__chan_ops srv_ops = {
 
 int ipcx__srv_lfd(ipcx_chan *c)
 {
-	return ((struct srv *)c)->lfd;
+	return ipcx__container_of(c, struct srv, base)->lfd;
 }
 
 int ipcx__srv_new(const struct ipcx_tran *t, int lfd, struct ipcx__srv_cfg *cfg,

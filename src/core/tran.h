@@ -11,8 +11,10 @@
  * so the core never names a transport.  Each entry is checked when the
  * registry is first used (ipcx__tran_check): a malformed one is skipped.
  *
- * A channel is a transport's own struct whose first member is struct
- * ipcx_chan; the core allocates nothing for it.  All of this is private.
+ * A channel is a transport's own struct with a struct ipcx_chan in it (the
+ * head, below), which the transport's operations get back to with
+ * ipcx__container_of(); the core allocates nothing for it.  All of this is
+ * private.
  */
 #ifndef IPCX_TRAN_H
 #define IPCX_TRAN_H
@@ -20,9 +22,20 @@
 #include "ipcx.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+
+/*
+ * The struct of the given type that holds *ptr as its member: a channel's
+ * operations get their own struct back from the ipcx_chan they are handed.
+ * The member must have ptr's type (the conditional makes a mismatch an
+ * error), so a wrong struct or member does not compile.
+ */
+#define ipcx__container_of(ptr, type, member)                                          \
+	((type *)(void *)((char *)(1 ? (ptr) : &((type *)0)->member) -                 \
+			  offsetof(type, member)))
 
 #define IPCX__URL_MAX    4096 /* longest URL accepted */
 #define IPCX__OPT_MAX    16   /* most options in one URL */

@@ -24,8 +24,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define IPCX_EXPORT __attribute__((visibility("default")))
-
 static const char *const kind_names[] = {
 	[IPCX_OBJ_SYSV_MSG] = "sysv-msg",   [IPCX_OBJ_SYSV_SEM] = "sysv-sem",
 	[IPCX_OBJ_SYSV_SHM] = "sysv-shm",   [IPCX_OBJ_POSIX_SHM] = "posix-shm",

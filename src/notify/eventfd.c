@@ -18,8 +18,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define IPCX_EXPORT __attribute__((visibility("default")))
-
 struct ipcx_event {
 	int fd;
 };

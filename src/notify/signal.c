@@ -22,8 +22,6 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#define IPCX_EXPORT __attribute__((visibility("default")))
-
 #define SIGS_MAX 64
 
 struct ipcx_sigs {

@@ -14,10 +14,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#ifndef IPCX_EXPORT
-#define IPCX_EXPORT
-#endif
-
 /* ---- wire ------------------------------------------------------------------ */
 
 /*

@@ -19,7 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define IPCX_EXPORT __attribute__((visibility("default")))
 #define KNOWN_FLAGS (IPCX_REGION_CREATE | IPCX_REGION_RDONLY)
 
 enum kind { R_SHM, R_SYSV, R_MEMFD, R_ANON, R_FILE };

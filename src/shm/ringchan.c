@@ -47,7 +47,7 @@ int ipcx__ring_geom_parse(const struct ipcx__url *u, struct ring_geom *g)
 	return 0;
 }
 
-#define RC(c) ((struct ringchan *)(c))
+#define RC(ch) ipcx__container_of(ch, struct ringchan, c)
 
 /* ---- a segment cut short by another process ------------------------------------ */
 

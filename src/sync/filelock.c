@@ -24,8 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define IPCX_EXPORT __attribute__((visibility("default")))
-
 #define BACKOFF_MAX_MS 32
 
 struct ipcx_lock {

@@ -16,8 +16,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define IPCX_EXPORT __attribute__((visibility("default")))
-
 #define MUTEX_MAGIC 0x4d584950u /* "PIXM" */
 
 struct shm_mutex {

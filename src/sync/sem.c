@@ -15,8 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define IPCX_EXPORT __attribute__((visibility("default")))
-
 /* ---- URLs ------------------------------------------------------------------ */
 
 int ipcx__sem_check_opts(const struct ipcx__url *u, const char *const *allowed)

@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define IPCX_EXPORT __attribute__((visibility("default")))
 #define PACKET_MAX_DEFAULT (64u << 10)
 
 static const struct ipcx_tran fd_tran;

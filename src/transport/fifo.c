@@ -45,7 +45,7 @@ static void remove_own(const char *path, const struct stat *own);
 
 static ssize_t fifo_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
 {
-	struct fifo *f = (struct fifo *)c;
+	struct fifo *f = ipcx__container_of(c, struct fifo, base);
 	if (f->keepalive >= 0)
 		return ipcx__fail(-EOPNOTSUPP, "the FIFO's listener reads; dial it to write");
 	return ipcx__io_send(&f->io, msg, len, ipcx__deadline(timeout_ms));
@@ -53,7 +53,7 @@ static ssize_t fifo_send(ipcx_chan *c, const void *msg, size_t len, int timeout_
 
 static ssize_t fifo_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
-	struct fifo *f = (struct fifo *)c;
+	struct fifo *f = ipcx__container_of(c, struct fifo, base);
 	if (f->keepalive < 0)
 		return ipcx__fail(-EOPNOTSUPP, "a FIFO's dialer writes; listen to read");
 	ssize_t r = ipcx__io_recv(&f->io, buf, cap, ipcx__deadline(timeout_ms));
@@ -64,7 +64,7 @@ static ssize_t fifo_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 /* Messages sent (a dialer), received and dropped torn or abandoned (the listener). */
 static int fifo_stats(ipcx_chan *c, struct ipcx_stats *ret)
 {
-	struct fifo *f = (struct fifo *)c;
+	struct fifo *f = ipcx__container_of(c, struct fifo, base);
 	*ret = (struct ipcx_stats){ .sent = f->io.sent, .received = f->io.received,
 				    .dropped = f->io.ck.dropped };
 	return 0;
@@ -72,7 +72,7 @@ static int fifo_stats(ipcx_chan *c, struct ipcx_stats *ret)
 
 static int fifo_close(ipcx_chan *c)
 {
-	struct fifo *f = (struct fifo *)c;
+	struct fifo *f = ipcx__container_of(c, struct fifo, base);
 	int r = f->keepalive < 0 ? ipcx__io_flush(&f->io, 0) : 0;
 	/* Remove the name before closing the read end: a FIFO without a
 	 * reader looks stale, and another listener could replace it and then
@@ -352,7 +352,7 @@ static int fifo_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **re
 	if (record)
 		ipcx__record_created(record);
 	if ((r = fifo_new(rd, wr, &o, path, record, ret)) == 0) {
-		struct fifo *f = (struct fifo *)*ret;
+		struct fifo *f = ipcx__container_of(*ret, struct fifo, base);
 		f->own = st;
 		return 0;
 	}

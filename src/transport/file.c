@@ -234,7 +234,7 @@ static int ensure_header(struct file_chan *f)
 
 static ssize_t file_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
 {
-	struct file_chan *f = (struct file_chan *)c;
+	struct file_chan *f = ipcx__container_of(c, struct file_chan, c);
 	if (!f->writable)
 		return ipcx__fail(-EBADF, "the file was opened read-only (no write permission)");
 	unsigned char h[REC_HDR];
@@ -475,7 +475,7 @@ static void drain_events(struct file_chan *f)
 
 static ssize_t file_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
-	struct file_chan *f = (struct file_chan *)c;
+	struct file_chan *f = ipcx__container_of(c, struct file_chan, c);
 	int64_t deadline = ipcx__deadline(timeout_ms);
 	for (;;) {
 		if (!f->have)
@@ -692,7 +692,7 @@ static int file_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **re
 	if ((r = file_wrap(u, fd, true, flags, ret)) < 0)
 		goto fail;
 	/* Write the file header now, so that readers recognise the file. */
-	struct file_chan *f = (struct file_chan *)*ret;
+	struct file_chan *f = ipcx__container_of(*ret, struct file_chan, c);
 	if ((r = lock_take(fd, F_WRLCK, -1)) == 0) {
 		r = ensure_header(f);
 		lock_drop(fd);
@@ -745,7 +745,7 @@ static int file_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 
 static int file_stats(ipcx_chan *c, struct ipcx_stats *ret)
 {
-	struct file_chan *f = (struct file_chan *)c;
+	struct file_chan *f = ipcx__container_of(c, struct file_chan, c);
 	/* depth is not counted: that would mean reading the rest of the file. */
 	*ret = (struct ipcx_stats){ .sent = f->sent, .received = f->received };
 	return 0;
@@ -753,7 +753,7 @@ static int file_stats(ipcx_chan *c, struct ipcx_stats *ret)
 
 static int file_close(ipcx_chan *c)
 {
-	struct file_chan *f = (struct file_chan *)c;
+	struct file_chan *f = ipcx__container_of(c, struct file_chan, c);
 	int r = close(f->fd) < 0 ? -errno : 0;
 	ipcx__close_fd(c->fd);
 	free(f->cache);

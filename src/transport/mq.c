@@ -273,7 +273,7 @@ static int after_failure(struct mq_chan *m, short events, int timeout_ms, int64_
 
 static ssize_t mq_send_(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
 {
-	struct mq_chan *m = (struct mq_chan *)c;
+	struct mq_chan *m = ipcx__container_of(c, struct mq_chan, c);
 	int64_t deadline = ipcx__deadline(timeout_ms);
 	mqd_t q = timeout_ms < 0 && m->bmqd != (mqd_t)-1 ? m->bmqd : m->mqd;
 	for (;;) {
@@ -321,7 +321,7 @@ static ssize_t recv_once(struct mq_chan *m, mqd_t q, void *buf, size_t cap)
 
 static ssize_t mq_recv_(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
-	struct mq_chan *m = (struct mq_chan *)c;
+	struct mq_chan *m = ipcx__container_of(c, struct mq_chan, c);
 	if (m->heldlen >= 0)
 		return give_held(m, buf, cap);
 	int64_t deadline = ipcx__deadline(timeout_ms);
@@ -338,7 +338,7 @@ static ssize_t mq_recv_(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 
 static int mq_stats_(ipcx_chan *c, struct ipcx_stats *ret)
 {
-	struct mq_chan *m = (struct mq_chan *)c;
+	struct mq_chan *m = ipcx__container_of(c, struct mq_chan, c);
 	struct mq_attr a;
 	if (mq_getattr(m->mqd, &a) < 0)
 		return -errno;
@@ -349,7 +349,7 @@ static int mq_stats_(ipcx_chan *c, struct ipcx_stats *ret)
 
 static int mq_close_(ipcx_chan *c)
 {
-	struct mq_chan *m = (struct mq_chan *)c;
+	struct mq_chan *m = ipcx__container_of(c, struct mq_chan, c);
 	int r = 0;
 	mq_close(m->mqd);
 	if (m->bmqd != (mqd_t)-1)

@@ -355,7 +355,7 @@ static int gone(struct sv_chan *s, int err)
 
 static ssize_t sv_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
 {
-	struct sv_chan *s = (struct sv_chan *)c;
+	struct sv_chan *s = ipcx__container_of(c, struct sv_chan, c);
 	int64_t deadline = ipcx__deadline(timeout_ms), step = FIRST_SLEEP_NS;
 	int flags = timeout_ms < 0 ? 0 : IPC_NOWAIT;
 	s->msg->mtype = s->stype;
@@ -380,7 +380,7 @@ static ssize_t sv_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms
 
 static ssize_t sv_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
-	struct sv_chan *s = (struct sv_chan *)c;
+	struct sv_chan *s = ipcx__container_of(c, struct sv_chan, c);
 	int64_t deadline = ipcx__deadline(timeout_ms), step = FIRST_SLEEP_NS;
 	int flags = timeout_ms < 0 ? 0 : IPC_NOWAIT;
 	size_t want = cap < c->max_msg ? cap : c->max_msg;
@@ -412,7 +412,7 @@ static ssize_t sv_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 
 static int sv_stats(ipcx_chan *c, struct ipcx_stats *ret)
 {
-	struct sv_chan *s = (struct sv_chan *)c;
+	struct sv_chan *s = ipcx__container_of(c, struct sv_chan, c);
 	struct msqid_ds ds;
 	if (msgctl(s->id, IPC_STAT, &ds) < 0)
 		return gone(s, errno);
@@ -423,7 +423,7 @@ static int sv_stats(ipcx_chan *c, struct ipcx_stats *ret)
 
 static int sv_close(ipcx_chan *c)
 {
-	struct sv_chan *s = (struct sv_chan *)c;
+	struct sv_chan *s = ipcx__container_of(c, struct sv_chan, c);
 	int r = 0;
 	if (s->owner) {
 		if (msgctl(s->id, IPC_RMID, NULL) < 0)

@@ -27,7 +27,7 @@ struct udp {
 
 static ssize_t udp_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
 {
-	struct udp *d = (struct udp *)c;
+	struct udp *d = ipcx__container_of(c, struct udp, base);
 	if (d->listener)
 		return ipcx__fail(-EOPNOTSUPP, "a udp listener only receives");
 	return ipcx__io_send(&d->io, msg, len, ipcx__deadline(timeout_ms));
@@ -35,13 +35,13 @@ static ssize_t udp_send(ipcx_chan *c, const void *msg, size_t len, int timeout_m
 
 static ssize_t udp_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
-	struct udp *d = (struct udp *)c;
+	struct udp *d = ipcx__container_of(c, struct udp, base);
 	return ipcx__io_recv(&d->io, buf, cap, ipcx__deadline(timeout_ms));
 }
 
 static int udp_close(ipcx_chan *c)
 {
-	struct udp *d = (struct udp *)c;
+	struct udp *d = ipcx__container_of(c, struct udp, base);
 	ipcx__close_fd(d->io.fd);
 	ipcx__io_fini(&d->io);
 	free(d);

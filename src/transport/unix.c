@@ -245,7 +245,7 @@ struct gram {
 
 static ssize_t gram_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
 {
-	struct gram *g = (struct gram *)c;
+	struct gram *g = ipcx__container_of(c, struct gram, base);
 	if (g->listener)
 		return ipcx__fail(-EOPNOTSUPP, "a unixgram listener only receives");
 	return ipcx__io_send(&g->io, msg, len, ipcx__deadline(timeout_ms));
@@ -332,7 +332,7 @@ static ssize_t gram_try_recv_checked(struct gram *g, void *buf, size_t cap)
 
 static ssize_t gram_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
-	struct gram *g = (struct gram *)c;
+	struct gram *g = ipcx__container_of(c, struct gram, base);
 	if (!g->listener)
 		return ipcx__fail(-EOPNOTSUPP, "a unixgram dialer only sends");
 	int64_t deadline = ipcx__deadline(timeout_ms);
@@ -354,7 +354,7 @@ static ssize_t gram_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 
 static int gram_stats(ipcx_chan *c, struct ipcx_stats *ret)
 {
-	struct gram *g = (struct gram *)c;
+	struct gram *g = ipcx__container_of(c, struct gram, base);
 	if (!g->listener)
 		return -EOPNOTSUPP; /* as a connection's dialer */
 	*ret = (struct ipcx_stats){ .received = g->received, .dropped = g->dropped };
@@ -363,7 +363,7 @@ static int gram_stats(ipcx_chan *c, struct ipcx_stats *ret)
 
 static int gram_close(ipcx_chan *c)
 {
-	struct gram *g = (struct gram *)c;
+	struct gram *g = ipcx__container_of(c, struct gram, base);
 	if (g->unlink_path) /* while the socket is still bound */
 		ipcx__sockfile_remove(g->unlink_path, g->dev, g->ino);
 	ipcx__close_fd(g->io.fd);
@@ -405,7 +405,7 @@ static int gram_new(const struct ipcx_tran *t, int fd, const struct uopts *o, bo
 /* A listener on an abstract name: its socket has SO_PASSCRED (make_bound). */
 static void gram_check_senders(ipcx_chan *c, mode_t mode)
 {
-	struct gram *g = (struct gram *)c;
+	struct gram *g = ipcx__container_of(c, struct gram, base);
 	g->check_sender = true;
 	g->mode = mode;
 	g->uid = geteuid();

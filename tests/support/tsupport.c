@@ -187,6 +187,20 @@ const char *t_helper(void)
 	return b ? b : "build/bin/ipcx_test_helper";
 }
 
+bool t_readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int r;
+	while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
+		;
+	return r > 0 && (p.revents & POLLIN);
+}
+
+bool t_chan_readable(ipcx_chan *c, int timeout_ms)
+{
+	return t_readable(ipcx_fileno(c), timeout_ms);
+}
+
 void t_expect_recv(ipcx_chan *c, const char *want)
 {
 	char buf[256];

@@ -67,6 +67,13 @@ int t_join(pid_t pid, int timeout_ms);
  */
 void t_expect_recv(ipcx_chan *c, const char *want);
 
+/*
+ * Is fd readable (POLLIN) now (timeout_ms 0), or does it turn readable
+ * within timeout_ms?  t_chan_readable() asks it of ipcx_fileno(c).
+ */
+bool t_readable(int fd, int timeout_ms);
+bool t_chan_readable(ipcx_chan *c, int timeout_ms);
+
 /* The CLI and the exec helper, as built (IPCX_BIN, IPCX_TEST_HELPER). */
 const char *t_bin(void);
 const char *t_helper(void);
