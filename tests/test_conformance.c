@@ -2,6 +2,7 @@
  * The conformance suite: every transport passes the same tests.  A
  * transport joins by adding a row to `cases` below: how to name a fresh
  * object, and what it promises (reliable, ordered, many senders, duplex).
+ * A scheme in the registry without a row fails conf/every_scheme_has_a_row.
  *
  * Shape of every test: the parent listens, children dial the address and
  * send; the parent receives.  Processes synchronise by handshakes (t_post /
@@ -18,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tran.h"
 #include "tsupport.h"
 
 /* What a transport promises. */
@@ -90,6 +92,45 @@ static struct tcase cases[] = {
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+/* The scheme a row tests: its URL's, or fd: for a pair. */
+static void case_scheme(const struct tcase *tc, char *buf, size_t cap)
+{
+	char url[512] = "fd:";
+	if (tc->url)
+		tc->url(url, sizeof(url));
+	snprintf(buf, cap, "%.*s", (int)strcspn(url, ":"), url);
+}
+
+static bool has_row(const char *scheme)
+{
+	char s[32];
+	for (size_t k = 0; k < NCASES; k++) {
+		case_scheme(&cases[k], s, sizeof(s));
+		if (strcmp(s, scheme) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A transport cannot skip the suite: every registered scheme has a row, and
+ * every row a registered scheme.
+ */
+Test(conf, every_scheme_has_a_row)
+{
+	size_t n = 0;
+	for (const struct ipcx_tran *t; (t = ipcx__tran_at(n)); n++)
+		cr_expect(has_row(t->scheme), "scheme %s: no row in cases[] (tests/test_conformance.c)",
+			  t->scheme);
+	cr_assert_gt(n, 0, "no transport registered");
+	for (size_t k = 0; k < NCASES; k++) {
+		char s[32];
+		case_scheme(&cases[k], s, sizeof(s));
+		cr_expect_not_null(ipcx__tran_find(s), "row %s: scheme %s is not registered",
+				   cases[k].name, s);
+	}
+}
 
 /*
  * Criterion hands each parameter to a fresh worker process, which may not
