@@ -51,7 +51,7 @@ test-asan: deps
 # Static analysis: cppcheck over the library, the CLI and the benchmark.
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --inline-suppr -D_GNU_SOURCE -DIPCX_EXPORT= -Iinclude -Isrc -Isrc/core src tools bench
+	  --inline-suppr -D_GNU_SOURCE -DIPCX_EXPORT= -Iinclude -Isrc src tools bench
 
 install: build
 	cmake --install build

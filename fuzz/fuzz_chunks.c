@@ -23,16 +23,15 @@
  * the order their last chunks went in), with -EMSGSIZE exactly for each
  * message larger than max.
  */
-#include "fuzz_chunks.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "crc.h"
-#include "io.h"
+#include "core/crc.h"
+#include "core/io.h"
+#include "fuzz_chunks.h"
 
 #define CHUNK   4096
 #define HDR     28

@@ -3,15 +3,15 @@
  * configuration file) and the byte stream a peer sends.  A crash, a
  * sanitizer report or a broken invariant (abort) is the finding.
  */
-#include "fuzz_parse.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "io.h"
+#include "core/io.h"
+#include "core/url.h"
+#include "fuzz_parse.h"
 
 void ipcx_fuzz_url(const uint8_t *data, size_t size)
 {

@@ -11,8 +11,6 @@
  * buffer or max, and — when the script wrote only whole records — any
  * difference from exactly those records, in order.
  */
-#include "fuzz_records.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <ipcx.h>
@@ -21,7 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "crc.h"
+#include "core/crc.h"
+#include "fuzz_records.h"
 
 #define MAX_RECS 512
 

@@ -9,13 +9,12 @@
  *              (indices, seq and meta words) and data are overwritten by the
  *              rest, so the fuzzer spends its time past the header checks.
  */
-#include "fuzz_ring.h"
-
-#include "shm/ring.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "shm/ring.h"
+#include "fuzz_ring.h"
 
 #define SEG_CAP  65536u
 #define SEG_MAX  1024u

@@ -19,7 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tran.h"
+#include "core/registry.h"
+#include "core/tran.h"
 #include "tsupport.h"
 
 /* What a transport promises. */

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crc.h"
+#include "core/crc.h"
 #include "tpriv.h"
 #include "tsupport.h"
 

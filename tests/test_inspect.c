@@ -26,7 +26,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "record.h"
+#include "core/error.h"
+#include "core/proc.h"
+#include "core/record.h"
 #include "tsupport.h"
 
 /* POSIX queues are listed through the mqueue mount; as root, make it as the CLI does. */

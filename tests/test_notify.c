@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tran.h"
+#include "core/clock.h"
 #include "tsupport.h"
 
 /* ---- eventfd -------------------------------------------------------------- */

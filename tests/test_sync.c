@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tran.h"
+#include "core/clock.h"
 #include "tsupport.h"
 
 #define NOBODY 65534

@@ -7,8 +7,8 @@
 #include <sys/ipc.h>
 #include <unistd.h>
 
-#include "record.h"
-#include "tran.h"
+#include "core/record.h"
+#include "core/url.h"
 #include "tsupport.h"
 
 struct good {

@@ -3,7 +3,13 @@
  * arguments every transport would check, and dispatch.  Also the
  * level-triggered pollable descriptor for transports that read ahead.
  */
-#include "tran.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/registry.h"
+#include "core/tran.h"
+#include "core/url.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Chunked frames for byte streams with many writers: see chunk.h. */
-#include "chunk.h"
+#include "core/chunk.h"
 
-#include "crc.h"
+#include "core/crc.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -33,8 +33,8 @@
  * is skipped like any bytes that are not a chunk (a program that is not ipcx
  * writing to the FIFO).
  */
-#ifndef IPCX_CHUNK_H
-#define IPCX_CHUNK_H
+#ifndef IPCX_CORE_CHUNK_H
+#define IPCX_CORE_CHUNK_H
 
 #include <stdbool.h>
 #include <stddef.h>

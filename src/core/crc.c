@@ -3,7 +3,7 @@
  * polynomial 0x82F63B78, as in iSCSI, ext4 and SSE4.2's crc32 instruction,
  * so its values can be checked against any of those.
  */
-#include "crc.h"
+#include "core/crc.h"
 
 #include <pthread.h>
 

@@ -1,6 +1,6 @@
 /* CRC-32C (Castagnoli), for checksums of data written by others. */
-#ifndef IPCX_CRC_H
-#define IPCX_CRC_H
+#ifndef IPCX_CORE_CRC_H
+#define IPCX_CORE_CRC_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,7 @@
 /* Error words and the per-thread detail of the last failure. */
-#include "tran.h"
+#include "core/error.h"
+
+#include "ipcx.h"
 
 #include <errno.h>
 #include <stdarg.h>

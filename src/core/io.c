@@ -1,5 +1,10 @@
 /* Messages over a pipe or socket descriptor: see io.h. */
-#include "io.h"
+#include "core/io.h"
+
+#include "core/chunk.h"
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/url.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -16,11 +16,11 @@
  * frame seen, never beyond max_msg whatever a length prefix claims, and only
  * as the frame's bytes arrive (to twice what has come, 64 KiB at least).
  */
-#ifndef IPCX_IO_H
-#define IPCX_IO_H
+#ifndef IPCX_CORE_IO_H
+#define IPCX_CORE_IO_H
 
-#include "chunk.h"
-#include "tran.h"
+#include "core/chunk.h"
+#include "core/url.h"
 
 enum ipcx__framing {
 	IPCX__FRAME_LEN,

@@ -3,14 +3,70 @@
  * process at the other end of a channel, and a descriptor that turns
  * readable when a process dies (a pidfd), so that a death is an event.
  */
-#include "record.h"
-#include "tran.h"
+#include "core/proc.h"
+
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/tran.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+int ipcx__proc_stat(pid_t pid, char *state, uint64_t *ret)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	int err = errno;
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -err : -EIO;
+	buf[n] = '\0';
+	/* The command name may hold spaces and ')': fields start after the last ')'. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -EIO;
+	p++;
+	while (*p == ' ')
+		p++;
+	/* Fields 3 (state) to 22 (starttime): skip 19 fields, then read one. */
+	for (int f = 3; f < 22; f++) {
+		while (*p == ' ')
+			p++;
+		if (f == 3 && state)
+			*state = *p;
+		while (*p && *p != ' ')
+			p++;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(p, &end, 10);
+	if (end == p || errno)
+		return -EIO;
+	*ret = v;
+	return 0;
+}
+
+int ipcx__proc_start(pid_t pid, uint64_t *ret)
+{
+	return ipcx__proc_stat(pid, NULL, ret);
+}
+
+bool ipcx__proc_alive(pid_t pid, uint64_t start)
+{
+	uint64_t now;
+	return pid > 0 && ipcx__proc_start(pid, &now) == 0 && now == start;
+}
 
 IPCX_EXPORT int ipcx_proc_self(struct ipcx_proc *ret)
 {

@@ -12,7 +12,12 @@
  * into place, so a reader never sees half of one.  Recording is best effort:
  * a listener works the same when its record cannot be written.
  */
-#include "record.h"
+#include "core/record.h"
+
+#include "core/error.h"
+#include "core/proc.h"
+#include "core/url.h"
+#include "ipcx.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -116,57 +121,6 @@ int ipcx__obj_canon(const char *url, int *kind, char *buf, size_t cap)
 	}
 	free(u);
 	return r;
-}
-
-/* ---- processes -------------------------------------------------------------- */
-
-int ipcx__proc_stat(pid_t pid, char *state, uint64_t *ret)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	int err = errno;
-	close(fd);
-	if (n <= 0)
-		return n < 0 ? -err : -EIO;
-	buf[n] = '\0';
-	/* The command name may hold spaces and ')': fields start after the last ')'. */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -EIO;
-	p++;
-	while (*p == ' ')
-		p++;
-	/* Fields 3 (state) to 22 (starttime): skip 19 fields, then read one. */
-	for (int f = 3; f < 22; f++) {
-		while (*p == ' ')
-			p++;
-		if (f == 3 && state)
-			*state = *p;
-		while (*p && *p != ' ')
-			p++;
-	}
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(p, &end, 10);
-	if (end == p || errno)
-		return -EIO;
-	*ret = v;
-	return 0;
-}
-
-int ipcx__proc_start(pid_t pid, uint64_t *ret)
-{
-	return ipcx__proc_stat(pid, NULL, ret);
-}
-
-bool ipcx__proc_alive(pid_t pid, uint64_t start)
-{
-	uint64_t now;
-	return pid > 0 && ipcx__proc_start(pid, &now) == 0 && now == start;
 }
 
 /* This process's start time, read once per process (and thread). */

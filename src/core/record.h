@@ -1,16 +1,26 @@
 /*
- * Creator records, read side, and the canonical form of object URLs.  The
- * write side is ipcx__record_created()/ipcx__record_removed() in tran.h.
- * Private to the library (src/inspect reads records through this).
+ * Creator records (for ipcx ls / gc), and the canonical form of object
+ * URLs.  Listeners write them; src/inspect reads them.
  */
-#ifndef IPCX_RECORD_H
-#define IPCX_RECORD_H
-
-#include "tran.h"
+#ifndef IPCX_CORE_RECORD_H
+#define IPCX_CORE_RECORD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+/*
+ * A listener that created a kernel object calls ipcx__record_created() with
+ * the object's canonical URL ("shm:/name", "sysvmq:0x00001234", "fifo:/path",
+ * "unix:/path", "unix:@name", "mq:/name", "sem:/name"), and
+ * ipcx__record_removed() when it removes the object.  A failure to record is
+ * not fatal to the caller (the object works without it).  A listener with
+ * keep=1 does not record: its object is meant to outlive it, and a recorded
+ * object whose creator is gone is an orphan that `ipcx gc` removes.
+ */
+int ipcx__record_created(const char *url);
+void ipcx__record_removed(const char *url);
 
 #define IPCX__CANON_MAX 4200 /* longest canonical URL: a path of PATH_MAX and a scheme */
 
@@ -46,15 +56,5 @@ int ipcx__record_unlink(const struct ipcx__rec *r);
 
 /* This user's record folder (made if missing), for tests. */
 int ipcx__record_dir(char *buf, size_t cap);
-
-/* Start time of a process (field 22 of /proc/PID/stat), or -errno. */
-int ipcx__proc_start(pid_t pid, uint64_t *ret);
-/*
- * The same, and its state (field 3: 'R', 'S', 'Z' for a zombie ...) in
- * *state when state is not NULL; the state may be set on a failure.
- */
-int ipcx__proc_stat(pid_t pid, char *state, uint64_t *ret);
-/* The process pid runs and is the one that started at start. */
-bool ipcx__proc_alive(pid_t pid, uint64_t start);
 
 #endif

@@ -1,16 +1,17 @@
 /*
  * The transport registry: a flat table built once from the generated lists
- * (build/gen/registry.c), each entry checked before it is admitted.
+ * (build/gen/transport/registry.c), each entry checked before it is admitted.
  */
-#include "tran.h"
+#include "core/registry.h"
+
+#include "core/tran.h"
+#include "core/url.h"
 
 #include <ctype.h>
 #include <pthread.h>
 #include <string.h>
 
 #define TRAN_MAX 64
-
-extern const struct ipcx_tran *const *const ipcx__tran_lists[];
 
 static const struct ipcx_tran *table[TRAN_MAX];
 static size_t ntable;

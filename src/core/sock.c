@@ -1,5 +1,13 @@
 /* Connected sockets as channels, and listeners: see sock.h. */
-#include "sock.h"
+#include "core/sock.h"
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/io.h"
+#include "core/record.h"
+#include "core/tran.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <netdb.h>

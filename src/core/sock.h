@@ -4,10 +4,10 @@
  * either merges the messages of all its peers (fan-in) or hands out one
  * channel per peer (IPCX_ACCEPT).
  */
-#ifndef IPCX_SOCK_H
-#define IPCX_SOCK_H
+#ifndef IPCX_CORE_SOCK_H
+#define IPCX_CORE_SOCK_H
 
-#include "io.h"
+#include "core/tran.h"
 
 #include <sys/socket.h>
 

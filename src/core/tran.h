@@ -1,5 +1,9 @@
 /*
- * The transport contract, and the core services a transport may use.
+ * The transport contract: what a transport gives the core (struct
+ * ipcx_tran, struct ipcx__chan_ops) and the head of every channel (struct
+ * ipcx_chan).  The services a transport may use have headers of their own:
+ * core/url.h, core/error.h, core/clock.h, core/fd.h, core/io.h,
+ * core/sock.h, core/record.h, core/trust.h, shm/ringchan.h.
  *
  * A transport is one file in src/transport/ that defines one or more
  * `struct ipcx_tran` and lists them in an array named after the file:
@@ -8,24 +12,43 @@
  *     const struct ipcx_tran *const ipcx__trans_unix[] = { &unix_tran, NULL };
  *
  * The build generates the registry from the file names (cmake/registry.cmake),
- * so the core never names a transport.  Each entry is checked when the
- * registry is first used (ipcx__tran_check): a malformed one is skipped.
+ * so the core never names a transport (core/registry.h).
  *
  * A channel is a transport's own struct with a struct ipcx_chan in it (the
  * head, below), which the transport's operations get back to with
- * ipcx__container_of(); the core allocates nothing for it.  All of this is
- * private.
+ * ipcx__container_of(); the core allocates nothing for it.
+ *
+ * What every operation may take for granted, because the core (core/chan.c)
+ * has checked it before the call:
+ *   - c is a channel this transport opened, not yet closed, and every
+ *     pointer the operation is given is non-NULL, except a buffer of
+ *     length 0;
+ *   - a timeout is -1 (wait forever), 0 (do not wait) or a positive number
+ *     of milliseconds;
+ *   - an operation the transport leaves NULL is never called: the public
+ *     function returns -EOPNOTSUPP (fileno, peer and addr have a default
+ *     instead, said at each).
+ * What every operation owes:
+ *   - 0 or a count on success, a negative errno on failure, with a detail
+ *     (ipcx__fail, core/error.h) when the code alone does not say what was
+ *     wrong; output parameters untouched on failure;
+ *   - a timeout of 0 never blocks (-EAGAIN instead), and no wait outlasts
+ *     its timeout (-ETIMEDOUT), whatever signals interrupt it;
+ *   - nothing is printed, no signal is raised (SIGPIPE), the process never
+ *     exits;
+ *   - everything read from a peer or from shared memory is checked before
+ *     it is believed: a buggy or hostile peer makes its own messages fail
+ *     (-EBADMSG), never a crash or a hang.
  */
-#ifndef IPCX_TRAN_H
-#define IPCX_TRAN_H
+#ifndef IPCX_CORE_TRAN_H
+#define IPCX_CORE_TRAN_H
 
+#include "core/url.h"
 #include "ipcx.h"
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <sys/types.h>
-#include <sys/uio.h>
 
 /*
  * The struct of the given type that holds *ptr as its member: a channel's
@@ -37,58 +60,133 @@
 	((type *)(void *)((char *)(1 ? (ptr) : &((type *)0)->member) -                 \
 			  offsetof(type, member)))
 
-#define IPCX__URL_MAX    4096 /* longest URL accepted */
-#define IPCX__OPT_MAX    16   /* most options in one URL */
-#define IPCX__SCHEME_MAX 16
-
-/* A URL split into its parts.  All strings point into buf. */
-struct ipcx__url {
-	char scheme[IPCX__SCHEME_MAX];
-	const char *body; /* after "scheme:" and a "//" authority marker:
-	                     "/tmp/x", "@name", "host:port", "42" */
-	const char *orig; /* the whole URL as given, for messages */
-	int nopts;
-	struct {
-		const char *key;
-		const char *val;
-	} opt[IPCX__OPT_MAX];
-	char buf[IPCX__URL_MAX];
-};
-
-/* Operations on an open channel.  Optional members may be NULL. */
+/* Operations on an open channel.  Every member but close may be NULL. */
 struct ipcx__chan_ops {
+	/*
+	 * Send one message of len bytes (ipcx_send).  The core has checked
+	 * len <= c->max_msg; 0 is a message too, unless the mechanism cannot
+	 * carry one (then -EINVAL).  The message goes whole or not at all: a
+	 * receiver never sees a part of it.  msg is the caller's again when
+	 * the call returns (a stream keeps the unsent tail of a message whose
+	 * send timed out, and sends it first next time: core/io.h).  Returns
+	 * len, or -EAGAIN (timeout 0, no room), -ETIMEDOUT, -EPIPE (nobody
+	 * receives any more, where the mechanism can tell), -EMSGSIZE (the
+	 * system refuses a message this large: a queue's limit), -EBUSY (a
+	 * reserved or peeked message is not finished), or another -errno.
+	 */
 	ssize_t (*send)(ipcx_chan *c, const void *msg, size_t len, int timeout_ms);
+	/*
+	 * Receive one message into buf (ipcx_recv): whole, or not at all.
+	 * Returns its length (0 for an empty message), or -EAGAIN (timeout 0,
+	 * nothing waiting), -ETIMEDOUT, -EPIPE (every sender has gone and
+	 * nothing is left), -EMSGSIZE (cap is too small: the message stays
+	 * queued where the mechanism allows it, else it is dropped;
+	 * docs/transports.md says which), -EBADMSG (a malformed message from a
+	 * peer, dropped), -EBUSY (a peeked or reserved message is not finished),
+	 * or another -errno.
+	 */
 	ssize_t (*recv)(ipcx_chan *c, void *buf, size_t cap, int timeout_ms);
+	/*
+	 * The next peer of a listener opened with IPCX_ACCEPT (ipcx_accept),
+	 * as a new duplex channel that the caller owns from then on.  -EINVAL
+	 * on a listener opened without IPCX_ACCEPT; -EAGAIN, -ETIMEDOUT, or
+	 * -EMFILE/-ENFILE when the process has no descriptor left for it (the
+	 * peer then stays waiting).
+	 */
 	int (*accept)(ipcx_chan *c, int timeout_ms, ipcx_chan **ret);
+	/*
+	 * Zero-copy send, first half (ipcx_reserve): room for a message of len
+	 * bytes (len <= c->max_msg, checked by the core), in place.  *slot
+	 * points into the transport's memory (shared memory): the caller may
+	 * write len bytes there until it commits; the slot stays the
+	 * transport's, and is abandoned (nothing is published) if the channel
+	 * is closed first.  Until commit, send, recv, reserve and peek on this
+	 * channel are -EBUSY.  Errors as send.
+	 */
 	int (*reserve)(ipcx_chan *c, size_t len, int timeout_ms, void **slot);
+	/*
+	 * Zero-copy send, second half (ipcx_commit): publish the first len
+	 * bytes of the reserved slot as one message; the caller may not touch
+	 * the slot after.  The core has checked that a reservation is open
+	 * and that len is no more than it reserved (else -EINVAL, and the
+	 * reservation stays open).
+	 */
 	int (*commit)(ipcx_chan *c, size_t len);
+	/*
+	 * Zero-copy receive, first half (ipcx_peek): the next message, in
+	 * place.  *msg points into the transport's memory and may be read,
+	 * for the returned length, until release; nobody else takes the
+	 * message meanwhile.  Returns its length, or errors as recv (never
+	 * -EMSGSIZE: nothing is copied).  Until release, send, recv, reserve
+	 * and peek on this channel are -EBUSY.
+	 */
 	ssize_t (*peek)(ipcx_chan *c, int timeout_ms, const void **msg);
+	/*
+	 * Zero-copy receive, second half (ipcx_release): the peeked message is
+	 * taken (counted as received) and its memory goes back to the
+	 * transport.  -EINVAL without a peek.
+	 */
 	int (*release)(ipcx_chan *c);
+	/*
+	 * Counters (ipcx_stats): the transport writes all of *ret, 0 in what it
+	 * does not count (struct ipcx_stats in ipcx.h says what each means).
+	 */
 	int (*stats)(ipcx_chan *c, struct ipcx_stats *ret);
 	/*
-	 * The readiness descriptor, for transports that make it on first use
-	 * (the shared-memory ring: a doorbell costs its senders a poke, so it
-	 * exists only once someone polls).  NULL: the core decides (c->fd, or
-	 * epoll over c->fd and `pending`; see ipcx__chan_pollfd).
+	 * The readiness descriptor (ipcx_fileno), for transports that make it
+	 * on first use (the shared-memory ring: a doorbell costs its senders a
+	 * poke, so it exists only once someone polls).  Level-triggered:
+	 * readable exactly while recv or accept would not block; the channel
+	 * keeps it (the caller never reads or closes it).  NULL: the core
+	 * decides (c->fd, or epoll over c->fd and `pending`; see
+	 * ipcx__chan_pollfd).
 	 */
 	int (*fileno)(ipcx_chan *c);
 	/*
 	 * The process at the other end (ipcx_peer), for transports that know
-	 * it without a socket's credentials (the rings).  NULL: the core asks
-	 * the socket in fd (SO_PEERCRED), if it is a connected Unix socket.
+	 * it without a socket's credentials (the rings): 0, or -EPIPE (it has
+	 * gone), -ENOTCONN (no one peer: a listener), -EOPNOTSUPP.  NULL: the
+	 * core asks the socket in fd (SO_PEERCRED), if it is a connected Unix
+	 * socket.
 	 */
 	int (*peer)(ipcx_chan *c, struct ipcx_proc *ret);
-	/* The address as a URL, when it differs from the one opened (tcp port 0). */
+	/*
+	 * The address as a URL (ipcx_addr), when it differs from the one
+	 * opened (the port the system chose for tcp://...:0): the length
+	 * written to buf (NUL-terminated), or -ENOSPC.  NULL: the URL the
+	 * channel was opened with (ipcx__chan_url).
+	 */
 	int (*addr)(ipcx_chan *c, char *buf, size_t cap);
-	/* Frees everything, the channel struct included; returns 0 or -errno. */
+	/*
+	 * Close the channel (ipcx_close), called once; the core has already
+	 * let go of what it added (ipcx__chan_fini).  Abandons a reserved or
+	 * peeked message, removes what a listener created (unless keep=1, and
+	 * only while the name still leads to its own object), and frees
+	 * everything, the channel struct included.  Returns 0, or -errno if
+	 * data could not be flushed; the channel is gone either way.
+	 */
 	int (*close)(ipcx_chan *c);
 };
 
 /* A transport: registered by scheme. */
 struct ipcx_tran {
-	const char *scheme;
+	const char *scheme; /* lower-case letters and digits */
 	/* URL options this transport accepts, NULL-terminated; others are -EINVAL. */
 	const char *const *options;
+	/*
+	 * Open a channel (ipcx_listen: create and own the object, or bind;
+	 * ipcx_dial: attach to it, or connect).  The core has parsed the URL
+	 * (u is valid during the call only: copy what the channel keeps),
+	 * found this transport by its scheme, refused options not in .options,
+	 * cleared the detail of an earlier failure, and checked flags:
+	 * IPCX_INHERIT (descriptors survive exec) and, for listen only,
+	 * IPCX_ACCEPT.  On success *ret is the head of a channel filled by
+	 * ipcx__chan_init(); a listener that created a kernel object has
+	 * recorded it (ipcx__record_created, core/record.h) unless keep=1.  On
+	 * failure nothing is left behind (no object, descriptor or memory) and
+	 * *ret is untouched.  Either may be NULL: that direction is then
+	 * -EOPNOTSUPP.
+	 */
 	int (*listen)(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret);
 	int (*dial)(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret);
 };
@@ -134,107 +232,4 @@ int ipcx__chan_url(ipcx_chan *c, char *buf, size_t cap);
 /* Whole messages are (or are no longer) waiting in the transport's buffer. */
 void ipcx__chan_pending(ipcx_chan *c, bool pending);
 
-/* ---- errors --------------------------------------------------------------- */
-
-/* Record a detail for ipcx_errdetail() and return err (a negative errno). */
-int ipcx__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Forget the detail of an earlier failure. */
-void ipcx__clear_detail(void);
-
-/* ---- URL ------------------------------------------------------------------ */
-
-int ipcx__url_parse(const char *url, struct ipcx__url *u);
-/* Value of option key, or NULL if absent. */
-const char *ipcx__url_opt(const struct ipcx__url *u, const char *key);
-/* Parsed option values; absent options leave *ret as it was (the default). */
-int ipcx__url_opt_u64(const struct ipcx__url *u, const char *key, uint64_t min,
-		      uint64_t max, uint64_t *ret);
-int ipcx__url_opt_size(const struct ipcx__url *u, const char *key, size_t min,
-		       size_t max, size_t *ret);
-int ipcx__url_opt_bool(const struct ipcx__url *u, const char *key, bool *ret);
-int ipcx__url_opt_mode(const struct ipcx__url *u, mode_t *ret);
-/* One of the words in choices (NULL-terminated); *ret gets its index. */
-int ipcx__url_opt_enum(const struct ipcx__url *u, const char *key,
-		       const char *const *choices, int *ret);
-/* Body as an absolute filesystem path that fits in cap bytes. */
-int ipcx__url_path(const struct ipcx__url *u, size_t cap, const char **ret);
-/*
- * A System V key: the body as KEY (decimal or 0x hex, not 0 = IPC_PRIVATE)
- * or /path with ?proj=N (1 to 255) for ftok(path, N).
- */
-int ipcx__url_sysv_key(const struct ipcx__url *u, key_t *ret);
-/* Body as host:port; host is copied without IPv6 brackets. */
-int ipcx__url_hostport(const struct ipcx__url *u, char *host, size_t hostcap,
-		       uint16_t *port);
-
-/* ---- time ----------------------------------------------------------------- */
-
-/*
- * Every public function that takes a timeout checks it first: -1, 0 or a
- * positive number of milliseconds; any other negative value is -EINVAL
- * (with a detail), never taken for "forever".
- */
-int ipcx__check_timeout(int timeout_ms);
-/*
- * A deadline in CLOCK_MONOTONIC nanoseconds; -1 means none (wait forever)
- * and 0 means do not wait at all (a timeout of 0).
- */
-int64_t ipcx__deadline(int timeout_ms);
-/* Milliseconds left until deadline for poll(): -1 forever, 0 when passed. */
-int ipcx__remaining_ms(int64_t deadline);
-int64_t ipcx__now_ns(void);
-
-/*
- * Wait until fd has any of events or the deadline passes.  Returns the
- * revents (> 0), -ETIMEDOUT, -EAGAIN for deadline 0 (a timeout of 0) when
- * not ready, or -errno.  EINTR restarts with the time left.
- */
-int ipcx__wait_fd(int fd, short events, int64_t deadline);
-
-/* ---- descriptors -------------------------------------------------------- */
-
-int ipcx__set_nonblock(int fd);
-int ipcx__set_cloexec(int fd, bool on);
-/* Close, keeping errno; ignores fd < 0. */
-void ipcx__close_fd(int fd);
-
-/*
- * writev() that never raises SIGPIPE, for pipes and FIFOs, where
- * MSG_NOSIGNAL does not exist.  Returns bytes written or -errno.
- */
-ssize_t ipcx__writev_nosig(int fd, const struct iovec *iov, int n);
-
-/* ---- trust (src/core/trust.c) ------------------------------------------------ */
-
-/*
- * May the caller believe what is in an object it opened instead of creating?
- * uid, gid and mode are the object's; asked is the URL's mode= (0600 when
- * not given): its group- and others-write bits say whom the caller lets
- * write.  0, or -EPERM with a detail that starts with what (the URL) and
- * names the owner or the mode that could have let someone forge it.
- */
-int ipcx__trust(const char *what, uid_t uid, gid_t gid, mode_t mode, mode_t asked);
-/* The same for an open file (fstat). */
-int ipcx__trust_fd(const char *what, int fd, mode_t asked);
-
-/* ---- creator records (for ipcx ls / gc) ------------------------------------ */
-
-/*
- * A listener that created a kernel object calls ipcx__record_created() with
- * the object's canonical URL ("shm:/name", "sysvmq:0x00001234", "fifo:/path",
- * "unix:/path", "unix:@name", "mq:/name", "sem:/name"), and
- * ipcx__record_removed() when it removes the object.  A failure to record is
- * not fatal to the caller (the object works without it).  A listener with
- * keep=1 does not record: its object is meant to outlive it, and a recorded
- * object whose creator is gone is an orphan that `ipcx gc` removes.
- */
-int ipcx__record_created(const char *url);
-void ipcx__record_removed(const char *url);
-
-/* ---- registry ------------------------------------------------------------- */
-
-const struct ipcx_tran *ipcx__tran_find(const char *scheme);
-/* Iterate over registered transports: i = 0, 1, ... until NULL. */
-const struct ipcx_tran *ipcx__tran_at(size_t i);
-
-#endif /* IPCX_TRAN_H */
+#endif

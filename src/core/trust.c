@@ -13,9 +13,12 @@
  * file only a group the user belongs to, so an owner of a file of a group
  * the caller shares is one of that group).
  */
-#include "tran.h"
+#include "core/trust.h"
+
+#include "core/error.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>

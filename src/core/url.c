@@ -2,9 +2,11 @@
  * URL parsing: "scheme:body?key=value&key=value".  "scheme://body" and
  * "scheme:body" are the same, so "unix:///tmp/s" is "unix:/tmp/s".  The
  * parser knows the shape of URLs, not the transports: which options a scheme
- * accepts is checked against its transport's list (see chan.c).
+ * accepts is checked against its transport's list (see core/chan.c).
  */
-#include "tran.h"
+#include "core/url.h"
+
+#include "core/error.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -1,5 +1,7 @@
 /* Time, descriptors and signals: the small system-call helpers. */
-#include "tran.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fd.h"
 
 #include <errno.h>
 #include <fcntl.h>

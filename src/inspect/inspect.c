@@ -7,7 +7,12 @@
  * existed before the scan began, and a record whose object the scan did not
  * find is stale, not new.
  */
-#include "inspect.h"
+#include "inspect/inspect.h"
+
+#include "core/error.h"
+#include "core/proc.h"
+#include "core/record.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <fcntl.h>

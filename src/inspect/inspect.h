@@ -3,10 +3,11 @@
  * the files of src/inspect.  scan.c finds objects, procs.c finds who has what open,
  * inspect.c puts them together behind the public API.
  */
-#ifndef IPCX_INSPECT_H
-#define IPCX_INSPECT_H
+#ifndef IPCX_INSPECT_INSPECT_H
+#define IPCX_INSPECT_INSPECT_H
 
-#include "record.h"
+
+#include "ipcx.h"
 
 #include <stdbool.h>
 #include <stdint.h>

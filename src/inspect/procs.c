@@ -5,7 +5,7 @@
  * attached.  Objects then find their processes by (type, dev, ino) with a
  * binary search, so the cost is one walk whatever the number of objects.
  */
-#include "inspect.h"
+#include "inspect/inspect.h"
 
 #include <ctype.h>
 #include <dirent.h>

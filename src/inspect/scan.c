@@ -5,7 +5,8 @@
  * (never through a symlink) for FIFOs and socket files.  Nothing here opens
  * an object for use, so listing never disturbs one.
  */
-#include "inspect.h"
+#include "inspect/inspect.h"
+#include "ipcx.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -6,9 +6,10 @@
  * and no peer slot is taken.  System V segments are not read: attaching,
  * even read-only, would show up in their attach count.
  */
-#include "inspect.h"
-
-#include "../shm/ring.h"
+#include "core/proc.h"
+#include "inspect/inspect.h"
+#include "shm/ring.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -5,7 +5,10 @@
  * if another process sharing the counter took the count in between, the read
  * says EAGAIN and the wait goes back to polling instead of blocking forever.
  */
-#include "tran.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fd.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <fcntl.h>

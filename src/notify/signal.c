@@ -10,7 +10,10 @@
  *     each with its value, and are delivered in the order sent (lowest
  *     number first between different real-time signals).
  */
-#include "tran.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fd.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -5,7 +5,12 @@
  * is attached instead of created is used only if nobody but the caller,
  * root and whom mode= names could have written it (ipcx__trust).
  */
-#include "tran.h"
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/record.h"
+#include "core/trust.h"
+#include "core/url.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <fcntl.h>

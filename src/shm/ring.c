@@ -6,13 +6,13 @@
  * the questions a wait asks of the protocol (ring_ops.h).  ring_int.h
  * describes the ring and lists its files.
  */
-#include "ring_ops.h"
+#include "shm/ring_ops.h"
 
-#include "ring_bell.h"
-#include "ring_mpmc.h"
-#include "ring_peer.h"
-#include "ring_spsc.h"
-#include "ring_wait.h"
+#include "shm/ring_bell.h"
+#include "shm/ring_mpmc.h"
+#include "shm/ring_peer.h"
+#include "shm/ring_spsc.h"
+#include "shm/ring_wait.h"
 
 #include <sys/mman.h>
 

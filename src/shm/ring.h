@@ -10,6 +10,9 @@
 #ifndef IPCX_SHM_RING_H
 #define IPCX_SHM_RING_H
 
+#include "core/url.h"
+#include "ipcx.h"
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* The doorbell: a pollable descriptor across unrelated processes (ring_bell.h). */
-#include "ring_bell.h"
+#include "shm/ring_bell.h"
 
 #include <stdio.h>
 #include <sys/socket.h>

@@ -8,8 +8,8 @@
 #ifndef IPCX_SHM_RING_BELL_H
 #define IPCX_SHM_RING_BELL_H
 
-#include "ring_ops.h"
-#include "ring_wait.h"
+#include "shm/ring_ops.h"
+#include "shm/ring_wait.h"
 
 /* Poke every poller that announced it is waiting (armed), once each. */
 COLD void ipcx__ring_poke_pollers(struct ring *r);

@@ -60,10 +60,13 @@
 #ifndef IPCX_SHM_RING_INT_H
 #define IPCX_SHM_RING_INT_H
 
-#include "ring.h"
+#include "shm/ring.h"
 
-#include "crc.h"
-#include "tran.h"
+#include "core/crc.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fd.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -3,9 +3,9 @@
  * the geometry is read once and checked), detaching, and the walk that
  * validates the shared state (ring.h).
  */
-#include "ring_ops.h"
-#include "ring_peer.h"
-#include "ring_wait.h"
+#include "shm/ring_ops.h"
+#include "shm/ring_peer.h"
+#include "shm/ring_wait.h"
 
 #include <sys/random.h>
 

@@ -3,7 +3,7 @@
  * what consumers release (ring_mpmc.h; claims, commits and releases are
  * inlined there).
  */
-#include "ring_mpmc.h"
+#include "shm/ring_mpmc.h"
 
 void ipcx__ring_advance_rel(struct ring *r)
 {

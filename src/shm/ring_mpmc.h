@@ -6,7 +6,7 @@
 #ifndef IPCX_SHM_RING_MPMC_H
 #define IPCX_SHM_RING_MPMC_H
 
-#include "ring_wait.h"
+#include "shm/ring_wait.h"
 
 /*
  * Move rel over the RELEASED records at its front.  Consumers finish out of

@@ -8,7 +8,7 @@
 #ifndef IPCX_SHM_RING_OPS_H
 #define IPCX_SHM_RING_OPS_H
 
-#include "ring_int.h"
+#include "shm/ring_int.h"
 
 /* check: make the -EPIPE check now (the fast path saw its turn come). */
 SLOW ssize_t ipcx__ring_send_slow(struct ring *r, const void *msg, size_t len, int timeout_ms,

@@ -1,8 +1,8 @@
 /* Peers: who is attached to a ring, and is it still alive (ring_peer.h). */
-#include "ring_peer.h"
+#include "shm/ring_peer.h"
 
-#include "record.h"
-#include "ring_repair.h"
+#include "core/proc.h"
+#include "shm/ring_repair.h"
 
 #include <unistd.h>
 

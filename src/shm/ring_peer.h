@@ -7,7 +7,7 @@
 #ifndef IPCX_SHM_RING_PEER_H
 #define IPCX_SHM_RING_PEER_H
 
-#include "ring_int.h"
+#include "shm/ring_int.h"
 
 /* The holder of slot k runs (a zombie, killed and not reaped, does not). */
 bool ipcx__ring_peer_alive(const struct ring *r, unsigned k);

@@ -2,12 +2,12 @@
  * Crash repair: finish or undo the step a dead peer was in (ring_repair.h),
  * and the recovery of a persistent ring that nobody else has open.
  */
-#include "ring_repair.h"
+#include "shm/ring_repair.h"
 
-#include "ring_bell.h"
-#include "ring_mpmc.h"
-#include "ring_peer.h"
-#include "ring_spsc.h"
+#include "shm/ring_bell.h"
+#include "shm/ring_mpmc.h"
+#include "shm/ring_peer.h"
+#include "shm/ring_spsc.h"
 
 /* A dead peer's counter, from its snapshot to one more, at most once. */
 static void count_for_dead(_Atomic uint64_t *c, uint64_t at)

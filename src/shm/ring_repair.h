@@ -7,7 +7,7 @@
 #ifndef IPCX_SHM_RING_REPAIR_H
 #define IPCX_SHM_RING_REPAIR_H
 
-#include "ring_int.h"
+#include "shm/ring_int.h"
 
 /*
  * Fix a dead peer's step at the head, the tail and rel: what a blocked

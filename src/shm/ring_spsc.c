@@ -3,9 +3,9 @@
  * of what an earlier producer or consumer left, and the fast paths of send
  * and receive (its steps are in ring_spsc.h).
  */
-#include "ring_spsc.h"
+#include "shm/ring_spsc.h"
 
-#include "ring_ops.h"
+#include "shm/ring_ops.h"
 
 /*
  * What an earlier producer, killed, left past the head: at most a pad and a

@@ -8,7 +8,7 @@
 #ifndef IPCX_SHM_RING_SPSC_H
 #define IPCX_SHM_RING_SPSC_H
 
-#include "ring_wait.h"
+#include "shm/ring_wait.h"
 
 /*
  * What an earlier producer, killed, left past the head: returns sent as it

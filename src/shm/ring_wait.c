@@ -3,11 +3,11 @@
  * futex, with the barrier that lets committers skip the wake-up when
  * nobody sleeps (ring_wait.h).
  */
-#include "ring_wait.h"
+#include "shm/ring_wait.h"
 
-#include "ring_ops.h"
-#include "ring_peer.h"
-#include "ring_repair.h"
+#include "shm/ring_ops.h"
+#include "shm/ring_peer.h"
+#include "shm/ring_repair.h"
 
 #include <linux/membarrier.h>
 #include <pthread.h>

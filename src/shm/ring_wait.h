@@ -7,7 +7,7 @@
 #ifndef IPCX_SHM_RING_WAIT_H
 #define IPCX_SHM_RING_WAIT_H
 
-#include "ring_int.h"
+#include "shm/ring_int.h"
 
 #include <limits.h>
 #include <linux/futex.h>

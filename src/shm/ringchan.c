@@ -1,7 +1,11 @@
 /* Channel operations over a ring, shared by shm:, sysvshm: and mmap:. */
-#include "ringchan.h"
+#include "shm/ringchan.h"
 
-#include "record.h"
+#include "core/error.h"
+#include "core/proc.h"
+#include "core/tran.h"
+#include "shm/ring.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <linux/futex.h>

@@ -6,8 +6,8 @@
 #ifndef IPCX_SHM_RINGCHAN_H
 #define IPCX_SHM_RINGCHAN_H
 
-#include "ring.h"
-#include "tran.h"
+#include "core/tran.h"
+#include "shm/ring.h"
 
 #include <limits.h>
 

@@ -14,7 +14,9 @@
  * no queueing between waiters.  A timeout of -1 blocks in the kernel, which
  * wakes the waiter as soon as the lock is released.
  */
-#include "tran.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <fcntl.h>

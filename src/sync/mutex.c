@@ -8,7 +8,9 @@
  * Timed locks use CLOCK_MONOTONIC, so a change of the wall clock moves no
  * deadline.
  */
-#include "tran.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <pthread.h>

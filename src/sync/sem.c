@@ -3,7 +3,13 @@
  * through sysvsem.c, System V sets.  One handle type and one set of
  * operations for all of them.
  */
-#include "sem.h"
+#include "sync/sem.h"
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/record.h"
+#include "core/url.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -5,7 +5,7 @@
 #ifndef IPCX_SYNC_SEM_H
 #define IPCX_SYNC_SEM_H
 
-#include "tran.h"
+#include "core/url.h"
 
 #include <limits.h>
 #include <semaphore.h>

@@ -11,7 +11,11 @@
  * waits briefly for sem_otime to become non-zero, so that it never uses a set
  * before its creator initialised it (the race described in semget(2)).
  */
-#include "sem.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/record.h"
+#include "core/url.h"
+#include "sync/sem.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -7,7 +7,13 @@
  *
  * Also ipcx_pair(), which makes such a pair for a parent and its child.
  */
-#include "sock.h"
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/io.h"
+#include "core/sock.h"
+#include "core/tran.h"
+#include "core/url.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -15,7 +15,15 @@
  * reports end-of-file when the last writer leaves: writers come and go, and
  * the reader waits for the next one, as a server should.
  */
-#include "sock.h"
+#include "core/chunk.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/io.h"
+#include "core/record.h"
+#include "core/tran.h"
+#include "core/url.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <fcntl.h>

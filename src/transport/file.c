@@ -42,8 +42,14 @@
  * needs invalidating; truncating the file under its readers is not
  * supported.
  */
-#include "crc.h"
-#include "tran.h"
+#include "core/clock.h"
+#include "core/crc.h"
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/tran.h"
+#include "core/trust.h"
+#include "core/url.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -20,7 +20,15 @@
  * fails, after a machine crash).  durability=none|batch|always: msync never,
  * every 64 records and on close, or after every record.
  */
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/record.h"
+#include "core/tran.h"
+#include "core/trust.h"
+#include "core/url.h"
+#include "shm/ring.h"
 #include "shm/ringchan.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -25,7 +25,13 @@
  * the kernel's hard limits (65536 messages, 16 MiB).  queues_max caps the
  * number of queues, and RLIMIT_MSGQUEUE the bytes a user's queues may hold.
  */
-#include "tran.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/record.h"
+#include "core/tran.h"
+#include "core/url.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,6 +7,12 @@
  * options of the URL are ignored there, spin= is honoured).  Any attached
  * process may send and receive: it is a queue, like mq:.
  */
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/record.h"
+#include "core/tran.h"
+#include "core/url.h"
+#include "shm/ring.h"
 #include "shm/ringchan.h"
 
 #include <errno.h>

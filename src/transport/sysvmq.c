@@ -39,7 +39,13 @@
  * CAP_SYS_RESOURCE), msgmni the number of queues.  A channel's largest
  * message is min(msgmax, the queue's qbytes) unless max= asks for less.
  */
-#include "tran.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/record.h"
+#include "core/tran.h"
+#include "core/url.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <limits.h>

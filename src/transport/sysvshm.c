@@ -5,7 +5,12 @@
  * segment exclusively (IPC_CREAT|IPC_EXCL, 0600 unless mode=) and removes it
  * (IPC_RMID) on close unless keep=1; dial attaches to an existing one.
  */
-#include "record.h"
+#include "core/error.h"
+#include "core/proc.h"
+#include "core/record.h"
+#include "core/tran.h"
+#include "core/url.h"
+#include "shm/ring.h"
 #include "shm/ringchan.h"
 
 #include <errno.h>

@@ -5,7 +5,12 @@
  * algorithm is off (TCP_NODELAY): a message goes out when it is sent.
  * Port 0 lets the system choose; ipcx_addr() tells which.
  */
-#include "sock.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/io.h"
+#include "core/sock.h"
+#include "core/tran.h"
+#include "core/url.h"
 
 #include <errno.h>
 #include <netdb.h>

@@ -5,7 +5,14 @@
  * One datagram is one message, up to 65507 bytes over IPv4 (65527 over
  * IPv6); UDP may lose, duplicate or reorder them, even on loopback under load.
  */
-#include "sock.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/io.h"
+#include "core/sock.h"
+#include "core/tran.h"
+#include "core/url.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <netdb.h>

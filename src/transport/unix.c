@@ -9,7 +9,15 @@
  * replacing the file happens under a lock (ipcx__path_lock in sock.h), so
  * that of two listeners racing for one path exactly one wins.
  */
-#include "sock.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/io.h"
+#include "core/record.h"
+#include "core/sock.h"
+#include "core/tran.h"
+#include "core/url.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <poll.h>
