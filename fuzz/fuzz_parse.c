@@ -26,23 +26,30 @@ void ipcx_fuzz_url(const uint8_t *data, size_t size)
 	char host[256];
 	uint16_t port;
 	const char *path;
-	uint64_t n = 0;
-	size_t z = 0;
-	bool b = false;
-	mode_t m = 0;
-	int e = 0;
-	static const char *const words[] = { "len", "lines", "raw", NULL };
 	ipcx__url_hostport(&u, host, sizeof(host), &port);
 	ipcx__url_path(&u, 108, &path);
-	for (int i = 0; i < u.nopts; i++) {
-		ipcx__url_opt_u64(&u, u.opt[i].key, 1, 1000, &n);
-		ipcx__url_opt_size(&u, u.opt[i].key, 0, SIZE_MAX, &z);
-		ipcx__url_opt_bool(&u, u.opt[i].key, &b);
-		ipcx__url_opt_enum(&u, u.opt[i].key, words, &e);
+	/* Every option of the URL as each type in turn; the values must keep the table's bounds. */
+	static const char *const words[] = { "len", "lines", "raw", NULL };
+	static const struct ipcx__opt types[] = {
+		IPCX__UINT("", 1, 1000, 1), IPCX__UINT("", 0, SIZE_MAX, 0), IPCX__BOOL("", 0),
+		IPCX__ENUM("", words, 0),   IPCX__INT("", -1000, 1000, 0),   IPCX__MODE("", 0600),
+	};
+	for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+		struct ipcx__opt t[IPCX__OPT_MAX + 1] = { { 0 } };
+		for (int i = 0; i < u.nopts; i++) {
+			t[i] = types[k];
+			t[i].name = u.opt[i].key;
+		}
+		if (ipcx__url_opts(&u, t) < 0)
+			continue;
+		for (int i = 0; i < u.nopts; i++) {
+			uint64_t v = ipcx__opt(&u, i);
+			int64_t sv = (int64_t)v;
+			if ((k == 0 && (v < 1 || v > 1000)) || (k == 2 && v > 1) || (k == 3 && v > 2) ||
+			    (k == 4 && (sv < -1000 || sv > 1000)) || (k == 5 && v > 0777))
+				abort();
+		}
 	}
-	ipcx__url_opt_mode(&u, &m);
-	if (m > 0777 || n > 1000)
-		abort();
 }
 
 /*

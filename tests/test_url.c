@@ -111,30 +111,79 @@ Test(url, hostport)
 
 Test(url, options)
 {
-	struct ipcx__url u;
-	cr_assert_eq(ipcx__url_parse("x:/p?max=4096&mode=0640&keep=1&framing=lines&n=abc", &u), 0);
-	size_t max = 1;
-	cr_expect_eq(ipcx__url_opt_size(&u, "max", 1, 1 << 20, &max), 0);
-	cr_expect_eq(max, 4096);
-	cr_expect_eq(ipcx__url_opt_size(&u, "max", 1, 100, &max), -EINVAL);
-	cr_expect(strstr(ipcx_errdetail(), "out of range"));
-	mode_t m = 0600;
-	cr_expect_eq(ipcx__url_opt_mode(&u, &m), 0);
-	cr_expect_eq(m, 0640);
-	bool keep = false;
-	cr_expect_eq(ipcx__url_opt_bool(&u, "keep", &keep), 0);
-	cr_expect(keep);
-	int f = -1;
 	static const char *const framings[] = { "len", "lines", "raw", NULL };
-	cr_expect_eq(ipcx__url_opt_enum(&u, "framing", framings, &f), 0);
-	cr_expect_eq(f, 1);
-	uint64_t n = 7;
-	cr_expect_eq(ipcx__url_opt_u64(&u, "n", 0, 10, &n), -EINVAL);
+	enum { MAX, MODE, KEEP, FRAMING, N, ABSENT, RTYPE, NOPTS };
+	static const struct ipcx__opt t[NOPTS + 1] = {
+		[MAX] = IPCX__UINT("max", 1, 1 << 20, 1),
+		[MODE] = IPCX__MODE("mode", 0600),
+		[KEEP] = IPCX__BOOL("keep", false),
+		[FRAMING] = IPCX__ENUM("framing", framings, 0),
+		[N] = IPCX__UINT("n", 0, 10, 7),
+		[ABSENT] = IPCX__UINT("absent", 0, 10, 9),
+		[RTYPE] = IPCX__INT("rtype", -100, 100, 0),
+	};
+	struct ipcx__url u;
+
+	/* A value that is no number: -EINVAL, and nothing is written. */
+	cr_assert_eq(ipcx__url_parse("x:/p?max=4096&mode=0640&keep=1&framing=lines&n=abc", &u), 0);
+	memset(u.val, 0xa5, sizeof(u.val));
+	cr_expect_eq(ipcx__url_opts(&u, t), -EINVAL);
 	cr_expect(strstr(ipcx_errdetail(), "not a number"));
-	cr_expect_eq(n, 7, "output untouched on failure");
-	uint64_t absent = 9;
-	cr_expect_eq(ipcx__url_opt_u64(&u, "absent", 0, 10, &absent), 0);
-	cr_expect_eq(absent, 9);
+	cr_expect_eq(u.val[N].v, 0xa5a5a5a5a5a5a5a5ull, "output untouched on failure");
+	cr_expect_eq(u.val[MAX].v, 0xa5a5a5a5a5a5a5a5ull, "output untouched on failure");
+
+	cr_assert_eq(ipcx__url_parse("x:/p?max=4096&mode=0640&keep=1&framing=lines&rtype=-5", &u), 0);
+	cr_assert_eq(ipcx__url_opts(&u, t), 0, "%s", ipcx_errdetail());
+	cr_expect_eq(ipcx__opt(&u, MAX), 4096);
+	cr_expect(ipcx__opt_set(&u, MAX));
+	cr_expect_eq(ipcx__opt(&u, MODE), 0640);
+	cr_expect_eq(ipcx__opt(&u, KEEP), 1);
+	cr_expect_eq(ipcx__opt(&u, FRAMING), 1);
+	cr_expect_eq((int64_t)ipcx__opt(&u, RTYPE), -5);
+	cr_expect_eq(ipcx__opt(&u, ABSENT), 9, "an absent option has the table's default");
+	cr_expect(!ipcx__opt_set(&u, ABSENT));
+
+	/* A narrower range, known only later: the same words as the table's. */
+	cr_expect_eq(ipcx__opt_within(&u, MAX, 1, 1 << 20), 0);
+	cr_expect_eq(ipcx__opt_within(&u, MAX, 1, 100), -EINVAL);
+	cr_expect(strstr(ipcx_errdetail(), "option max: 4096 is out of range (1 to 100)"), "%s",
+		  ipcx_errdetail());
+
+	/* Out of the table's range, and out of the table. */
+	cr_assert_eq(ipcx__url_parse("x:/p?n=11", &u), 0);
+	cr_expect_eq(ipcx__url_opts(&u, t), -EINVAL);
+	cr_expect(strstr(ipcx_errdetail(), "out of range (0 to 10)"), "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx__url_parse("x:/p?rtype=-101", &u), 0);
+	cr_expect_eq(ipcx__url_opts(&u, t), -EINVAL);
+	cr_expect(strstr(ipcx_errdetail(), "out of range (-100 to 100)"), "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx__url_parse("x:/p?colour=red&n=3", &u), 0);
+	cr_expect_eq(ipcx__url_opts(&u, t), -EINVAL);
+	cr_expect(strstr(ipcx_errdetail(), "unknown option 'colour' for x:"), "%s", ipcx_errdetail());
+	cr_expect_eq(ipcx__url_opts_lenient(&u, t), 0, "lenient: other options are passed over");
+	cr_expect_eq(ipcx__opt(&u, N), 3);
+}
+
+/* A malformed table is refused, by the parser and by the registry's check. */
+Test(url, option_tables)
+{
+	static const struct ipcx__opt twice[] = { IPCX__BOOL("a", 0), IPCX__BOOL("a", 0), { 0 } };
+	static const struct ipcx__opt no_words[] = { IPCX__ENUM("e", NULL, 0), { 0 } };
+	struct ipcx__opt many[IPCX__OPTS_MAX + 2];
+	char names[IPCX__OPTS_MAX + 1][8];
+	for (int i = 0; i <= IPCX__OPTS_MAX; i++) {
+		snprintf(names[i], sizeof(names[i]), "o%d", i);
+		many[i] = (struct ipcx__opt)IPCX__BOOL(names[i], 0);
+	}
+	many[IPCX__OPTS_MAX + 1] = (struct ipcx__opt){ 0 };
+	cr_expect_eq(ipcx__opts_count(NULL), 0);
+	cr_expect_eq(ipcx__opts_count(many + 1), IPCX__OPTS_MAX);
+	cr_expect_eq(ipcx__opts_count(many), -1);
+	cr_expect_eq(ipcx__opts_count(twice), -1);
+	cr_expect_eq(ipcx__opts_count(no_words), -1);
+	struct ipcx__url u;
+	cr_assert_eq(ipcx__url_parse("x:/p", &u), 0);
+	cr_expect_eq(ipcx__url_opts(&u, twice), -EINVAL);
+	cr_expect(strstr(ipcx_errdetail(), "malformed"), "%s", ipcx_errdetail());
 }
 
 Test(url, path)
@@ -252,11 +301,15 @@ Test(url, sysv_keys)
 		{ "sysvmq:/tmp?proj=256", -EINVAL, 0 },
 		{ "sysvmq:/no/such/ipcxt-path?proj=1", -ENOENT, 0 },
 	};
+	/* proj= as the System V schemes take it (their tables have the same entry). */
+	static const struct ipcx__opt proj[] = { IPCX__UINT("proj", 1, 255, 0), { 0 } };
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct ipcx__url u;
 		key_t k = 77;
 		cr_assert_eq(ipcx__url_parse(cases[i].url, &u), 0);
-		int r = ipcx__url_sysv_key(&u, &k);
+		int r = ipcx__url_opts(&u, proj);
+		if (r == 0)
+			r = ipcx__url_sysv_key(&u, ipcx__opt(&u, 0), &k);
 		cr_expect_eq(r, cases[i].err, "%s gave %d (%s)", cases[i].url, r, ipcx_errdetail());
 		if (r == 0)
 			cr_expect_eq((unsigned)k, cases[i].key, "%s", cases[i].url);
@@ -267,6 +320,7 @@ Test(url, sysv_keys)
 	struct ipcx__url u;
 	key_t k;
 	cr_assert_eq(ipcx__url_parse("sysvsem:/tmp?proj=7", &u), 0);
-	cr_expect_eq(ipcx__url_sysv_key(&u, &k), 0);
+	cr_assert_eq(ipcx__url_opts(&u, proj), 0);
+	cr_expect_eq(ipcx__url_sysv_key(&u, ipcx__opt(&u, 0), &k), 0);
 	cr_expect_eq(k, ftok("/tmp", 7));
 }

@@ -63,19 +63,6 @@ void ipcx__chan_pending(ipcx_chan *c, bool pending)
 	}
 }
 
-static int check_options(const struct ipcx__url *u, const struct ipcx_tran *t)
-{
-	for (int i = 0; i < u->nopts; i++) {
-		bool known = false;
-		for (const char *const *o = t->options; o && *o && !known; o++)
-			known = strcmp(*o, u->opt[i].key) == 0;
-		if (!known)
-			return ipcx__fail(-EINVAL, "%s: unknown option '%s' for %s:", u->orig,
-					  u->opt[i].key, u->scheme);
-	}
-	return 0;
-}
-
 static int open_url(const char *url, unsigned flags, ipcx_chan **ret, bool listen)
 {
 	ipcx__clear_detail();
@@ -93,7 +80,7 @@ static int open_url(const char *url, unsigned flags, ipcx_chan **ret, bool liste
 	if (!r && !t)
 		r = ipcx__fail(-EINVAL, "%s: unknown scheme '%s'", url, u->scheme);
 	if (!r)
-		r = check_options(u, t);
+		r = ipcx__url_opts(u, t->options);
 	if (!r) {
 		int (*open)(const struct ipcx__url *, unsigned, ipcx_chan **) =
 			listen ? t->listen : t->dial;

@@ -17,12 +17,10 @@
 #define RBUF_START  (64u << 10) /* first size of the receive buffer */
 #define SKIP_LINE   ((size_t)-1) /* LINES: discard up to the next newline */
 
-static const char *const framing_names[] = { "len", "lines", "raw", NULL };
-
-int ipcx__io_framing_opt(const struct ipcx__url *u, int *framing)
-{
-	return ipcx__url_opt_enum(u, "framing", framing_names, framing);
-}
+/* In the order of enum ipcx__framing. */
+const char *const ipcx__framing_words[] = { "len", "lines", "raw", NULL };
+_Static_assert(IPCX__FRAME_LEN == 0 && IPCX__FRAME_LINES == 1 && IPCX__FRAME_RAW == 2,
+	       "framing= names the enum ipcx__framing by index");
 
 void ipcx__io_init(struct ipcx__io *io, int fd, int framing, size_t max_msg, bool sock)
 {

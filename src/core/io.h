@@ -61,8 +61,13 @@ struct ipcx__io {
  */
 bool ipcx__io_set_exact(struct ipcx__io *io);
 
-/* Parse ?framing= (len, lines, raw) into *framing (left as is if absent). */
-int ipcx__io_framing_opt(const struct ipcx__url *u, int *framing);
+/*
+ * The framing= option of a stream transport's table: len, lines or raw,
+ * whose index is the enum ipcx__framing above.  Its default is only a
+ * placeholder: a transport with another default looks at ipcx__opt_set().
+ */
+extern const char *const ipcx__framing_words[];
+#define IPCX__FRAMING_OPT IPCX__ENUM("framing", ipcx__framing_words, IPCX__FRAME_LEN)
 
 void ipcx__io_init(struct ipcx__io *io, int fd, int framing, size_t max_msg, bool sock);
 /* Free the buffers (not the descriptor). */

@@ -51,21 +51,28 @@ static const struct {
 	{ "unixgram", IPCX_OBJ_UNIX_SOCKET, "unix" },
 };
 
-static int sysv_canon(const struct ipcx__url *u, const char *scheme, char *buf, size_t cap)
+/* What names a System V object besides its key; the owner's other options do not. */
+enum { CANON_ID, CANON_PROJ, CANON_NOPTS };
+static const struct ipcx__opt sysv_options[CANON_NOPTS + 1] = {
+	[CANON_ID] = IPCX__UINT("id", 0, 0x7fffffff, 0),
+	[CANON_PROJ] = IPCX__UINT("proj", 1, 255, 0),
+};
+
+static int sysv_canon(struct ipcx__url *u, const char *scheme, char *buf, size_t cap)
 {
+	int r = ipcx__url_opts_lenient(u, sysv_options);
+	if (r < 0)
+		return r;
 	/* An IPC_PRIVATE object has key 0 and is named by its id instead. */
 	char *end;
-	bool private_by_id = ipcx__url_opt(u, "id") && u->body[0] &&
-			     strtoull(u->body, &end, 0) == 0 && !*end;
+	bool by_id = ipcx__opt_set(u, CANON_ID);
+	bool private_by_id = by_id && u->body[0] && strtoull(u->body, &end, 0) == 0 && !*end;
 	key_t k = 0;
-	int r = private_by_id ? 0 : ipcx__url_sysv_key(u, &k);
+	r = private_by_id ? 0 : ipcx__url_sysv_key(u, ipcx__opt(u, CANON_PROJ), &k);
 	if (r < 0)
 		return r;
 	unsigned long long key = (uint32_t)k;
-	uint64_t id = UINT64_MAX;
-	r = ipcx__url_opt_u64(u, "id", 0, 0x7fffffff, &id);
-	if (r < 0)
-		return r;
+	uint64_t id = by_id ? ipcx__opt(u, CANON_ID) : UINT64_MAX;
 	int n = id == UINT64_MAX
 			? snprintf(buf, cap, "%s:0x%08llx", scheme, key)
 			: snprintf(buf, cap, "%s:0x%08llx?id=%llu", scheme, key, (unsigned long long)id);

@@ -17,7 +17,10 @@ static const struct ipcx_tran *table[TRAN_MAX];
 static size_t ntable;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-/* A transport must name a well-formed, unique scheme and open something. */
+/*
+ * A transport must name a well-formed, unique scheme, open something, and
+ * bring a well-formed option table (at most IPCX__OPTS_MAX, named, unique).
+ */
 static bool tran_check(const struct ipcx_tran *t)
 {
 	if (!t->scheme || !*t->scheme || strlen(t->scheme) >= IPCX__SCHEME_MAX)
@@ -26,6 +29,8 @@ static bool tran_check(const struct ipcx_tran *t)
 		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p))
 			return false;
 	if (!t->listen && !t->dial)
+		return false;
+	if (ipcx__opts_count(t->options) < 0)
 		return false;
 	for (size_t i = 0; i < ntable; i++)
 		if (strcmp(table[i]->scheme, t->scheme) == 0)

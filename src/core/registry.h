@@ -2,7 +2,7 @@
  * The transport registry: every struct ipcx_tran the build found in
  * src/transport/ (cmake/registry.cmake generates the list from the file
  * names), each checked once before it is admitted: a well-formed, unique
- * scheme and at least one of listen and dial.
+ * scheme, at least one of listen and dial, and a well-formed option table.
  */
 #ifndef IPCX_CORE_REGISTRY_H
 #define IPCX_CORE_REGISTRY_H

@@ -171,14 +171,20 @@ struct ipcx__chan_ops {
 /* A transport: registered by scheme. */
 struct ipcx_tran {
 	const char *scheme; /* lower-case letters and digits */
-	/* URL options this transport accepts, NULL-terminated; others are -EINVAL. */
-	const char *const *options;
+	/*
+	 * The URL options it takes, with their types, ranges and defaults
+	 * (core/url.h), ended by a NULL name; NULL for none.  The core refuses
+	 * any other option and parses these before listen or dial: they find
+	 * option i's value in ipcx__opt(u, i), and whether the URL gave it in
+	 * ipcx__opt_set(u, i).
+	 */
+	const struct ipcx__opt *options;
 	/*
 	 * Open a channel (ipcx_listen: create and own the object, or bind;
 	 * ipcx_dial: attach to it, or connect).  The core has parsed the URL
 	 * (u is valid during the call only: copy what the channel keeps),
-	 * found this transport by its scheme, refused options not in .options,
-	 * cleared the detail of an earlier failure, and checked flags:
+	 * found this transport by its scheme, checked and parsed the options
+	 * against .options (u->val), cleared the detail of an earlier failure, and checked flags:
 	 * IPCX_INHERIT (descriptors survive exec) and, for listen only,
 	 * IPCX_ACCEPT.  On success *ret is the head of a channel filled by
 	 * ipcx__chan_init(); a listener that created a kernel object has

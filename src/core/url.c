@@ -2,7 +2,8 @@
  * URL parsing: "scheme:body?key=value&key=value".  "scheme://body" and
  * "scheme:body" are the same, so "unix:///tmp/s" is "unix:/tmp/s".  The
  * parser knows the shape of URLs, not the transports: which options a scheme
- * accepts is checked against its transport's list (see core/chan.c).
+ * takes, their types and ranges, come from its owner's table (core/url.h),
+ * against which ipcx__url_opts() checks and parses them, once.
  */
 #include "core/url.h"
 
@@ -119,84 +120,173 @@ int ipcx__url_parse(const char *url, struct ipcx__url *u)
 	return parse_options(u, q);
 }
 
-const char *ipcx__url_opt(const struct ipcx__url *u, const char *key)
+/* ---- option tables ------------------------------------------------------------ */
+
+int ipcx__opts_count(const struct ipcx__opt *t)
 {
-	for (int i = 0; i < u->nopts; i++)
-		if (strcmp(u->opt[i].key, key) == 0)
-			return u->opt[i].val;
-	return NULL;
+	int n = 0;
+	for (; t && t[n].name; n++) {
+		if (n == IPCX__OPTS_MAX || !t[n].name[0] ||
+		    (t[n].type == IPCX__OPT_ENUM && !t[n].words))
+			return -1;
+		for (int k = 0; k < n; k++)
+			if (strcmp(t[k].name, t[n].name) == 0)
+				return -1;
+	}
+	return n;
 }
 
-int ipcx__url_opt_u64(const struct ipcx__url *u, const char *key, uint64_t min,
-		      uint64_t max, uint64_t *ret)
+static int range_fail(const struct ipcx__url *u, const char *name, const char *v,
+		      uint64_t min, uint64_t max)
 {
-	const char *v = ipcx__url_opt(u, key);
-	if (!v)
-		return 0;
+	return ipcx__fail(-EINVAL, "%s: option %s: %s is out of range (%llu to %llu)", u->orig,
+			  name, v, (unsigned long long)min, (unsigned long long)max);
+}
+
+static int parse_uint(const struct ipcx__url *u, const struct ipcx__opt *o, const char *v,
+		      uint64_t *ret)
+{
 	char *end;
 	errno = 0;
 	unsigned long long n = strtoull(v, &end, 0);
 	if (!*v || *end || errno || v[0] == '-')
-		return ipcx__fail(-EINVAL, "%s: option %s: '%s' is not a number", u->orig, key, v);
-	if (n < min || n > max)
-		return ipcx__fail(-EINVAL, "%s: option %s: %s is out of range (%llu to %llu)",
-				  u->orig, key, v, (unsigned long long)min,
-				  (unsigned long long)max);
+		return ipcx__fail(-EINVAL, "%s: option %s: '%s' is not a number", u->orig, o->name, v);
+	if (n < o->min || n > o->max)
+		return range_fail(u, o->name, v, o->min, o->max);
 	*ret = n;
 	return 0;
 }
 
-int ipcx__url_opt_size(const struct ipcx__url *u, const char *key, size_t min,
-		       size_t max, size_t *ret)
+static int parse_int(const struct ipcx__url *u, const struct ipcx__opt *o, const char *v,
+		     uint64_t *ret)
 {
-	uint64_t n = *ret;
-	int r = ipcx__url_opt_u64(u, key, min, max, &n);
-	if (r == 0)
-		*ret = (size_t)n;
-	return r;
-}
-
-int ipcx__url_opt_bool(const struct ipcx__url *u, const char *key, bool *ret)
-{
-	const char *v = ipcx__url_opt(u, key);
-	if (!v)
-		return 0;
-	if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"))
-		*ret = true;
-	else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no"))
-		*ret = false;
-	else
-		return ipcx__fail(-EINVAL, "%s: option %s: '%s' is not 0 or 1", u->orig, key, v);
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (!*v || *end || errno)
+		return ipcx__fail(-EINVAL, "%s: option %s: '%s' is not a number", u->orig, o->name, v);
+	if (n < (int64_t)o->min || n > (int64_t)o->max)
+		return ipcx__fail(-EINVAL, "%s: option %s: %s is out of range (%lld to %lld)",
+				  u->orig, o->name, v, (long long)(int64_t)o->min,
+				  (long long)(int64_t)o->max);
+	*ret = (uint64_t)(int64_t)n;
 	return 0;
 }
 
-int ipcx__url_opt_mode(const struct ipcx__url *u, mode_t *ret)
+static int parse_bool(const struct ipcx__url *u, const struct ipcx__opt *o, const char *v,
+		      uint64_t *ret)
 {
-	const char *v = ipcx__url_opt(u, "mode");
-	if (!v)
-		return 0;
+	if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"))
+		*ret = 1;
+	else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no"))
+		*ret = 0;
+	else
+		return ipcx__fail(-EINVAL, "%s: option %s: '%s' is not 0 or 1", u->orig, o->name, v);
+	return 0;
+}
+
+static int parse_mode(const struct ipcx__url *u, const struct ipcx__opt *o, const char *v,
+		      uint64_t *ret)
+{
 	char *end;
 	errno = 0;
 	unsigned long m = strtoul(v, &end, 8);
 	if (!*v || *end || errno || m > 0777)
-		return ipcx__fail(-EINVAL, "%s: option mode: '%s' is not an octal mode (0 to 0777)",
-				  u->orig, v);
-	*ret = (mode_t)m;
+		return ipcx__fail(-EINVAL, "%s: option %s: '%s' is not an octal mode (0 to 0777)",
+				  u->orig, o->name, v);
+	*ret = m;
 	return 0;
 }
 
-int ipcx__url_opt_enum(const struct ipcx__url *u, const char *key,
-		       const char *const *choices, int *ret)
+static int parse_enum(const struct ipcx__url *u, const struct ipcx__opt *o, const char *v,
+		      uint64_t *ret)
 {
-	const char *v = ipcx__url_opt(u, key);
-	if (!v)
-		return 0;
-	for (int i = 0; choices[i]; i++)
-		if (strcmp(v, choices[i]) == 0) {
+	for (uint64_t i = 0; o->words[i]; i++)
+		if (strcmp(v, o->words[i]) == 0) {
 			*ret = i;
 			return 0;
 		}
-	return ipcx__fail(-EINVAL, "%s: option %s: unknown value '%s'", u->orig, key, v);
+	return ipcx__fail(-EINVAL, "%s: option %s: unknown value '%s'", u->orig, o->name, v);
+}
+
+static int parse_value(const struct ipcx__url *u, const struct ipcx__opt *o, const char *v,
+		       uint64_t *ret)
+{
+	switch (o->type) {
+	case IPCX__OPT_UINT:
+		return parse_uint(u, o, v, ret);
+	case IPCX__OPT_INT:
+		return parse_int(u, o, v, ret);
+	case IPCX__OPT_BOOL:
+		return parse_bool(u, o, v, ret);
+	case IPCX__OPT_MODE:
+		return parse_mode(u, o, v, ret);
+	case IPCX__OPT_ENUM:
+		return parse_enum(u, o, v, ret);
+	}
+	return -EINVAL;
+}
+
+/* The table's index of an option named in the URL, or -1. */
+static int opt_index(const struct ipcx__opt *t, int n, const char *key)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(t[i].name, key) == 0)
+			return i;
+	return -1;
+}
+
+static int parse_opts(struct ipcx__url *u, const struct ipcx__opt *t, bool strict)
+{
+	int n = ipcx__opts_count(t);
+	if (n < 0)
+		return ipcx__fail(-EINVAL, "%s: the option table of %s: is malformed", u->orig,
+				  u->scheme);
+	struct ipcx__optval val[IPCX__OPTS_MAX];
+	for (int i = 0; i < n; i++)
+		val[i] = (struct ipcx__optval){ .v = t[i].def };
+	for (int k = 0; k < u->nopts; k++) {
+		int i = opt_index(t, n, u->opt[k].key);
+		if (i < 0 && !strict)
+			continue;
+		if (i < 0)
+			return ipcx__fail(-EINVAL, "%s: unknown option '%s' for %s:", u->orig,
+					  u->opt[k].key, u->scheme);
+		int r = parse_value(u, &t[i], u->opt[k].val, &val[i].v);
+		if (r < 0)
+			return r;
+		val[i].set = true;
+	}
+	memcpy(u->val, val, (size_t)n * sizeof(val[0]));
+	u->opts = t;
+	return 0;
+}
+
+int ipcx__url_opts(struct ipcx__url *u, const struct ipcx__opt *t)
+{
+	return parse_opts(u, t, true);
+}
+
+int ipcx__url_opts_lenient(struct ipcx__url *u, const struct ipcx__opt *t)
+{
+	return parse_opts(u, t, false);
+}
+
+/* The option's text as given in the URL (for messages), or "". */
+static const char *given(const struct ipcx__url *u, const char *name)
+{
+	for (int k = 0; k < u->nopts; k++)
+		if (strcmp(u->opt[k].key, name) == 0)
+			return u->opt[k].val;
+	return "";
+}
+
+int ipcx__opt_within(const struct ipcx__url *u, int i, uint64_t min, uint64_t max)
+{
+	if (u->val[i].v >= min && u->val[i].v <= max)
+		return 0;
+	const char *name = u->opts[i].name;
+	return range_fail(u, name, given(u, name), min, max);
 }
 
 int ipcx__url_path(const struct ipcx__url *u, size_t cap, const char **ret)
@@ -280,15 +370,11 @@ static bool parse_key_number(const char *s, long long *ret)
 	return true;
 }
 
-int ipcx__url_sysv_key(const struct ipcx__url *u, key_t *ret)
+int ipcx__url_sysv_key(const struct ipcx__url *u, uint64_t proj, key_t *ret)
 {
 	const char *b = u->body;
 	if (b[0] == '/') {
-		uint64_t proj = 0;
-		int r = ipcx__url_opt_u64(u, "proj", 1, 255, &proj);
-		if (r < 0)
-			return r;
-		if (!proj)
+		if (!proj || proj > 255)
 			return ipcx__fail(-EINVAL, "%s: a path needs ?proj=N (1 to 255)", u->orig);
 		key_t k = ftok(b, (int)proj);
 		if (k == -1)
@@ -296,7 +382,7 @@ int ipcx__url_sysv_key(const struct ipcx__url *u, key_t *ret)
 		*ret = k;
 		return 0;
 	}
-	if (ipcx__url_opt(u, "proj"))
+	if (proj)
 		return ipcx__fail(-EINVAL, "%s: proj goes with a path, not a key", u->orig);
 	long long k;
 	if (!parse_key_number(b, &k))

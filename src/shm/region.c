@@ -41,17 +41,15 @@ struct ipcx_region {
 
 static const char *const kinds[] = { "shm", "sysvshm", "memfd", "anon", "file", NULL };
 
-static int check_options(const struct ipcx__url *u, enum kind k)
-{
-	for (int i = 0; i < u->nopts; i++) {
-		const char *key = u->opt[i].key;
-		bool ok = !strcmp(key, "mode") || (!strcmp(key, "keep") && k != R_MEMFD && k != R_ANON);
-		if (!ok)
-			return ipcx__fail(-EINVAL, "%s: unknown option '%s' for a %s: region", u->orig,
-					  key, u->scheme);
-	}
-	return 0;
-}
+/* Every kind takes mode=; those with a name that outlives the process, keep=. */
+enum { REGION_MODE, REGION_KEEP, REGION_NOPTS };
+static const struct ipcx__opt named_options[REGION_NOPTS + 1] = {
+	[REGION_MODE] = IPCX__MODE("mode", 0600),
+	[REGION_KEEP] = IPCX__BOOL("keep", false),
+};
+static const struct ipcx__opt unnamed_options[REGION_KEEP + 1] = {
+	[REGION_MODE] = IPCX__MODE("mode", 0600),
+};
 
 static int map(struct ipcx_region *r, int fd, size_t size, off_t have)
 {
@@ -216,10 +214,11 @@ IPCX_EXPORT int ipcx_region_open(const char *url, unsigned flags, size_t size, i
 			kind = i;
 	if (!e && kind < 0)
 		e = ipcx__fail(-EINVAL, "%s: not a region kind (shm, sysvshm, memfd, anon, file)", url);
-	mode_t mode = 0600;
-	bool keep = false;
-	if (!e && !(e = check_options(u, (enum kind)kind)) && !(e = ipcx__url_opt_mode(u, &mode)))
-		e = ipcx__url_opt_bool(u, "keep", &keep);
+	bool named = kind != R_MEMFD && kind != R_ANON;
+	if (!e)
+		e = ipcx__url_opts(u, named ? named_options : unnamed_options);
+	mode_t mode = e ? 0600 : (mode_t)ipcx__opt(u, REGION_MODE);
+	bool keep = !e && named && ipcx__opt(u, REGION_KEEP);
 	if (!e && !create && (kind == R_MEMFD || kind == R_ANON))
 		e = ipcx__fail(-EINVAL, "%s: a %s: region can only be created (adopt a memfd)", url,
 			       u->scheme);

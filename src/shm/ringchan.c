@@ -15,19 +15,17 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* In the order of enum ring_policy. */
+const char *const ipcx__ring_policy_words[] = { "block", "drop", "overwrite", NULL };
+_Static_assert(RING_BLOCK == 0 && RING_DROP == 1 && RING_OVERWRITE == 2,
+	       "policy= names the enum ring_policy by index");
+
 int ipcx__ring_geom_parse(const struct ipcx__url *u, struct ring_geom *g)
 {
-	static const char *const policies[] = { "block", "drop", "overwrite", NULL };
-	size_t cap = 0, max = RING_DEF_MAX;
-	bool spsc = false;
-	uint64_t spin = RING_DEF_SPIN;
-	int r;
-	if ((r = ipcx__url_opt_size(u, "capacity", RING_MIN_CAP, RING_MAX_CAP, &cap)) ||
-	    (r = ipcx__url_opt_size(u, "max", 1, RING_MAX_MSG, &max)) ||
-	    (r = ipcx__url_opt_bool(u, "spsc", &spsc)) ||
-	    (r = ipcx__url_opt_enum(u, "policy", policies, &g->policy)) ||
-	    (r = ipcx__url_opt_u64(u, "spin", 0, 10000000, &spin)))
-		return r;
+	size_t cap = (size_t)ipcx__opt(u, RING_OPT_CAPACITY), max = (size_t)ipcx__opt(u, RING_OPT_MAX);
+	bool spsc = ipcx__opt(u, RING_OPT_SPSC);
+	uint64_t spin = ipcx__opt(u, RING_OPT_SPIN);
+	g->policy = (int)ipcx__opt(u, RING_OPT_POLICY);
 	if (cap == 0) {
 		cap = RING_DEF_CAP;
 		while (cap < 4 * (uint64_t)max && cap < RING_MAX_CAP)

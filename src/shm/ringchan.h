@@ -35,9 +35,21 @@ struct ringchan {
 int ipcx__ringchan_fits(const void *map, size_t size, const char *url);
 
 /*
- * The ring's geometry from the URL: capacity=, max=, spsc=, policy=, spin=
- * into g (defaults first).
+ * The URL options of a ring's geometry, which shm:, sysvshm: and mmap: put
+ * first in their option tables (IPCX__RING_OPTS), so that these indexes are
+ * the same in each; capacity= absent means a capacity to fit max=.
  */
+enum { RING_OPT_CAPACITY, RING_OPT_MAX, RING_OPT_SPSC, RING_OPT_POLICY, RING_OPT_SPIN,
+       RING_NOPTS };
+extern const char *const ipcx__ring_policy_words[];
+#define IPCX__RING_OPTS                                                                    \
+	[RING_OPT_CAPACITY] = IPCX__UINT("capacity", RING_MIN_CAP, RING_MAX_CAP, 0),      \
+	[RING_OPT_MAX] = IPCX__UINT("max", 1, RING_MAX_MSG, RING_DEF_MAX),                \
+	[RING_OPT_SPSC] = IPCX__BOOL("spsc", false),                                       \
+	[RING_OPT_POLICY] = IPCX__ENUM("policy", ipcx__ring_policy_words, RING_BLOCK),    \
+	[RING_OPT_SPIN] = IPCX__UINT("spin", 0, 10000000, RING_DEF_SPIN)
+
+/* The geometry the URL's parsed ring options (IPCX__RING_OPTS) ask for, checked. */
 int ipcx__ring_geom_parse(const struct ipcx__url *u, struct ring_geom *g);
 
 /*

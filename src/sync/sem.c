@@ -23,17 +23,11 @@
 
 /* ---- URLs ------------------------------------------------------------------ */
 
-int ipcx__sem_check_opts(const struct ipcx__url *u, const char *const *allowed)
-{
-	for (int i = 0; i < u->nopts; i++) {
-		bool ok = false;
-		for (int j = 0; allowed[j] && !ok; j++)
-			ok = strcmp(u->opt[i].key, allowed[j]) == 0;
-		if (!ok)
-			return ipcx__fail(-EINVAL, "%s: unknown option '%s'", u->orig, u->opt[i].key);
-	}
-	return 0;
-}
+/* sem: takes the head of the sysvsem: table (sem.h). */
+static const struct ipcx__opt posix_options[SEM_OPT_KEEP + 2] = {
+	[SEM_OPT_MODE] = IPCX__MODE("mode", 0600),
+	[SEM_OPT_KEEP] = IPCX__BOOL("keep", false),
+};
 
 /*
  * "sem:/name": one path component that fits "/dev/shm/sem.NAME".  Returns
@@ -62,10 +56,11 @@ static int parse(const char *url, struct ipcx__url *u)
 	int r = ipcx__url_parse(url, u);
 	if (r < 0)
 		return r;
-	if (strcmp(u->scheme, "sem") && strcmp(u->scheme, "sysvsem"))
+	bool sysv = !strcmp(u->scheme, "sysvsem");
+	if (strcmp(u->scheme, "sem") && !sysv)
 		return ipcx__fail(-EPROTONOSUPPORT, "%s: a semaphore is sem:/name or sysvsem:KEY",
 				  url);
-	return 0;
+	return ipcx__url_opts(u, sysv ? ipcx__sysvsem_options : posix_options);
 }
 
 static int sem_alloc(enum sem_kind kind, struct ipcx_sem **ret)
@@ -80,8 +75,6 @@ static int sem_alloc(enum sem_kind kind, struct ipcx_sem **ret)
 }
 
 /* ---- POSIX named ------------------------------------------------------------ */
-
-static const char *const posix_opts[] = { "mode", "keep", NULL };
 
 /*
  * sem_open() applies the umask to the mode; an explicit mode such as 0666
@@ -100,18 +93,11 @@ static int posix_chmod(const char *name, mode_t mode)
 	return r;
 }
 
-static int posix_create(const struct ipcx__url *u, unsigned value, struct ipcx_sem *s,
-			bool *keep)
+static int posix_create(const struct ipcx__url *u, unsigned value, struct ipcx_sem *s)
 {
 	const char *name = NULL;
-	mode_t mode = 0600;
-	int r = ipcx__sem_check_opts(u, posix_opts);
-	if (r == 0)
-		r = posix_name(u, &name);
-	if (r == 0)
-		r = ipcx__url_opt_mode(u, &mode);
-	if (r == 0)
-		r = ipcx__url_opt_bool(u, "keep", keep);
+	mode_t mode = (mode_t)ipcx__opt(u, SEM_OPT_MODE);
+	int r = posix_name(u, &name);
 	if (r < 0)
 		return r;
 	if (value > SEM_VALUE_MAX)
@@ -134,12 +120,10 @@ static int posix_create(const struct ipcx__url *u, unsigned value, struct ipcx_s
 static int posix_open(const struct ipcx__url *u, struct ipcx_sem *s)
 {
 	const char *name = NULL;
-	int r = ipcx__sem_check_opts(u, posix_opts);
-	if (r == 0)
-		r = posix_name(u, &name);
+	int r = posix_name(u, &name);
 	if (r < 0)
 		return r;
-	if (ipcx__url_opt(u, "mode") || ipcx__url_opt(u, "keep"))
+	if (ipcx__opt_set(u, SEM_OPT_MODE) || ipcx__opt_set(u, SEM_OPT_KEEP))
 		return ipcx__fail(-EINVAL, "%s: mode and keep are for the creator", u->orig);
 	snprintf(s->url, sizeof(s->url), "sem:%s", name);
 	/* glibc opens the file with O_NOFOLLOW: a symlink is refused. */
@@ -178,10 +162,8 @@ IPCX_EXPORT int ipcx_sem_create(const char *url, unsigned value, unsigned flags,
 	int r = sem_begin(url, flags, ret, &u, &sysv, &s);
 	if (r < 0)
 		return r;
-	bool keep = false;
-	r = ipcx__url_opt_bool(&u, "keep", &keep);
-	if (r == 0)
-		r = sysv ? ipcx__sysvsem_create(&u, value, s) : posix_create(&u, value, s, &keep);
+	bool keep = ipcx__opt(&u, SEM_OPT_KEEP);
+	r = sysv ? ipcx__sysvsem_create(&u, value, s) : posix_create(&u, value, s);
 	if (r < 0) {
 		free(s);
 		return r;

@@ -23,7 +23,16 @@ struct ipcx_sem {
 	char url[NAME_MAX + 16]; /* canonical: "sem:/name", "sysvsem:0x0000abcd" */
 };
 
-/* sysvsem: url is parsed, its scheme is "sysvsem". */
+/*
+ * A semaphore URL's options: sem: takes the first two (its table is
+ * posix_options in sem.c), sysvsem: all (ipcx__sysvsem_options).  sem.c
+ * checks and parses them (ipcx__url_opts) before either kind sees the URL.
+ */
+enum { SEM_OPT_MODE, SEM_OPT_KEEP, SEM_OPT_NSEMS, SEM_OPT_INDEX, SEM_OPT_UNDO, SEM_OPT_PROJ,
+       SEM_NOPTS };
+extern const struct ipcx__opt ipcx__sysvsem_options[SEM_NOPTS + 1];
+
+/* sysvsem: url is parsed, options too, and its scheme is "sysvsem". */
 int ipcx__sysvsem_create(const struct ipcx__url *u, unsigned value, struct ipcx_sem *s);
 int ipcx__sysvsem_open(const struct ipcx__url *u, struct ipcx_sem *s);
 int ipcx__sysvsem_post(struct ipcx_sem *s);
@@ -31,8 +40,5 @@ int ipcx__sysvsem_wait(struct ipcx_sem *s, int timeout_ms);
 int ipcx__sysvsem_value(struct ipcx_sem *s, unsigned *ret);
 int ipcx__sysvsem_remove(struct ipcx_sem *s);
 int ipcx__sysvsem_unlink(const struct ipcx__url *u);
-
-/* Reject options that are not in allowed (NULL-terminated). */
-int ipcx__sem_check_opts(const struct ipcx__url *u, const char *const *allowed);
 
 #endif

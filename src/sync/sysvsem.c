@@ -34,24 +34,23 @@ union semun {
 	unsigned short *array;
 };
 
-static const char *const sysv_opts[] = { "mode", "keep", "nsems", "index", "undo", "proj", NULL };
+const struct ipcx__opt ipcx__sysvsem_options[SEM_NOPTS + 1] = {
+	[SEM_OPT_MODE] = IPCX__MODE("mode", 0600),
+	[SEM_OPT_KEEP] = IPCX__BOOL("keep", false),
+	[SEM_OPT_NSEMS] = IPCX__UINT("nsems", 1, NSEMS_MAX, 1),
+	[SEM_OPT_INDEX] = IPCX__UINT("index", 0, NSEMS_MAX - 1, 0),
+	[SEM_OPT_UNDO] = IPCX__BOOL("undo", true),
+	[SEM_OPT_PROJ] = IPCX__UINT("proj", 1, 255, 0), /* with a /path: ftok(path, proj) */
+};
 
-/* Options every handle takes: the member and SEM_UNDO. */
+/* What every handle takes: the key, the member and SEM_UNDO. */
 static int handle_opts(const struct ipcx__url *u, struct ipcx_sem *s, key_t *key)
 {
-	uint64_t index = 0;
-	bool undo = true;
-	int r = ipcx__sem_check_opts(u, sysv_opts);
-	if (r == 0)
-		r = ipcx__url_sysv_key(u, key);
-	if (r == 0)
-		r = ipcx__url_opt_u64(u, "index", 0, NSEMS_MAX - 1, &index);
-	if (r == 0)
-		r = ipcx__url_opt_bool(u, "undo", &undo);
+	int r = ipcx__url_sysv_key(u, ipcx__opt(u, SEM_OPT_PROJ), key);
 	if (r < 0)
 		return r;
-	s->index = (unsigned short)index;
-	s->undo = undo ? SEM_UNDO : 0;
+	s->index = (unsigned short)ipcx__opt(u, SEM_OPT_INDEX);
+	s->undo = ipcx__opt(u, SEM_OPT_UNDO) ? SEM_UNDO : 0;
 	snprintf(s->url, sizeof(s->url), "sysvsem:0x%08x", (unsigned)*key);
 	return 0;
 }
@@ -59,13 +58,9 @@ static int handle_opts(const struct ipcx__url *u, struct ipcx_sem *s, key_t *key
 int ipcx__sysvsem_create(const struct ipcx__url *u, unsigned value, struct ipcx_sem *s)
 {
 	key_t key = 0;
-	uint64_t nsems = 1;
-	mode_t mode = 0600;
+	uint64_t nsems = ipcx__opt(u, SEM_OPT_NSEMS);
+	mode_t mode = (mode_t)ipcx__opt(u, SEM_OPT_MODE);
 	int r = handle_opts(u, s, &key);
-	if (r == 0)
-		r = ipcx__url_opt_u64(u, "nsems", 1, NSEMS_MAX, &nsems);
-	if (r == 0)
-		r = ipcx__url_opt_mode(u, &mode);
 	if (r < 0)
 		return r;
 	if (s->index >= nsems)
@@ -129,7 +124,8 @@ int ipcx__sysvsem_open(const struct ipcx__url *u, struct ipcx_sem *s)
 	int r = handle_opts(u, s, &key);
 	if (r < 0)
 		return r;
-	if (ipcx__url_opt(u, "nsems") || ipcx__url_opt(u, "mode") || ipcx__url_opt(u, "keep"))
+	if (ipcx__opt_set(u, SEM_OPT_NSEMS) || ipcx__opt_set(u, SEM_OPT_MODE) ||
+	    ipcx__opt_set(u, SEM_OPT_KEEP))
 		return ipcx__fail(-EINVAL, "%s: nsems, mode and keep are for the creator", u->orig);
 	int id = semget(key, 0, 0);
 	if (id < 0)

@@ -24,8 +24,16 @@
 #include <unistd.h>
 
 #define PACKET_MAX_DEFAULT (64u << 10)
+#define PACKET_MAX_LIMIT   (16u << 20)
 
 static const struct ipcx_tran fd_tran;
+
+/* The range of max= depends on the descriptor: checked again once it is known. */
+enum { FD_FRAMING, FD_MAX, FD_NOPTS };
+static const struct ipcx__opt fd_options[FD_NOPTS + 1] = {
+	[FD_FRAMING] = IPCX__FRAMING_OPT,
+	[FD_MAX] = IPCX__UINT("max", 1, IPCX__STREAM_MAX_LIMIT, IPCX__STREAM_MAX_DEFAULT),
+};
 
 /* What kind of descriptor fd is: its framing and whether it is a socket. */
 static int classify(int fd, int *framing, bool *sock)
@@ -79,16 +87,18 @@ static int fd_open(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 		return ipcx__fail(r, "%s: descriptor %d is not open", u->orig, fd);
 	if (r < 0)
 		return ipcx__fail(r, "%s: descriptor %d is not a pipe or a socket", u->orig, fd);
-	size_t max = framing == IPCX__FRAME_PACKET ? PACKET_MAX_DEFAULT : IPCX__STREAM_MAX_DEFAULT;
-	size_t limit = framing == IPCX__FRAME_PACKET ? (16u << 20) : IPCX__STREAM_MAX_LIMIT;
-	if ((r = ipcx__url_opt_size(u, "max", 1, limit, &max)) < 0)
-		return r;
-	if (framing != IPCX__FRAME_PACKET && (r = ipcx__io_framing_opt(u, &framing)) < 0)
-		return r;
+	bool packet = framing == IPCX__FRAME_PACKET;
+	size_t max = packet ? PACKET_MAX_DEFAULT : IPCX__STREAM_MAX_DEFAULT;
+	if (ipcx__opt_set(u, FD_MAX)) {
+		if ((r = ipcx__opt_within(u, FD_MAX, 1, packet ? PACKET_MAX_LIMIT
+								: IPCX__STREAM_MAX_LIMIT)) < 0)
+			return r;
+		max = (size_t)ipcx__opt(u, FD_MAX);
+	}
+	if (!packet && ipcx__opt_set(u, FD_FRAMING))
+		framing = (int)ipcx__opt(u, FD_FRAMING);
 	return adopt(fd, flags, framing, sock, max, ret);
 }
-
-static const char *const fd_options[] = { "framing", "max", NULL };
 
 static const struct ipcx_tran fd_tran = {
 	.scheme = "fd",

@@ -113,18 +113,24 @@ struct fopts {
 	bool keep;
 };
 
+/* framing= is absent by default: chunks (chunk.h), which no word names. */
+enum { FIFO_FRAMING, FIFO_MAX, FIFO_MODE, FIFO_KEEP, FIFO_NOPTS };
+static const struct ipcx__opt fifo_options[FIFO_NOPTS + 1] = {
+	[FIFO_FRAMING] = IPCX__FRAMING_OPT,
+	[FIFO_MAX] = IPCX__UINT("max", 1, IPCX__STREAM_MAX_LIMIT, FIFO_ATOMIC_MAX),
+	[FIFO_MODE] = IPCX__MODE("mode", 0600),
+	[FIFO_KEEP] = IPCX__BOOL("keep", false),
+};
+
 static int parse(const struct ipcx__url *u, struct fopts *o)
 {
-	o->framing = IPCX__FRAME_CHUNK;
-	o->max_msg = FIFO_ATOMIC_MAX;
-	o->mode = 0600;
-	o->keep = false;
-	int r;
-	if ((r = ipcx__url_path(u, PATH_MAX, &o->path)) < 0 ||
-	    (r = ipcx__io_framing_opt(u, &o->framing)) < 0 ||
-	    (r = ipcx__url_opt_size(u, "max", 1, IPCX__STREAM_MAX_LIMIT, &o->max_msg)) < 0 ||
-	    (r = ipcx__url_opt_mode(u, &o->mode)) < 0 ||
-	    (r = ipcx__url_opt_bool(u, "keep", &o->keep)) < 0)
+	o->framing = ipcx__opt_set(u, FIFO_FRAMING) ? (int)ipcx__opt(u, FIFO_FRAMING)
+						    : IPCX__FRAME_CHUNK;
+	o->max_msg = (size_t)ipcx__opt(u, FIFO_MAX);
+	o->mode = (mode_t)ipcx__opt(u, FIFO_MODE);
+	o->keep = ipcx__opt(u, FIFO_KEEP);
+	int r = ipcx__url_path(u, PATH_MAX, &o->path);
+	if (r < 0)
 		return r;
 	if (o->framing == IPCX__FRAME_LEN && o->max_msg > FIFO_ATOMIC_MAX)
 		return ipcx__fail(-EINVAL, "%s: framing=len keeps a FIFO's messages whole only up to "
@@ -401,7 +407,6 @@ static int fifo_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 	return r;
 }
 
-static const char *const fifo_options[] = { "framing", "max", "mode", "keep", NULL };
 
 static const struct ipcx_tran fifo_tran = {
 	.scheme = "fifo",

@@ -93,7 +93,15 @@ struct file_chan {
 	uint64_t sent, received;
 };
 
-static const char *const file_options[] = { "max", "mode", "from", "sync", NULL };
+/* from= where a new reader starts; sync=1 fdatasyncs every append. */
+static const char *const froms[] = { "start", "end", NULL };
+enum { FILE_MAX, FILE_MODE, FILE_FROM, FILE_SYNC, FILE_NOPTS };
+static const struct ipcx__opt file_options[FILE_NOPTS + 1] = {
+	[FILE_MAX] = IPCX__UINT("max", 0, HARD_MAX, DEFAULT_MAX),
+	[FILE_MODE] = IPCX__MODE("mode", 0600),
+	[FILE_FROM] = IPCX__ENUM("from", froms, 0),
+	[FILE_SYNC] = IPCX__BOOL("sync", false),
+};
 
 static const struct ipcx__chan_ops file_ops;
 static const struct ipcx_tran file_tran;
@@ -581,17 +589,10 @@ static int watch(const struct ipcx__url *u, int fd, unsigned flags)
 static int file_wrap(const struct ipcx__url *u, int fd, bool writable, unsigned flags,
 		     ipcx_chan **ret)
 {
-	size_t max = DEFAULT_MAX;
-	bool sync = false;
-	int from = 0;
-	static const char *const froms[] = { "start", "end", NULL };
-	int r = ipcx__url_opt_size(u, "max", 0, HARD_MAX, &max);
-	if (!r)
-		r = ipcx__url_opt_bool(u, "sync", &sync);
-	if (!r)
-		r = ipcx__url_opt_enum(u, "from", froms, &from);
-	if (r)
-		return r;
+	size_t max = (size_t)ipcx__opt(u, FILE_MAX);
+	bool sync = ipcx__opt(u, FILE_SYNC);
+	int from = (int)ipcx__opt(u, FILE_FROM);
+	int r;
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return ipcx__fail(-errno, "%s: fstat: %s", u->orig, strerror(errno));
@@ -679,10 +680,8 @@ static int reopen_own(const struct ipcx__url *u, const char *path, mode_t mode, 
 static int file_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 {
 	const char *path;
-	mode_t mode = 0600;
+	mode_t mode = (mode_t)ipcx__opt(u, FILE_MODE);
 	int r = ipcx__url_path(u, PATH_MAX, &path);
-	if (!r)
-		r = ipcx__url_opt_mode(u, &mode);
 	if (r)
 		return r;
 	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
@@ -691,7 +690,7 @@ static int file_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **re
 	if (fd < 0)
 		return open_fail(u, errno, true);
 	/* open() applies the umask; an explicit mode is meant as given. */
-	if (ipcx__url_opt(u, "mode") && fchmod(fd, mode) < 0) {
+	if (ipcx__opt_set(u, FILE_MODE) && fchmod(fd, mode) < 0) {
 		r = ipcx__fail(-errno, "%s: fchmod: %s", u->orig, strerror(errno));
 		goto fail;
 	}
@@ -719,10 +718,8 @@ fail:
 static int file_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 {
 	const char *path;
-	mode_t mode = 0600; /* whom we let write: see ipcx__trust */
+	mode_t mode = (mode_t)ipcx__opt(u, FILE_MODE); /* whom we let write: see ipcx__trust */
 	int r = ipcx__url_path(u, PATH_MAX, &path);
-	if (!r)
-		r = ipcx__url_opt_mode(u, &mode);
 	if (r)
 		return r;
 	/* O_NONBLOCK: opening a FIFO planted at the path must not hang. */

@@ -41,8 +41,15 @@
 
 static const struct ipcx_tran mmap_tran;
 
-static const char *const mmap_options[] = { "capacity", "max",  "spsc",       "policy", "spin",
-					    "mode",     "keep", "durability", NULL };
+/* durability=: when appends reach the disk (docs/transports.md). */
+static const char *const durs[] = { "none", "batch", "always", NULL };
+enum { MMAP_MODE = RING_NOPTS, MMAP_KEEP, MMAP_DURABILITY, MMAP_NOPTS };
+static const struct ipcx__opt mmap_options[MMAP_NOPTS + 1] = {
+	IPCX__RING_OPTS,
+	[MMAP_MODE] = IPCX__MODE("mode", 0600),
+	[MMAP_KEEP] = IPCX__BOOL("keep", false), /* taken, and moot: a log always stays */
+	[MMAP_DURABILITY] = IPCX__ENUM("durability", durs, 0),
+};
 
 static int mmap_unmap(struct ringchan *rc)
 {
@@ -106,18 +113,14 @@ static int open_exclusive(struct ringchan *rc, const struct ipcx__url *u,
 
 static int open_log(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 {
-	static const char *const durs[] = { "none", "batch", "always", NULL };
 	struct ring_geom g = { 0 };
-	mode_t mode = 0600;
-	bool keep = false;
-	int dur = 0;
+	mode_t mode = (mode_t)ipcx__opt(u, MMAP_MODE);
+	int dur = (int)ipcx__opt(u, MMAP_DURABILITY);
 	const char *path;
 	int r;
-	if ((r = ipcx__url_path(u, PATH_MAX, &path)) || (r = ipcx__ring_geom_parse(u, &g)) ||
-	    (r = ipcx__url_opt_mode(u, &mode)) || (r = ipcx__url_opt_bool(u, "keep", &keep)) ||
-	    (r = ipcx__url_opt_enum(u, "durability", durs, &dur)))
+	if ((r = ipcx__url_path(u, PATH_MAX, &path)) || (r = ipcx__ring_geom_parse(u, &g)))
 		return r;
-	if (!ipcx__url_opt(u, "policy"))
+	if (!ipcx__opt_set(u, RING_OPT_POLICY))
 		g.policy = (g.flags & RING_F_SPSC) ? RING_DROP : RING_OVERWRITE;
 	g.flags |= RING_F_CRC;
 	struct ringchan *rc = calloc(1, sizeof(*rc));

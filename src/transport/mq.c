@@ -61,8 +61,16 @@ struct mq_chan {
 	char name[NAME_MAX + 2];
 };
 
-static const char *const mq_options[] = { "maxmsg", "msgsize", "max", "prio",
-					  "mode", "keep", NULL };
+/* max= is msgsize= by its common name; maxmsg and msgsize default to /proc's. */
+enum { MQ_MAXMSG, MQ_MSGSIZE, MQ_MAX, MQ_PRIO, MQ_MODE, MQ_KEEP, MQ_NOPTS };
+static const struct ipcx__opt mq_options[MQ_NOPTS + 1] = {
+	[MQ_MAXMSG] = IPCX__UINT("maxmsg", 1, MQ_HARD_MSGMAX, 10),
+	[MQ_MSGSIZE] = IPCX__UINT("msgsize", 1, MQ_HARD_SIZEMAX, 8192),
+	[MQ_MAX] = IPCX__UINT("max", 1, MQ_HARD_SIZEMAX, 8192),
+	[MQ_PRIO] = IPCX__UINT("prio", 0, MQ_PRIO_LIMIT - 1, 0),
+	[MQ_MODE] = IPCX__MODE("mode", 0600),
+	[MQ_KEEP] = IPCX__BOOL("keep", false),
+};
 
 /* A value from /proc/sys/fs/mqueue, or -1 if it cannot be read. */
 static long mq_limit(const char *leaf)
@@ -165,10 +173,8 @@ static int mq_wrap(const struct ipcx__url *u, mqd_t mqd, unsigned flags, bool ow
 		   const char *name, ipcx_chan **ret)
 {
 	struct mq_attr a;
-	uint64_t prio = 0;
-	int r = ipcx__url_opt_u64(u, "prio", 0, MQ_PRIO_LIMIT - 1, &prio);
-	if (r)
-		return r;
+	uint64_t prio = ipcx__opt(u, MQ_PRIO);
+	int r;
 	if (mq_getattr(mqd, &a) < 0)
 		return ipcx__fail(-errno, "%s: mq_getattr: %s", u->orig, strerror(errno));
 	/* The kernel makes every queue descriptor close-on-exec. */
@@ -192,28 +198,20 @@ static int mq_wrap(const struct ipcx__url *u, mqd_t mqd, unsigned flags, bool ow
 static int mq_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 {
 	char name[NAME_MAX + 2];
-	mode_t mode = 0600;
-	bool keep = false;
-	uint64_t maxmsg = 10, msgsize = 8192;
+	mode_t mode = (mode_t)ipcx__opt(u, MQ_MODE);
+	bool keep = ipcx__opt(u, MQ_KEEP);
+	uint64_t maxmsg = ipcx__opt(u, MQ_MAXMSG), msgsize = ipcx__opt(u, MQ_MSGSIZE);
 	/* Defaults: what an unprivileged user may create out of the box. */
-	long lim = mq_limit("msg_default");
-	if (lim > 0)
+	long lim;
+	if (!ipcx__opt_set(u, MQ_MAXMSG) && (lim = mq_limit("msg_default")) > 0)
 		maxmsg = (uint64_t)lim;
-	if ((lim = mq_limit("msgsize_default")) > 0)
+	if (!ipcx__opt_set(u, MQ_MSGSIZE) && (lim = mq_limit("msgsize_default")) > 0)
 		msgsize = (uint64_t)lim;
+	if (ipcx__opt_set(u, MQ_MAX))
+		msgsize = ipcx__opt(u, MQ_MAX);
 	int r = mq_name(u, name);
-	if (!r)
-		r = ipcx__url_opt_u64(u, "maxmsg", 1, MQ_HARD_MSGMAX, &maxmsg);
-	if (!r && ipcx__url_opt(u, "msgsize") && ipcx__url_opt(u, "max"))
+	if (!r && ipcx__opt_set(u, MQ_MSGSIZE) && ipcx__opt_set(u, MQ_MAX))
 		r = ipcx__fail(-EINVAL, "%s: give msgsize or max, not both", u->orig);
-	if (!r)
-		r = ipcx__url_opt_u64(u, "msgsize", 1, MQ_HARD_SIZEMAX, &msgsize);
-	if (!r)
-		r = ipcx__url_opt_u64(u, "max", 1, MQ_HARD_SIZEMAX, &msgsize);
-	if (!r)
-		r = ipcx__url_opt_mode(u, &mode);
-	if (!r)
-		r = ipcx__url_opt_bool(u, "keep", &keep);
 	if (r)
 		return r;
 
@@ -222,7 +220,7 @@ static int mq_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 	if (mqd == (mqd_t)-1)
 		return create_fail(u, errno, &a);
 	/* mq_open() applies the umask; an explicit mode is meant as given. */
-	if (ipcx__url_opt(u, "mode") && fchmod(mqd, mode) < 0) {
+	if (ipcx__opt_set(u, MQ_MODE) && fchmod(mqd, mode) < 0) {
 		r = ipcx__fail(-errno, "%s: fchmod: %s", u->orig, strerror(errno));
 		goto fail;
 	}

@@ -28,8 +28,12 @@
 
 static const struct ipcx_tran shm_tran;
 
-static const char *const shm_options[] = { "capacity", "max",  "spsc", "policy",
-					   "spin",     "mode", "keep", NULL };
+enum { SHM_MODE = RING_NOPTS, SHM_KEEP, SHM_NOPTS };
+static const struct ipcx__opt shm_options[SHM_NOPTS + 1] = {
+	IPCX__RING_OPTS,
+	[SHM_MODE] = IPCX__MODE("mode", 0600),
+	[SHM_KEEP] = IPCX__BOOL("keep", false),
+};
 
 static int shm_name(const struct ipcx__url *u, const char **ret)
 {
@@ -165,12 +169,11 @@ static int create(const char *name, mode_t mode, const char *canon)
 static int shm_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 {
 	struct ring_geom g = { 0 };
-	mode_t mode = 0600;
-	bool keep = false;
+	mode_t mode = (mode_t)ipcx__opt(u, SHM_MODE);
+	bool keep = ipcx__opt(u, SHM_KEEP);
 	const char *name;
 	int r;
-	if ((r = shm_name(u, &name)) || (r = ipcx__ring_geom_parse(u, &g)) ||
-	    (r = ipcx__url_opt_mode(u, &mode)) || (r = ipcx__url_opt_bool(u, "keep", &keep)))
+	if ((r = shm_name(u, &name)) || (r = ipcx__ring_geom_parse(u, &g)))
 		return r;
 	struct ringchan *rc = calloc(1, sizeof(*rc));
 	if (!rc)

@@ -82,8 +82,22 @@ struct sv_chan {
 	uint64_t sent, received;
 };
 
-static const char *const sv_options[] = { "type", "rtype", "proj", "max", "qbytes",
-					  "poll", "mode", "keep", NULL };
+/*
+ * type= is the mtype of sends and, unless rtype= says otherwise, of
+ * receives (msgrcv's msgtyp: 0 any, < 0 the lowest type up to -rtype);
+ * max= defaults to the queue's own limit and is checked against it.
+ */
+enum { SV_TYPE, SV_RTYPE, SV_PROJ, SV_MAX, SV_QBYTES, SV_POLL, SV_MODE, SV_KEEP, SV_NOPTS };
+static const struct ipcx__opt sv_options[SV_NOPTS + 1] = {
+	[SV_TYPE] = IPCX__UINT("type", 1, LONG_MAX, 1),
+	[SV_RTYPE] = IPCX__INT("rtype", LONG_MIN + 1, LONG_MAX, 0),
+	[SV_PROJ] = IPCX__UINT("proj", 1, 255, 0),
+	[SV_MAX] = IPCX__UINT("max", 1, SIZE_MAX, 0),
+	[SV_QBYTES] = IPCX__UINT("qbytes", 1, ULONG_MAX, 0),
+	[SV_POLL] = IPCX__UINT("poll", 1, 1000, DEFAULT_POLL_MS),
+	[SV_MODE] = IPCX__MODE("mode", 0600),
+	[SV_KEEP] = IPCX__BOOL("keep", false),
+};
 
 static const struct ipcx__chan_ops sv_ops;
 static const struct ipcx_tran sv_tran;
@@ -96,24 +110,12 @@ static int sv_info(struct msginfo *mi)
 	return 0;
 }
 
-static int sv_types(const struct ipcx__url *u, long *stype, long *rtype)
+static void sv_types(const struct ipcx__url *u, long *stype, long *rtype)
 {
-	uint64_t t = 1;
-	int r = ipcx__url_opt_u64(u, "type", 1, LONG_MAX, &t);
-	if (r)
-		return r;
-	*stype = (long)t;
-	*rtype = ipcx__url_opt(u, "type") ? (long)t : 0;
-	const char *v = ipcx__url_opt(u, "rtype");
-	if (v) {
-		char *end;
-		errno = 0;
-		long m = strtol(v, &end, 10);
-		if (!*v || *end || errno || m == LONG_MIN)
-			return ipcx__fail(-EINVAL, "%s: option rtype: '%s' is not a number", u->orig, v);
-		*rtype = m;
-	}
-	return 0;
+	*stype = (long)ipcx__opt(u, SV_TYPE);
+	*rtype = ipcx__opt_set(u, SV_TYPE) ? *stype : 0;
+	if (ipcx__opt_set(u, SV_RTYPE))
+		*rtype = (long)(int64_t)ipcx__opt(u, SV_RTYPE);
 }
 
 /* The channel's largest message: min(msgmax, qbytes), or less if asked. */
@@ -127,9 +129,7 @@ static int sv_max(const struct ipcx__url *u, int id, size_t *ret)
 	if (msgctl(id, IPC_STAT, &ds) < 0)
 		return ipcx__fail(-errno, "%s: msgctl(IPC_STAT): %s", u->orig, strerror(errno));
 	size_t lim = (size_t)mi.msgmax < ds.msg_qbytes ? (size_t)mi.msgmax : ds.msg_qbytes;
-	size_t max = lim;
-	if (ipcx__url_opt(u, "max") && (r = ipcx__url_opt_size(u, "max", 1, SIZE_MAX, &max)))
-		return r;
+	size_t max = ipcx__opt_set(u, SV_MAX) ? (size_t)ipcx__opt(u, SV_MAX) : lim;
 	if (max > (size_t)mi.msgmax)
 		return ipcx__fail(-EINVAL, "%s: max=%zu exceeds /proc/sys/kernel/msgmax (%d)",
 				  u->orig, max, mi.msgmax);
@@ -188,13 +188,9 @@ struct sv_cfg {
 
 static int sv_config(const struct ipcx__url *u, struct sv_cfg *cfg)
 {
-	cfg->poll_ms = DEFAULT_POLL_MS;
-	int r = ipcx__url_sysv_key(u, &cfg->key);
-	if (!r)
-		r = sv_types(u, &cfg->stype, &cfg->rtype);
-	if (!r)
-		r = ipcx__url_opt_u64(u, "poll", 1, 1000, &cfg->poll_ms);
-	return r;
+	cfg->poll_ms = ipcx__opt(u, SV_POLL);
+	sv_types(u, &cfg->stype, &cfg->rtype);
+	return ipcx__url_sysv_key(u, ipcx__opt(u, SV_PROJ), &cfg->key);
 }
 
 static int sv_wrap(const struct ipcx__url *u, int id, const struct sv_cfg *cfg,
@@ -254,10 +250,9 @@ static int create_fail(const struct ipcx__url *u, int err)
 /* qbytes=N: the queue's capacity in bytes, set right after creating it. */
 static int set_qbytes(const struct ipcx__url *u, int id)
 {
-	uint64_t qbytes = 0;
-	int r = ipcx__url_opt_u64(u, "qbytes", 1, ULONG_MAX, &qbytes);
-	if (r || !qbytes)
-		return r;
+	uint64_t qbytes = ipcx__opt(u, SV_QBYTES);
+	if (!qbytes)
+		return 0;
 	struct msqid_ds ds;
 	if (msgctl(id, IPC_STAT, &ds) < 0)
 		return ipcx__fail(-errno, "%s: msgctl(IPC_STAT): %s", u->orig, strerror(errno));
@@ -282,18 +277,9 @@ static void sv_canon(key_t key, char *buf, size_t cap)
 static int sv_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 {
 	struct sv_cfg cfg;
-	mode_t mode = 0600;
-	bool keep = false;
-	uint64_t num = 0;
+	mode_t mode = (mode_t)ipcx__opt(u, SV_MODE);
+	bool keep = ipcx__opt(u, SV_KEEP);
 	int r = sv_config(u, &cfg);
-	if (!r)
-		r = ipcx__url_opt_mode(u, &mode);
-	if (!r) /* checked again against the queue; here only the syntax */
-		r = ipcx__url_opt_u64(u, "max", 1, SIZE_MAX, &num);
-	if (!r)
-		r = ipcx__url_opt_u64(u, "qbytes", 1, ULONG_MAX, &num);
-	if (!r)
-		r = ipcx__url_opt_bool(u, "keep", &keep);
 	if (r)
 		return r;
 	/* msgget() does not apply the umask: mode is the queue's mode. */

@@ -25,8 +25,13 @@
 
 static const struct ipcx_tran sysvshm_tran;
 
-static const char *const sysvshm_options[] = { "capacity", "max",  "spsc", "policy",
-					       "spin",     "mode", "keep", "proj", NULL };
+enum { SYSVSHM_MODE = RING_NOPTS, SYSVSHM_KEEP, SYSVSHM_PROJ, SYSVSHM_NOPTS };
+static const struct ipcx__opt sysvshm_options[SYSVSHM_NOPTS + 1] = {
+	IPCX__RING_OPTS,
+	[SYSVSHM_MODE] = IPCX__MODE("mode", 0600),
+	[SYSVSHM_KEEP] = IPCX__BOOL("keep", false),
+	[SYSVSHM_PROJ] = IPCX__UINT("proj", 1, 255, 0), /* with a /path: ftok(path, proj) */
+};
 
 /*
  * Attach within a reservation of the segment's size.  shmat() maps as much
@@ -141,12 +146,11 @@ static int create_seg(key_t key, size_t size, mode_t mode, const char *canon)
 static int sysv_open(const struct ipcx__url *u, bool create, ipcx_chan **ret)
 {
 	struct ring_geom g = { 0 };
-	mode_t mode = 0600;
-	bool keep = false;
+	mode_t mode = (mode_t)ipcx__opt(u, SYSVSHM_MODE);
+	bool keep = ipcx__opt(u, SYSVSHM_KEEP);
 	key_t key = 0;
 	int r;
-	if ((r = ipcx__url_sysv_key(u, &key)) || (r = ipcx__ring_geom_parse(u, &g)) ||
-	    (r = ipcx__url_opt_mode(u, &mode)) || (r = ipcx__url_opt_bool(u, "keep", &keep)))
+	if ((r = ipcx__url_sysv_key(u, ipcx__opt(u, SYSVSHM_PROJ), &key)) || (r = ipcx__ring_geom_parse(u, &g)))
 		return r;
 	struct ringchan *rc = calloc(1, sizeof(*rc));
 	if (!rc)

@@ -30,6 +30,13 @@ struct topts {
 	uint64_t timeout_ms;
 };
 
+enum { TCP_FRAMING, TCP_MAX, TCP_TIMEOUT, TCP_NOPTS };
+static const struct ipcx__opt tcp_options[TCP_NOPTS + 1] = {
+	[TCP_FRAMING] = IPCX__FRAMING_OPT,
+	[TCP_MAX] = IPCX__UINT("max", 1, IPCX__STREAM_MAX_LIMIT, IPCX__STREAM_MAX_DEFAULT),
+	[TCP_TIMEOUT] = IPCX__UINT("timeout", 0, INT32_MAX, 10000), /* of a dial's connect */
+};
+
 static int parse(const struct ipcx__url *u, struct topts *o)
 {
 	uint16_t port;
@@ -37,13 +44,9 @@ static int parse(const struct ipcx__url *u, struct topts *o)
 	if (r < 0)
 		return r;
 	snprintf(o->port, sizeof(o->port), "%u", port);
-	o->framing = IPCX__FRAME_LEN;
-	o->max_msg = IPCX__STREAM_MAX_DEFAULT;
-	o->timeout_ms = 10000;
-	if ((r = ipcx__io_framing_opt(u, &o->framing)) < 0 ||
-	    (r = ipcx__url_opt_size(u, "max", 1, IPCX__STREAM_MAX_LIMIT, &o->max_msg)) < 0 ||
-	    (r = ipcx__url_opt_u64(u, "timeout", 0, INT32_MAX, &o->timeout_ms)) < 0)
-		return r;
+	o->framing = (int)ipcx__opt(u, TCP_FRAMING);
+	o->max_msg = (size_t)ipcx__opt(u, TCP_MAX);
+	o->timeout_ms = ipcx__opt(u, TCP_TIMEOUT);
 	return 0;
 }
 
@@ -140,7 +143,6 @@ static int tcp_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 	return r;
 }
 
-static const char *const tcp_options[] = { "framing", "max", "timeout", NULL };
 
 static const struct ipcx_tran tcp_tran = {
 	.scheme = "tcp",

@@ -24,6 +24,12 @@
 #define UDP_MAX_V4 65507u
 #define UDP_MAX_V6 65527u
 
+/* max= defaults to the family's largest datagram, and is checked against it. */
+enum { UDP_MAX, UDP_NOPTS };
+static const struct ipcx__opt udp_options[UDP_NOPTS + 1] = {
+	[UDP_MAX] = IPCX__UINT("max", 1, UDP_MAX_V6, UDP_MAX_V6),
+};
+
 static const struct ipcx_tran udp_tran;
 
 struct udp {
@@ -106,8 +112,10 @@ static int udp_open(const struct ipcx__url *u, unsigned flags, bool listen, ipcx
 		return ipcx__fail(r, "%s: cannot %s", u->orig, listen ? "bind" : "connect");
 	size_t limit = family == AF_INET6 ? UDP_MAX_V6 : UDP_MAX_V4, max = limit;
 	struct udp *d = NULL;
-	if ((r = ipcx__url_opt_size(u, "max", 1, limit, &max)) < 0 ||
-	    !(d = calloc(1, sizeof(*d)))) {
+	r = ipcx__opt_set(u, UDP_MAX) ? ipcx__opt_within(u, UDP_MAX, 1, limit) : 0;
+	if (r == 0 && ipcx__opt_set(u, UDP_MAX))
+		max = (size_t)ipcx__opt(u, UDP_MAX);
+	if (r < 0 || !(d = calloc(1, sizeof(*d)))) {
 		close(fd);
 		return r < 0 ? r : -ENOMEM;
 	}
@@ -132,7 +140,6 @@ static int udp_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 	return udp_open(u, flags, false, ret);
 }
 
-static const char *const udp_options[] = { "max", NULL };
 
 static const struct ipcx_tran udp_tran = {
 	.scheme = "udp",

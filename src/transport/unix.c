@@ -73,24 +73,31 @@ static int parse_addr(const struct ipcx__url *u, struct uaddr *a)
 	return 0;
 }
 
-static int parse_opts(const struct ipcx__url *u, int type, struct uopts *o)
+/*
+ * One table for unix: (a stream, with framing=) and one for unixpacket: and
+ * unixgram:, which is the first one's head: the indexes are the same.
+ */
+enum { UX_MAX, UX_MODE, UX_KEEP, UX_TIMEOUT, UX_FRAMING, UX_NOPTS };
+#define UX_COMMON(max_limit, max_default)                                                  \
+	[UX_MAX] = IPCX__UINT("max", 1, max_limit, max_default),                           \
+	[UX_MODE] = IPCX__MODE("mode", 0600), [UX_KEEP] = IPCX__BOOL("keep", false),      \
+	[UX_TIMEOUT] = IPCX__UINT("timeout", 0, INT32_MAX, 10000)
+static const struct ipcx__opt stream_options[UX_NOPTS + 1] = {
+	UX_COMMON(IPCX__STREAM_MAX_LIMIT, IPCX__STREAM_MAX_DEFAULT),
+	[UX_FRAMING] = IPCX__FRAMING_OPT,
+};
+static const struct ipcx__opt packet_options[UX_FRAMING + 1] = {
+	UX_COMMON(PACKET_MAX_LIMIT, PACKET_MAX_DEFAULT),
+};
+
+static void parse_opts(const struct ipcx__url *u, int type, struct uopts *o)
 {
 	o->type = type;
-	o->framing = type == SOCK_STREAM ? IPCX__FRAME_LEN : IPCX__FRAME_PACKET;
-	o->max_msg = type == SOCK_STREAM ? IPCX__STREAM_MAX_DEFAULT : PACKET_MAX_DEFAULT;
-	o->mode = 0600;
-	o->keep = false;
-	o->timeout_ms = 10000;
-	size_t limit = type == SOCK_STREAM ? IPCX__STREAM_MAX_LIMIT : PACKET_MAX_LIMIT;
-	int r;
-	if (type == SOCK_STREAM && (r = ipcx__io_framing_opt(u, &o->framing)) < 0)
-		return r;
-	if ((r = ipcx__url_opt_size(u, "max", 1, limit, &o->max_msg)) < 0 ||
-	    (r = ipcx__url_opt_mode(u, &o->mode)) < 0 ||
-	    (r = ipcx__url_opt_bool(u, "keep", &o->keep)) < 0 ||
-	    (r = ipcx__url_opt_u64(u, "timeout", 0, INT32_MAX, &o->timeout_ms)) < 0)
-		return r;
-	return 0;
+	o->framing = type == SOCK_STREAM ? (int)ipcx__opt(u, UX_FRAMING) : IPCX__FRAME_PACKET;
+	o->max_msg = (size_t)ipcx__opt(u, UX_MAX);
+	o->mode = (mode_t)ipcx__opt(u, UX_MODE);
+	o->keep = ipcx__opt(u, UX_KEEP);
+	o->timeout_ms = ipcx__opt(u, UX_TIMEOUT);
 }
 
 /*
@@ -428,8 +435,9 @@ static int unix_listen_type(const struct ipcx__url *u, unsigned flags, int type,
 	struct uaddr a;
 	struct uopts o;
 	int r;
-	if ((r = parse_addr(u, &a)) < 0 || (r = parse_opts(u, type, &o)) < 0)
+	if ((r = parse_addr(u, &a)) < 0)
 		return r;
+	parse_opts(u, type, &o);
 	if (type == SOCK_DGRAM && (flags & IPCX_ACCEPT))
 		return ipcx__fail(-EINVAL, "%s: unixgram has no connections to accept", u->orig);
 	struct stat file = { 0 };
@@ -474,8 +482,9 @@ static int unix_dial_type(const struct ipcx__url *u, unsigned flags, int type,
 	struct uaddr a;
 	struct uopts o;
 	int r;
-	if ((r = parse_addr(u, &a)) < 0 || (r = parse_opts(u, type, &o)) < 0)
+	if ((r = parse_addr(u, &a)) < 0)
 		return r;
+	parse_opts(u, type, &o);
 	int fd = socket(AF_UNIX, type | ipcx__sock_flags(flags), 0);
 	if (fd < 0)
 		return ipcx__fail(-errno, "%s: cannot create a socket", u->orig);
@@ -499,8 +508,6 @@ static int unix_dial_type(const struct ipcx__url *u, unsigned flags, int type,
 	return r;
 }
 
-static const char *const stream_options[] = { "framing", "max", "mode", "keep", "timeout", NULL };
-static const char *const packet_options[] = { "max", "mode", "keep", "timeout", NULL };
 
 #define UNIX_TRAN(NAME, TYPE, OPTS)                                                        \
 	static const struct ipcx_tran NAME##_tran;                                         \
