@@ -29,6 +29,7 @@
 #include "core/error.h"
 #include "core/proc.h"
 #include "core/record.h"
+#include "inspect/objurl.h"
 #include "tsupport.h"
 
 /* POSIX queues are listed through the mqueue mount; as root, make it as the CLI does. */
@@ -409,7 +410,7 @@ static int creator_main(void *arg)
 	struct creator *c = arg;
 	close(c->hold[1]);
 	for (size_t i = 0; i < NGC; i++)
-		if (ipcx__record_created(c->r[i].url) != 0)
+		if (t_record_created(c->r[i].url) != 0)
 			return 1;
 	t_post(&c->ready);
 	char b;
@@ -550,23 +551,68 @@ Test(inspect, gc_removes_what_a_killed_creator_left)
 	t_sync_close(&live.ready);
 }
 
+/* One canonical URL per object, whatever form it was named in (inspect/objurl.c). */
+Test(inspect, object_urls_have_one_canonical_form)
+{
+	static const struct {
+		const char *url, *canon;
+		int kind;
+	} v[] = {
+		{ "sysvmq:4660", "sysvmq:0x00001234", IPCX_OBJ_SYSV_MSG },
+		{ "sysvshm:0x1234?capacity=4096&keep=1", "sysvshm:0x00001234", IPCX_OBJ_SYSV_SHM },
+		{ "sysvsem:0?id=7", "sysvsem:0x00000000?id=7", IPCX_OBJ_SYSV_SEM },
+		{ "shm:/ring?capacity=4096", "shm:/ring", IPCX_OBJ_POSIX_SHM },
+		{ "sem:/s", "sem:/s", IPCX_OBJ_POSIX_SEM },
+		{ "mq:/q?maxmsg=4", "mq:/q", IPCX_OBJ_POSIX_MQ },
+		{ "fifo:/tmp/f", "fifo:/tmp/f", IPCX_OBJ_FIFO },
+		{ "unixgram:/tmp/s", "unix:/tmp/s", IPCX_OBJ_UNIX_SOCKET },
+		{ "unixpacket:@abs", "unix:@abs", IPCX_OBJ_UNIX_SOCKET },
+	};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char canon[IPCX__CANON_MAX], name[IPCX__NAME_MAX], back[IPCX__CANON_MAX];
+		int kind = 0;
+		cr_assert_eq(ipcx__obj_canon(v[i].url, &kind, canon, sizeof(canon)), 0, "%s: %s",
+			     v[i].url, ipcx_errdetail());
+		cr_expect_str_eq(canon, v[i].canon);
+		cr_expect_eq(kind, v[i].kind, "%s", v[i].url);
+		/* Read back and written again, the canonical URL is itself. */
+		struct ipcx__objid o;
+		cr_assert_eq(ipcx__obj_parse(canon, &o, name, sizeof(name)), 0, "%s", canon);
+		cr_assert_eq(ipcx__obj_url(&o, back, sizeof(back)), 0);
+		cr_expect_str_eq(back, canon);
+		cr_expect(ipcx__obj_is_canon(canon), "%s", canon);
+		cr_expect_eq(ipcx__obj_is_canon(v[i].url), strcmp(v[i].url, v[i].canon) == 0, "%s",
+			     v[i].url);
+	}
+	char canon[IPCX__CANON_MAX];
+	int kind = 0;
+	cr_expect_eq(ipcx__obj_canon("tcp://127.0.0.1:1", &kind, canon, sizeof(canon)), -EINVAL);
+	cr_expect_eq(ipcx__obj_canon("shm:/a/b", &kind, canon, sizeof(canon)), -EINVAL);
+	cr_expect_eq(ipcx__obj_canon("fifo:relative", &kind, canon, sizeof(canon)), -EINVAL);
+	cr_expect_eq(ipcx__obj_url(IPCX__OBJ_NAMED(99, "/x"), canon, sizeof(canon)), -EINVAL);
+	cr_expect_eq(ipcx__obj_url(IPCX__OBJ_NAMED(IPCX_OBJ_FIFO, "/x"), canon, 4), -ENAMETOOLONG);
+}
+
 Test(inspect, records_follow_the_listener)
 {
 	struct raw f;
 	raw_make(&f, IPCX_OBJ_FIFO, false, false);
-	cr_assert_eq(ipcx__record_created(f.url), 0);
+	cr_assert_eq(t_record_created(f.url), 0);
 	struct ipcx_obj *o;
 	cr_assert_eq(ipcx_obj_find(f.url, 0, &o), 0);
 	cr_expect(o->ipcx && o->creator == getpid() && o->creator_alive && !o->orphan);
 	ipcx_objs_free(o, 1);
-	ipcx__record_removed(f.url);
+	t_record_removed(f.url);
 	cr_assert_eq(ipcx_obj_find(f.url, 0, &o), 0);
 	cr_expect(!o->ipcx, "the record went with ipcx__record_removed");
 	ipcx_objs_free(o, 1);
 	/* A record never makes a listen fail, and never leaves a detail behind. */
 	ipcx__clear_detail();
-	cr_expect_eq(ipcx__record_created("tcp://127.0.0.1:1"), -EINVAL);
+	cr_expect_eq(ipcx__record_created(IPCX__OBJ_NAMED(IPCX_OBJ_FIFO, "relative/path")), -EINVAL);
+	cr_expect_eq(ipcx__record_created(IPCX__OBJ_NAMED(0, "/no/kind")), -EINVAL);
 	cr_expect_str_eq(ipcx_errdetail(), "");
+	/* A URL that names no object has no record (the inspector says why). */
+	cr_expect_eq(t_record_created("tcp://127.0.0.1:1"), -EINVAL);
 	cr_expect_eq(ipcx_obj_remove(f.url, 0), 0);
 }
 
@@ -661,7 +707,7 @@ static int nobody_main(void *arg)
 	unsetenv("XDG_RUNTIME_DIR"); /* its records go to /tmp/ipcx-65534 */
 	if (a->fifo && mkfifo(a->fifo, 0600) < 0)
 		return 11;
-	return ipcx__record_created(a->record) == 0 ? 0 : 12;
+	return t_record_created(a->record) == 0 ? 0 : 12;
 }
 
 Test(inspect, records_count_only_for_their_owners_objects)
@@ -745,26 +791,30 @@ Test(inspect, odd_record_files_are_ignored)
 	uint64_t start;
 	cr_assert_eq(ipcx__proc_start(getpid(), &start), 0);
 	char good[512];
-	snprintf(good, sizeof(good), "ipcx-record 1\npid %d\nstart %llu\nurl %s\n", (int)getpid(),
+	const int fifo = IPCX_OBJ_FIFO;
+	snprintf(good, sizeof(good), "ipcx-record 2\npid %d\nstart %llu\nkind %d\nname %s\n",
+		 (int)getpid(), (unsigned long long)start, fifo, f.path);
+	char text[9][600];
+	/* The first version's format, which named the object by URL. */
+	snprintf(text[0], 600, "ipcx-record 1\npid %d\nstart %llu\nurl %s\n", (int)getpid(),
 		 (unsigned long long)start, f.url);
-	char text[8][600];
-	snprintf(text[0], 600, "ipcx-record 2\npid %d\nstart %llu\nurl %s\n", (int)getpid(),
-		 (unsigned long long)start, f.url);
-	snprintf(text[1], 600, "ipcx-record 1\npid 0\nstart %llu\nurl %s\n",
-		 (unsigned long long)start, f.url);
-	snprintf(text[2], 600, "ipcx-record 1\npid %d\nstart %llu\nurl %s", (int)getpid(),
-		 (unsigned long long)start, f.url); /* no final newline */
-	snprintf(text[3], 600, "ipcx-record 1\npid %d\nstart %llu\nurl %s\nmore\n", (int)getpid(),
-		 (unsigned long long)start, f.url);
-	snprintf(text[4], 600, "ipcx-record 1\npid %d\nstart %llu\nurl fifo://%s?x=1\n",
-		 (int)getpid(), (unsigned long long)start, f.path); /* not canonical */
-	snprintf(text[5], 600, "ipcx-record 1\npid -5\nstart x\nurl %s\n", f.url);
+	snprintf(text[1], 600, "ipcx-record 2\npid 0\nstart %llu\nkind %d\nname %s\n",
+		 (unsigned long long)start, fifo, f.path);
+	snprintf(text[2], 600, "ipcx-record 2\npid %d\nstart %llu\nkind %d\nname %s", (int)getpid(),
+		 (unsigned long long)start, fifo, f.path); /* no final newline */
+	snprintf(text[3], 600, "ipcx-record 2\npid %d\nstart %llu\nkind %d\nname %s\nmore\n",
+		 (int)getpid(), (unsigned long long)start, fifo, f.path);
+	snprintf(text[4], 600, "ipcx-record 2\npid %d\nstart %llu\nkind %d\nname %s?x=1\n",
+		 (int)getpid(), (unsigned long long)start, fifo, f.path); /* not canonical */
+	snprintf(text[5], 600, "ipcx-record 2\npid -5\nstart x\nkind %d\nname %s\n", fifo, f.path);
 	snprintf(text[6], 600, "%s", "\x01\x02garbage");
 	snprintf(text[7], 600, "%s", good); /* good, but written group-writable below */
-	char names[9][4300];
-	for (int i = 0; i < 9; i++)
+	snprintf(text[8], 600, "ipcx-record 2\npid %d\nstart %llu\nkind 99\nname %s\n",
+		 (int)getpid(), (unsigned long long)start, f.path); /* no such kind */
+	char names[10][4300];
+	for (int i = 0; i < 10; i++)
 		snprintf(names[i], sizeof(names[i]), "%s/r%08x%08x", dir, (unsigned)getpid(), 0x7e00u + i);
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < 9; i++) {
 		int fd = open(names[i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 		cr_assert(fd >= 0, "%s: %m", names[i]);
 		cr_assert(write(fd, text[i], strlen(text[i])) == (ssize_t)strlen(text[i]));
@@ -777,13 +827,13 @@ Test(inspect, odd_record_files_are_ignored)
 	int fd = open(elsewhere, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 	cr_assert(fd >= 0 && write(fd, good, strlen(good)) == (ssize_t)strlen(good));
 	close(fd);
-	cr_assert(symlink(elsewhere, names[8]) == 0);
+	cr_assert(symlink(elsewhere, names[9]) == 0);
 
 	struct ipcx_obj *o;
 	cr_assert_eq(ipcx_obj_find(f.url, 0, &o), 0);
 	cr_expect(!o->ipcx, "an odd record file was believed");
 	ipcx_objs_free(o, 1);
-	for (int i = 0; i < 9; i++)
+	for (int i = 0; i < 10; i++)
 		unlink(names[i]);
 
 	/* The same text, well formed and in place, is believed: the test is honest. */

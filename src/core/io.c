@@ -4,7 +4,6 @@
 #include "core/chunk.h"
 #include "core/error.h"
 #include "core/fd.h"
-#include "core/url.h"
 
 #include <errno.h>
 #include <poll.h>

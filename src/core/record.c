@@ -8,15 +8,23 @@
  * folder is made 0700 and used only if it is a real folder (never through a
  * symlink) that belongs to the user and nobody else may write.  A file holds
  * the creator's pid, its start time (so that a reused pid is not taken for
- * the creator) and the URL; it is written under a temporary name and renamed
- * into place, so a reader never sees half of one.  Recording is best effort:
- * a listener works the same when its record cannot be written.
+ * the creator) and the object, by kind and name (or key):
+ *
+ *     ipcx-record 2
+ *     pid 4242
+ *     start 1234567
+ *     kind 4                  enum ipcx_obj_kind
+ *     name /ring              or, for a System V object: key 0x00001234
+ *
+ * It is written under a temporary name and renamed into place, so a reader
+ * never sees half of one.  Recording is best effort: a listener works the
+ * same when its record cannot be written.  Which URL names the object is
+ * the inspector's business (inspect/objurl.h): the core knows no scheme.
  */
 #include "core/record.h"
 
 #include "core/error.h"
 #include "core/proc.h"
-#include "core/url.h"
 #include "ipcx.h"
 
 #include <dirent.h>
@@ -29,106 +37,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define REC_MAGIC "ipcx-record 1\n"
-#define REC_MAX   (IPCX__CANON_MAX + 128)
-
-/* ---- canonical URLs ------------------------------------------------------- */
-
-static const struct {
-	const char *scheme;
-	int kind;
-	const char *canon; /* scheme written in the canonical URL */
-} schemes[] = {
-	{ "sysvmq", IPCX_OBJ_SYSV_MSG, "sysvmq" },
-	{ "sysvsem", IPCX_OBJ_SYSV_SEM, "sysvsem" },
-	{ "sysvshm", IPCX_OBJ_SYSV_SHM, "sysvshm" },
-	{ "shm", IPCX_OBJ_POSIX_SHM, "shm" },
-	{ "sem", IPCX_OBJ_POSIX_SEM, "sem" },
-	{ "mq", IPCX_OBJ_POSIX_MQ, "mq" },
-	{ "fifo", IPCX_OBJ_FIFO, "fifo" },
-	{ "unix", IPCX_OBJ_UNIX_SOCKET, "unix" },
-	{ "unixpacket", IPCX_OBJ_UNIX_SOCKET, "unix" },
-	{ "unixgram", IPCX_OBJ_UNIX_SOCKET, "unix" },
-};
-
-/* What names a System V object besides its key; the owner's other options do not. */
-enum { CANON_ID, CANON_PROJ, CANON_NOPTS };
-static const struct ipcx__opt sysv_options[CANON_NOPTS + 1] = {
-	[CANON_ID] = IPCX__UINT("id", 0, 0x7fffffff, 0),
-	[CANON_PROJ] = IPCX__UINT("proj", 1, 255, 0),
-};
-
-static int sysv_canon(struct ipcx__url *u, const char *scheme, char *buf, size_t cap)
-{
-	int r = ipcx__url_opts_lenient(u, sysv_options);
-	if (r < 0)
-		return r;
-	/* An IPC_PRIVATE object has key 0 and is named by its id instead. */
-	char *end;
-	bool by_id = ipcx__opt_set(u, CANON_ID);
-	bool private_by_id = by_id && u->body[0] && strtoull(u->body, &end, 0) == 0 && !*end;
-	key_t k = 0;
-	r = private_by_id ? 0 : ipcx__url_sysv_key(u, ipcx__opt(u, CANON_PROJ), &k);
-	if (r < 0)
-		return r;
-	unsigned long long key = (uint32_t)k;
-	uint64_t id = by_id ? ipcx__opt(u, CANON_ID) : UINT64_MAX;
-	int n = id == UINT64_MAX
-			? snprintf(buf, cap, "%s:0x%08llx", scheme, key)
-			: snprintf(buf, cap, "%s:0x%08llx?id=%llu", scheme, key, (unsigned long long)id);
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
-/* POSIX names: "/name", one component, as shm_open/sem_open/mq_open take. */
-static int posix_canon(const struct ipcx__url *u, const char *scheme, char *buf, size_t cap)
-{
-	const char *b = u->body;
-	size_t len = strlen(b);
-	if (b[0] != '/' || len < 2 || len > 250 || strchr(b + 1, '/'))
-		return ipcx__fail(-EINVAL, "%s: want %s:/name (one component)", u->orig, scheme);
-	int n = snprintf(buf, cap, "%s:%s", scheme, b);
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
-static int path_canon(const struct ipcx__url *u, const char *scheme, int kind, char *buf,
-		      size_t cap)
-{
-	const char *b = u->body;
-	bool abstract = kind == IPCX_OBJ_UNIX_SOCKET && b[0] == '@' && b[1];
-	if (!abstract && (b[0] != '/' || strlen(b) >= 4096))
-		return ipcx__fail(-EINVAL, "%s: want %s:/absolute/path", u->orig, scheme);
-	int n = snprintf(buf, cap, "%s:%s", scheme, b);
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
-int ipcx__obj_canon(const char *url, int *kind, char *buf, size_t cap)
-{
-	struct ipcx__url *u = malloc(sizeof(*u));
-	if (!u)
-		return -ENOMEM;
-	int r = ipcx__url_parse(url, u);
-	size_t i = 0;
-	while (r == 0 && i < sizeof(schemes) / sizeof(schemes[0]) &&
-	       strcmp(schemes[i].scheme, u->scheme) != 0)
-		i++;
-	if (r == 0 && i == sizeof(schemes) / sizeof(schemes[0]))
-		r = ipcx__fail(-EINVAL, "%s: '%s' names no IPC object ipcx can inspect", url,
-			       u->scheme);
-	if (r == 0) {
-		int k = schemes[i].kind;
-		const char *s = schemes[i].canon;
-		if (k == IPCX_OBJ_SYSV_MSG || k == IPCX_OBJ_SYSV_SEM || k == IPCX_OBJ_SYSV_SHM)
-			r = sysv_canon(u, s, buf, cap);
-		else if (k == IPCX_OBJ_FIFO || k == IPCX_OBJ_UNIX_SOCKET)
-			r = path_canon(u, s, k, buf, cap);
-		else
-			r = posix_canon(u, s, buf, cap);
-		if (r == 0)
-			*kind = k;
-	}
-	free(u);
-	return r;
-}
+#define REC_MAGIC "ipcx-record 2\n"
+#define REC_MAX   (IPCX__NAME_MAX + 128)
 
 /* This process's start time, read once per process (and thread). */
 static int self_start(uint64_t *ret)
@@ -202,11 +112,40 @@ int ipcx__record_dir(char *buf, size_t cap)
 	return 0;
 }
 
-/* The record's file name: a hash of the canonical URL (the URL is inside). */
-static void rec_file(const char *canon, char *buf, size_t cap)
+/* An object a record can name: a kind, and a name on one line or a key. */
+static bool objid_ok(const struct ipcx__objid *o)
+{
+	if (!o || o->kind <= 0 || o->kind > 255 || o->has_id)
+		return false;
+	if (!o->name)
+		return true;
+	size_t n = strlen(o->name);
+	return n > 0 && n < IPCX__NAME_MAX && (o->name[0] == '/' || o->name[0] == '@') &&
+	       !strchr(o->name, '\n');
+}
+
+bool ipcx__objid_eq(const struct ipcx__objid *a, const struct ipcx__objid *b)
+{
+	return a->kind == b->kind && !a->name == !b->name &&
+	       (a->name ? strcmp(a->name, b->name) == 0 : a->key == b->key);
+}
+
+static bool rec_names(const struct ipcx__rec *r, const struct ipcx__objid *o)
+{
+	struct ipcx__objid x = ipcx__rec_obj(r);
+	return ipcx__objid_eq(&x, o);
+}
+
+/* The record's file name: a hash of the object (which is inside). */
+static void rec_file(const struct ipcx__objid *o, char *buf, size_t cap)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
-	for (const unsigned char *p = (const unsigned char *)canon; *p; p++)
+	char head[32];
+	snprintf(head, sizeof(head), "%d:%s%08x", o->kind, o->name ? "" : "key=",
+		 o->name ? 0u : (unsigned)o->key);
+	for (const unsigned char *p = (const unsigned char *)head; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	for (const unsigned char *p = (const unsigned char *)(o->name ? o->name : ""); *p; p++)
 		h = (h ^ *p) * 0x100000001b3ull;
 	snprintf(buf, cap, "r%016llx", (unsigned long long)h);
 }
@@ -246,34 +185,36 @@ static void detail_restore(const struct saved_detail *d)
 		ipcx__clear_detail();
 }
 
-static int record_created(const char *url);
+static int record_created(const struct ipcx__objid *o);
 
-int ipcx__record_created(const char *url)
+int ipcx__record_created(const struct ipcx__objid *o)
 {
 	struct saved_detail d = { { 0 } };
 	detail_save(&d);
-	int r = record_created(url);
+	int r = record_created(o);
 	detail_restore(&d);
 	return r;
 }
 
-static int record_created(const char *url)
+static int record_created(const struct ipcx__objid *o)
 {
-	char canon[IPCX__CANON_MAX], dir[4200], file[24], tmp[64];
-	int kind;
+	char dir[4200], file[24], tmp[64];
 	uint64_t start;
-	if (!url || ipcx__obj_canon(url, &kind, canon, sizeof(canon)) < 0)
+	if (!objid_ok(o))
 		return -EINVAL;
 	if (self_start(&start) < 0)
 		return -EIO;
 	int dfd = own_dir(true, dir, sizeof(dir));
 	if (dfd < 0)
 		return dfd;
-	rec_file(canon, file, sizeof(file));
+	rec_file(o, file, sizeof(file));
 	snprintf(tmp, sizeof(tmp), ".t%d-%s", (int)getpid(), file);
 	char *text = NULL;
-	int len = asprintf(&text, REC_MAGIC "pid %d\nstart %llu\nurl %s\n", (int)getpid(),
-			   (unsigned long long)start, canon);
+	int len = o->name ? asprintf(&text, REC_MAGIC "pid %d\nstart %llu\nkind %d\nname %s\n",
+				     (int)getpid(), (unsigned long long)start, o->kind, o->name)
+			  : asprintf(&text, REC_MAGIC "pid %d\nstart %llu\nkind %d\nkey 0x%08x\n",
+				     (int)getpid(), (unsigned long long)start, o->kind,
+				     (unsigned)o->key);
 	int r = len < 0 ? -ENOMEM : 0;
 	int fd = -1;
 	if (r == 0) {
@@ -294,55 +235,67 @@ static int record_created(const char *url)
 
 /* ---- reading records ----------------------------------------------------------- */
 
-/* Parse a record file's text; false if it is not one. */
-static bool rec_parse(char *text, struct ipcx__rec *r, char **urlp)
+/*
+ * Parse a record file's text; false if it is not one.  Whether its name is
+ * one its kind takes is for the inspector, which turns it into a URL.
+ */
+static bool rec_parse(char *text, struct ipcx__rec *r, char **namep)
 {
 	if (strncmp(text, REC_MAGIC, strlen(REC_MAGIC)) != 0)
 		return false;
-	int pid;
+	int pid, kind, off = 0;
 	unsigned long long start;
-	int off = 0;
-	if (sscanf(text + strlen(REC_MAGIC), "pid %d\nstart %llu\nurl %n", &pid, &start, &off) !=
-		    2 ||
-	    !off || pid <= 0)
+	char *p = text + strlen(REC_MAGIC);
+	if (sscanf(p, "pid %d\nstart %llu\nkind %d\n%n", &pid, &start, &kind, &off) != 3 ||
+	    !off || pid <= 0 || kind <= 0 || kind > 255)
 		return false;
-	char *url = text + strlen(REC_MAGIC) + off;
-	char *nl = strchr(url, '\n');
+	p += off;
+	char *nl = strchr(p, '\n');
 	if (!nl || nl[1])
 		return false;
 	*nl = '\0';
-	char canon[IPCX__CANON_MAX];
-	if (ipcx__obj_canon(url, &r->kind, canon, sizeof(canon)) < 0 || strcmp(canon, url) != 0)
+	unsigned key = 0;
+	int n = 0;
+	if (strncmp(p, "name ", 5) == 0) {
+		*namep = p + 5;
+	} else if (sscanf(p, "key 0x%8x%n", &key, &n) == 1 && n == 14 && !p[n]) {
+		*namep = NULL;
+	} else {
 		return false;
+	}
+	struct ipcx__objid o = { .kind = kind, .name = *namep, .key = key };
+	if (!objid_ok(&o))
+		return false;
+	r->kind = kind;
+	r->key = key;
 	r->pid = pid;
 	r->start = start;
-	*urlp = url;
 	return true;
 }
 
 /* Read one record file of folder dfd, owned by uid; false if it is not a good one. */
-static bool rec_read(int dfd, const char *name, uid_t uid, struct ipcx__rec *r)
+static bool rec_read(int dfd, const char *file, uid_t uid, struct ipcx__rec *r)
 {
 	char *text = malloc(REC_MAX + 1);
-	int fd = text ? openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) : -1;
+	int fd = text ? openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) : -1;
 	struct stat st;
 	bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == uid &&
 		  !(st.st_mode & 022) && st.st_size > 0 && st.st_size <= REC_MAX;
 	ssize_t n = ok ? read(fd, text, REC_MAX) : -1;
 	if (fd >= 0)
 		close(fd);
-	char *url = NULL;
+	char *name = NULL;
 	if (n > 0) {
 		text[n] = '\0';
-		ok = rec_parse(text, r, &url);
+		ok = rec_parse(text, r, &name);
 	} else {
 		ok = false;
 	}
 	if (ok) {
-		r->url = strdup(url);
+		r->name = name ? strdup(name) : NULL;
 		r->owner = uid;
-		snprintf(r->file, sizeof(r->file), "%s", name);
-		ok = r->url != NULL;
+		snprintf(r->file, sizeof(r->file), "%s", file);
+		ok = !name || r->name != NULL;
 	}
 	free(text);
 	return ok;
@@ -385,7 +338,7 @@ static void read_dir(struct reclist *l, const char *path, uid_t uid)
 			continue;
 		r->dir = strdup(path);
 		if (!r->dir) {
-			free(r->url);
+			free(r->name);
 			continue;
 		}
 		l->n++;
@@ -461,7 +414,7 @@ int ipcx__record_list(struct ipcx__rec **ret, size_t *n)
 void ipcx__record_list_free(struct ipcx__rec *r, size_t n)
 {
 	for (size_t i = 0; r && i < n; i++) {
-		free(r[i].url);
+		free(r[i].name);
 		free(r[i].dir);
 	}
 	free(r);
@@ -478,38 +431,38 @@ int ipcx__record_unlink(const struct ipcx__rec *r)
 		return dfd;
 	struct ipcx__rec now = { 0 };
 	int ret = -ESTALE;
+	struct ipcx__objid was = ipcx__rec_obj(r);
 	if (rec_read(dfd, r->file, r->owner, &now) && now.pid == r->pid && now.start == r->start &&
-	    strcmp(now.url, r->url) == 0)
+	    rec_names(&now, &was))
 		ret = unlinkat(dfd, r->file, 0) < 0 ? -errno : 0;
-	free(now.url);
+	free(now.name);
 	close(dfd);
 	return ret;
 }
 
-static void record_removed(const char *url);
+static void record_removed(const struct ipcx__objid *o);
 
-void ipcx__record_removed(const char *url)
+void ipcx__record_removed(const struct ipcx__objid *o)
 {
 	struct saved_detail d = { { 0 } };
 	detail_save(&d);
-	record_removed(url);
+	record_removed(o);
 	detail_restore(&d);
 }
 
-static void record_removed(const char *url)
+static void record_removed(const struct ipcx__objid *o)
 {
-	char canon[IPCX__CANON_MAX], dir[4200], file[24];
-	int kind;
-	if (!url || ipcx__obj_canon(url, &kind, canon, sizeof(canon)) < 0)
+	char dir[4200], file[24];
+	if (!objid_ok(o))
 		return;
 	int dfd = own_dir(false, dir, sizeof(dir));
 	if (dfd < 0)
 		return;
-	rec_file(canon, file, sizeof(file));
+	rec_file(o, file, sizeof(file));
 	struct ipcx__rec r = { 0 };
 	/* Only our own record: another process may have made the object again. */
-	if (rec_read(dfd, file, geteuid(), &r) && r.pid == getpid() && strcmp(r.url, canon) == 0)
+	if (rec_read(dfd, file, geteuid(), &r) && r.pid == getpid() && rec_names(&r, o))
 		unlinkat(dfd, file, 0);
-	free(r.url);
+	free(r.name);
 	close(dfd);
 }

@@ -595,7 +595,7 @@ static int srv_close(ipcx_chan *c)
 	ipcx__close_fd(s->ep);
 	ipcx__close_fd(s->lfd);
 	if (s->cfg.record)
-		ipcx__record_removed(s->cfg.record);
+		ipcx__record_removed(IPCX__OBJ_NAMED(IPCX_OBJ_UNIX_SOCKET, s->cfg.record));
 	free(s->cfg.unlink_path);
 	free(s->cfg.record);
 	free(s);

@@ -34,7 +34,8 @@ struct ipcx__srv_cfg {
 	char *unlink_path; /* removed on close; the listener takes it (malloc'd) */
 	dev_t dev;         /* ... if it still is this file (ipcx__sockfile_remove) */
 	ino_t ino;
-	char *record;      /* canonical URL for ipcx__record_removed (malloc'd) */
+	char *record;      /* a Unix socket's name in its creator record ("/path",
+	                      "@name"), removed with it (malloc'd), or NULL */
 	int (*addr)(ipcx_chan *c, char *buf, size_t cap);
 };
 

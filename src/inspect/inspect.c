@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/proc.h"
 #include "core/record.h"
+#include "inspect/objurl.h"
 #include "ipcx.h"
 
 #include <errno.h>
@@ -121,10 +122,11 @@ static void attach_pids(struct objvec *ov, const struct ptab *t)
  * object (or is root): a user cannot make another user's object look like
  * an ipcx orphan for a root gc to remove.
  */
-static void apply_records(struct objvec *ov, const struct ipcx__rec *r, size_t n, bool pids)
+static void apply_records(struct objvec *ov, const struct ipcx__rec *r, char *const *urls,
+			  size_t n, bool pids)
 {
 	for (size_t i = 0; i < n; i++) {
-		struct ipcx_obj *o = ipcx__ov_find(ov, r[i].url);
+		struct ipcx_obj *o = urls[i] ? ipcx__ov_find(ov, urls[i]) : NULL;
 		if (!o || (r[i].owner != 0 && (int64_t)r[i].owner != o->uid))
 			continue;
 		o->ipcx = true;
@@ -142,6 +144,7 @@ static void apply_records(struct objvec *ov, const struct ipcx__rec *r, size_t n
 struct scan {
 	struct objvec ov;
 	struct ipcx__rec *recs;
+	char **urls; /* each record's object, by its canonical URL (NULL: ignored) */
 	size_t nrecs;
 	bool mq_listed; /* the mqueue mount was there: queues are all listed */
 };
@@ -149,8 +152,33 @@ struct scan {
 static void scan_free(struct scan *s)
 {
 	ipcx__ov_free(&s->ov);
+	for (size_t i = 0; s->urls && i < s->nrecs; i++)
+		free(s->urls[i]);
+	free(s->urls);
 	ipcx__record_list_free(s->recs, s->nrecs);
 	memset(s, 0, sizeof(*s));
+}
+
+/*
+ * The records, each with its object's canonical URL.  A record whose name
+ * is not one its kind takes (written by hand, or by something else) is
+ * ignored, as a record file that cannot be read is.
+ */
+static void read_records(struct scan *s)
+{
+	ipcx__record_list(&s->recs, &s->nrecs);
+	s->urls = calloc(s->nrecs + 1, sizeof(*s->urls));
+	char url[IPCX__CANON_MAX];
+	for (size_t i = 0; s->urls && i < s->nrecs; i++) {
+		struct ipcx__objid o = ipcx__rec_obj(&s->recs[i]);
+		if (ipcx__obj_url(&o, url, sizeof(url)) == 0 && ipcx__obj_is_canon(url))
+			s->urls[i] = strdup(url);
+	}
+	if (!s->urls) {
+		ipcx__record_list_free(s->recs, s->nrecs);
+		s->recs = NULL;
+		s->nrecs = 0;
+	}
 }
 
 /* The paths worth a look besides the usual folders: asked, recorded, in use. */
@@ -167,11 +195,10 @@ static const char **extra_paths(const char *const *paths, const struct scan *s,
 	for (size_t i = 0; i < np; i++)
 		v[k++] = paths[i];
 	for (size_t i = 0; i < s->nrecs; i++) {
-		const char *u = s->recs[i].url;
-		const char *colon = strchr(u, ':');
-		if ((s->recs[i].kind == IPCX_OBJ_FIFO || s->recs[i].kind == IPCX_OBJ_UNIX_SOCKET) &&
-		    colon && colon[1] == '/')
-			v[k++] = colon + 1;
+		const struct ipcx__rec *r = &s->recs[i];
+		if (s->urls[i] && (r->kind == IPCX_OBJ_FIFO || r->kind == IPCX_OBJ_UNIX_SOCKET) &&
+		    r->name[0] == '/')
+			v[k++] = r->name;
 	}
 	for (size_t i = 0; i < t->npaths; i++)
 		v[k++] = t->paths[i];
@@ -186,7 +213,7 @@ static const char **extra_paths(const char *const *paths, const struct scan *s,
 static int scan_all(const char *const *paths, unsigned flags, bool walk, struct scan *s)
 {
 	memset(s, 0, sizeof(*s));
-	ipcx__record_list(&s->recs, &s->nrecs);
+	read_records(s);
 	struct ptab t = { 0 };
 	bool pids = !(flags & IPCX_LS_NOPIDS);
 	if (pids) {
@@ -209,7 +236,7 @@ static int scan_all(const char *const *paths, unsigned flags, bool walk, struct 
 	if (pids)
 		attach_pids(&s->ov, &t);
 	ipcx__ptab_free(&t);
-	apply_records(&s->ov, s->recs, s->nrecs, pids);
+	apply_records(&s->ov, s->recs, s->urls, s->nrecs, pids);
 	for (size_t i = 0; i < s->ov.n; i++)
 		ipcx__ring_stats_of(&s->ov.v[i]);
 	return 0;
@@ -272,43 +299,38 @@ IPCX_EXPORT void ipcx_objs_free(struct ipcx_obj *objs, size_t n)
 	free(objs);
 }
 
-/* The scheme-less part of a canonical URL: "/name", "/path", "@name", "0x..". */
-static const char *url_body(const char *canon)
-{
-	return strchr(canon, ':') + 1;
-}
-
 static bool is_sysv(int kind)
 {
 	return kind == IPCX_OBJ_SYSV_MSG || kind == IPCX_OBJ_SYSV_SEM || kind == IPCX_OBJ_SYSV_SHM;
 }
 
-static int canon_of(const char *url, int *kind, char *buf, size_t cap)
+/* The object url names (o->name in name), and its canonical URL in canon. */
+static int canon_of(const char *url, struct ipcx__objid *o, char *name, char *canon)
 {
 	if (!url)
 		return ipcx__fail(-EINVAL, "no URL given");
-	int r = ipcx__obj_canon(url, kind, buf, cap);
-	if (r == 0 && is_sysv(*kind) && strtoul(url_body(buf), NULL, 16) == 0 && !strchr(buf, '?'))
+	int r = ipcx__obj_parse(url, o, name, IPCX__NAME_MAX);
+	if (r == 0 && is_sysv(o->kind) && o->key == 0 && !o->has_id)
 		return ipcx__fail(-EINVAL, "%s: key 0 is IPC_PRIVATE, shared by many objects; "
 					   "name one with ?id=N",
 				  url);
-	return r;
+	return r == 0 ? ipcx__obj_url(o, canon, IPCX__CANON_MAX) : r;
 }
 
 IPCX_EXPORT int ipcx_obj_find(const char *url, unsigned flags, struct ipcx_obj **ret)
 {
-	char canon[IPCX__CANON_MAX];
-	int kind;
+	char canon[IPCX__CANON_MAX], name[IPCX__NAME_MAX];
+	struct ipcx__objid obj;
 	if (!ret)
 		return -EINVAL;
 	if (flags & ~IPCX_LS_NOPIDS)
 		return ipcx__fail(-EINVAL, "unknown flags 0x%x", flags & ~IPCX_LS_NOPIDS);
-	int r = canon_of(url, &kind, canon, sizeof(canon));
+	int r = canon_of(url, &obj, name, canon);
 	if (r < 0)
 		return r;
-	const char *body = url_body(canon);
-	bool is_path = (kind == IPCX_OBJ_FIFO || kind == IPCX_OBJ_UNIX_SOCKET) && body[0] == '/';
-	const char *paths[2] = { is_path ? body : NULL, NULL };
+	int kind = obj.kind;
+	bool is_path = (kind == IPCX_OBJ_FIFO || kind == IPCX_OBJ_UNIX_SOCKET) && name[0] == '/';
+	const char *paths[2] = { is_path ? name : NULL, NULL };
 	struct scan s;
 	scan_all(paths, flags, false, &s);
 	struct ipcx_obj *o = ipcx__ov_find(&s.ov, canon);
@@ -517,46 +539,48 @@ static int rm_path(const struct rmreq *q, const char *path, int kind)
 	return r;
 }
 
-/* Remove the creator records that name canon (after the object is gone). */
-static void drop_records(const char *canon)
+/* Remove the creator records that name o (after the object is gone). */
+static void drop_records(const struct ipcx__objid *o)
 {
 	struct ipcx__rec *recs;
 	size_t n;
 	ipcx__record_list(&recs, &n);
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(recs[i].url, canon) == 0)
+	for (size_t i = 0; i < n; i++) {
+		struct ipcx__objid r = ipcx__rec_obj(&recs[i]);
+		if (ipcx__objid_eq(&r, o))
 			ipcx__record_unlink(&recs[i]);
+	}
 	ipcx__record_list_free(recs, n);
 }
 
-static int remove_canon(const struct rmreq *q, const char *canon, int kind)
+/* Remove object o, whose canonical URL is canon. */
+static int remove_obj(const struct rmreq *q, const struct ipcx__objid *o, const char *canon)
 {
-	const char *body = url_body(canon);
 	int r;
-	if (is_sysv(kind))
-		r = rm_sysv(q, canon, kind);
-	else if (kind == IPCX_OBJ_POSIX_SHM || kind == IPCX_OBJ_POSIX_SEM)
-		r = rm_devshm(q, body, kind);
-	else if (kind == IPCX_OBJ_POSIX_MQ)
-		r = rm_mq(q, body);
+	if (is_sysv(o->kind))
+		r = rm_sysv(q, canon, o->kind);
+	else if (o->kind == IPCX_OBJ_POSIX_SHM || o->kind == IPCX_OBJ_POSIX_SEM)
+		r = rm_devshm(q, o->name, o->kind);
+	else if (o->kind == IPCX_OBJ_POSIX_MQ)
+		r = rm_mq(q, o->name);
 	else
-		r = rm_path(q, body, kind);
+		r = rm_path(q, o->name, o->kind);
 	if (r == 0)
-		drop_records(canon);
+		drop_records(o);
 	return r;
 }
 
 IPCX_EXPORT int ipcx_obj_remove(const char *url, unsigned flags)
 {
-	char canon[IPCX__CANON_MAX];
-	int kind;
+	char canon[IPCX__CANON_MAX], name[IPCX__NAME_MAX];
+	struct ipcx__objid obj;
 	if (flags & ~IPCX_RM_FORCE)
 		return ipcx__fail(-EINVAL, "unknown flags 0x%x", flags & ~IPCX_RM_FORCE);
-	int r = canon_of(url, &kind, canon, sizeof(canon));
+	int r = canon_of(url, &obj, name, canon);
 	if (r < 0)
 		return r;
 	struct rmreq q = { .url = url, .flags = flags, .owner = -1 };
-	return remove_canon(&q, canon, kind);
+	return remove_obj(&q, &obj, canon);
 }
 
 /* ---- gc -------------------------------------------------------------------------- */
@@ -568,7 +592,7 @@ static void prune_stale(const struct scan *s)
 		const struct ipcx__rec *r = &s->recs[i];
 		if (r->kind == IPCX_OBJ_POSIX_MQ && !s->mq_listed)
 			continue;
-		if (!ipcx__ov_find(&s->ov, r->url))
+		if (s->urls[i] && !ipcx__ov_find(&s->ov, s->urls[i]))
 			ipcx__record_unlink(r);
 	}
 }
@@ -595,7 +619,12 @@ IPCX_EXPORT ssize_t ipcx_gc(const char *match, unsigned flags, struct ipcx_obj *
 		bool take = o->orphan && mine && (!match || fnmatch(match, o->url, 0) == 0);
 		if (take && !(flags & IPCX_GC_DRY_RUN)) {
 			struct rmreq q = { .url = o->url, .flags = IPCX_RM_FORCE, .owner = o->uid };
-			take = remove_canon(&q, o->url, o->kind) == 0;
+			struct ipcx__objid obj = {
+				.kind = o->kind, .name = is_sysv(o->kind) ? NULL : o->name,
+				.key = (uint32_t)o->key, .has_id = is_sysv(o->kind) && o->key == 0,
+				.id = (uint32_t)o->id,
+			};
+			take = remove_obj(&q, &obj, o->url) == 0;
 		}
 		if (!take)
 			continue;

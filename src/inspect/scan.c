@@ -5,7 +5,9 @@
  * (never through a symlink) for FIFOs and socket files.  Nothing here opens
  * an object for use, so listing never disturbs one.
  */
+#include "core/record.h"
 #include "inspect/inspect.h"
+#include "inspect/objurl.h"
 #include "ipcx.h"
 
 #include <dirent.h>
@@ -178,12 +180,12 @@ static int split(char *line, char **cols, int max)
 }
 
 static const struct {
-	const char *file, *scheme, *idcol;
+	const char *file, *idcol;
 	int kind;
 } sysv_files[] = {
-	{ "/proc/sysvipc/msg", "sysvmq", "msqid", IPCX_OBJ_SYSV_MSG },
-	{ "/proc/sysvipc/sem", "sysvsem", "semid", IPCX_OBJ_SYSV_SEM },
-	{ "/proc/sysvipc/shm", "sysvshm", "shmid", IPCX_OBJ_SYSV_SHM },
+	{ "/proc/sysvipc/msg", "msqid", IPCX_OBJ_SYSV_MSG },
+	{ "/proc/sysvipc/sem", "semid", IPCX_OBJ_SYSV_SEM },
+	{ "/proc/sysvipc/shm", "shmid", IPCX_OBJ_SYSV_SHM },
 };
 
 static long long col_val(char *const *v, int nv, int col)
@@ -213,10 +215,11 @@ static void sysv_row(struct objvec *ov, int f, char *const *hdr, int nh, char *c
 		return;
 	uint32_t k = (uint32_t)key;
 	char url[64];
-	if (k == 0) /* IPC_PRIVATE: many may share key 0, the id tells them apart */
-		snprintf(url, sizeof(url), "%s:0x%08x?id=%lld", sysv_files[f].scheme, k, id);
-	else
-		snprintf(url, sizeof(url), "%s:0x%08x", sysv_files[f].scheme, k);
+	/* IPC_PRIVATE: many may share key 0, the id tells them apart. */
+	struct ipcx__objid obj = { .kind = sysv_files[f].kind, .key = k, .has_id = k == 0,
+				   .id = (uint32_t)id };
+	if (ipcx__obj_url(&obj, url, sizeof(url)) < 0)
+		return;
 	struct ipcx_obj *o = ipcx__ov_add(ov, sysv_files[f].kind, url, "");
 	if (!o)
 		return;
@@ -286,9 +289,10 @@ int ipcx__scan_devshm(struct objvec *ov)
 		bool sem = strncmp(e->d_name, "sem.", 4) == 0 && e->d_name[4];
 		char name[300], url[310];
 		snprintf(name, sizeof(name), "/%s", sem ? e->d_name + 4 : e->d_name);
-		snprintf(url, sizeof(url), "%s:%s", sem ? "sem" : "shm", name);
-		struct ipcx_obj *o = add_listed(ov, sem ? IPCX_OBJ_POSIX_SEM : IPCX_OBJ_POSIX_SHM,
-						url, name, &st);
+		int kind = sem ? IPCX_OBJ_POSIX_SEM : IPCX_OBJ_POSIX_SHM;
+		if (ipcx__obj_url(IPCX__OBJ_NAMED(kind, name), url, sizeof(url)) < 0)
+			continue;
+		struct ipcx_obj *o = add_listed(ov, kind, url, name, &st);
 		if (o)
 			o->size = (int64_t)st.stx_size;
 	}
@@ -394,7 +398,8 @@ int ipcx__scan_mqueue(struct objvec *ov)
 	while ((e = next_file(d, dfd, &st))) {
 		char name[300], url[310];
 		snprintf(name, sizeof(name), "/%s", e->d_name);
-		snprintf(url, sizeof(url), "mq:%s", name);
+		if (ipcx__obj_url(IPCX__OBJ_NAMED(IPCX_OBJ_POSIX_MQ, name), url, sizeof(url)) < 0)
+			continue;
 		struct ipcx_obj *o = add_listed(ov, IPCX_OBJ_POSIX_MQ, url, name, &st);
 		if (!o)
 			continue;
@@ -443,8 +448,8 @@ int ipcx__scan_unix(struct objvec *ov)
 		path[strcspn(path, "\n")] = '\0';
 		if (!path[0] || (path[0] != '/' && path[0] != '@'))
 			continue; /* unnamed, or bound to a relative path we cannot place */
-		char *url = NULL;
-		if (asprintf(&url, "unix:%s", path) < 0)
+		char url[IPCX__CANON_MAX];
+		if (ipcx__obj_url(IPCX__OBJ_NAMED(IPCX_OBJ_UNIX_SOCKET, path), url, sizeof(url)) < 0)
 			continue;
 		struct ipcx_obj *o = ipcx__ov_find(ov, url);
 		if (!o && (o = ipcx__ov_add(ov, IPCX_OBJ_UNIX_SOCKET, url, path))) {
@@ -458,7 +463,6 @@ int ipcx__scan_unix(struct objvec *ov)
 		}
 		if (o && o->kind == IPCX_OBJ_UNIX_SOCKET)
 			add_sock(ipcx__ov_x(ov, o), ino);
-		free(url);
 	}
 	free(line);
 	fclose(f);
@@ -471,20 +475,20 @@ int ipcx__scan_unix(struct objvec *ov)
 static void add_file(struct objvec *ov, const char *path, const struct statx *st)
 {
 	bool fifo = S_ISFIFO(st->stx_mode);
-	char *url = NULL;
-	if (asprintf(&url, "%s:%s", fifo ? "fifo" : "unix", path) < 0)
+	int kind = fifo ? IPCX_OBJ_FIFO : IPCX_OBJ_UNIX_SOCKET;
+	char url[IPCX__CANON_MAX];
+	if (ipcx__obj_url(IPCX__OBJ_NAMED(kind, path), url, sizeof(url)) < 0)
 		return;
 	struct ipcx_obj *o = ipcx__ov_find(ov, url);
 	if (!o) {
 		/* A socket file no socket is bound to any more: what a crash leaves. */
-		o = ipcx__ov_add(ov, fifo ? IPCX_OBJ_FIFO : IPCX_OBJ_UNIX_SOCKET, url, path);
+		o = ipcx__ov_add(ov, kind, url, path);
 		if (o) {
 			struct objx *x = ipcx__ov_x(ov, o);
 			fill_stat(o, x, st);
 			x->match = fifo ? MATCH_FILE : MATCH_NONE;
 		}
 	}
-	free(url);
 }
 
 void ipcx__scan_path(struct objvec *ov, const char *path)

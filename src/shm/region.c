@@ -35,9 +35,16 @@ struct ipcx_region {
 	int fd;    /* -1 for sysv and anon */
 	int shmid; /* sysv */
 	bool creator, keep, removed, rdonly;
-	char name[PATH_MAX + 16]; /* shm name, file path, or canonical sysv URL */
-	char canon[NAME_MAX + 32]; /* shm: and sysvshm:: the URL for creator records */
+	char name[PATH_MAX + 16]; /* shm name, file path */
+	uint32_t key;              /* sysv */
 };
+
+/* The object, for creator records (shm: and sysvshm: regions). */
+static struct ipcx__objid region_obj(const struct ipcx_region *r)
+{
+	return r->kind == R_SYSV ? (struct ipcx__objid){ .kind = IPCX_OBJ_SYSV_SHM, .key = r->key }
+				 : (struct ipcx__objid){ .kind = IPCX_OBJ_POSIX_SHM, .name = r->name };
+}
 
 static const char *const kinds[] = { "shm", "sysvshm", "memfd", "anon", "file", NULL };
 
@@ -81,7 +88,6 @@ static int open_fd_kind(struct ipcx_region *r, const struct ipcx__url *u, unsign
 		if (n[0] != '/' || !n[1] || strchr(n + 1, '/') || strlen(n) > NAME_MAX)
 			return ipcx__fail(-EINVAL, "%s: want shm:/name", u->orig);
 		snprintf(r->name, sizeof(r->name), "%s", n);
-		snprintf(r->canon, sizeof(r->canon), "shm:%s", n);
 		fd = shm_open(n, acc | (create ? O_CREAT | O_EXCL : 0), mode);
 	} else {
 		const char *p;
@@ -118,8 +124,7 @@ static int open_sysv(struct ipcx_region *r, const struct ipcx__url *u, unsigned 
 	if (!*u->body || *end || errno || k == IPC_PRIVATE || k < INT32_MIN || k > UINT32_MAX)
 		return ipcx__fail(-EINVAL, "%s: want sysvshm:KEY (a non-zero number)", u->orig);
 	key_t key = (key_t)(int32_t)(uint32_t)k;
-	snprintf(r->name, sizeof(r->name), "sysvshm:0x%08x", (unsigned)key);
-	snprintf(r->canon, sizeof(r->canon), "sysvshm:0x%08x", (unsigned)key);
+	r->key = (uint32_t)key;
 	bool create = flags & IPCX_REGION_CREATE;
 	r->shmid = create ? shmget(key, size, IPC_CREAT | IPC_EXCL | (int)mode) : shmget(key, 0, 0);
 	if (r->shmid < 0)
@@ -172,8 +177,10 @@ static int remove_name(struct ipcx_region *r)
 	if (e < 0)
 		return -errno;
 	r->removed = true;
-	if (r->kind != R_FILE)
-		ipcx__record_removed(r->canon);
+	if (r->kind != R_FILE) {
+		struct ipcx__objid o = region_obj(r);
+		ipcx__record_removed(&o);
+	}
 	return 0;
 }
 
@@ -242,8 +249,10 @@ IPCX_EXPORT int ipcx_region_open(const char *url, unsigned flags, size_t size, i
 	free(u);
 	if (e)
 		return e;
-	if (r->creator && (r->kind == R_SHM || r->kind == R_SYSV))
-		ipcx__record_created(r->canon);
+	if (r->creator && (r->kind == R_SHM || r->kind == R_SYSV)) {
+		struct ipcx__objid o = region_obj(r);
+		ipcx__record_created(&o);
+	}
 	*ret = r;
 	return 0;
 }

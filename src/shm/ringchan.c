@@ -80,7 +80,7 @@ static int cut_fail(const struct ringchan *rc)
 {
 	return ipcx__fail(-EBADMSG, "%s: the segment was cut short by another process "
 				    "(truncated); this channel can no longer be used",
-			  rc->canon);
+			  rc->url);
 }
 
 static const struct ipcx__chan_ops cut_ops;
@@ -88,7 +88,7 @@ static const struct ipcx__chan_ops cut_ops;
 /* ring->whole: 0 while the segment is whole, else make it harmless and fail. */
 static int rc_whole(struct ring *r)
 {
-	struct ringchan *rc = (struct ringchan *)((uint8_t *)r - offsetof(struct ringchan, ring));
+	struct ringchan *rc = ipcx__container_of(r, struct ringchan, ring);
 	if (!rc->cut && !last_page_gone(rc->map, rc->maplen))
 		return 0;
 	if (!rc->cut) {
@@ -280,7 +280,7 @@ int ipcx__ringchan_init(struct ringchan *rc, const struct ipcx_tran *t, bool for
 			const struct ring_geom *g)
 {
 	int r = format ? ipcx__ring_format(rc->map, rc->maplen, g)
-		       : ipcx__ringchan_fits(rc->map, rc->maplen, rc->canon);
+		       : ipcx__ringchan_fits(rc->map, rc->maplen, rc->url);
 	if (r < 0)
 		return r;
 	r = ipcx__ring_attach(&rc->ring, rc->map, rc->maplen, false);

@@ -20,11 +20,13 @@ struct ringchan {
 	int (*unmap)(struct ringchan *rc);
 	bool owner, keep;
 	bool cut;   /* another process cut the segment short: the channel is dead */
-	int shmid;  /* sysvshm */
+	int shmid;  /* sysvshm, and its key */
+	uint32_t key;
 	int lockfd; /* mmap: holds a shared flock for the channel's life */
 	dev_t dev;  /* shm: the object created, so that close removes only its name */
 	ino_t ino;
-	char canon[PATH_MAX + 16]; /* the canonical URL, for creator records */
+	char url[PATH_MAX + 16]; /* the URL as given, for messages */
+	char name[PATH_MAX + 1]; /* shm: the object's name ("/name"); mmap: its path */
 };
 
 /*

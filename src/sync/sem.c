@@ -63,6 +63,15 @@ static int parse(const char *url, struct ipcx__url *u)
 	return ipcx__url_opts(u, sysv ? ipcx__sysvsem_options : posix_options);
 }
 
+/* The semaphore as its creator record names it. */
+static struct ipcx__objid sem_obj(const struct ipcx_sem *s)
+{
+	return s->kind == SEM_SYSV
+		       ? (struct ipcx__objid){ .kind = IPCX_OBJ_SYSV_SEM, .key = s->key }
+		       : (struct ipcx__objid){ .kind = IPCX_OBJ_POSIX_SEM,
+					       .name = s->url + strlen("sem:") };
+}
+
 static int sem_alloc(enum sem_kind kind, struct ipcx_sem **ret)
 {
 	struct ipcx_sem *s = calloc(1, sizeof(*s));
@@ -174,8 +183,9 @@ IPCX_EXPORT int ipcx_sem_create(const char *url, unsigned value, unsigned flags,
 	 * orphan.  A kept object (keep=1, as `ipcx sem create` makes) is meant
 	 * to outlive its creator: it gets no record, and gc leaves it alone.
 	 */
+	struct ipcx__objid o = sem_obj(s);
 	if (s->owner)
-		ipcx__record_created(s->url);
+		ipcx__record_created(&o);
 	*ret = s;
 	return 0;
 }
@@ -202,13 +212,14 @@ IPCX_EXPORT int ipcx_sem_close(ipcx_sem *s)
 	if (!s)
 		return 0;
 	int r = 0;
+	struct ipcx__objid o = sem_obj(s);
 	switch (s->kind) {
 	case SEM_POSIX_NAMED:
 		sem_close(s->sem);
 		if (s->owner) {
-			if (sem_unlink(s->url + 4) < 0)
+			if (sem_unlink(o.name) < 0)
 				r = ipcx__fail(-errno, "%s: sem_unlink", s->url);
-			ipcx__record_removed(s->url);
+			ipcx__record_removed(&o);
 		}
 		break;
 	case SEM_POSIX_MEM:
@@ -216,7 +227,7 @@ IPCX_EXPORT int ipcx_sem_close(ipcx_sem *s)
 	case SEM_SYSV:
 		if (s->owner) {
 			r = ipcx__sysvsem_remove(s);
-			ipcx__record_removed(s->url);
+			ipcx__record_removed(&o);
 		}
 		break;
 	}
@@ -237,9 +248,7 @@ IPCX_EXPORT int ipcx_sem_unlink(const char *url)
 		return r;
 	if (sem_unlink(name) < 0)
 		return ipcx__fail(-errno, "sem:%s: sem_unlink", name);
-	char canon[NAME_MAX + 16];
-	snprintf(canon, sizeof(canon), "sem:%s", name);
-	ipcx__record_removed(canon);
+	ipcx__record_removed(IPCX__OBJ_NAMED(IPCX_OBJ_POSIX_SEM, name));
 	return 0;
 }
 

@@ -20,7 +20,8 @@ struct ipcx_sem {
 	int semid;  /* System V: the set, the member, SEM_UNDO or 0 */
 	unsigned short index;
 	short undo;
-	char url[NAME_MAX + 16]; /* canonical: "sem:/name", "sysvsem:0x0000abcd" */
+	uint32_t key;            /* System V */
+	char url[NAME_MAX + 16]; /* for messages: "sem:/name", "sysvsem:0x0000abcd" */
 };
 
 /*

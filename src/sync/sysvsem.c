@@ -16,6 +16,7 @@
 #include "core/record.h"
 #include "core/url.h"
 #include "sync/sem.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -51,6 +52,7 @@ static int handle_opts(const struct ipcx__url *u, struct ipcx_sem *s, key_t *key
 		return r;
 	s->index = (unsigned short)ipcx__opt(u, SEM_OPT_INDEX);
 	s->undo = ipcx__opt(u, SEM_OPT_UNDO) ? SEM_UNDO : 0;
+	s->key = (uint32_t)*key;
 	snprintf(s->url, sizeof(s->url), "sysvsem:0x%08x", (unsigned)*key);
 	return 0;
 }
@@ -211,6 +213,6 @@ int ipcx__sysvsem_unlink(const struct ipcx__url *u)
 		return ipcx__fail(-errno, "%s: semget", s.url);
 	if (semctl(id, 0, IPC_RMID) < 0)
 		return ipcx__fail(-errno, "%s: semctl(IPC_RMID)", s.url);
-	ipcx__record_removed(s.url);
+	ipcx__record_removed(IPCX__OBJ_KEYED(IPCX_OBJ_SYSV_SEM, key));
 	return 0;
 }

@@ -45,7 +45,7 @@ struct fifo {
 	struct ipcx__io io;
 	int keepalive;   /* the listener's own write end, or -1 */
 	char *path;      /* removed on close (if it still names `own`), or NULL */
-	char *record;
+	char *record;    /* its path in its creator record, or NULL (keep=1) */
 	struct stat own; /* the listener's FIFO (device and inode) */
 };
 
@@ -91,7 +91,7 @@ static int fifo_close(ipcx_chan *c)
 	ipcx__close_fd(f->keepalive);
 	ipcx__io_fini(&f->io);
 	if (f->record)
-		ipcx__record_removed(f->record);
+		ipcx__record_removed(IPCX__OBJ_NAMED(IPCX_OBJ_FIFO, f->record));
 	free(f->path);
 	free(f->record);
 	free(f);
@@ -358,20 +358,19 @@ static int fifo_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **re
 		return r;
 	char *path = NULL, *record = NULL;
 	/* A kept FIFO is meant to outlive us: no creator record for gc. */
-	if (!o.keep && (!(path = strdup(o.path)) || asprintf(&record, "fifo:%s", o.path) < 0)) {
-		record = NULL;
+	if (!o.keep && (!(path = strdup(o.path)) || !(record = strdup(o.path)))) {
 		r = -ENOMEM;
 		goto fail;
 	}
 	if (record)
-		ipcx__record_created(record);
+		ipcx__record_created(IPCX__OBJ_NAMED(IPCX_OBJ_FIFO, record));
 	if ((r = fifo_new(rd, wr, &o, path, record, ret)) == 0) {
 		struct fifo *f = ipcx__container_of(*ret, struct fifo, base);
 		f->own = st;
 		return 0;
 	}
 	if (record)
-		ipcx__record_removed(record);
+		ipcx__record_removed(IPCX__OBJ_NAMED(IPCX_OBJ_FIFO, record));
 fail:
 	remove_own(o.path, &st); /* while it is still open: see remove_stale */
 	ipcx__close_fd(rd);

@@ -22,7 +22,6 @@
  */
 #include "core/error.h"
 #include "core/fd.h"
-#include "core/record.h"
 #include "core/tran.h"
 #include "core/trust.h"
 #include "core/url.h"
@@ -126,7 +125,7 @@ static int open_log(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 	struct ringchan *rc = calloc(1, sizeof(*rc));
 	if (!rc)
 		return -ENOMEM;
-	snprintf(rc->canon, sizeof(rc->canon), "mmap:%s", path);
+	snprintf(rc->url, sizeof(rc->url), "%s", u->orig);
 	int oflags = O_RDWR | O_NOFOLLOW | ((flags & IPCX_INHERIT) ? 0 : O_CLOEXEC);
 	bool created = true;
 	rc->lockfd = open(path, oflags | O_CREAT | O_EXCL, mode);
@@ -179,8 +178,7 @@ static int open_log(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 	rc->ring.persistent = true;
 	rc->ring.durability = dur;
 	rc->unmap = mmap_unmap;
-	if (created)
-		ipcx__record_created(rc->canon);
+	/* No creator record: a log is meant to outlive its writers, as keep=1 is. */
 	*ret = &rc->c;
 	return 0;
 }

@@ -226,10 +226,8 @@ static int mq_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 	}
 	if ((r = mq_wrap(u, mqd, flags, !keep, name, ret)) < 0)
 		goto fail;
-	char rec[NAME_MAX + 8];
-	snprintf(rec, sizeof(rec), "mq:%s", name);
 	if (!keep) /* a kept queue is meant to outlive us: not an orphan for gc */
-		ipcx__record_created(rec);
+		ipcx__record_created(IPCX__OBJ_NAMED(IPCX_OBJ_POSIX_MQ, name));
 	return 0;
 fail:
 	mq_close(mqd);
@@ -361,9 +359,7 @@ static int mq_close_(ipcx_chan *c)
 	if (m->owner) {
 		if (mq_unlink(m->name) < 0)
 			r = -errno;
-		char rec[NAME_MAX + 8];
-		snprintf(rec, sizeof(rec), "mq:%s", m->name);
-		ipcx__record_removed(rec);
+		ipcx__record_removed(IPCX__OBJ_NAMED(IPCX_OBJ_POSIX_MQ, m->name));
 	}
 	free(m->held);
 	free(m);

@@ -14,6 +14,7 @@
 #include "core/url.h"
 #include "shm/ring.h"
 #include "shm/ringchan.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -79,9 +80,9 @@ static int shm_unmap(struct ringchan *rc)
 		atomic_store(&((struct ring_hdr *)rc->map)->kept, 1);
 	} else if (rc->owner) {
 		/* Still mapped, so still locked: the name is ours to remove. */
-		r = unlink_if_ours(rc->canon + strlen("shm:"), rc->dev, rc->ino);
+		r = unlink_if_ours(rc->name, rc->dev, rc->ino);
 		if (r == 0)
-			ipcx__record_removed(rc->canon);
+			ipcx__record_removed(IPCX__OBJ_NAMED(IPCX_OBJ_POSIX_SHM, rc->name));
 	}
 	munmap(rc->map, rc->maplen); /* drops the lock */
 	return r;
@@ -121,7 +122,7 @@ static bool abandoned(int fd)
  * one removes it, and the other, finding it locked or its name gone, is
  * refused as by a live ring.
  */
-static bool remove_stale(const char *name, const char *canon)
+static bool remove_stale(const char *name)
 {
 	int fd = shm_open(name, O_RDWR, 0);
 	if (fd < 0)
@@ -131,7 +132,7 @@ static bool remove_stale(const char *name, const char *canon)
 		       abandoned(fd) && unlink_if_ours(name, st.st_dev, st.st_ino) == 0;
 	close(fd); /* drops the lock */
 	if (removed)
-		ipcx__record_removed(canon);
+		ipcx__record_removed(IPCX__OBJ_NAMED(IPCX_OBJ_POSIX_SHM, name));
 	return removed;
 }
 
@@ -154,13 +155,13 @@ static int lock_new(int fd)
 }
 
 /* Create the object exclusively, replacing a stale ring; fd or -errno. */
-static int create(const char *name, mode_t mode, const char *canon)
+static int create(const char *name, mode_t mode)
 {
 	/* shm_open adds O_NOFOLLOW and O_CLOEXEC; O_EXCL: no squatter. */
 	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, mode);
 	if (fd >= 0 || errno != EEXIST)
 		return fd < 0 ? -errno : fd;
-	if (!remove_stale(name, canon))
+	if (!remove_stale(name))
 		return -EEXIST; /* a live ring, not a ring, or replaced by another listener */
 	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, mode);
 	return fd < 0 ? -errno : fd;
@@ -178,9 +179,10 @@ static int shm_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret
 	struct ringchan *rc = calloc(1, sizeof(*rc));
 	if (!rc)
 		return -ENOMEM;
-	snprintf(rc->canon, sizeof(rc->canon), "shm:%s", name);
+	snprintf(rc->url, sizeof(rc->url), "%s", u->orig);
+	snprintf(rc->name, sizeof(rc->name), "%s", name);
 	rc->maplen = ipcx__ring_size(&g);
-	int fd = create(name, mode, rc->canon);
+	int fd = create(name, mode);
 	if (fd < 0) {
 		r = fd == -EEXIST ? ipcx__fail(fd, "%s: exists, and is not a stale ring to replace",
 					       u->orig)
@@ -221,7 +223,7 @@ static int shm_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret
 	}
 	(void)flags; /* the channel keeps no descriptor to inherit */
 	if (!keep) /* a kept ring is meant to outlive us: not an orphan for gc */
-		ipcx__record_created(rc->canon);
+		ipcx__record_created(IPCX__OBJ_NAMED(IPCX_OBJ_POSIX_SHM, rc->name));
 	*ret = &rc->c;
 	return 0;
 }
@@ -283,7 +285,8 @@ static int shm_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 	struct ringchan *rc = calloc(1, sizeof(*rc));
 	if (!rc)
 		return -ENOMEM;
-	snprintf(rc->canon, sizeof(rc->canon), "shm:%s", name);
+	snprintf(rc->url, sizeof(rc->url), "%s", u->orig);
+	snprintf(rc->name, sizeof(rc->name), "%s", name);
 	r = shm_attach(u, name, rc);
 	if (r == 0) {
 		rc->unmap = shm_unmap;

@@ -269,11 +269,6 @@ static int set_qbytes(const struct ipcx__url *u, int id)
 	return ipcx__fail(-errno, "%s: msgctl(IPC_SET): %s", u->orig, strerror(errno));
 }
 
-static void sv_canon(key_t key, char *buf, size_t cap)
-{
-	snprintf(buf, cap, "sysvmq:0x%08x", (unsigned)key);
-}
-
 static int sv_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 {
 	struct sv_cfg cfg;
@@ -290,10 +285,8 @@ static int sv_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 		msgctl(id, IPC_RMID, NULL);
 		return r;
 	}
-	char canon[32];
-	sv_canon(cfg.key, canon, sizeof(canon));
 	if (!keep) /* a kept queue is meant to outlive us: not an orphan for gc */
-		ipcx__record_created(canon);
+		ipcx__record_created(IPCX__OBJ_KEYED(IPCX_OBJ_SYSV_MSG, cfg.key));
 	return 0;
 }
 
@@ -420,9 +413,7 @@ static int sv_close(ipcx_chan *c)
 	if (s->owner) {
 		if (msgctl(s->id, IPC_RMID, NULL) < 0)
 			r = -errno;
-		char canon[32];
-		sv_canon(s->key, canon, sizeof(canon));
-		ipcx__record_removed(canon);
+		ipcx__record_removed(IPCX__OBJ_KEYED(IPCX_OBJ_SYSV_MSG, s->key));
 	}
 	ipcx__close_fd(c->fd);
 	free(s->msg);

@@ -12,6 +12,7 @@
 #include "core/url.h"
 #include "shm/ring.h"
 #include "shm/ringchan.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -68,7 +69,7 @@ static int sysv_unmap(struct ringchan *rc)
 	if (rc->owner && !rc->keep) {
 		if (shmctl(rc->shmid, IPC_RMID, NULL) < 0)
 			return -errno;
-		ipcx__record_removed(rc->canon);
+		ipcx__record_removed(IPCX__OBJ_KEYED(IPCX_OBJ_SYSV_SHM, rc->key));
 	}
 	return 0;
 }
@@ -108,7 +109,7 @@ static bool creator_runs(const struct shmid_ds *ds)
  * to look), but only one creates the key again (IPC_EXCL); the other is
  * refused, as by a live segment.
  */
-static bool remove_stale(key_t key, const char *canon)
+static bool remove_stale(key_t key, const char *url)
 {
 	int id = shmget(key, 0, 0);
 	struct shmid_ds ds;
@@ -120,24 +121,24 @@ static bool remove_stale(key_t key, const char *canon)
 	if (m == (void *)-1)
 		return false;
 	struct ring r;
-	bool stale = ipcx__ringchan_fits(m, ds.shm_segsz, canon) == 0 &&
+	bool stale = ipcx__ringchan_fits(m, ds.shm_segsz, url) == 0 &&
 		     ipcx__ring_attach(&r, m, ds.shm_segsz, true) == 0 && ipcx__ring_abandoned(&r);
 	detach(m, ds.shm_segsz);
 	if (!stale)
 		return false;
 	if (shmctl(id, IPC_RMID, NULL) < 0)
 		return false;
-	ipcx__record_removed(canon);
+	ipcx__record_removed(IPCX__OBJ_KEYED(IPCX_OBJ_SYSV_SHM, key));
 	return true;
 }
 
 /* Create the segment exclusively, replacing a stale one: its id, or -errno. */
-static int create_seg(key_t key, size_t size, mode_t mode, const char *canon)
+static int create_seg(key_t key, size_t size, mode_t mode, const char *url)
 {
 	int id = shmget(key, size, IPC_CREAT | IPC_EXCL | (int)mode);
 	if (id >= 0 || errno != EEXIST)
 		return id < 0 ? -errno : id;
-	if (!remove_stale(key, canon))
+	if (!remove_stale(key, url))
 		return -EEXIST; /* live, not a ring, or replaced by another listener */
 	id = shmget(key, size, IPC_CREAT | IPC_EXCL | (int)mode);
 	return id < 0 ? -errno : id;
@@ -150,16 +151,18 @@ static int sysv_open(const struct ipcx__url *u, bool create, ipcx_chan **ret)
 	bool keep = ipcx__opt(u, SYSVSHM_KEEP);
 	key_t key = 0;
 	int r;
-	if ((r = ipcx__url_sysv_key(u, ipcx__opt(u, SYSVSHM_PROJ), &key)) || (r = ipcx__ring_geom_parse(u, &g)))
+	if ((r = ipcx__url_sysv_key(u, ipcx__opt(u, SYSVSHM_PROJ), &key)) ||
+	    (r = ipcx__ring_geom_parse(u, &g)))
 		return r;
 	struct ringchan *rc = calloc(1, sizeof(*rc));
 	if (!rc)
 		return -ENOMEM;
-	snprintf(rc->canon, sizeof(rc->canon), "sysvshm:0x%08x", (unsigned)key);
+	snprintf(rc->url, sizeof(rc->url), "%s", u->orig);
+	rc->key = (uint32_t)key;
 	for (int tries = 0;; tries++) {
 		if (create) {
 			rc->maplen = ipcx__ring_size(&g);
-			rc->shmid = create_seg(key, rc->maplen, mode, rc->canon);
+			rc->shmid = create_seg(key, rc->maplen, mode, rc->url);
 		} else {
 			rc->shmid = shmget(key, 0, 0);
 			if (rc->shmid < 0)
@@ -208,7 +211,7 @@ static int sysv_open(const struct ipcx__url *u, bool create, ipcx_chan **ret)
 		return r;
 	}
 	if (create && !rc->keep) /* a kept ring is meant to outlive us */
-		ipcx__record_created(rc->canon);
+		ipcx__record_created(IPCX__OBJ_KEYED(IPCX_OBJ_SYSV_SHM, rc->key));
 	*ret = &rc->c;
 	return 0;
 }

@@ -173,17 +173,17 @@ static int bind_socket(const struct ipcx__url *u, int fd, const struct uaddr *a,
 	return 0;
 }
 
-static char *canonical_url(const struct uaddr *a)
+/* The socket's name for its creator record: "/path" or "@name" (malloc'd). */
+static char *record_name(const struct uaddr *a)
 {
 	char *s = NULL;
 	if (a->abstract) {
 		size_t n = a->len - offsetof(struct sockaddr_un, sun_path) - 1;
-		if (asprintf(&s, "unix:@%.*s", (int)n, a->sa.sun_path + 1) < 0)
+		if (asprintf(&s, "@%.*s", (int)n, a->sa.sun_path + 1) < 0)
 			return NULL;
-	} else if (asprintf(&s, "unix:%s", a->path) < 0) {
-		return NULL;
+		return s;
 	}
-	return s;
+	return strdup(a->path);
 }
 
 /* Create, bind and (for connection types) listen; returns the socket. */
@@ -255,7 +255,7 @@ struct gram {
 	char *unlink_path;
 	dev_t dev;      /* the socket file's, for ipcx__sockfile_remove */
 	ino_t ino;
-	char *record;
+	char *record;   /* its name in its creator record ("/path", "@name"), or NULL */
 };
 
 static ssize_t gram_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
@@ -384,7 +384,7 @@ static int gram_close(ipcx_chan *c)
 	ipcx__close_fd(g->io.fd);
 	ipcx__io_fini(&g->io);
 	if (g->record)
-		ipcx__record_removed(g->record);
+		ipcx__record_removed(IPCX__OBJ_NAMED(IPCX_OBJ_UNIX_SOCKET, g->record));
 	free(g->unlink_path);
 	free(g->record);
 	free(g);
@@ -447,9 +447,9 @@ static int unix_listen_type(const struct ipcx__url *u, unsigned flags, int type,
 	char *path = (a.abstract || o.keep) ? NULL : strdup(a.path);
 	/* A kept object is meant to outlive us: no creator record, so that
 	 * ipcx gc never takes it for an orphan. */
-	char *record = o.keep ? NULL : canonical_url(&a);
+	char *record = o.keep ? NULL : record_name(&a);
 	if (record)
-		ipcx__record_created(record);
+		ipcx__record_created(IPCX__OBJ_NAMED(IPCX_OBJ_UNIX_SOCKET, record));
 	if (type == SOCK_DGRAM) {
 		r = gram_new(t, fd, &o, true, path, &file, record, ret);
 		if (r == 0 && a.abstract)
@@ -469,7 +469,7 @@ static int unix_listen_type(const struct ipcx__url *u, unsigned flags, int type,
 			ipcx__sockfile_remove(a.path, file.st_dev, file.st_ino);
 		ipcx__close_fd(fd);
 		if (record)
-			ipcx__record_removed(record);
+			ipcx__record_removed(IPCX__OBJ_NAMED(IPCX_OBJ_UNIX_SOCKET, record));
 		free(path);
 		free(record);
 	}

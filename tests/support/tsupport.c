@@ -1,5 +1,8 @@
 #include "tsupport.h"
 
+#include "core/record.h"
+#include "inspect/objurl.h"
+
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -185,6 +188,22 @@ const char *t_helper(void)
 {
 	const char *b = getenv("IPCX_TEST_HELPER");
 	return b ? b : "build/bin/ipcx_test_helper";
+}
+
+int t_record_created(const char *url)
+{
+	char name[IPCX__NAME_MAX];
+	struct ipcx__objid o;
+	int r = ipcx__obj_parse(url, &o, name, sizeof(name));
+	return r < 0 ? r : ipcx__record_created(&o);
+}
+
+void t_record_removed(const char *url)
+{
+	char name[IPCX__NAME_MAX];
+	struct ipcx__objid o;
+	if (ipcx__obj_parse(url, &o, name, sizeof(name)) == 0)
+		ipcx__record_removed(&o);
 }
 
 bool t_readable(int fd, int timeout_ms)

@@ -74,6 +74,14 @@ void t_expect_recv(ipcx_chan *c, const char *want);
 bool t_readable(int fd, int timeout_ms);
 bool t_chan_readable(ipcx_chan *c, int timeout_ms);
 
+/*
+ * Record the object url names as created by this process, as its listener
+ * would (core/record.h), or drop that record: 0, or -EINVAL for a URL that
+ * names no object.
+ */
+int t_record_created(const char *url);
+void t_record_removed(const char *url);
+
 /* The CLI and the exec helper, as built (IPCX_BIN, IPCX_TEST_HELPER). */
 const char *t_bin(void);
 const char *t_helper(void);
