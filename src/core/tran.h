@@ -14,6 +14,21 @@
  * The build generates the registry from the file names (cmake/registry.cmake),
  * so the core never names a transport (core/registry.h).
  *
+ * Its URL options are a typed table (core/url.h: name, type, range,
+ * default), indexed by an enum of its own and ended by an empty entry:
+ *
+ *     enum { FOO_MODE, FOO_DEPTH, FOO_NOPTS };
+ *     static const struct ipcx__opt foo_options[FOO_NOPTS + 1] = {
+ *             [FOO_MODE] = IPCX__MODE("mode", 0600),
+ *             [FOO_DEPTH] = IPCX__UINT("depth", 1, 1024, 64),
+ *     };
+ *
+ * with .options = foo_options.  The core refuses any other option and
+ * parses these once, before listen or dial; the transport reads
+ * ipcx__opt(u, FOO_DEPTH) (the default when absent) and ipcx__opt_set().
+ * A transport over the shared-memory ring starts its table with
+ * IPCX__RING_OPTS (shm/ringchan.h) and numbers its own from RING_NOPTS.
+ *
  * A channel is a transport's own struct with a struct ipcx_chan in it (the
  * head, below), which the transport's operations get back to with
  * ipcx__container_of(); the core allocates nothing for it.
