@@ -64,10 +64,12 @@ const char *ipcx_errdetail(void);
  * Options follow '?', as in "unix:/run/app.sock?max=1048576&mode=0660".
  * Options every transport understands where it makes sense:
  *   max=BYTES        largest message (bounds every allocation for it)
- *   mode=OCTAL       permissions of a created object (default 0600); for a
- *                    file that is opened rather than created (mmap:,
- *                    file:), also whom the caller lets have written it:
- *                    another user's file, or one writable by group or
+ *   mode=OCTAL       permissions of a created object (default 0600); for an
+ *                    object that is opened rather than created (mmap:,
+ *                    file:, and what a dial of mq:, sysvmq:, shm:,
+ *                    sysvshm: attaches to), also whom the caller lets have
+ *                    written it: another user's object (root included: it
+ *                    accepts root's only), or one writable by group or
  *                    others, is -EPERM unless mode= shares it as widely
  *                    (docs/transports.md, "Trust")
  *   keep=1           the listener does not remove its object on close

@@ -262,7 +262,12 @@ Test(mq, permissions)
 	ipcx_close(l);
 	cr_assert_eq(ipcx_listen(mq_url(SMALL "&mode=0666"), 0, &l), 0, "%s",
 		     ipcx_errdetail());
-	cr_expect_eq(t_run_as_nobody(t_nobody_dial_send_recv, url), 0, "mode=0666 lets it in");
+	/* A dialer takes a queue others may write only if its URL says so. */
+	char plain[200], shared[220];
+	snprintf(plain, sizeof(plain), "mq:%s", qname);
+	snprintf(shared, sizeof(shared), "mq:%s?mode=0666", qname);
+	cr_expect_eq(t_run_as_nobody(t_nobody_dial_send_recv, plain), 13, "not trusted");
+	cr_expect_eq(t_run_as_nobody(t_nobody_dial_send_recv, shared), 0, "mode=0666 lets it in");
 	ipcx_close(l);
 }
 

@@ -891,6 +891,39 @@ Test(shm, cut_live_ring)
 	expect_removed(name);
 }
 
+/*
+ * Another user dials a ring: a 0600 one keeps it out (EACCES); a 0666 one it
+ * may open, and takes only if its dial URL says that it shares the ring with
+ * everyone (mode=0666), since anyone could have written what is in it.
+ */
+static void nobody_dials_ring(const char *scheme, const char *name)
+{
+	char own[256], open_u[300], plain[256], shared[300];
+	snprintf(own, sizeof(own), "%s:%s?capacity=4096&max=64", scheme, name);
+	snprintf(open_u, sizeof(open_u), "%s&mode=0666", own);
+	snprintf(plain, sizeof(plain), "%s:%s", scheme, name);
+	snprintf(shared, sizeof(shared), "%s?mode=0666", plain);
+	ipcx_chan *l;
+	cr_assert_eq(ipcx_listen(own, 0, &l), 0, "%s: %s", own, ipcx_errdetail());
+	cr_expect_eq(t_run_as_nobody(t_nobody_dial_send_recv, plain), 10, "%s: 0600", plain);
+	cr_assert_eq(ipcx_close(l), 0);
+	cr_assert_eq(ipcx_listen(open_u, 0, &l), 0, "%s: %s", open_u, ipcx_errdetail());
+	cr_expect_eq(t_run_as_nobody(t_nobody_dial_send_recv, plain), 13, "%s: not trusted", plain);
+	cr_expect_eq(t_run_as_nobody(t_nobody_dial_send_recv, shared), 0, "%s", shared);
+	cr_assert_eq(ipcx_close(l), 0);
+}
+
+Test(shm, permissions)
+{
+	if (geteuid() != 0 || !t_have_nobody())
+		cr_skip_test("needs root and a user 'nobody'");
+	char name[200], key[32];
+	snprintf(name, sizeof(name), "/%s", t_name());
+	nobody_dials_ring("shm", name);
+	snprintf(key, sizeof(key), "0x%08x", (unsigned)t_sysv_key());
+	nobody_dials_ring("sysvshm", key);
+}
+
 /* mode=0666 lets another user cut it; mode=0644 does not (nor lets it dial). */
 Test(shm, cut_by_another_user)
 {

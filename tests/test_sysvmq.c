@@ -224,7 +224,12 @@ Test(sysvmq, permissions)
 	cr_expect_eq(t_run_as_nobody(t_nobody_dial_send_recv, url), 10, "0600 refuses nobody");
 	ipcx_close(l);
 	cr_assert_eq(ipcx_listen(sv_url("mode=0666"), 0, &l), 0, "%s", ipcx_errdetail());
-	cr_expect_eq(t_run_as_nobody(t_nobody_dial_send_recv, url), 0, "mode=0666 lets it in");
+	/* A dialer takes a queue others may write only if its URL says so. */
+	char plain[64], shared[80];
+	snprintf(plain, sizeof(plain), "sysvmq:0x%08x", (unsigned)key);
+	snprintf(shared, sizeof(shared), "%s?mode=0666", plain);
+	cr_expect_eq(t_run_as_nobody(t_nobody_dial_send_recv, plain), 13, "not trusted");
+	cr_expect_eq(t_run_as_nobody(t_nobody_dial_send_recv, shared), 0, "mode=0666 lets it in");
 	ipcx_close(l);
 }
 

@@ -1,10 +1,11 @@
 /*
  * Whose files are trusted (docs/transports.md, "Trust"): an object that ipcx
  * opens instead of creating — an mmap: log, a file: record file, a file: or
- * shm: region — is refused (-EPERM, with a detail) when another user owns it
- * or when group or others may write it, unless the URL's mode= accepts
- * that.  The suite runs as root: these tests make files of "nobody" (and
- * skip, saying so, where there is no such user or they are not root).
+ * shm: region, a queue or ring that a dial attaches to — is refused (-EPERM,
+ * with a detail) when another user owns it (or, System V, created it) or
+ * when group or others may write it, unless the URL's mode= accepts that.
+ * The suite runs as root: these tests make files of "nobody" (and skip,
+ * saying so, where there is no such user or they are not root).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -217,4 +219,142 @@ Test(trust, shm_region)
 	expect_region(open_u, -EPERM, "owned by uid");
 	expect_region(u, 0, NULL);
 	shm_unlink(name);
+}
+
+/* ---- queues and rings in shared name spaces, on dial ------------------------------ */
+
+/*
+ * As nobody: take the name first (listen with mode=0666, kept), and put a
+ * forged message in, as a squatter would for a root service to receive.
+ */
+static int nobody_plants(void *arg)
+{
+	char u[600];
+	snprintf(u, sizeof(u), "%s%skeep=1&mode=0666", (const char *)arg,
+		 strchr(arg, '?') ? "&" : "?");
+	ipcx_chan *c, *d;
+	if (ipcx_listen(u, 0, &c) < 0)
+		return 1;
+	/* A queue's listener can send; a ring's listener as well: either is a peer. */
+	int ok = ipcx_dial(u, 0, &d) == 0 && ipcx_send(d, "forged", 6, 1000) == 6;
+	if (ok)
+		ipcx_close(d);
+	ipcx_close(c);
+	return ok ? 0 : 2;
+}
+
+/* url (no options) planted by nobody: refused on dial, taken with mode=0666. */
+static void planted_by_nobody(const char *url, const char *opts)
+{
+	char with[600], plain[600];
+	snprintf(plain, sizeof(plain), "%s%s%s", url, opts ? "?" : "", opts ? opts : "");
+	snprintf(with, sizeof(with), "%s?%s%smode=0666", url, opts ? opts : "", opts ? "&" : "");
+	cr_assert_eq(t_run_as_nobody(nobody_plants, plain), 0, "nobody took %s", url);
+	ipcx_chan *c = NULL;
+	expect_refused(ipcx_dial(plain, 0, &c), "owned by uid");
+	cr_expect_null(c);
+	/* Only a caller that says it shares the object with everyone takes it. */
+	expect_accepted(ipcx_dial, with, "forged");
+	cr_expect_eq(ipcx_obj_remove(url, IPCX_RM_FORCE), 0, "%s: %s", url, ipcx_errdetail());
+}
+
+static const char *posix_url(const char *scheme)
+{
+	static char u[2][256];
+	static int n;
+	char *b = u[n++ % 2];
+	snprintf(b, 256, "%s:/%s", scheme, t_name());
+	return b;
+}
+
+static const char *sysv_url(const char *scheme)
+{
+	static char u[2][256];
+	static int n;
+	char *b = u[n++ % 2];
+	snprintf(b, 256, "%s:0x%08x", scheme, (unsigned)t_sysv_key());
+	return b;
+}
+
+Test(trust, mq_planted_by_nobody)
+{
+	need_root_and_nobody();
+	planted_by_nobody(posix_url("mq"), "maxmsg=4&msgsize=64");
+}
+
+Test(trust, sysvmq_planted_by_nobody)
+{
+	need_root_and_nobody();
+	planted_by_nobody(sysv_url("sysvmq"), NULL);
+}
+
+Test(trust, shm_ring_planted_by_nobody)
+{
+	need_root_and_nobody();
+	planted_by_nobody(posix_url("shm"), "capacity=4096&max=64");
+}
+
+Test(trust, sysvshm_ring_planted_by_nobody)
+{
+	need_root_and_nobody();
+	planted_by_nobody(sysv_url("sysvshm"), "capacity=4096&max=64");
+}
+
+/* Our own objects that group or others may write: refused unless mode= says so. */
+Test(trust, rings_and_queues_writable_by_others)
+{
+	need_root_and_nobody();
+	const char *urls[] = { posix_url("mq"), sysv_url("sysvmq"), posix_url("shm"),
+			       sysv_url("sysvshm") };
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		char open_u[300], u[300];
+		snprintf(u, sizeof(u), "%s?mode=0620", urls[i]);
+		ipcx_chan *l, *c;
+		cr_assert_eq(ipcx_listen(u, 0, &l), 0, "%s: %s", u, ipcx_errdetail());
+		expect_refused(ipcx_dial(urls[i], 0, &c), "writable by group or others");
+		snprintf(open_u, sizeof(open_u), "%s?mode=0644", urls[i]);
+		expect_refused(ipcx_dial(open_u, 0, &c), "mode 0620");
+		/* Root is in its own group only: 0660 accepts a root group's object. */
+		snprintf(open_u, sizeof(open_u), "%s?mode=0660", urls[i]);
+		cr_expect_eq(ipcx_dial(open_u, 0, &c), 0, "%s: %s", open_u, ipcx_errdetail());
+		ipcx_close(c);
+		ipcx_close(l);
+	}
+}
+
+/*
+ * A System V object names its creator apart from its owner, and the kernel
+ * lets both write it.  A queue nobody made and then gave to root (IPC_SET of
+ * uid and gid, which its creator may do) is still nobody's to forge.
+ */
+static int nobody_makes_and_gives(void *arg)
+{
+	int key = *(int *)arg;
+	int id = msgget(key, IPC_CREAT | IPC_EXCL | 0600);
+	struct msqid_ds ds;
+	if (id < 0 || msgctl(id, IPC_STAT, &ds) < 0)
+		return 1;
+	ds.msg_perm.uid = 0;
+	ds.msg_perm.gid = 0;
+	return msgctl(id, IPC_SET, &ds) < 0 ? 2 : 0;
+}
+
+Test(trust, sysvmq_made_by_nobody_given_to_root)
+{
+	need_root_and_nobody();
+	int key = t_sysv_key();
+	cr_assert_eq(t_run_as_nobody(nobody_makes_and_gives, &key), 0);
+	int id = msgget(key, 0);
+	struct msqid_ds ds;
+	cr_assert_eq(msgctl(id, IPC_STAT, &ds), 0);
+	cr_assert_eq(ds.msg_perm.uid, 0, "root owns it now");
+	cr_assert_eq(ds.msg_perm.cuid, nobody_uid, "nobody made it");
+	char u[64], with[80];
+	snprintf(u, sizeof(u), "sysvmq:0x%08x", (unsigned)key);
+	snprintf(with, sizeof(with), "%s?mode=0666", u);
+	ipcx_chan *c;
+	expect_refused(ipcx_dial(u, 0, &c), "created by uid");
+	cr_expect_eq(ipcx_dial(with, 0, &c), 0, "%s", ipcx_errdetail());
+	ipcx_close(c);
+	msgctl(id, IPC_RMID, NULL);
 }

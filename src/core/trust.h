@@ -18,5 +18,11 @@
 int ipcx__trust(const char *what, uid_t uid, gid_t gid, mode_t mode, mode_t asked);
 /* The same for an open file (fstat). */
 int ipcx__trust_fd(const char *what, int fd, mode_t asked);
+/*
+ * The same for a System V object (IPC_STAT's ipc_perm): its creator (cuid,
+ * cgid) must pass as its owner does, since the kernel lets both write it.
+ */
+struct ipc_perm;
+int ipcx__trust_ipc(const char *what, const struct ipc_perm *p, mode_t asked);
 
 #endif

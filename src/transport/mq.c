@@ -30,6 +30,7 @@
 #include "core/fd.h"
 #include "core/record.h"
 #include "core/tran.h"
+#include "core/trust.h"
 #include "core/url.h"
 #include "ipcx.h"
 
@@ -238,6 +239,7 @@ fail:
 static int mq_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 {
 	char name[NAME_MAX + 2];
+	mode_t mode = (mode_t)ipcx__opt(u, MQ_MODE); /* whom we let write: see ipcx__trust */
 	int r = mq_name(u, name);
 	if (r)
 		return r;
@@ -251,7 +253,12 @@ static int mq_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 					  u->orig);
 		return ipcx__fail(-e, "%s: mq_open: %s", u->orig, strerror(e));
 	}
-	if ((r = mq_wrap(u, mqd, flags, false, name, ret)) < 0)
+	/*
+	 * Anyone may create a name in the queues' name space first: messages
+	 * that someone we do not trust could have put in are not taken.
+	 */
+	if ((r = ipcx__trust_fd(u->orig, mqd, mode)) < 0 ||
+	    (r = mq_wrap(u, mqd, flags, false, name, ret)) < 0)
 		mq_close(mqd);
 	return r;
 }

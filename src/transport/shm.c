@@ -11,6 +11,7 @@
 #include "core/fd.h"
 #include "core/record.h"
 #include "core/tran.h"
+#include "core/trust.h"
 #include "core/url.h"
 #include "shm/ring.h"
 #include "shm/ringchan.h"
@@ -242,8 +243,13 @@ static int not_ready(const struct ipcx__url *u, off_t size)
 	return ipcx__fail(-ECONNREFUSED, "%s: not a ready ring", u->orig);
 }
 
-/* The creator maps and formats after shm_open: wait a little for it. */
-static int shm_attach(const struct ipcx__url *u, const char *name, struct ringchan *rc)
+/*
+ * The creator maps and formats after shm_open: wait a little for it.  A ring
+ * that someone we do not trust could have written (mode: whom the URL lets
+ * write) is not read: any user may take a name in /dev/shm first.
+ */
+static int shm_attach(const struct ipcx__url *u, const char *name, mode_t mode,
+		      struct ringchan *rc)
 {
 	for (int tries = 0;; tries++) {
 		int fd = shm_open(name, O_RDWR, 0);
@@ -252,6 +258,8 @@ static int shm_attach(const struct ipcx__url *u, const char *name, struct ringch
 					  "%s: cannot open: %s", u->orig, strerror(errno));
 		struct stat st;
 		int r = fstat(fd, &st) < 0 ? -errno : 0;
+		if (r == 0)
+			r = ipcx__trust(u->orig, st.st_uid, st.st_gid, st.st_mode, mode);
 		if (r == 0 && (uint64_t)st.st_size > RING_MAX_CAP * 2)
 			r = ipcx__fail(-EBADMSG, "%s: segment too large to be a ring", u->orig);
 		if (r == 0 && st.st_size >= RING_HDR) {
@@ -278,6 +286,7 @@ static int shm_attach(const struct ipcx__url *u, const char *name, struct ringch
 static int shm_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 {
 	struct ring_geom g = { 0 };
+	mode_t mode = (mode_t)ipcx__opt(u, SHM_MODE); /* whom we let write: see ipcx__trust */
 	const char *name;
 	int r;
 	if ((r = shm_name(u, &name)) || (r = ipcx__ring_geom_parse(u, &g)))
@@ -287,7 +296,7 @@ static int shm_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 		return -ENOMEM;
 	snprintf(rc->url, sizeof(rc->url), "%s", u->orig);
 	snprintf(rc->name, sizeof(rc->name), "%s", name);
-	r = shm_attach(u, name, rc);
+	r = shm_attach(u, name, mode, rc);
 	if (r == 0) {
 		rc->unmap = shm_unmap;
 		r = ipcx__ringchan_init(rc, &shm_tran, false, &g);

@@ -44,6 +44,7 @@
 #include "core/fd.h"
 #include "core/record.h"
 #include "core/tran.h"
+#include "core/trust.h"
 #include "core/url.h"
 #include "ipcx.h"
 
@@ -293,6 +294,7 @@ static int sv_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 static int sv_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 {
 	struct sv_cfg cfg;
+	mode_t mode = (mode_t)ipcx__opt(u, SV_MODE); /* whom we let write: see ipcx__trust */
 	int r = sv_config(u, &cfg);
 	if (r)
 		return r;
@@ -309,6 +311,12 @@ static int sv_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 					  u->orig);
 		return ipcx__fail(-e, "%s: msgget: %s", u->orig, strerror(e));
 	}
+	/* Any user may take a key first: a queue we do not trust is not read. */
+	struct msqid_ds ds;
+	if (msgctl(id, IPC_STAT, &ds) < 0)
+		return ipcx__fail(-errno, "%s: msgctl(IPC_STAT): %s", u->orig, strerror(errno));
+	if ((r = ipcx__trust_ipc(u->orig, &ds.msg_perm, mode)) < 0)
+		return r;
 	return sv_wrap(u, id, &cfg, flags, false, ret);
 }
 

@@ -9,6 +9,7 @@
 #include "core/proc.h"
 #include "core/record.h"
 #include "core/tran.h"
+#include "core/trust.h"
 #include "core/url.h"
 #include "shm/ring.h"
 #include "shm/ringchan.h"
@@ -180,6 +181,9 @@ static int sysv_open(const struct ipcx__url *u, bool create, ipcx_chan **ret)
 			r = -errno;
 			break;
 		}
+		/* Any user may take a key first: a ring we do not trust is not read. */
+		if (!create && (r = ipcx__trust_ipc(u->orig, &ds.shm_perm, mode)) < 0)
+			break;
 		if (ds.shm_segsz > RING_MAX_CAP * 2) {
 			r = ipcx__fail(-EBADMSG, "%s: segment too large to be a ring", u->orig);
 			break;

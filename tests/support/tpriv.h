@@ -28,8 +28,10 @@ bool t_have_nobody(void);
 /*
  * For t_run_as_nobody(fn, url): dial url (a char *), send "from nobody" and
  * receive it back, as on a queue, where the dialer reads what it sent.
- * Returns 0 when both worked, 10 when the dial was refused with EACCES, 11
- * when it failed otherwise, 12 when the send or the receive did not work.
+ * Returns 0 when both worked, 10 when the dial was refused with EACCES (the
+ * object's mode keeps nobody out), 13 with EPERM (nobody does not trust the
+ * object: its dial URL does not accept its owner or mode), 11 when it failed
+ * otherwise, 12 when the send or the receive did not work.
  */
 int t_nobody_dial_send_recv(void *url);
 
