@@ -224,3 +224,68 @@ Test(mmap, damaged_record_cuts_the_log)
 	cr_expect_eq(ipcx_recv(c, buf, sizeof(buf), 0), 5);
 	ipcx_close(c);
 }
+
+/* ---- an opener that never lets go of the exclusive lock ---------------------------- */
+
+struct holder {
+	const char *path;
+	struct t_sync *locked;
+};
+
+/* Any process that can open the log can take its exclusive lock and keep it. */
+static int hold_exclusive(void *arg)
+{
+	struct holder *a = arg;
+	int fd = open(a->path, O_RDWR | O_CLOEXEC);
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) < 0)
+		return 1;
+	t_post(a->locked);
+	pause(); /* killed by the test */
+	return 0;
+}
+
+static int dial_expect_timeout(void *arg)
+{
+	ipcx_chan *c = NULL;
+	int r = ipcx_dial(arg, 0, &c);
+	if (r == 0)
+		ipcx_close(c);
+	if (r != -ETIMEDOUT)
+		return 1;
+	return strstr(ipcx_errdetail(), "holds the log exclusively") ? 0 : 2;
+}
+
+/*
+ * The open waits for the exclusive holder only up to timeout= (default
+ * 10 s, which this test waits once).  On main it waited in F_OFD_SETLKW for
+ * ever: the child was killed by the guard.
+ */
+Test(mmap, open_waits_for_an_exclusive_holder_no_longer_than_timeout)
+{
+	const char *path = t_path("held.log");
+	char u[600];
+	snprintf(u, sizeof(u), "mmap:%s?capacity=4096&max=64", path);
+	ipcx_chan *c;
+	cr_assert_eq(ipcx_dial(u, 0, &c), 0, "%s", ipcx_errdetail());
+	ipcx_close(c);
+	struct t_sync locked;
+	t_sync_init(&locked);
+	struct holder h = { path, &locked };
+	pid_t hold = t_spawn(hold_exclusive, &h);
+	cr_assert(t_wait_post(&locked, T_GUARD_MS), "the holder took the lock");
+	const char *waits[] = { "", "&timeout=200", "&timeout=0" };
+	for (int i = 0; i < 3; i++) {
+		char tu[700];
+		snprintf(tu, sizeof(tu), "%s%s", u, waits[i]);
+		int st = t_join(t_spawn(dial_expect_timeout, tu), 30000);
+		cr_expect_eq(st, 0, "%s: exit status %d (137: it waited past the guard)", tu, st);
+	}
+	kill(hold, SIGKILL);
+	t_join(hold, T_GUARD_MS);
+	t_sync_close(&locked);
+	/* Once the holder is gone, the log opens again. */
+	cr_assert_eq(ipcx_dial(u, 0, &c), 0, "%s", ipcx_errdetail());
+	ipcx_close(c);
+	unlink(path);
+}

@@ -17,9 +17,13 @@
  * exclusively is alone: it formats a new file, or recovers an old one (the
  * peers of earlier runs are gone; a record a killed writer left half
  * written is dropped, and the log is cut at the first record whose checksum
- * fails, after a machine crash).  durability=none|batch|always: msync never,
- * every 64 records and on close, or after every record.
+ * fails, after a machine crash).  The others wait for that, up to timeout=
+ * (milliseconds, default 10000): any process that can open the file can
+ * take the exclusive lock and keep it, and an open must not wait for ever.
+ * durability=none|batch|always: msync never, every 64 records and on close,
+ * or after every record.
  */
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/fd.h"
 #include "core/tran.h"
@@ -36,19 +40,24 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const struct ipcx_tran mmap_tran;
 
 /* durability=: when appends reach the disk (docs/transports.md). */
 static const char *const durs[] = { "none", "batch", "always", NULL };
-enum { MMAP_MODE = RING_NOPTS, MMAP_KEEP, MMAP_DURABILITY, MMAP_NOPTS };
+enum { MMAP_MODE = RING_NOPTS, MMAP_KEEP, MMAP_DURABILITY, MMAP_TIMEOUT, MMAP_NOPTS };
 static const struct ipcx__opt mmap_options[MMAP_NOPTS + 1] = {
 	IPCX__RING_OPTS,
 	[MMAP_MODE] = IPCX__MODE("mode", 0600),
 	[MMAP_KEEP] = IPCX__BOOL("keep", false), /* taken, and moot: a log always stays */
 	[MMAP_DURABILITY] = IPCX__ENUM("durability", durs, 0),
+	/* the wait for an opener that formats or recovers, in milliseconds */
+	[MMAP_TIMEOUT] = IPCX__UINT("timeout", 0, INT32_MAX, 10000),
 };
+
+#define WAIT_MAX_NS (32 * 1000000LL)
 
 static int mmap_unmap(struct ringchan *rc)
 {
@@ -62,13 +71,37 @@ static int mmap_unmap(struct ringchan *rc)
  * the exclusive lock into a shared one is atomic, so no other opener can
  * slip in and "recover" a log we are attached to.
  */
-static int lock_fd(int fd, short type, bool wait)
+static int lock_fd(int fd, short type)
 {
 	struct flock fl = { .l_type = type, .l_whence = SEEK_SET };
-	while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0)
+	while (fcntl(fd, F_OFD_SETLK, &fl) < 0)
 		if (errno != EINTR)
 			return errno == EACCES ? -EWOULDBLOCK : -errno;
 	return 0;
+}
+
+/*
+ * The shared lock, once the exclusive holder lets go, but not after deadline.
+ * The kernel has no timed wait for a record lock: try, and sleep between
+ * tries (1 ms doubling up to 32 ms), as ipcx_lock does.
+ */
+static int wait_shared(int fd, const struct ipcx__url *u, int64_t deadline, uint64_t ms)
+{
+	int64_t step = 1000000;
+	for (;;) {
+		int r = lock_fd(fd, F_RDLCK);
+		if (r != -EWOULDBLOCK)
+			return r;
+		int64_t now = ipcx__now_ns();
+		if (now >= deadline)
+			return ipcx__fail(-ETIMEDOUT, "%s: another process holds the log exclusively "
+					  "(formatting or recovering it, or keeping it) for more than "
+					  "timeout=%llu ms", u->orig, (unsigned long long)ms);
+		int64_t until = now + step < deadline ? now + step : deadline;
+		struct timespec ts = { until / 1000000000, until % 1000000000 };
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		step = step * 2 > WAIT_MAX_NS ? WAIT_MAX_NS : step * 2;
+	}
 }
 
 static int map_file(struct ringchan *rc, const struct ipcx__url *u, uint64_t size)
@@ -115,10 +148,12 @@ static int open_log(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 	struct ring_geom g = { 0 };
 	mode_t mode = (mode_t)ipcx__opt(u, MMAP_MODE);
 	int dur = (int)ipcx__opt(u, MMAP_DURABILITY);
+	uint64_t timeout_ms = ipcx__opt(u, MMAP_TIMEOUT);
 	const char *path;
 	int r;
 	if ((r = ipcx__url_path(u, PATH_MAX, &path)) || (r = ipcx__ring_geom_parse(u, &g)))
 		return r;
+	int64_t deadline = ipcx__now_ns() + (int64_t)timeout_ms * 1000000;
 	if (!ipcx__opt_set(u, RING_OPT_POLICY))
 		g.policy = (g.flags & RING_F_SPSC) ? RING_DROP : RING_OVERWRITE;
 	g.flags |= RING_F_CRC;
@@ -149,11 +184,12 @@ static int open_log(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 		r = ipcx__trust(u->orig, st.st_uid, st.st_gid, st.st_mode, mode);
 	else
 		r = 0;
-	if (r == 0 && (r = lock_fd(rc->lockfd, F_WRLCK, false)) == 0)
+	if (r == 0 && (r = lock_fd(rc->lockfd, F_WRLCK)) == 0)
 		r = open_exclusive(rc, u, &g, (uint64_t)st.st_size);
 	else if (r == -EWOULDBLOCK) {
 		/* Others have it open; an exclusive holder formats or recovers first. */
-		if ((r = lock_fd(rc->lockfd, F_RDLCK, true)) == 0 && (r = fstat(rc->lockfd, &st) < 0 ? -errno : 0) == 0 &&
+		if ((r = wait_shared(rc->lockfd, u, deadline, timeout_ms)) == 0 &&
+		    (r = fstat(rc->lockfd, &st) < 0 ? -errno : 0) == 0 &&
 		    (r = map_file(rc, u, (uint64_t)st.st_size)) == 0) {
 			r = ipcx__ringchan_init(rc, &mmap_tran, false, &g);
 			if (r < 0)
@@ -163,7 +199,7 @@ static int open_log(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 		}
 	}
 	if (r == 0)
-		r = lock_fd(rc->lockfd, F_RDLCK, false); /* exclusive to shared, atomically */
+		r = lock_fd(rc->lockfd, F_RDLCK); /* exclusive to shared, atomically */
 	if (r < 0) {
 		if (rc->ring.h) {
 			ipcx__ring_detach(&rc->ring);
