@@ -1,14 +1,16 @@
 /*
  * Shared-memory regions of every kind: create, attach, size, read-only,
  * memfd sealing and passing over a Unix socket, parent/child anonymous
- * memory, and removal.
+ * memory, and removal (only of the creator's own object, by its own process).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <ipcx.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -97,6 +99,108 @@ Test(shm_region, keep_and_remove)
 	cr_expect_eq(stat(path, &st), -1);
 	cr_expect_eq(((volatile char *)ipcx_region_addr(a))[0], 0, "still mapped");
 	ipcx_region_close(a);
+}
+
+/* The name leads to an object whose first byte is mark (a shm: name or a path). */
+static bool leads_to(const char *name, bool shm, char mark)
+{
+	int fd = shm ? shm_open(name, O_RDONLY, 0) : open(name, O_RDONLY | O_CLOEXEC);
+	char c = 0;
+	bool ok = fd >= 0 && pread(fd, &c, 1, 0) == 1 && c == mark;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/*
+ * A creator whose name was removed meanwhile and made again by someone
+ * else: its close (shm:) or remove (file:) leaves the successor's object
+ * alone and says so.  On main the close unlinked the name whatever it led to.
+ */
+Test(shm_region, creator_leaves_a_successor_alone)
+{
+	char u[256], name[200];
+	snprintf(name, sizeof(name), "/%s", t_name());
+	snprintf(u, sizeof(u), "shm:%s", name);
+	ipcx_region *a, *b;
+	cr_assert_eq(ipcx_region_open(u, IPCX_REGION_CREATE, 4096, &a), 0, "%s", ipcx_errdetail());
+	cr_assert_eq(shm_unlink(name), 0, "someone removes the name by hand");
+	cr_assert_eq(ipcx_region_open(u, IPCX_REGION_CREATE, 4096, &b), 0, "%s", ipcx_errdetail());
+	*(char *)ipcx_region_addr(b) = 'B';
+	cr_expect_eq(ipcx_region_close(a), -ENOENT, "not removed: %s", ipcx_errdetail());
+	cr_expect(strstr(ipcx_errdetail(), "no longer leads"), "%s", ipcx_errdetail());
+	cr_expect(leads_to(name, true, 'B'), "the successor's object is still there");
+	cr_expect_eq(ipcx_region_close(b), 0, "%s", ipcx_errdetail());
+	cr_expect(shm_open(name, O_RDONLY, 0) < 0 && errno == ENOENT, "its own close removed it");
+
+	const char *path = t_path("region");
+	snprintf(u, sizeof(u), "file:%s", path);
+	cr_assert_eq(ipcx_region_open(u, IPCX_REGION_CREATE, 4096, &a), 0, "%s", ipcx_errdetail());
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(ipcx_region_open(u, IPCX_REGION_CREATE, 4096, &b), 0, "%s", ipcx_errdetail());
+	*(char *)ipcx_region_addr(b) = 'F';
+	cr_expect_eq(ipcx_region_remove(a), -ENOENT, "not removed: %s", ipcx_errdetail());
+	cr_expect(leads_to(path, false, 'F'), "the successor's file is still there");
+	ipcx_region_close(a);
+	cr_expect_eq(ipcx_region_remove(b), 0, "%s", ipcx_errdetail());
+	ipcx_region_close(b);
+}
+
+/* A live creator holds its object's lock, as a shm: listener does: rm leaves it alone. */
+Test(shm_region, rm_leaves_a_live_creators_object)
+{
+	char u[256], name[200];
+	snprintf(name, sizeof(name), "/%s", t_name());
+	snprintf(u, sizeof(u), "shm:%s", name);
+	ipcx_region *a;
+	cr_assert_eq(ipcx_region_open(u, IPCX_REGION_CREATE, 4096, &a), 0, "%s", ipcx_errdetail());
+	cr_expect_eq(ipcx_obj_remove(u, 0), -EBUSY, "%s", ipcx_errdetail());
+	cr_expect(strstr(ipcx_errdetail(), "locked by pid"), "%s", ipcx_errdetail());
+	cr_expect_eq(ipcx_region_close(a), 0, "its creator removes it: %s", ipcx_errdetail());
+}
+
+struct region_child {
+	ipcx_region *r;
+	struct t_sync *closed;
+};
+
+static int close_copy(void *arg)
+{
+	struct region_child *a = arg;
+	int r = ipcx_region_close(a->r);
+	t_post(a->closed);
+	return r == 0 ? 0 : 1;
+}
+
+/* A child made by fork() that closes its copy of a region leaves the object alone. */
+Test(shm_region, forked_child_close_keeps_the_object)
+{
+	char u[256], name[200];
+	snprintf(name, sizeof(name), "/%s", t_name());
+	snprintf(u, sizeof(u), "shm:%s", name);
+	const char *kinds[] = { u, NULL };
+	char sv[64];
+	snprintf(sv, sizeof(sv), "sysvshm:0x%08x", (unsigned)t_sysv_key());
+	kinds[1] = sv;
+	for (int i = 0; i < 2; i++) {
+		ipcx_region *a, *b;
+		cr_assert_eq(ipcx_region_open(kinds[i], IPCX_REGION_CREATE, 4096, &a), 0, "%s: %s",
+			     kinds[i], ipcx_errdetail());
+		*(char *)ipcx_region_addr(a) = 'P';
+		struct t_sync closed;
+		t_sync_init(&closed);
+		struct region_child c = { a, &closed };
+		cr_expect_eq(t_join(t_spawn(close_copy, &c), T_GUARD_MS), 0);
+		cr_assert(t_wait_post(&closed, T_GUARD_MS));
+		t_sync_close(&closed);
+		cr_assert_eq(ipcx_region_open(kinds[i], 0, 0, &b), 0, "%s: the child removed it: %s",
+			     kinds[i], ipcx_errdetail());
+		cr_expect_eq(*(char *)ipcx_region_addr(b), 'P');
+		ipcx_region_close(b);
+		cr_expect_eq(ipcx_region_close(a), 0, "%s", ipcx_errdetail());
+		cr_expect_neq(ipcx_region_open(kinds[i], 0, 0, &b), 0, "%s: the creator removed it",
+			      kinds[i]);
+	}
 }
 
 static int write_ro(void *arg)

@@ -4,6 +4,16 @@
  * owner-only by default; names never go through a symlink.  An object that
  * is attached instead of created is used only if nobody but the caller,
  * root and whom mode= names could have written it (ipcx__trust).
+ *
+ * A name is removed only while it still leads to the object created (same
+ * device and inode), so a creator never removes a successor's object made
+ * under the name after its own was removed.  A shm: creator also holds an
+ * exclusive flock on its object while the region is open, as a shm:
+ * listener does (src/transport/shm.c): ipcx rm takes that lock without
+ * waiting and leaves a locked object alone, so nobody who keeps to the lock
+ * removes the name under a live creator.  Only the process that created
+ * the object removes it on close: a child made by fork() that closes its
+ * copy of the region leaves the parent's object alone.
  */
 #include "core/error.h"
 #include "core/fd.h"
@@ -18,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
@@ -35,6 +46,9 @@ struct ipcx_region {
 	int fd;    /* -1 for sysv and anon */
 	int shmid; /* sysv */
 	bool creator, keep, removed, rdonly;
+	pid_t pid;   /* the creating process: only it removes on close */
+	dev_t dev;   /* shm: and file: the object created, whose name close removes */
+	ino_t ino;
 	char name[PATH_MAX + 16]; /* shm name, file path */
 	uint32_t key;              /* sysv */
 };
@@ -101,6 +115,7 @@ static int open_fd_kind(struct ipcx_region *r, const struct ipcx__url *u, unsign
 		return ipcx__fail(-errno, "%s: %s", u->orig, strerror(errno));
 	r->fd = fd;
 	r->creator = create && r->kind != R_MEMFD;
+	r->pid = getpid();
 	struct stat st;
 	if (create && ((r->kind != R_MEMFD && fchmod(fd, mode) < 0) ||
 		       ftruncate(fd, (off_t)size) < 0))
@@ -109,6 +124,11 @@ static int open_fd_kind(struct ipcx_region *r, const struct ipcx__url *u, unsign
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return ipcx__fail(-EINVAL, "%s: not a regular file", u->orig);
+	r->dev = st.st_dev;
+	r->ino = st.st_ino;
+	/* Just made exclusively: only a passing look (ipcx rm) can hold it. */
+	if (r->creator && r->kind == R_SHM && flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return ipcx__fail(-EBUSY, "%s: another process locked the new object", u->orig);
 	/* Bytes that someone we do not trust could have written are not believed. */
 	int e = create || r->kind == R_MEMFD
 			? 0 : ipcx__trust(u->orig, st.st_uid, st.st_gid, st.st_mode, mode);
@@ -130,6 +150,7 @@ static int open_sysv(struct ipcx_region *r, const struct ipcx__url *u, unsigned 
 	if (r->shmid < 0)
 		return ipcx__fail(-errno, "%s: %s", u->orig, strerror(errno));
 	r->creator = create;
+	r->pid = getpid();
 	struct shmid_ds ds;
 	if (shmctl(r->shmid, IPC_STAT, &ds) < 0)
 		return -errno;
@@ -161,19 +182,41 @@ static void unmap(struct ipcx_region *r)
 	r->addr = NULL;
 }
 
+/* 0 if r's name (shm: or file:) still leads to the object r has, else -errno. */
+static int still_ours(const struct ipcx_region *r)
+{
+	struct stat now;
+	int e;
+	if (r->kind == R_SHM) {
+		int fd = shm_open(r->name, O_RDONLY, 0);
+		e = fd < 0 || fstat(fd, &now) < 0 ? -errno : 0;
+		ipcx__close_fd(fd);
+	} else {
+		e = lstat(r->name, &now) < 0 ? -errno : 0;
+	}
+	if (e == 0 && (now.st_dev != r->dev || now.st_ino != r->ino))
+		e = -ENOENT; /* removed since, and perhaps made again by someone else */
+	return e;
+}
+
 static int remove_name(struct ipcx_region *r)
 {
 	if (r->removed)
 		return 0;
-	int e = 0;
+	if (r->kind != R_SHM && r->kind != R_SYSV && r->kind != R_FILE)
+		return -EOPNOTSUPP;
+	int e = r->kind == R_SYSV ? 0 : still_ours(r);
+	if (e == -ENOENT)
+		return ipcx__fail(e, "%s: the name no longer leads to this region's object; "
+				  "not removed", r->name);
+	if (e < 0)
+		return e;
 	if (r->kind == R_SHM)
 		e = shm_unlink(r->name);
 	else if (r->kind == R_SYSV)
-		e = shmctl(r->shmid, IPC_RMID, NULL);
-	else if (r->kind == R_FILE)
-		e = unlink(r->name);
+		e = shmctl(r->shmid, IPC_RMID, NULL); /* by id: never a successor's */
 	else
-		return -EOPNOTSUPP;
+		e = unlink(r->name);
 	if (e < 0)
 		return -errno;
 	r->removed = true;
@@ -340,7 +383,8 @@ IPCX_EXPORT int ipcx_region_close(ipcx_region *r)
 		return 0;
 	int e = 0;
 	unmap(r);
-	if (r->creator && !r->keep)
+	/* A child made by fork() closes its copy: the object stays its parent's. */
+	if (r->creator && !r->keep && r->pid == getpid())
 		e = remove_name(r);
 	ipcx__close_fd(r->fd);
 	free(r);
