@@ -94,6 +94,37 @@ Test(files, live_listener_is_refused)
 	}
 }
 
+static int close_copy(void *arg)
+{
+	return ipcx_close(arg) == 0 ? 0 : 1;
+}
+
+/*
+ * A child made by fork() that closes its copy of a listener (a prefork
+ * server's worker) leaves the parent's socket file or FIFO alone: the
+ * parent still listens there.  Before, the child's close unlinked it and
+ * nobody could dial the parent any more.
+ */
+Test(files, forked_child_close_keeps_the_file)
+{
+	for (size_t i = 0; i < NKINDS; i++) {
+		const char *p = t_path(t_name());
+		ipcx_chan *l, *d;
+		cr_assert_eq(ipcx_listen(url_of(kinds[i], p, ""), 0, &l), 0, "%s: %s", kinds[i],
+			     ipcx_errdetail());
+		cr_expect_eq(t_join(t_spawn(close_copy, l), T_GUARD_MS), 0, "%s", kinds[i]);
+		cr_expect_eq(access(p, F_OK), 0, "%s: the child's close removed the file", kinds[i]);
+		cr_assert_eq(ipcx_dial(url_of(kinds[i], p, ""), 0, &d), 0, "%s: %s", kinds[i],
+			     ipcx_errdetail());
+		cr_expect_eq(ipcx_send(d, "ok", 2, T_GUARD_MS), 2);
+		char buf[8];
+		cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), T_GUARD_MS), 2, "%s", kinds[i]);
+		ipcx_close(d);
+		ipcx_close(l);
+		cr_expect_neq(access(p, F_OK), 0, "%s: the parent's close removes it", kinds[i]);
+	}
+}
+
 Test(files, stale_socket_is_replaced)
 {
 	/* A socket file whose listener is gone: bound, then closed, not removed. */

@@ -585,8 +585,12 @@ static int srv_accept(ipcx_chan *c, int timeout_ms, ipcx_chan **ret)
 static int srv_close(ipcx_chan *c)
 {
 	struct srv *s = ipcx__container_of(c, struct srv, base);
+	/* A child made by fork() that closes its copy (a prefork server's
+	 * worker) leaves the file and the record to the parent, which still
+	 * listens on the same socket. */
+	bool creator = s->cfg.creator == getpid();
 	/* While lfd still listens (see ipcx__sockfile_remove). */
-	if (s->cfg.unlink_path)
+	if (s->cfg.unlink_path && creator)
 		ipcx__sockfile_remove(s->cfg.unlink_path, s->cfg.dev, s->cfg.ino);
 	for (size_t i = 0; i < s->npeers; i++)
 		conn_close(&s->peers[i]->base);
@@ -594,7 +598,7 @@ static int srv_close(ipcx_chan *c)
 	ipcx__close_fd(s->timer);
 	ipcx__close_fd(s->ep);
 	ipcx__close_fd(s->lfd);
-	if (s->cfg.record)
+	if (s->cfg.record && creator)
 		ipcx__record_removed(IPCX__OBJ_NAMED(IPCX_OBJ_UNIX_SOCKET, s->cfg.record));
 	free(s->cfg.unlink_path);
 	free(s->cfg.record);

@@ -36,6 +36,7 @@ struct ipcx__srv_cfg {
 	ino_t ino;
 	char *record;      /* a Unix socket's name in its creator record ("/path",
 	                      "@name"), removed with it (malloc'd), or NULL */
+	pid_t creator;     /* the process that listened: only its close removes both */
 	int (*addr)(ipcx_chan *c, char *buf, size_t cap);
 };
 

@@ -47,6 +47,7 @@ struct fifo {
 	char *path;      /* removed on close (if it still names `own`), or NULL */
 	char *record;    /* its path in its creator record, or NULL (keep=1) */
 	struct stat own; /* the listener's FIFO (device and inode) */
+	pid_t creator;   /* only its close removes the FIFO and the record */
 };
 
 static void remove_own(const char *path, const struct stat *own);
@@ -84,13 +85,15 @@ static int fifo_close(ipcx_chan *c)
 	int r = f->keepalive < 0 ? ipcx__io_flush(&f->io, 0) : 0;
 	/* Remove the name before closing the read end: a FIFO without a
 	 * reader looks stale, and another listener could replace it and then
-	 * lose its own FIFO's name to this unlink. */
-	if (f->path)
+	 * lose its own FIFO's name to this unlink.  A child made by fork()
+	 * closing its copy leaves both to the parent, which still reads. */
+	bool creator = f->creator == getpid();
+	if (f->path && creator)
 		remove_own(f->path, &f->own);
 	ipcx__close_fd(f->io.fd);
 	ipcx__close_fd(f->keepalive);
 	ipcx__io_fini(&f->io);
-	if (f->record)
+	if (f->record && creator)
 		ipcx__record_removed(IPCX__OBJ_NAMED(IPCX_OBJ_FIFO, f->record));
 	free(f->path);
 	free(f->record);
@@ -367,6 +370,7 @@ static int fifo_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **re
 	if ((r = fifo_new(rd, wr, &o, path, record, ret)) == 0) {
 		struct fifo *f = ipcx__container_of(*ret, struct fifo, base);
 		f->own = st;
+		f->creator = getpid();
 		return 0;
 	}
 	if (record)

@@ -5,7 +5,8 @@
  *
  * A listener owns its socket file: it replaces a stale one (no listener
  * answers on it), refuses a live one (-EADDRINUSE), never touches a path
- * that is not a socket, and removes the file when it closes.  Creating or
+ * that is not a socket, and removes the file when it closes (the process
+ * that listened does: a fork()ed child closing its copy leaves it).  Creating or
  * replacing the file happens under a lock (ipcx__path_lock in sock.h), so
  * that of two listeners racing for one path exactly one wins.
  */
@@ -256,6 +257,7 @@ struct gram {
 	dev_t dev;      /* the socket file's, for ipcx__sockfile_remove */
 	ino_t ino;
 	char *record;   /* its name in its creator record ("/path", "@name"), or NULL */
+	pid_t creator;  /* only its close removes the file and the record */
 };
 
 static ssize_t gram_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
@@ -379,11 +381,12 @@ static int gram_stats(ipcx_chan *c, struct ipcx_stats *ret)
 static int gram_close(ipcx_chan *c)
 {
 	struct gram *g = ipcx__container_of(c, struct gram, base);
-	if (g->unlink_path) /* while the socket is still bound */
+	bool creator = g->creator == getpid(); /* not a fork()ed child's copy */
+	if (g->unlink_path && creator) /* while the socket is still bound */
 		ipcx__sockfile_remove(g->unlink_path, g->dev, g->ino);
 	ipcx__close_fd(g->io.fd);
 	ipcx__io_fini(&g->io);
-	if (g->record)
+	if (g->record && creator)
 		ipcx__record_removed(IPCX__OBJ_NAMED(IPCX_OBJ_UNIX_SOCKET, g->record));
 	free(g->unlink_path);
 	free(g->record);
@@ -413,6 +416,7 @@ static int gram_new(const struct ipcx_tran *t, int fd, const struct uopts *o, bo
 		g->ino = file->st_ino;
 	}
 	g->record = record;
+	g->creator = getpid();
 	*ret = &g->base;
 	return 0;
 }
@@ -459,7 +463,7 @@ static int unix_listen_type(const struct ipcx__url *u, unsigned flags, int type,
 			.framing = o.framing, .max_msg = o.max_msg, .flags = flags,
 			.check_peer = a.abstract, .mode = o.mode, .sndbuf = sndbuf_for(&o),
 			.unlink_path = path, .dev = file.st_dev, .ino = file.st_ino,
-			.record = record,
+			.record = record, .creator = getpid(),
 		};
 		r = ipcx__srv_new(t, fd, &cfg, ret);
 		fd = -1; /* the listener took it, or closed it */
