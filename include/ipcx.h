@@ -173,7 +173,8 @@ int ipcx_stats(ipcx_chan *c, struct ipcx_stats *ret);
 
 /*
  * Close the channel; a listener removes the object it created (unless
- * keep=1).  NULL is a no-op.  Returns 0, or a negative errno if data could
+ * keep=1), in the process that listened only (a fork()ed child's close of
+ * its copy leaves it).  NULL is a no-op.  Returns 0, or a negative errno if data could
  * not be flushed; the channel is freed either way.
  */
 int ipcx_close(ipcx_chan *c);
@@ -527,7 +528,11 @@ int ipcx_region_seal(ipcx_region *r, unsigned flags);
 /* Remove the object's name now; mappings stay valid until closed. */
 int ipcx_region_remove(ipcx_region *r);
 
-/* Unmap (and, for a creator without keep=1, remove).  NULL is a no-op. */
+/*
+ * Unmap (and, for a creator without keep=1, remove: only in the creating
+ * process, and only while the name still leads to the object created, else
+ * -ENOENT).  NULL is a no-op.
+ */
 int ipcx_region_close(ipcx_region *r);
 
 /* ------------------------------------------------------------------------ */
@@ -800,8 +805,10 @@ void ipcx_objs_free(struct ipcx_obj *objs, size_t n);
  * shm:/name, sem:/name, mq:/name, fifo:/path, unix:/path.  -ENOENT if it
  * does not exist; -EPERM for another user's object unless root passes
  * IPCX_RM_FORCE; -EINVAL if a path is not a FIFO or socket (a symlink is
- * never followed and nothing else is ever deleted).  Its creator record, if
- * any, goes with it.
+ * never followed and nothing else is ever deleted); -EBUSY for a shm: ring
+ * whose lock is held, or a socket file whose listener answers or whose
+ * PATH.ipcx-lock a listener making it holds.  Its creator record, if any,
+ * goes with it.
  */
 int ipcx_obj_remove(const char *url, unsigned flags);
 
@@ -813,7 +820,10 @@ int ipcx_obj_remove(const char *url, unsigned flags);
  * creator records of objects that no longer exist.  Only the caller's own
  * objects, unless the caller is root; with match, only those whose URL
  * matches that shell pattern (fnmatch(3): "shm:/myapp-*").  Returns how many orphans were removed (or would be) and sets
- * *ret to them, to free with ipcx_objs_free().
+ * *ret to them, to free with ipcx_objs_free().  Beside the recorded paths of
+ * fifo: and unix: objects it also removes, uncounted, the PATH.ipcx-lock
+ * files and .ipcx-fifo-* FIFOs that listeners killed while making their
+ * objects left, if nobody holds them.
  */
 ssize_t ipcx_gc(const char *match, unsigned flags, struct ipcx_obj **ret);
 

@@ -250,6 +250,12 @@ Test(inspect, ls_finds_every_kind_made_raw)
 		if (r[i].path[0] == '@') {
 			cr_expect_eq(ipcx_obj_remove(r[i].url, 0), -EOPNOTSUPP);
 		} else {
+			if (r[i].kind == IPCX_OBJ_UNIX_SOCKET && r[i].held) {
+				/* Its listener answers: left alone until it is gone. */
+				cr_expect_eq(ipcx_obj_remove(r[i].url, 0), -EBUSY, "%s",
+					     ipcx_errdetail());
+				raw_release(&r[i]);
+			}
 			int rc = ipcx_obj_remove(r[i].url, 0);
 			cr_expect_eq(rc, 0, "rm %s: %d %s", r[i].url, rc, ipcx_errdetail());
 			cr_expect_eq(ipcx_obj_remove(r[i].url, 0), -ENOENT, "%s removed twice", r[i].url);
@@ -349,6 +355,155 @@ Test(inspect, rm_says_a_live_listener_holds_its_ring)
 	cr_expect(strstr(ipcx_errdetail(), want), "%s", ipcx_errdetail());
 	cr_expect(!strstr(ipcx_errdetail(), "creating or replacing"), "%s", ipcx_errdetail());
 	cr_assert_eq(ipcx_close(l), 0, "the listener still removes its own ring");
+}
+
+/* A socket file nobody is bound to any more, as a killed listener leaves it. */
+static void stale_socket(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	cr_assert(strlen(path) < sizeof(a.sun_path));
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "bind %s: %m", path);
+	close(fd);
+}
+
+/* The lock a unix: listener holds while it creates or replaces its socket file. */
+static int hold_path_lock(const char *path)
+{
+	char lp[400];
+	snprintf(lp, sizeof(lp), "%s.ipcx-lock", path);
+	int fd = open(lp, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	cr_assert(fd >= 0 && flock(fd, LOCK_EX) == 0, "%s: %m", lp);
+	return fd;
+}
+
+/*
+ * rm of a socket file: a live listener's is left alone (it answers); one
+ * whose lock a listener holds (making or replacing it: bound, not answering
+ * yet) too; a stale one is removed, with the lock file a killed holder left.
+ * Before, rm unlinked each of them.
+ */
+Test(inspect, rm_leaves_a_live_or_locked_socket)
+{
+	const char *path = t_path(t_name());
+	char url[400], lp[420];
+	snprintf(url, sizeof(url), "unix:%s", path);
+	snprintf(lp, sizeof(lp), "%s.ipcx-lock", path);
+	struct stat st;
+	ipcx_chan *l;
+	cr_assert_eq(ipcx_listen(url, 0, &l), 0, "%s", ipcx_errdetail());
+	cr_expect_eq(ipcx_obj_remove(url, 0), -EBUSY, "%s", ipcx_errdetail());
+	cr_expect(strstr(ipcx_errdetail(), "live listener"), "%s", ipcx_errdetail());
+	cr_expect_eq(lstat(path, &st), 0, "the live listener's socket is still there");
+	cr_expect_neq(lstat(lp, &st), 0, "no lock file left behind");
+	ipcx_close(l);
+
+	stale_socket(path);
+	int lk = hold_path_lock(path);
+	cr_expect_eq(ipcx_obj_remove(url, 0), -EBUSY, "%s", ipcx_errdetail());
+	cr_expect(strstr(ipcx_errdetail(), "creating or replacing"), "%s", ipcx_errdetail());
+	cr_expect_eq(lstat(path, &st), 0, "the locked socket is still there");
+	close(lk); /* the holder is gone; its lock file stays, as a killed one's does */
+	cr_assert_eq(lstat(lp, &st), 0);
+	cr_expect_eq(ipcx_obj_remove(url, 0), 0, "%s", ipcx_errdetail());
+	cr_expect_neq(lstat(path, &st), 0, "the stale socket was removed");
+	cr_expect_neq(lstat(lp, &st), 0, "and the stale lock file with it");
+	unlink(path);
+	unlink(lp);
+}
+
+/* A creator that records the object url names, then exits. */
+static int record_and_exit(void *url)
+{
+	struct ipcx__objid o;
+	char name[IPCX__CANON_MAX];
+	return ipcx__obj_parse(url, &o, name, sizeof(name)) == 0 && ipcx__record_created(&o) == 0
+		       ? 0 : 1;
+}
+
+/* gc takes the same lock: an orphan socket whose lock a listener holds stays. */
+Test(inspect, gc_leaves_a_locked_socket)
+{
+	const char *path = t_path(t_name());
+	char url[400], lp[420];
+	snprintf(url, sizeof(url), "unix:%s", path);
+	snprintf(lp, sizeof(lp), "%s.ipcx-lock", path);
+	stale_socket(path);
+	cr_assert_eq(t_join(t_spawn(record_and_exit, url), T_GUARD_MS), 0, "a creator that died");
+	struct ipcx_obj *v;
+	struct stat st;
+	int lk = hold_path_lock(path);
+	ssize_t n = ipcx_gc(url, 0, &v);
+	cr_expect_eq(n, 0, "an orphan being replaced is not removed");
+	ipcx_objs_free(v, n > 0 ? (size_t)n : 0);
+	cr_expect_eq(lstat(path, &st), 0, "the locked socket is still there");
+	close(lk);
+	n = ipcx_gc(url, 0, &v);
+	cr_expect_eq(n, 1, "%s", ipcx_errdetail());
+	ipcx_objs_free(v, n > 0 ? (size_t)n : 0);
+	cr_expect_neq(lstat(path, &st), 0, "the orphan was removed");
+	cr_expect_neq(lstat(lp, &st), 0, "and the stale lock file with it");
+	unlink(path);
+	unlink(lp);
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+/*
+ * What listeners killed while making their objects left: a socket's lock
+ * file and FIFOs under their temporary names.  gc removes those nobody
+ * holds (beside the paths of its records) and leaves those a listener
+ * holds.  Before, gc knew nothing of them and they stayed for ever.
+ */
+Test(inspect, gc_removes_leftovers_nobody_holds)
+{
+	char dir[300], fifo_url[400], sock_url[400], held_url[400], lk[420], held_lk[420];
+	char tmp_free[400], tmp_held[400];
+	const char *fifo = t_path(t_name());
+	snprintf(dir, sizeof(dir), "%s", fifo);
+	*strrchr(dir, '/') = 0;
+	const char *sock = t_path(t_name());
+	char held[300];
+	snprintf(held, sizeof(held), "%s", t_path(t_name()));
+	snprintf(fifo_url, sizeof(fifo_url), "fifo:%s", fifo);
+	snprintf(sock_url, sizeof(sock_url), "unix:%s", sock);
+	snprintf(held_url, sizeof(held_url), "unix:%s", held);
+	snprintf(lk, sizeof(lk), "%s.ipcx-lock", sock);
+	snprintf(held_lk, sizeof(held_lk), "%s.ipcx-lock", held);
+	snprintf(tmp_free, sizeof(tmp_free), "%s/.ipcx-fifo-%016llx", dir, 1ULL);
+	snprintf(tmp_held, sizeof(tmp_held), "%s/.ipcx-fifo-%016llx", dir, 2ULL);
+	const char *urls[] = { fifo_url, sock_url, held_url };
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(t_join(t_spawn(record_and_exit, (void *)urls[i]), T_GUARD_MS), 0);
+	close(open(lk, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)); /* a killed holder's */
+	int lkfd = hold_path_lock(held);                                   /* a live holder's */
+	cr_assert_eq(mkfifo(tmp_free, 0600), 0);
+	cr_assert_eq(mkfifo(tmp_held, 0600), 0);
+	/* As a listener holds its FIFO while it makes it: read end open, shared flock. */
+	int rd = open(tmp_held, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	cr_assert(rd >= 0 && flock(rd, LOCK_SH | LOCK_NB) == 0);
+	/* One gc for the three (it drops the records whose objects are gone). */
+	char match[320];
+	snprintf(match, sizeof(match), "*%s/*", dir);
+	struct ipcx_obj *v;
+	ssize_t n = ipcx_gc(match, 0, &v);
+	cr_expect_eq(n, 0, "no object to remove: %s", ipcx_errdetail());
+	ipcx_objs_free(v, n > 0 ? (size_t)n : 0);
+	cr_expect(!exists(lk), "the lock file nobody held was removed");
+	cr_expect(exists(held_lk), "the lock file a listener holds stays");
+	cr_expect(!exists(tmp_free), "the FIFO nobody held was removed");
+	cr_expect(exists(tmp_held), "the FIFO a listener holds stays");
+	close(rd);
+	close(lkfd);
+	unlink(lk);
+	unlink(held_lk);
+	unlink(tmp_free);
+	unlink(tmp_held);
 }
 
 Test(inspect, rm_refuses_another_users_object)

@@ -9,12 +9,16 @@
  */
 #include "inspect/inspect.h"
 
+#include "core/clock.h"
 #include "core/error.h"
+#include "core/fd.h"
 #include "core/proc.h"
 #include "core/record.h"
+#include "core/sock.h"
 #include "inspect/objurl.h"
 #include "ipcx.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -28,6 +32,7 @@
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static const char *const kind_names[] = {
@@ -514,6 +519,56 @@ static int rm_mq(const struct rmreq *q, const char *name)
 	return r;
 }
 
+/* Does a listener answer on the socket file at path?  1 yes, 0 no, or -errno. */
+static int sock_answers(const char *path)
+{
+	static const int types[] = { SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			return -errno;
+		int r = connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
+		close(fd);
+		if (r == 0 || r == -EAGAIN || r == -EINPROGRESS)
+			return 1;
+		if (r != -EPROTOTYPE) /* else: a socket of another type; ask as that */
+			return r == -ECONNREFUSED ? 0 : r;
+	}
+	return 0;
+}
+
+/*
+ * A socket file, under the lock a unix: listener holds while it creates or
+ * replaces one (ipcx__path_lock): without it, a listener that has just
+ * bound a new socket there, and does not answer yet, would lose it.  Under
+ * the lock, a socket that answers has a live listener: it is left alone.
+ */
+static int rm_socket(const struct rmreq *q, int dfd, const char *leaf, const char *path)
+{
+	struct stat st; /* no lock file beside what is not a socket: rm_leaf says what it is */
+	if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(st.st_mode))
+		return rm_leaf(q, dfd, leaf, S_IFSOCK);
+	int lk = ipcx__path_lock(q->url, path, ipcx__deadline(1000));
+	if (lk == -EADDRINUSE)
+		return ipcx__fail(-EBUSY, "%s: a listener is creating or replacing it (it holds "
+					  "%s.ipcx-lock); not removed",
+				  q->url, path);
+	if (lk < 0)
+		return lk;
+	int live = sock_answers(path);
+	int r = live == 1 ? ipcx__fail(-EBUSY, "%s: a live listener answers on it; not removed",
+				       q->url)
+		: live < 0 && live != -ENOENT && live != -EACCES
+			? ipcx__fail(live, "%s: cannot tell whether it is in use", q->url)
+			: rm_leaf(q, dfd, leaf, S_IFSOCK);
+	ipcx__path_unlock(path, lk); /* and its file, a killed holder's too */
+	return r;
+}
+
 static int rm_path(const struct rmreq *q, const char *path, int kind)
 {
 	const char *url = q->url;
@@ -531,7 +586,8 @@ static int rm_path(const struct rmreq *q, const char *path, int kind)
 		r = ipcx__fail(-errno, "%s: %s", url,
 			       errno == ENOENT ? "no such object" : "cannot open its folder");
 	if (r == 0)
-		r = rm_leaf(q, dfd, leaf, kind == IPCX_OBJ_FIFO ? S_IFIFO : S_IFSOCK);
+		r = kind == IPCX_OBJ_FIFO ? rm_leaf(q, dfd, leaf, S_IFIFO)
+					  : rm_socket(q, dfd, leaf, path);
 	if (dfd >= 0)
 		close(dfd);
 	free(d);
@@ -597,6 +653,99 @@ static void prune_stale(const struct scan *s)
 	}
 }
 
+/*
+ * What a listener killed while making its object leaves beside the path:
+ * "PATH.ipcx-lock" (a unix: listener's, ipcx__path_lock) and
+ * "DIR/.ipcx-fifo-*" (a fifo: listener's FIFO before its rename,
+ * create_fifo).  A leftover is removed only if it is of the record's owner,
+ * has one link, and nobody holds it: the lock file's flock is free; the
+ * FIFO has no reader and its flock (which a listener takes as it opens its
+ * read end) is free.  Removed under our own lock, while the name still
+ * leads to the file we locked.
+ */
+static void unlink_locked(int dfd, const char *leaf, int fd)
+{
+	struct stat st, now;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+	    fstatat(dfd, leaf, &now, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == now.st_dev &&
+	    st.st_ino == now.st_ino)
+		unlinkat(dfd, leaf, 0);
+	close(fd);
+}
+
+static bool leftover_of(int dfd, const char *leaf, mode_t type, uid_t owner)
+{
+	struct stat st;
+	return fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & S_IFMT) == type &&
+	       st.st_nlink == 1 && st.st_uid == owner;
+}
+
+static void sweep_lock_file(int dfd, const char *leaf, uid_t owner)
+{
+	char lk[NAME_MAX + 1];
+	int n = snprintf(lk, sizeof(lk), "%s.ipcx-lock", leaf);
+	if (n < 0 || (size_t)n >= sizeof(lk) || !leftover_of(dfd, lk, S_IFREG, owner))
+		return;
+	int fd = openat(dfd, lk, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd >= 0)
+		unlink_locked(dfd, lk, fd);
+}
+
+static void sweep_fifo_temp(int dfd, const char *leaf, uid_t owner)
+{
+	if (!leftover_of(dfd, leaf, S_IFIFO, owner))
+		return;
+	int fd = openat(dfd, leaf, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 || errno != ENXIO) { /* somebody reads it, or it is gone */
+		ipcx__close_fd(fd);
+		return;
+	}
+	fd = openat(dfd, leaf, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0)
+		unlink_locked(dfd, leaf, fd);
+}
+
+static void sweep_leftovers(const struct ipcx__rec *r)
+{
+	const char *path = r->name;
+	if (!path || path[0] != '/')
+		return; /* an abstract name has no file */
+	char *d = strdup(path), *b = strdup(path);
+	int dfd = d && b ? open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (dfd >= 0 && r->kind == IPCX_OBJ_UNIX_SOCKET) {
+		sweep_lock_file(dfd, basename(b), r->owner);
+	} else if (dfd >= 0) {
+		int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+		DIR *dir = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+		if (!dir)
+			ipcx__close_fd(dup_fd);
+		for (struct dirent *e; dir && (e = readdir(dir));)
+			if (strncmp(e->d_name, ".ipcx-fifo-", 11) == 0)
+				sweep_fifo_temp(dfd, e->d_name, r->owner);
+		if (dir)
+			closedir(dir);
+	}
+	ipcx__close_fd(dfd);
+	free(d);
+	free(b);
+}
+
+/* Beside the recorded paths of fifo: and unix: objects the caller may collect. */
+static void sweep_all_leftovers(const struct scan *s, const char *match)
+{
+	uid_t me = geteuid();
+	for (size_t i = 0; i < s->nrecs; i++) {
+		const struct ipcx__rec *r = &s->recs[i];
+		if ((r->kind != IPCX_OBJ_FIFO && r->kind != IPCX_OBJ_UNIX_SOCKET) ||
+		    (me != 0 && r->owner != me))
+			continue;
+		char url[IPCX__CANON_MAX];
+		struct ipcx__objid o = ipcx__rec_obj(r);
+		if (!match || (ipcx__obj_url(&o, url, sizeof(url)) == 0 && fnmatch(match, url, 0) == 0))
+			sweep_leftovers(r);
+	}
+}
+
 IPCX_EXPORT ssize_t ipcx_gc(const char *match, unsigned flags, struct ipcx_obj **ret)
 {
 	if (!ret)
@@ -607,8 +756,10 @@ IPCX_EXPORT ssize_t ipcx_gc(const char *match, unsigned flags, struct ipcx_obj *
 	int r = scan_all(NULL, 0, false, &s);
 	if (r < 0)
 		return r;
-	if (!(flags & IPCX_GC_DRY_RUN))
+	if (!(flags & IPCX_GC_DRY_RUN)) {
+		sweep_all_leftovers(&s, match);
 		prune_stale(&s);
+	}
 	uid_t me = geteuid();
 	struct objvec *ov = &s.ov;
 	size_t kept = 0;
