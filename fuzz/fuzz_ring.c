@@ -59,6 +59,12 @@ static void exercise(uint8_t *mem, size_t len)
 		return;
 	(void)ipcx__ring_check(&r);
 	char buf[SEG_MAX];
+	uint64_t cursor = 0;
+	for (int i = 0; i < 4; i++) {
+		ssize_t n = ipcx__ring_read_ahead(&r, &cursor, buf, sizeof(buf), 0);
+		if (n < 0 && n != -EMSGSIZE)
+			break;
+	}
 	for (int i = 0; i < 4; i++) {
 		ssize_t n = ipcx__ring_recv(&r, buf, sizeof(buf), 0);
 		if (n < 0 && n != -EAGAIN && n != -EMSGSIZE)
@@ -79,7 +85,7 @@ static void exercise(uint8_t *mem, size_t len)
 		memset(slot, 1, 200);
 		ipcx__ring_commit(&r, 150);
 	}
-	uint64_t st[5];
+	uint64_t st[6];
 	ipcx__ring_stats(&r, st);
 	ipcx__ring_detach(&r);
 }

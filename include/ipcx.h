@@ -154,11 +154,28 @@ const char *ipcx_scheme(const ipcx_chan *c);
  * released before the next send or receive on the same channel.  commit
  * takes n <= the len reserved; more is -EINVAL, and the reservation stays
  * open (commit it again; close abandons it, and it is never delivered).
+ * On a ring with policy=drop, a reserve that finds no room drops the
+ * message it was for, counts it (sent and dropped, as a send would) and
+ * returns -ENOBUFS.
  */
 int ipcx_reserve(ipcx_chan *c, size_t len, int timeout_ms, void **slot);
 int ipcx_commit(ipcx_chan *c, size_t len);
 ssize_t ipcx_peek(ipcx_chan *c, int timeout_ms, const void **msg);
 int ipcx_release(ipcx_chan *c);
+
+/*
+ * Read ahead without taking, where the transport offers it (shared memory;
+ * others -EOPNOTSUPP): copy the message at *cursor into buf (*cursor = 0:
+ * the oldest waiting) and move *cursor past it.  The message stays queued
+ * for ipcx_recv/ipcx_peek, so a consumer can act on messages (write them
+ * out) before it takes them, and one killed in between loses none.  The
+ * value *cursor gets also names the message: unique within the ring and
+ * increasing in its order.  Returns the length, -EAGAIN when no message is
+ * at the cursor (it waits up to timeout_ms only when the cursor is at the
+ * oldest message), -ESTALE when the message at the cursor was taken since
+ * (start again from 0), -EMSGSIZE (cap too small; the cursor stays).
+ */
+ssize_t ipcx_read_ahead(ipcx_chan *c, uint64_t *cursor, void *buf, size_t cap, int timeout_ms);
 
 /* Counters of a channel, where the transport keeps them (else -EOPNOTSUPP). */
 struct ipcx_stats {
@@ -168,6 +185,7 @@ struct ipcx_stats {
 			      socket listener, peers its mode refused (docs/transports.md) */
 	uint64_t depth;    /* messages waiting now */
 	uint64_t peers;    /* processes attached now */
+	uint64_t receivers; /* of them, channels that have received (consumers) */
 };
 int ipcx_stats(ipcx_chan *c, struct ipcx_stats *ret);
 

@@ -283,6 +283,134 @@ Test(shm, policy_drop)
 	ipcx_close(l);
 }
 
+/* A reservation on a full policy=drop ring: the message is dropped, counted, and said. */
+Test(shm, policy_drop_reserve)
+{
+	ipcx_chan *l, *d;
+	open_pair(shm_url("capacity=1024&max=64&policy=drop"), &l, &d);
+	void *slot;
+	int ok = 0, refused = 0;
+	for (int i = 0; i < 20; i++) {
+		int r = ipcx_reserve(d, 8, -1, &slot);
+		cr_assert(r == 0 || r == -ENOBUFS, "never blocks: %d", r);
+		if (r == 0) {
+			memcpy(slot, &i, sizeof(i));
+			cr_assert_eq(ipcx_commit(d, sizeof(i)), 0);
+		}
+		ok += r == 0;
+		refused += r == -ENOBUFS;
+	}
+	cr_expect(ok == 16 && refused == 4, "16 one-cell records fit: %d, %d", ok, refused);
+	struct ipcx_stats st;
+	cr_assert_eq(ipcx_stats(l, &st), 0);
+	cr_expect_eq(st.sent, 20, "a refused reservation is a message sent and dropped");
+	cr_expect_eq(st.dropped, 4);
+	cr_expect_eq(st.depth, 16);
+	ipcx_close(d);
+	ipcx_close(l);
+}
+
+static void read_ahead(const char *u)
+{
+	ipcx_chan *l, *d;
+	open_pair(u, &l, &d);
+	char buf[512], big[300];
+	memset(big, 'b', sizeof(big));
+	uint64_t cur = 0, last = 0;
+	cr_expect_eq(ipcx_read_ahead(l, &cur, buf, sizeof(buf), 0), -EAGAIN);
+	cr_expect_eq(ipcx_read_ahead(l, &cur, buf, sizeof(buf), 20), -ETIMEDOUT);
+	cr_expect_eq(cur, 0, "untouched on failure");
+	/* Laps of a small ring: records of one to five cells, with pads at the ends. */
+	for (int lap = 0; lap < 40; lap++) {
+		int n = 0;
+		for (int i = 0; i < 5; i++, n++) {
+			size_t len = 1 + (size_t)((lap * 5 + i) * 61) % sizeof(big);
+			big[0] = (char)i;
+			if (ipcx_send(d, big, len, 0) != (ssize_t)len)
+				break;
+		}
+		cr_assert_gt(n, 0);
+		cur = 0;
+		for (int i = 0; i < n; i++) {
+			ssize_t k = ipcx_read_ahead(l, &cur, buf, sizeof(buf), 0);
+			cr_assert_gt(k, 0, "lap %d, %d: %zd", lap, i, k);
+			cr_expect_eq(buf[0], (char)i, "in order");
+			cr_expect_gt(cur, last, "the cursor names messages in increasing order");
+			last = cur;
+		}
+		cr_expect_eq(ipcx_read_ahead(l, &cur, buf, sizeof(buf), 0), -EAGAIN, "no more");
+		uint64_t first = 0, second = 0;
+		cr_expect_eq(ipcx_read_ahead(l, &first, buf, 0, 0), -EMSGSIZE, "no room");
+		cr_expect_eq(first, 0, "the cursor stays");
+		cr_assert_gt(ipcx_read_ahead(l, &second, buf, sizeof(buf), 0), 0);
+		/* Still all there, for recv. */
+		for (int i = 0; i < n; i++) {
+			cr_assert_gt(ipcx_recv(l, buf, sizeof(buf), 0), 0);
+			cr_expect_eq(buf[0], (char)i);
+		}
+		cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), -EAGAIN);
+		/* second names the message after the first: taken now (or not yet sent). */
+		cr_expect_eq(ipcx_read_ahead(l, &second, buf, sizeof(buf), 0), n > 1 ? -ESTALE : -EAGAIN,
+			     "the cursor's message was taken");
+	}
+	ipcx_close(d);
+	ipcx_close(l);
+}
+
+Test(shm, read_ahead_mpmc)
+{
+	read_ahead(shm_url("capacity=1024&max=300"));
+}
+
+Test(shm, read_ahead_spsc)
+{
+	read_ahead(shm_url("capacity=1024&max=300&spsc=1"));
+}
+
+Test(shm, read_ahead_waits_at_the_front)
+{
+	ipcx_chan *l, *d;
+	open_pair(shm_url(NULL), &l, &d);
+	char buf[16];
+	uint64_t cur = 0;
+	cr_assert_eq(ipcx_send(d, "one", 3, 0), 3);
+	cr_assert_eq(ipcx_read_ahead(l, &cur, buf, sizeof(buf), 0), 3);
+	/* Past the oldest message it never waits: take what was read first. */
+	cr_expect_eq(ipcx_read_ahead(l, &cur, buf, sizeof(buf), 1000), -EAGAIN);
+	cr_assert_eq(ipcx_recv(l, buf, sizeof(buf), 0), 3);
+	cr_assert_eq(ipcx_send(d, "two", 3, 0), 3);
+	cr_expect_eq(ipcx_read_ahead(l, &cur, buf, sizeof(buf), T_GUARD_MS), 3);
+	cr_expect(memcmp(buf, "two", 3) == 0);
+	ipcx_close(d);
+	ipcx_close(l);
+	ipcx_chan *a, *b;
+	cr_assert_eq(ipcx_pair("socket", 0, &a, &b), 0);
+	cur = 0;
+	cr_expect_eq(ipcx_read_ahead(a, &cur, buf, sizeof(buf), 0), -EOPNOTSUPP);
+	cr_expect_eq(ipcx_read_ahead(a, NULL, buf, sizeof(buf), 0), -EINVAL);
+	ipcx_close(a);
+	ipcx_close(b);
+}
+
+/* A channel that receives says so in its slot: ls tells a consumer (a log's drain) is there. */
+Test(shm, receivers)
+{
+	ipcx_chan *l, *d;
+	open_pair(shm_url(NULL), &l, &d);
+	struct ipcx_stats st;
+	cr_assert_eq(ipcx_stats(d, &st), 0);
+	cr_expect_eq(st.receivers, 0);
+	char buf[8];
+	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), -EAGAIN);
+	cr_assert_eq(ipcx_stats(d, &st), 0);
+	cr_expect_eq(st.receivers, 1, "one that tried counts");
+	cr_expect_eq(st.peers, 2);
+	ipcx_close(l);
+	cr_assert_eq(ipcx_stats(d, &st), 0);
+	cr_expect_eq(st.receivers, 0);
+	ipcx_close(d);
+}
+
 Test(shm, policy_overwrite)
 {
 	ipcx_chan *l, *d;

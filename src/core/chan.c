@@ -254,6 +254,15 @@ IPCX_EXPORT int ipcx_release(ipcx_chan *c)
 	return c->ops->release ? c->ops->release(c) : -EOPNOTSUPP;
 }
 
+IPCX_EXPORT ssize_t ipcx_read_ahead(ipcx_chan *c, uint64_t *cursor, void *buf, size_t cap,
+				    int timeout_ms)
+{
+	if (!c || !cursor || (!buf && cap))
+		return -EINVAL;
+	return c->ops->read_ahead ? c->ops->read_ahead(c, cursor, buf, cap, timeout_ms)
+				  : -EOPNOTSUPP;
+}
+
 IPCX_EXPORT int ipcx_stats(ipcx_chan *c, struct ipcx_stats *ret)
 {
 	if (!c || !ret)

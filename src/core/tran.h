@@ -143,6 +143,17 @@ struct ipcx__chan_ops {
 	 */
 	int (*release)(ipcx_chan *c);
 	/*
+	 * Read ahead (ipcx_read_ahead): copy the message at *cursor (0: the
+	 * oldest) into buf without taking it, and move *cursor past it.  The
+	 * core has checked the timeout.  Returns its length, or -ESTALE (the
+	 * message at the cursor was taken since), -EAGAIN (nothing at the
+	 * cursor yet, or timeout 0), -ETIMEDOUT (waiting applies only at the
+	 * oldest message), -EMSGSIZE (cap too small; the cursor stays), or
+	 * errors as recv.  NULL: the core answers -EOPNOTSUPP.
+	 */
+	ssize_t (*read_ahead)(ipcx_chan *c, uint64_t *cursor, void *buf, size_t cap,
+			      int timeout_ms);
+	/*
 	 * Counters (ipcx_stats): the transport writes all of *ret, 0 in what it
 	 * does not count (struct ipcx_stats in ipcx.h says what each means).
 	 */

@@ -77,11 +77,11 @@ void ipcx__ring_stats_of(struct ipcx_obj *o)
 		return;
 	if (read_header(o->name + 1, h)) {
 		struct ring r = { .h = h, .ncells = h->ncells, .mask = h->ncells - 1, .me = -1 };
-		uint64_t v[5];
+		uint64_t v[6];
 		if (ipcx__ring_stats(&r, v) == 0) {
 			o->stats = (struct ipcx_stats){ .sent = v[0], .received = v[1],
 							.dropped = v[2], .depth = v[3],
-							.peers = v[4] };
+							.peers = v[4], .receivers = v[5] };
 			o->has_stats = true;
 			o->messages = (int64_t)v[3]; /* what waits in a ring is its depth */
 		}

@@ -1,7 +1,7 @@
 /*
  * The ring's operations over either protocol: send and receive (past their
  * SPSC fast paths, ring_spsc.c), reserve and commit, peek and release, and
- * statistics.  Each claims or takes a record through its protocol
+ * statistics (reading ahead without taking is ring_ahead.c).  Each claims or takes a record through its protocol
  * (ring_mpmc.h, ring_spsc.h), waiting as it must (ring_wait.h), and answers
  * the questions a wait asks of the protocol (ring_ops.h).  ring_int.h
  * describes the ring and lists its files.
@@ -121,7 +121,7 @@ static int claim_wait(struct ring *r, uint32_t len, int timeout_ms, uint64_t *po
 		if (rc == -EAGAIN && r->policy == RING_OVERWRITE) {
 			uint64_t p, c;
 			uint32_t l;
-			int t = ipcx__ring_mpmc_take(r, SIZE_MAX, &p, &l, &c);
+			int t = ipcx__ring_mpmc_take(r, SIZE_MAX, false, &p, &l, &c);
 			if (t == 0) {
 				drop_taken(r, p);
 				continue;
@@ -144,7 +144,7 @@ static int take_wait(struct ring *r, size_t cap, int timeout_ms, uint64_t *pos, 
 	struct wait w = { 0 };
 	for (;;) {
 		int rc = r->flags & RING_F_SPSC ? spsc_take(r, cap, pos, len, cells)
-						: ipcx__ring_mpmc_take(r, cap, pos, len, cells);
+						: ipcx__ring_mpmc_take(r, cap, false, pos, len, cells);
 		if (rc == 0)
 			return 0;
 		if (rc != -EAGAIN && rc != -EBUSY)
@@ -176,16 +176,6 @@ HOT int send_check(struct ring *r)
 	if (r->persistent || (n & 1023) != 0)
 		return 0;
 	return ipcx__ring_epipe_check(r);
-}
-
-/* A call that takes a record: the channel is attached and holds none now. */
-static int free_to_take(const struct ring *r)
-{
-	if (r->me < 0)
-		return -EBADF;
-	if (r->reserved || r->peeked)
-		return ipcx__fail(-EBUSY, "a reserved or peeked message is not finished");
-	return 0;
 }
 
 SLOW ssize_t ipcx__ring_send_slow(struct ring *r, const void *msg, size_t len, int timeout_ms,
@@ -224,6 +214,7 @@ SLOW ssize_t ipcx__ring_recv_slow(struct ring *r, void *buf, size_t cap, int tim
 	int e = free_to_take(r);
 	if (e)
 		return e;
+	mark_receiver(r);
 	uint64_t pos = 0, cells = 0;
 	uint32_t len = 0;
 	int rc = take_wait(r, cap, timeout_ms, &pos, &len, &cells);
@@ -246,12 +237,15 @@ int ipcx__ring_reserve(struct ring *r, size_t len, int timeout_ms, void **slot)
 	if (len > r->max_msg)
 		return -EMSGSIZE;
 	uint64_t pos, cells, pad;
-	int save = r->policy;
-	if (r->policy == RING_DROP)
-		r->policy = RING_BLOCK; /* a reservation cannot be dropped: report full */
-	int rc = claim_wait(r, (uint32_t)len, save == RING_DROP ? 0 : timeout_ms, &pos, &cells,
-			    &pad);
-	r->policy = save;
+	int rc = claim_wait(r, (uint32_t)len, timeout_ms, &pos, &cells, &pad);
+	/*
+	 * policy=drop and no room: the message the caller was about to write
+	 * is dropped and counted (sent and dropped) as a send's would be, and
+	 * the caller learns it.  Only a full ring drops: waiting for another
+	 * producer's claim to finish is not.
+	 */
+	if (rc == 1)
+		return -ENOBUFS;
 	if (rc < 0)
 		return rc;
 	r->reserved = true;
@@ -278,6 +272,7 @@ ssize_t ipcx__ring_peek(struct ring *r, int timeout_ms, const void **msg)
 	int e = free_to_take(r);
 	if (e)
 		return e;
+	mark_receiver(r);
 	uint64_t pos, cells;
 	uint32_t len;
 	int rc = take_wait(r, SIZE_MAX, timeout_ms, &pos, &len, &cells);
@@ -306,7 +301,7 @@ int ipcx__ring_release(struct ring *r)
  * message committed by a producer killed before it counted it is missing
  * until the next producer adopts the ring.
  */
-int ipcx__ring_stats(struct ring *r, uint64_t out[5])
+int ipcx__ring_stats(struct ring *r, uint64_t out[6])
 {
 	uint64_t sent = atomic_load(&r->h->sent), recvd = atomic_load(&r->h->received);
 	uint64_t dropped = atomic_load(&r->h->dropped);
@@ -314,14 +309,16 @@ int ipcx__ring_stats(struct ring *r, uint64_t out[5])
 		uint64_t hw;
 		sent = ipcx__ring_spsc_settle_tx(r, &hw);
 	}
-	uint64_t peers = 0;
+	uint64_t peers = 0, receivers = 0;
 	for (unsigned k = 0; k < RING_PEERS; k++) {
 		struct ring_peer *pe = &r->h->peers[k];
 		uint64_t pd = atomic_load(&pe->pd);
 		sent += atomic_load(&pe->tx) + pd;
 		recvd += atomic_load(&pe->rx);
 		dropped += atomic_load(&pe->dr) + pd;
-		peers += ipcx__ring_peer_alive(r, k);
+		bool alive = ipcx__ring_peer_alive(r, k);
+		peers += alive;
+		receivers += alive && atomic_load(&pe->receiver);
 	}
 	uint64_t depth = sent >= recvd + dropped ? sent - recvd - dropped : 0;
 	out[0] = sent;
@@ -329,5 +326,6 @@ int ipcx__ring_stats(struct ring *r, uint64_t out[5])
 	out[2] = dropped;
 	out[3] = depth > r->ncells ? r->ncells : depth;
 	out[4] = peers;
+	out[5] = receivers;
 	return 0;
 }

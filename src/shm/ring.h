@@ -61,6 +61,11 @@ struct ring_peer {
 	_Atomic uint64_t dr;  /* messages taken off the ring undelivered */
 	_Atomic uint64_t pd;  /* messages refused by policy=drop: sent and dropped */
 	_Atomic uint64_t tx_snap, rx_snap, dr_snap;
+	/*
+	 * It has received (or read ahead): a consumer.  Last in the slot, in
+	 * what was padding, so rings made before it read 0 here.
+	 */
+	_Atomic uint32_t receiver;
 };
 
 struct ring_hdr {
@@ -95,6 +100,7 @@ struct ring_hdr {
 };
 
 _Static_assert(sizeof(struct ring_hdr) <= RING_HDR, "ring header too large");
+_Static_assert(sizeof(struct ring_peer) == RING_LINE, "a peer slot's layout is part of the format");
 
 /* The per-cell words; only the cell where a record starts uses them. */
 struct ring_cell {
@@ -131,6 +137,7 @@ struct ring {
 	/* A reserved (zero-copy write) or peeked (zero-copy read) record. */
 	bool reserved, peeked;
 	bool adopted_tx, adopted_rx; /* SPSC: took over from an earlier producer / consumer */
+	bool receiving; /* our slot says we are a consumer (ring_peer.receiver) */
 	uint64_t res_pos, res_pad, peek_pos, peek_cells;
 	uint32_t res_cells;
 	/* The pollable descriptor, made on first use (ipcx_fileno). */
@@ -172,7 +179,15 @@ int ipcx__ring_reserve(struct ring *r, size_t len, int timeout_ms, void **slot);
 int ipcx__ring_commit(struct ring *r, size_t len);
 ssize_t ipcx__ring_peek(struct ring *r, int timeout_ms, const void **msg);
 int ipcx__ring_release(struct ring *r);
-int ipcx__ring_stats(struct ring *r, uint64_t out[5]);
+/*
+ * Read ahead without taking (ipcx_read_ahead): the message at *cursor
+ * (0: the oldest), copied into buf; *cursor then names it and is where the
+ * next read ahead starts.
+ */
+ssize_t ipcx__ring_read_ahead(struct ring *r, uint64_t *cursor, void *buf, size_t cap,
+			      int timeout_ms);
+/* sent, received, dropped, depth, peers, receivers (live consumers). */
+int ipcx__ring_stats(struct ring *r, uint64_t out[6]);
 /* Mark our peer slot as the ring's owner (its listener). */
 void ipcx__ring_own(struct ring *r);
 /* No process is attached (r attached read-only): a dead listener's ring. */

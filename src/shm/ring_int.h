@@ -48,6 +48,9 @@
  *   ring.c         the operations (send, receive, reserve, commit, peek,
  *                  release, stats) over either protocol: claim and take
  *                  with waiting, commit and release, what a wait asks
+ *   ring_ahead.c   reading ahead without taking (ipcx_read_ahead): the
+ *                  protocol's take with a look flag at the tail, a checked
+ *                  copy past it
  *   ring_mpmc.c    the many-producer many-consumer protocol (ring_mpmc.h:
  *                  the steps the operations inline)
  *   ring_repair.c  crash repair: finishing a dead MPMC peer's step, the
@@ -218,11 +221,19 @@ static inline void snap(_Atomic uint64_t *c, _Atomic uint64_t *copy)
 
 /* ---- checksums (the mmap: log) and copies -------------------------------------------- */
 
-/* A record's checksum covers its position (no stale lap passes) and length. */
-static inline uint32_t record_crc(struct ring *r, uint64_t pos, uint32_t len)
+/*
+ * A record's checksum covers its position (no stale lap passes) and length;
+ * data is the record in the ring, or a copy of it (ring_ahead.c).
+ */
+static inline uint32_t crc_of(uint64_t pos, uint32_t len, const void *data)
 {
 	uint64_t hdr[2] = { pos, len };
-	return ipcx__crc32c(ipcx__crc32c(0, hdr, sizeof(hdr)), cell_ptr(r, pos), len);
+	return ipcx__crc32c(ipcx__crc32c(0, hdr, sizeof(hdr)), data, len);
+}
+
+static inline uint32_t record_crc(struct ring *r, uint64_t pos, uint32_t len)
+{
+	return crc_of(pos, len, cell_ptr(r, pos));
 }
 
 HOT int check_crc(struct ring *r, uint64_t pos, uint32_t len)

@@ -127,6 +127,7 @@ void ipcx__ring_detach(struct ring *r)
 			atomic_fetch_sub(&r->h->pollers, 1);
 		atomic_store(&pe->armed, 0);
 		atomic_store(&pe->owner, 0);
+		atomic_store(&pe->receiver, 0);
 		atomic_store(&pe->start, 0);
 		atomic_store(&pe->pid, 0);
 		/* Sleepers look for dead peers when they wake: wake them now. */

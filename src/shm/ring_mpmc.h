@@ -22,8 +22,10 @@ void ipcx__ring_release_at(struct ring *r, uint64_t pos);
  * The next message: 0 (READING is ours), -EAGAIN empty, -EBUSY, -EMSGSIZE.
  * Pads and LOST records are skipped (SKIPPING, then RELEASED); nothing is
  * counted for them (a LOST message was counted when it was found lost).
+ * look (read ahead, ring_ahead.c): a whole message at the tail is left
+ * COMMITTED and returned; pads, lost and damaged records are still taken off.
  */
-int ipcx__ring_mpmc_take(struct ring *r, size_t cap, uint64_t *pos, uint32_t *lenp,
+int ipcx__ring_mpmc_take(struct ring *r, size_t cap, bool look, uint64_t *pos, uint32_t *lenp,
 			 uint64_t *cellsp);
 
 /* Room for len bytes: 0 and *pos, -EAGAIN full, -EBUSY another claim in progress. */

@@ -1,8 +1,8 @@
 /*
  * The operations over either protocol (ring.c).  What they offer the other
  * ring files: the slow paths the fast paths hand over to, the questions a
- * wait asks of the protocol (a message? room? indices in order?), and the
- * durability of the mmap: log.  A new protocol answers these questions in
+ * wait asks of the protocol (a message? room? indices in order?), the
+ * durability of the mmap: log, and the check every taking call makes.  A new protocol answers these questions in
  * ring.c, beside MPMC and SPSC.
  */
 #ifndef IPCX_SHM_RING_OPS_H
@@ -28,6 +28,19 @@ bool ipcx__ring_has_room(struct ring *r, uint64_t cells);
 int ipcx__ring_check_indices(struct ring *r);
 
 COLD void ipcx__ring_sync_now(struct ring *r);
+
+/*
+ * A call that claims or takes a record (ring.c, ring_ahead.c): the channel
+ * is attached and holds none now.
+ */
+static inline int free_to_take(const struct ring *r)
+{
+	if (r->me < 0)
+		return -EBADF;
+	if (r->reserved || r->peeked)
+		return ipcx__fail(-EBUSY, "a reserved or peeked message is not finished");
+	return 0;
+}
 
 /*
  * The mmap: log's durability= after a commit or a release: batch syncs

@@ -63,6 +63,7 @@ int ipcx__ring_peer_join(struct ring *r)
 				continue;
 			atomic_store(&pe->armed, 0);
 			atomic_store(&pe->owner, 0);
+			atomic_store(&pe->receiver, 0);
 			if (atomic_exchange(&pe->poller, 0))
 				atomic_fetch_sub(&r->h->pollers, 1);
 			/* The counters go on (they are the slot's); the snapshots start equal. */

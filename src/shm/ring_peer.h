@@ -24,4 +24,17 @@ int ipcx__ring_peer_join(struct ring *r);
  */
 int ipcx__ring_epipe_check(struct ring *r);
 
+/*
+ * Say in our slot, once, that this channel consumes (it receives, peeks or
+ * reads ahead), so that `ipcx ls` can tell from outside whether anybody
+ * drains the ring (stats.receivers).
+ */
+static inline void mark_receiver(struct ring *r)
+{
+	if (!r->receiving) {
+		r->receiving = true;
+		atomic_store_explicit(&me_peer(r)->receiver, 1, RELAXED);
+	}
+}
+
 #endif

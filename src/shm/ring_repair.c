@@ -203,6 +203,7 @@ static void recover_peers(struct ring *r)
 		atomic_store(&pe->poller, 0);
 		atomic_store(&pe->armed, 0);
 		atomic_store(&pe->owner, 0);
+		atomic_store(&pe->receiver, 0);
 	}
 	atomic_fetch_add(&h->sent, sum[0]);
 	atomic_fetch_add(&h->received, sum[1]);

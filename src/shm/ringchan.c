@@ -149,9 +149,15 @@ static int rc_release(ipcx_chan *c)
 	return ipcx__ring_release(&RC(c)->ring);
 }
 
+static ssize_t rc_read_ahead(ipcx_chan *c, uint64_t *cursor, void *buf, size_t cap,
+			     int timeout_ms)
+{
+	return ipcx__ring_read_ahead(&RC(c)->ring, cursor, buf, cap, timeout_ms);
+}
+
 static int rc_stats(ipcx_chan *c, struct ipcx_stats *ret)
 {
-	uint64_t v[5];
+	uint64_t v[6];
 	int r = rc_whole(&RC(c)->ring);
 	if (r == 0)
 		r = ipcx__ring_stats(&RC(c)->ring, v);
@@ -162,6 +168,7 @@ static int rc_stats(ipcx_chan *c, struct ipcx_stats *ret)
 	ret->dropped = v[2];
 	ret->depth = v[3];
 	ret->peers = v[4];
+	ret->receivers = v[5];
 	return 0;
 }
 
@@ -216,6 +223,7 @@ const struct ipcx__chan_ops ipcx__ringchan_ops = {
 	.commit = rc_commit,
 	.peek = rc_peek,
 	.release = rc_release,
+	.read_ahead = rc_read_ahead,
 	.stats = rc_stats,
 	.fileno = rc_fileno,
 	.peer = rc_peer,
@@ -253,6 +261,13 @@ static ssize_t cut_peek(ipcx_chan *c, int timeout_ms, const void **msg)
 	return cut_fail(RC(c));
 }
 
+static ssize_t cut_read_ahead(ipcx_chan *c, uint64_t *cursor, void *buf, size_t cap,
+			      int timeout_ms)
+{
+	(void)cursor, (void)buf, (void)cap, (void)timeout_ms;
+	return cut_fail(RC(c));
+}
+
 static int cut_stats(ipcx_chan *c, struct ipcx_stats *ret)
 {
 	(void)ret;
@@ -271,6 +286,7 @@ static const struct ipcx__chan_ops cut_ops = {
 	.commit = cut_commit,
 	.peek = cut_peek,
 	.release = cut_any,
+	.read_ahead = cut_read_ahead,
 	.stats = cut_stats,
 	.fileno = cut_any,
 	.close = rc_close,
