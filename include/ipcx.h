@@ -760,6 +760,7 @@ enum ipcx_obj_kind {
 	IPCX_OBJ_POSIX_MQ,     /* "posix-mq"    POSIX message queue */
 	IPCX_OBJ_FIFO,         /* "fifo"        named pipe */
 	IPCX_OBJ_UNIX_SOCKET,  /* "unix-socket" Unix socket, path or abstract */
+	IPCX_OBJ_MMAP_LOG,     /* "mmap-log"    an mmap: log file (found by path only) */
 };
 
 /* The kind's name as above ("sysv-msg" ...), or NULL for an unknown kind. */

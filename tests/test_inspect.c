@@ -209,7 +209,7 @@ static bool has_pid(const struct ipcx_obj *o, pid_t pid)
 
 static void make_every_kind(struct raw *r, bool hold)
 {
-	for (int k = IPCX_OBJ_SYSV_MSG; k <= IPCX_OBJ_UNIX_SOCKET; k++)
+	for (int k = IPCX_OBJ_SYSV_MSG; k <= IPCX_OBJ_MMAP_LOG; k++)
 		raw_make(&r[k - 1], k, hold, false);
 	raw_make(&r[8], IPCX_OBJ_UNIX_SOCKET, true, true);
 }
@@ -528,7 +528,7 @@ Test(inspect, rm_refuses_another_users_object)
 
 Test(inspect, kinds_and_flags)
 {
-	for (int k = IPCX_OBJ_SYSV_MSG; k <= IPCX_OBJ_UNIX_SOCKET; k++)
+	for (int k = IPCX_OBJ_SYSV_MSG; k <= IPCX_OBJ_MMAP_LOG; k++)
 		cr_expect_eq(ipcx_obj_kind_parse(ipcx_obj_kind_name(k)), k);
 	cr_expect_null(ipcx_obj_kind_name(0));
 	cr_expect_eq(ipcx_obj_kind_parse("pipe"), -EINVAL);
@@ -800,6 +800,53 @@ Test(inspect, ring_stats_without_attaching)
 	ipcx_close(d);
 	ipcx_close(l);
 	cr_expect_eq(ipcx_obj_find(url, 0, &o), -ENOENT, "the listener removed it");
+}
+
+/*
+ * An mmap: log is found by its path (info, or ls PATH), with its counters
+ * read from outside; it is never an orphan and never removed by ipcx.
+ */
+Test(inspect, mmap_log_by_path)
+{
+	char url[256];
+	snprintf(url, sizeof(url), "mmap:%s", t_path("log"));
+	ipcx_chan *c;
+	cr_assert_eq(ipcx_dial(url, 0, &c), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(ipcx_send(c, "rec", 3, 0), 3);
+	char buf[8];
+	cr_assert_eq(ipcx_recv(c, buf, sizeof(buf), 0), 3);
+	struct ipcx_obj *o;
+	cr_assert_eq(ipcx_obj_find(url, 0, &o), 0, "%s", ipcx_errdetail());
+	cr_expect_eq(o->kind, IPCX_OBJ_MMAP_LOG);
+	cr_expect_str_eq(o->url, url);
+	cr_expect_str_eq(o->name, t_path("log"));
+	cr_expect(o->has_stats && o->stats.sent == 3 && o->stats.depth == 2 &&
+		  o->stats.peers == 1 && o->stats.receivers == 1);
+	cr_expect(!o->orphan && !o->ipcx);
+	ipcx_objs_free(o, 1);
+	ipcx_close(c);
+	cr_assert_eq(ipcx_obj_find(url, 0, &o), 0);
+	cr_expect(o->stats.peers == 0 && o->stats.receivers == 0 && o->stats.depth == 2);
+	ipcx_objs_free(o, 1);
+	const char *paths[] = { t_path("log"), NULL };
+	struct ipcx_obj *v;
+	ssize_t n = ipcx_ls(paths, IPCX_LS_NOPIDS, &v);
+	cr_assert_geq(n, 0);
+	int found = 0;
+	for (ssize_t i = 0; i < n; i++)
+		found += v[i].kind == IPCX_OBJ_MMAP_LOG && !strcmp(v[i].url, url);
+	cr_expect_eq(found, 1, "ls PATH lists it");
+	ipcx_objs_free(v, (size_t)n);
+	cr_expect_eq(ipcx_obj_remove(url, 0), -EINVAL, "ipcx never removes a log file");
+	cr_expect_eq(access(t_path("log"), F_OK), 0);
+	/* A file that is no log is not one. */
+	int fd = open(t_path("plain"), O_CREAT | O_WRONLY, 0600);
+	cr_assert_eq(write(fd, "not a ring", 10), 10);
+	close(fd);
+	snprintf(url, sizeof(url), "mmap:%s", t_path("plain"));
+	cr_expect_eq(ipcx_obj_find(url, 0, &o), -ENOENT);
+	cr_expect_eq(ipcx_obj_find("mmap:relative", 0, &o), -EINVAL);
 }
 
 Test(inspect, private_sysv_objects_by_id)

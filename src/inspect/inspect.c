@@ -40,6 +40,7 @@ static const char *const kind_names[] = {
 	[IPCX_OBJ_SYSV_SHM] = "sysv-shm",   [IPCX_OBJ_POSIX_SHM] = "posix-shm",
 	[IPCX_OBJ_POSIX_SEM] = "posix-sem", [IPCX_OBJ_POSIX_MQ] = "posix-mq",
 	[IPCX_OBJ_FIFO] = "fifo",           [IPCX_OBJ_UNIX_SOCKET] = "unix-socket",
+	[IPCX_OBJ_MMAP_LOG] = "mmap-log",
 };
 #define NKINDS ((int)(sizeof(kind_names) / sizeof(kind_names[0])))
 
@@ -54,7 +55,7 @@ IPCX_EXPORT int ipcx_obj_kind_parse(const char *name)
 		if (strcmp(kind_names[k], name) == 0)
 			return k;
 	return ipcx__fail(-EINVAL, "'%s' is no kind of object (sysv-msg, sysv-sem, sysv-shm, "
-				   "posix-shm, posix-sem, posix-mq, fifo, unix-socket)",
+				   "posix-shm, posix-sem, posix-mq, fifo, unix-socket, mmap-log)",
 			  name ? name : "(null)");
 }
 
@@ -334,7 +335,8 @@ IPCX_EXPORT int ipcx_obj_find(const char *url, unsigned flags, struct ipcx_obj *
 	if (r < 0)
 		return r;
 	int kind = obj.kind;
-	bool is_path = (kind == IPCX_OBJ_FIFO || kind == IPCX_OBJ_UNIX_SOCKET) && name[0] == '/';
+	bool is_path = (kind == IPCX_OBJ_FIFO || kind == IPCX_OBJ_UNIX_SOCKET ||
+			kind == IPCX_OBJ_MMAP_LOG) && name[0] == '/';
 	const char *paths[2] = { is_path ? name : NULL, NULL };
 	struct scan s;
 	scan_all(paths, flags, false, &s);
@@ -635,6 +637,8 @@ IPCX_EXPORT int ipcx_obj_remove(const char *url, unsigned flags)
 	int r = canon_of(url, &obj, name, canon);
 	if (r < 0)
 		return r;
+	if (obj.kind == IPCX_OBJ_MMAP_LOG)
+		return ipcx__fail(-EINVAL, "%s: ipcx never removes a log file (rm(1) does)", url);
 	struct rmreq q = { .url = url, .flags = flags, .owner = -1 };
 	return remove_obj(&q, &obj, canon);
 }

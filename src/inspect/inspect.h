@@ -85,15 +85,17 @@ int ipcx__scan_unix(struct objvec *ov);
  * paths (files, or folders to walk), NULL-terminated or NULL.
  */
 int ipcx__scan_files(struct objvec *ov, const char *const *paths, size_t npaths);
-/* Look at one path: a FIFO or socket file is added (or completed). */
+/* Look at one path: a FIFO, socket file or mmap: log is added (or completed). */
 void ipcx__scan_path(struct objvec *ov, const char *path);
 
-/* Fill o->stats if o is an ipcx shared-memory ring (stats.c). */
+/* Fill o->stats if o is an ipcx shared-memory ring or mmap: log (stats.c). */
 void ipcx__ring_stats_of(struct ipcx_obj *o);
 /* The live listener of the ring open in fd (from a copy of its header), or 0. */
 pid_t ipcx__ring_owner_of(int fd);
 /* The process /proc/locks names as holding a flock on the file open in fd, or 0. */
 pid_t ipcx__flock_holder(int fd);
+/* Does the regular file at path hold an ipcx ring (an mmap: log)? */
+bool ipcx__ring_file(const char *path);
 
 /* st_dev of /dev/shm and of the mqueue mount (0 if absent). */
 uint64_t ipcx__devshm_dev(void);

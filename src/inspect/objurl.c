@@ -32,6 +32,9 @@ static const struct {
 	{ "unix", IPCX_OBJ_UNIX_SOCKET },
 	{ "unixpacket", IPCX_OBJ_UNIX_SOCKET },
 	{ "unixgram", IPCX_OBJ_UNIX_SOCKET },
+	/* A log file, found by path only and never recorded (it outlives its
+	 * creator: gc must never take it for an orphan; rm refuses it). */
+	{ "mmap", IPCX_OBJ_MMAP_LOG },
 };
 #define NSCHEMES (sizeof(schemes) / sizeof(schemes[0]))
 
@@ -114,7 +117,8 @@ static int parse(struct ipcx__url *u, struct ipcx__objid *o, char *namebuf, size
 	if (is_sysv(o->kind))
 		return sysv_parse(u, o);
 	const char *scheme = canon_scheme(o->kind);
-	int r = o->kind == IPCX_OBJ_FIFO || o->kind == IPCX_OBJ_UNIX_SOCKET
+	int r = o->kind == IPCX_OBJ_FIFO || o->kind == IPCX_OBJ_UNIX_SOCKET ||
+				o->kind == IPCX_OBJ_MMAP_LOG
 			? path_check(u, scheme, o->kind)
 			: posix_check(u, scheme);
 	if (r < 0)

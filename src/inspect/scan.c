@@ -491,12 +491,29 @@ static void add_file(struct objvec *ov, const char *path, const struct statx *st
 	}
 }
 
+/* A regular file that holds an ipcx ring (an mmap: log) becomes an object. */
+static void add_log(struct objvec *ov, const char *path, const struct statx *st)
+{
+	char *url = NULL;
+	if (!ipcx__ring_file(path) || asprintf(&url, "mmap:%s", path) < 0)
+		return;
+	struct ipcx_obj *o = ipcx__ov_find(ov, url) ? NULL : ipcx__ov_add(ov, IPCX_OBJ_MMAP_LOG, url, path);
+	if (o) {
+		fill_stat(o, ipcx__ov_x(ov, o), st);
+		o->size = (int64_t)st->stx_size;
+	}
+	free(url);
+}
+
 void ipcx__scan_path(struct objvec *ov, const char *path)
 {
 	struct statx st;
-	if (path[0] == '/' && statx_at(AT_FDCWD, path, &st) == 0 &&
-	    (S_ISFIFO(st.stx_mode) || S_ISSOCK(st.stx_mode)))
+	if (path[0] != '/' || statx_at(AT_FDCWD, path, &st) < 0)
+		return;
+	if (S_ISFIFO(st.stx_mode) || S_ISSOCK(st.stx_mode))
 		add_file(ov, path, &st);
+	else if (S_ISREG(st.stx_mode))
+		add_log(ov, path, &st);
 }
 
 #define WALK_DEPTH  4     /* /tmp/a/b/c/fifo */

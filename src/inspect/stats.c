@@ -1,6 +1,6 @@
 /*
- * Statistics of ipcx shared-memory rings, read the way `ipcx ls` must: from
- * outside, without attaching.  The ring header is copied with pread() (a
+ * Statistics of ipcx shared-memory rings and mmap: logs, read the way `ipcx
+ * ls` must: from outside, without attaching.  The ring header is copied with pread() (a
  * mapping could fault if the owner truncates the file under us), checked,
  * and its counters read from the copy; nothing is written to the segment
  * and no peer slot is taken.  System V segments are not read: attaching,
@@ -33,11 +33,13 @@ static bool read_header_fd(int fd, struct ring_hdr *h)
 	       h->total_size <= (uint64_t)st.st_size;
 }
 
-/* Copy the header of the ring in /dev/shm/leaf; false if it is not a ring. */
-static bool read_header(const char *leaf, struct ring_hdr *h)
+/* Copy the header of the ring in dir/name (dir NULL: name is a path, an mmap: log). */
+static bool read_header(const char *dir, const char *name, struct ring_hdr *h)
 {
-	int dfd = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int fd = dfd >= 0 ? openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) : -1;
+	int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : AT_FDCWD;
+	int fd = dfd >= 0 || dfd == AT_FDCWD
+			 ? openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+			 : -1;
 	if (dfd >= 0)
 		close(dfd);
 	if (fd < 0)
@@ -68,14 +70,23 @@ pid_t ipcx__ring_owner_of(int fd)
 	return pid;
 }
 
+bool ipcx__ring_file(const char *path)
+{
+	struct ring_hdr *h = header_alloc();
+	bool ok = h && read_header(NULL, path, h);
+	free(h);
+	return ok;
+}
+
 void ipcx__ring_stats_of(struct ipcx_obj *o)
 {
-	if (o->kind != IPCX_OBJ_POSIX_SHM || o->size < (int64_t)RING_HDR || strlen(o->name) < 2)
+	bool shm = o->kind == IPCX_OBJ_POSIX_SHM, log = o->kind == IPCX_OBJ_MMAP_LOG;
+	if ((!shm && !log) || o->size < (int64_t)RING_HDR || strlen(o->name) < 2)
 		return;
 	struct ring_hdr *h = header_alloc();
 	if (!h)
 		return;
-	if (read_header(o->name + 1, h)) {
+	if (shm ? read_header("/dev/shm", o->name + 1, h) : read_header(NULL, o->name, h)) {
 		struct ring r = { .h = h, .ncells = h->ncells, .mask = h->ncells - 1, .me = -1 };
 		uint64_t v[6];
 		if (ipcx__ring_stats(&r, v) == 0) {

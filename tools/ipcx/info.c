@@ -57,11 +57,14 @@ static void print_words(const struct ipcx_obj *o)
 	if (!o->ipcx && o->creator > 0)
 		printf("%-14s %d\n", "creator pid", (int)o->creator);
 	printf("%-14s %s\n", "orphan", o->orphan ? "yes (ipcx gc removes it)" : "no");
-	if (o->has_stats)
+	if (o->has_stats) {
 		printf("%-14s sent %" PRIu64 ", received %" PRIu64 ", dropped %" PRIu64
-		       ", depth %" PRIu64 ", peers %" PRIu64 "\n",
+		       ", depth %" PRIu64 ", peers %" PRIu64 ", receivers %" PRIu64 "\n",
 		       "statistics", o->stats.sent, o->stats.received, o->stats.dropped,
-		       o->stats.depth, o->stats.peers);
+		       o->stats.depth, o->stats.peers, o->stats.receivers);
+		/* A log's drain is its one receiver. */
+		printf("%-14s %s\n", "receiving", o->stats.receivers ? "yes (a consumer, or a log's drain, is attached)" : "no");
+	}
 }
 
 int cli_info(int argc, char **argv)

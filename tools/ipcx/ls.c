@@ -20,7 +20,8 @@ static void help(FILE *f)
 		"where processes have them open, where ipcx made them, and under each PATH.\n\n"
 		"  --json          one JSON array of objects (fields: docs/cli.md)\n"
 		"  --kind KINDS    only these kinds, comma-separated: sysv-msg, sysv-sem,\n"
-		"                  sysv-shm, posix-shm, posix-sem, posix-mq, fifo, unix-socket\n"
+		"                  sysv-shm, posix-shm, posix-sem, posix-mq, fifo, unix-socket,\n"
+		"                  mmap-log (an mmap: log, listed when named as a PATH)\n"
 		"  --owner USER    only objects of this user (name or uid)\n"
 		"  --name TEXT     only objects whose URL contains TEXT\n"
 		"  --ipcx          only objects ipcx created\n"
@@ -89,13 +90,14 @@ static void print_pids(char *buf, size_t cap, const struct ipcx_obj *o)
 
 static void print_table(const struct ipcx_obj *v, size_t n, const struct filter *f)
 {
-	printf("%-11s %-40s %8s %-8s %4s %10s %6s %-18s %5s %s\n", "KIND", "NAME", "ID", "OWNER",
-	       "MODE", "SIZE", "MSGS", "PIDS", "AGE", "IPCX");
+	printf("%-11s %-40s %8s %-8s %4s %10s %6s %6s %2s %-18s %5s %s\n", "KIND", "NAME", "ID",
+	       "OWNER", "MODE", "SIZE", "MSGS", "DROP", "RX", "PIDS", "AGE", "IPCX");
 	for (size_t i = 0; i < n; i++) {
 		const struct ipcx_obj *o = &v[i];
 		if (!wanted(f, o))
 			continue;
-		char name[64], id[24], user[64], size[32], msgs[24], pids[64], age[16];
+		char name[64], id[24], user[64], size[32], msgs[24], pids[64], age[16], drop[24],
+			rx[24];
 		if (o->key >= 0 && !o->name[0])
 			snprintf(name, sizeof(name), "0x%08" PRIx64, (uint64_t)o->key);
 		else
@@ -105,10 +107,13 @@ static void print_table(const struct ipcx_obj *v, size_t n, const struct filter 
 		if (o->kind == IPCX_OBJ_SYSV_SEM && o->nsems >= 0)
 			snprintf(size, sizeof(size), "%" PRId64 " sems", o->nsems);
 		snprintf(msgs, sizeof(msgs), o->messages >= 0 ? "%" PRId64 : "-", o->messages);
+		/* Rings: what was lost, and how many consume (a log's drain). */
+		snprintf(drop, sizeof(drop), o->has_stats ? "%" PRIu64 : "-", o->stats.dropped);
+		snprintf(rx, sizeof(rx), o->has_stats ? "%" PRIu64 : "-", o->stats.receivers);
 		print_pids(pids, sizeof(pids), o);
-		printf("%-11s %-40s %8s %-8s %04o %10s %6s %-18s %5s %s\n",
+		printf("%-11s %-40s %8s %-8s %04o %10s %6s %6s %2s %-18s %5s %s\n",
 		       ipcx_obj_kind_name(o->kind), name, id, cli_user(o->uid, user, sizeof(user)),
-		       o->mode, size, msgs, pids, cli_age(o->ctime, age, sizeof(age)),
+		       o->mode, size, msgs, drop, rx, pids, cli_age(o->ctime, age, sizeof(age)),
 		       o->orphan ? "orphan" : o->ipcx ? "yes" : "-");
 	}
 }

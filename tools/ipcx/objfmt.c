@@ -87,9 +87,10 @@ void cli_obj_json(FILE *f, const struct ipcx_obj *o)
 	if (o->has_stats)
 		fprintf(f,
 			", \"stats\": {\"sent\": %" PRIu64 ", \"received\": %" PRIu64
-			", \"dropped\": %" PRIu64 ", \"depth\": %" PRIu64 ", \"peers\": %" PRIu64 "}",
+			", \"dropped\": %" PRIu64 ", \"depth\": %" PRIu64 ", \"peers\": %" PRIu64
+			", \"receivers\": %" PRIu64 "}",
 			o->stats.sent, o->stats.received, o->stats.dropped, o->stats.depth,
-			o->stats.peers);
+			o->stats.peers, o->stats.receivers);
 	else
 		fputs(", \"stats\": null", f);
 	fputc('}', f);
