@@ -194,6 +194,17 @@ Test(mmap, kill9_mid_write)
 	}
 }
 
+/* Damage record 2 of the log at leaf (one-cell records: it starts at cell 2). */
+static void damage_record2(const char *leaf)
+{
+	int fd = open(t_path(leaf), O_RDWR);
+	cr_assert_geq(fd, 0);
+	struct ring_hdr h;
+	cr_assert_eq(pread(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+	cr_assert_eq(pwrite(fd, "X", 1, (off_t)(h.data_off + 2 * 64 + 3)), 1);
+	close(fd);
+}
+
 /* A record damaged on disk (a crash lost its page): the log ends before it. */
 Test(mmap, damaged_record_cuts_the_log)
 {
@@ -203,13 +214,7 @@ Test(mmap, damaged_record_cuts_the_log)
 	for (int i = 0; i < 5; i++)
 		cr_assert_eq(ipcx_send(c, "0123456789", 10, 0), 10);
 	ipcx_close(c);
-	int fd = open(t_path("torn"), O_RDWR);
-	cr_assert_geq(fd, 0);
-	struct ring_hdr h;
-	cr_assert_eq(pread(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
-	/* Record 2 starts at cell 2 (each 10-byte record takes one cell). */
-	cr_assert_eq(pwrite(fd, "X", 1, (off_t)(h.data_off + 2 * 64 + 3)), 1);
-	close(fd);
+	damage_record2("torn");
 	cr_assert_eq(ipcx_dial(u, 0, &c), 0);
 	char buf[16];
 	cr_expect_eq(ipcx_recv(c, buf, sizeof(buf), 0), 10);
@@ -305,13 +310,7 @@ Test(mmap, read_ahead_steps_over_damage)
 		m[0] = (char)('a' + i);
 		cr_assert_eq(ipcx_send(c, m, 10, 0), 10);
 	}
-	int fd = open(t_path("ahead"), O_RDWR);
-	cr_assert_geq(fd, 0);
-	struct ring_hdr h;
-	cr_assert_eq(pread(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
-	/* Record 2 (cell 2), damaged in the page cache while the log is open. */
-	cr_assert_eq(pwrite(fd, "X", 1, (off_t)(h.data_off + 2 * 64 + 3)), 1);
-	close(fd);
+	damage_record2("ahead"); /* in the page cache, while the log is open */
 	char buf[16], seen[8] = { 0 };
 	uint64_t cur = 0;
 	for (int i = 0; i < 4; i++) {
