@@ -18,6 +18,7 @@
 #ifndef IPCX_H
 #define IPCX_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -740,6 +741,136 @@ int ipcx_rpc_client_stats(ipcx_rpc_client *c, struct ipcx_rpc_stats *ret);
 
 /* Close; calls in flight are forgotten (no result).  NULL is a no-op. */
 int ipcx_rpc_client_close(ipcx_rpc_client *c);
+
+/* ------------------------------------------------------------------------ */
+/* Asynchronous logging (docs/log.md)                                        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Many processes and threads write log records into one log, named by URL
+ * (shm:/name, mmap:/path for a log that keeps records while no drain runs;
+ * any other channel works, more slowly); one drain (ipcx_logd, `ipcx logd`)
+ * takes them out in order and writes them to a file or standard output.
+ * A write never waits for the drain: when the log is full the record is
+ * dropped and counted, and the writer's next record that gets through
+ * carries the count, so the output says "N records dropped" where they
+ * were lost.  Each record carries its level, wall-clock and monotonic
+ * time, pid, thread id and program name.
+ */
+typedef struct ipcx_log ipcx_log;
+
+/* Levels, as syslog's LOG_EMERG .. LOG_DEBUG. */
+#define IPCX_LOG_EMERG   0
+#define IPCX_LOG_ALERT   1
+#define IPCX_LOG_CRIT    2
+#define IPCX_LOG_ERR     3
+#define IPCX_LOG_WARNING 4
+#define IPCX_LOG_NOTICE  5
+#define IPCX_LOG_INFO    6
+#define IPCX_LOG_DEBUG   7
+
+/* "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"; NULL past them. */
+const char *ipcx_log_level_name(int level);
+/* The level of such a name (also "error", "warn", "panic"), or -EINVAL. */
+int ipcx_log_level_parse(const char *name);
+
+/* Flags for ipcx_log_open(). */
+#define IPCX_LOG_BLOCK 0x1u /* wait for room instead of dropping (a log made
+                               with policy=block; the default is policy=drop) */
+
+/*
+ * Open the log at url for writing.  shm: and sysvshm: logs are made by
+ * their drain (-ECONNREFUSED before it runs); an mmap: log is made by whoever
+ * opens it first.  name: the program name in every record (NULL: this
+ * program's, program_invocation_short_name; up to 64 bytes are kept).
+ * Threads may share the handle (a lock inside; docs/log.md says what it
+ * costs).  A child made by fork() opens its own: calls through the
+ * parent's handle return -ECHILD there.
+ */
+int ipcx_log_open(const char *url, const char *name, unsigned flags, ipcx_log **ret);
+
+/*
+ * Write one record of len bytes (a message longer than the log's largest
+ * record is cut, and marked so).  Returns 0, or -ENOBUFS when the log was
+ * full and the record was dropped (counted: the next record that gets
+ * through carries the count), -EPIPE when the drain of a shm: log is gone
+ * (also counted), -ECHILD in a forked child, or another negative errno.
+ * Never waits for the drain unless the log was opened with IPCX_LOG_BLOCK
+ * (then it waits for room on a policy=block log); it may wait up to a
+ * millisecond for another writer's claim in progress.  Not async-signal-safe.
+ */
+int ipcx_log_write(ipcx_log *l, int level, const char *msg, size_t len);
+/* The same with a printf-style message. */
+int ipcx_log_printf(ipcx_log *l, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int ipcx_log_vprintf(ipcx_log *l, int level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+struct ipcx_log_stats {
+	uint64_t written; /* records this handle put into the log */
+	uint64_t dropped; /* records it dropped (log full, drain gone) */
+	uint64_t pending; /* of those, not yet reported by a record that got through */
+};
+int ipcx_log_stats(ipcx_log *l, struct ipcx_log_stats *ret);
+
+/* Close the handle (records already written stay in the log).  NULL: no-op. */
+int ipcx_log_close(ipcx_log *l);
+
+/*
+ * The drain: takes records out of the log in order and writes each as one
+ * line, text (a format, below) or JSON.  On a log that can be read ahead
+ * (shm:, sysvshm:, mmap:) a record leaves the log only after its line is
+ * written, and a drain that starts finds in its output what an earlier one
+ * wrote before it was killed: nothing is lost, nothing written twice
+ * (docs/log.md).  One drain per log.
+ */
+typedef struct ipcx_logd ipcx_logd;
+
+#define IPCX_LOGD_JSON  0x1u /* JSON lines instead of text */
+#define IPCX_LOGD_FSYNC 0x2u /* fdatasync the output before records leave the log
+                                (survives a machine crash, not only a kill) */
+
+struct ipcx_logd_opts {
+	const char *out;      /* output file (created 0600, appended to), or NULL
+	                         or "-" for standard output */
+	const char *format;   /* text line: %t wall time (UTC, ns), %m monotonic
+	                         seconds, %l level, %n program, %p pid, %T thread
+	                         id, %d record id, %s message, %% a '%'; NULL:
+	                         "%t %n[%p/%T] %l: %s" */
+	uint64_t rotate_size; /* rotate the file when it reaches this size; 0: never */
+	unsigned keep;        /* rotated files kept: FILE.1 (newest) .. FILE.keep */
+	unsigned flags;       /* IPCX_LOGD_JSON, IPCX_LOGD_FSYNC */
+};
+
+/*
+ * Open (or create) the log at url as its drain and open the output.  o may
+ * be NULL (standard output, default format).  -EBUSY if another drain has
+ * the log.
+ */
+int ipcx_logd_open(const char *url, const struct ipcx_logd_opts *o, ipcx_logd **ret);
+
+/*
+ * Write out what waits in the log, waiting up to timeout_ms for the first
+ * record.  Returns the number of records written (0 is possible: records
+ * that an earlier drain had written), -ETIMEDOUT / -EAGAIN (nothing came),
+ * or an error of the output (-ENOSPC ...; the records stay in the log).
+ */
+ssize_t ipcx_logd_run(ipcx_logd *d, int timeout_ms);
+
+/* Reopen the output file (after logrotate moved it: SIGHUP). */
+int ipcx_logd_reopen(ipcx_logd *d);
+
+struct ipcx_logd_stats {
+	uint64_t records;  /* records written out */
+	uint64_t dropped;  /* drops the records reported (sum of their counts) */
+	uint64_t invalid;  /* records that were not well-formed (written as such) */
+	uint64_t skipped;  /* records found already written by an earlier drain */
+	uint64_t rotations;
+};
+int ipcx_logd_stats(ipcx_logd *d, struct ipcx_logd_stats *ret);
+
+/* Close the output and the log (records not yet written stay in an mmap: log). */
+int ipcx_logd_close(ipcx_logd *d);
 
 /* ------------------------------------------------------------------------ */
 /* Object inspection (ls, rm, gc)                                            */

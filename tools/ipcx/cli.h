@@ -87,5 +87,7 @@ int cli_info(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 int cli_call(int argc, char **argv);
+int cli_log(int argc, char **argv);
+int cli_logd(int argc, char **argv);
 
 #endif

@@ -21,6 +21,8 @@ static const struct verb verbs[] = {
 	{ "lock", cli_lock, "run a command while holding a lock on a file (like flock(1))" },
 	{ "signal", cli_signal, "send a signal with a value, or wait for signals" },
 	{ "sem", cli_sem, "create, post, wait on or remove a named semaphore" },
+	{ "log", cli_log, "write a record into a log (like logger(1))" },
+	{ "logd", cli_logd, "drain a log into a file or standard output" },
 	{ "ls", cli_ls, "list every IPC object on the machine" },
 	{ "info", cli_info, "everything known about one object" },
 	{ "rm", cli_rm, "remove objects by URL" },
