@@ -33,12 +33,15 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LOGD_BATCH    1024       /* records per batch */
 #define LOGD_OUT_HIGH (256u << 10) /* a batch's lines stop growing past this */
 #define LOGD_HEAD     48         /* bytes of each record kept to check the take */
 #define LOGD_TAIL     (1u << 20) /* the end of the output read when resuming */
+#define LOGD_NAP_MIN_NS 250000   /* the drain's first nap when the log is empty */
+#define LOGD_NAP_MAX_NS 16000000 /* and its longest */
 
 struct seen {
 	uint32_t len;
@@ -319,6 +322,38 @@ static void count(ipcx_logd *d, const struct ipcx_logd_stats *st)
 	d->st.invalid += st->invalid;
 }
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * The first record of a batch, on a ring.  The drain polls instead of
+ * sleeping on the ring's futex: a committer that finds a sleeper wakes it
+ * with a system call, and every writer's commit does so until the sleeper
+ * has run, which on a busy machine takes milliseconds of a burst: a log
+ * call must not pay for the drain's sleep.  Naps from LOGD_NAP_MIN_NS,
+ * doubling up to LOGD_NAP_MAX_NS while the log stays empty.
+ */
+static ssize_t first_ahead(ipcx_logd *d, uint64_t *cursor, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : mono_ns() + (int64_t)timeout_ms * 1000000;
+	int64_t nap = LOGD_NAP_MIN_NS;
+	for (;;) {
+		ssize_t len = ipcx_read_ahead(d->c, cursor, d->rec, d->cap, 0);
+		if (len != -EAGAIN || timeout_ms == 0)
+			return len;
+		int64_t left = deadline < 0 ? nap : deadline - mono_ns();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		struct timespec ts = { 0, left < nap ? left : nap };
+		nanosleep(&ts, NULL);
+		nap = nap * 2 < LOGD_NAP_MAX_NS ? nap * 2 : LOGD_NAP_MAX_NS;
+	}
+}
+
 /*
  * One batch.  A ring: read ahead, write, then take.  Other channels (no
  * reading ahead): take, then write; their records have no position, so
@@ -333,8 +368,11 @@ static ssize_t batch(ipcx_logd *d, int timeout_ms)
 	d->out.len = 0;
 	while (n < LOGD_BATCH && d->out.len < LOGD_OUT_HIGH) {
 		int wait = n ? 0 : timeout_ms;
-		len = d->ahead ? ipcx_read_ahead(d->c, &cursor, d->rec, d->cap, wait)
-			       : ipcx_recv(d->c, d->rec, d->cap, wait);
+		if (d->ahead)
+			len = n ? ipcx_read_ahead(d->c, &cursor, d->rec, d->cap, 0)
+				: first_ahead(d, &cursor, timeout_ms);
+		else
+			len = ipcx_recv(d->c, d->rec, d->cap, wait);
 		if (len == -ESTALE)
 			return -EBUSY; /* another consumer took a record from under us */
 		if (len < 0)
