@@ -202,11 +202,48 @@ int bh_lock_loop(struct bh_ctx *c, const struct bh_lockops *lo, struct bh_hist *
  */
 int bh_rpc_pipeline(const struct bh_ops *ops, struct bh_ctx *c, struct bh_result *r);
 
+/*
+ * A logger, as the logging rows drive it (bench/logloop.c): one or two
+ * writer processes (the case's sides) log 64-byte messages; each call is
+ * timed, and the rate is end to end, until every record is in the file.
+ */
+struct bh_logops {
+	/* This writer's logger, in its own process. */
+	int (*open)(struct bh_ctx *c, void **w);
+	/* One log call of len bytes. */
+	int (*log)(void *w, const char *msg, size_t len);
+	/* When it returns, the writer's records are in the file (or with the drain). */
+	int (*close)(void *w);
+	/* A drain process that writes the file (ipcx), or NULL. */
+	int (*drain_open)(struct bh_ctx *c, void **d);
+	int64_t (*drain_run)(void *d); /* records written (waits briefly), or -errno */
+	void (*drain_close)(void *d);
+	/* Records each writer process logs before the timed burst (NULL: a tenth of it). */
+	uint64_t (*warmup)(const struct bh_ctx *c, int writers);
+};
+/*
+ * Where a logger's backend (a drain, a logging thread) runs: with one
+ * writer, on the other core, as the other side of every case; with two,
+ * on either core, beside them.  Sets the calling thread's affinity.
+ */
+void bh_log_backend_cpus(const struct bh_params *p, int writers);
+/* The ops' shared_bytes, and the records each writer logs in the timed burst. */
+size_t bh_log_shared_bytes(const struct bh_params *p);
+uint64_t bh_log_count(const struct bh_params *p);
+/*
+ * The ops' op(): writers is 1 (side 0 writes) or 2 (both sides do); each
+ * writer process logs from threads (1 or 2) threads sharing its logger.
+ */
+int bh_log_loop(struct bh_ctx *c, const struct bh_logops *lo, int writers, int threads,
+		struct bh_hist *h, struct bh_result *r);
+
 /* Raw system-call baselines and primitives (bench/raw.c, bench/prims.c). */
 extern const struct bh_ops *const bh_raw_ops[];
 extern const struct bh_ops *const bh_prim_ops[];
 /* The same primitives through ipcx's API (bench/ipcx_prims.c). */
 extern const struct bh_ops *const bh_ipcx_prim_ops[];
+/* The logging rows: ipcx's log, write(2), fprintf (bench/logbench.c). */
+extern const struct bh_ops *const bh_log_ops[];
 /* ipcx itself, one row per URL template (bench/ipcx_ops.c). */
 extern const struct bh_ops *const bh_ipcx_ops[];
 /* ipcx's request/reply (bench/ipcx_rpc.c). */

@@ -38,25 +38,28 @@ static const char *const transport_order[] = {
 	"pipe", "socketpair", "fifo", "unix", "unixpacket", "unixgram", "tcp", "udp",
 	"mq", "sysvmq", "shm", "sysvshm", "mmap", "file",
 	"rpc-shm", "rpc-sysvshm", "rpc-unix", "rpc-unixpacket", "rpc-tcp",
-	"sem", "sysvsem", "mutex", "flock", "eventfd", "signal", NULL,
+	"sem", "sysvsem", "mutex", "flock", "eventfd", "signal", "log", NULL,
 };
 
-/* Peer programs and the rows they provide. */
+/* Peer programs and the rows they provide (prim: measured once, as BH_OPS). */
 struct peer {
 	const char *prog, *impl, *transport, *mode, *arg;
+	bool prim;
 };
 static const struct peer peers[] = {
-	{ "ipcx-bench-zmq", "zmq", "unix", "ipc", "ipc" },
-	{ "ipcx-bench-zmq", "zmq", "tcp", "tcp", "tcp" },
-	{ "ipcx-bench-nng", "nng", "unix", "ipc", "ipc" },
-	{ "ipcx-bench-nng", "nng", "tcp", "tcp", "tcp" },
-	{ "ipcx-bench-iox", "iceoryx", "shm", "waitset", "shm" },
-	{ "ipcx-bench-zmq", "zmq", "rpc-unix", "req/rep", "reqrep-ipc" },
-	{ "ipcx-bench-zmq", "zmq", "rpc-unix", "dealer", "dealer-ipc" },
-	{ "ipcx-bench-zmq", "zmq", "rpc-tcp", "req/rep", "reqrep-tcp" },
-	{ "ipcx-bench-zmq", "zmq", "rpc-tcp", "dealer", "dealer-tcp" },
-	{ "ipcx-bench-nng", "nng", "rpc-unix", "req/rep", "reqrep-ipc" },
-	{ "ipcx-bench-nng", "nng", "rpc-tcp", "req/rep", "reqrep-tcp" },
+	{ "ipcx-bench-zmq", "zmq", "unix", "ipc", "ipc", false },
+	{ "ipcx-bench-zmq", "zmq", "tcp", "tcp", "tcp", false },
+	{ "ipcx-bench-nng", "nng", "unix", "ipc", "ipc", false },
+	{ "ipcx-bench-nng", "nng", "tcp", "tcp", "tcp", false },
+	{ "ipcx-bench-iox", "iceoryx", "shm", "waitset", "shm", false },
+	{ "ipcx-bench-zmq", "zmq", "rpc-unix", "req/rep", "reqrep-ipc", false },
+	{ "ipcx-bench-zmq", "zmq", "rpc-unix", "dealer", "dealer-ipc", false },
+	{ "ipcx-bench-zmq", "zmq", "rpc-tcp", "req/rep", "reqrep-tcp", false },
+	{ "ipcx-bench-zmq", "zmq", "rpc-tcp", "dealer", "dealer-tcp", false },
+	{ "ipcx-bench-nng", "nng", "rpc-unix", "req/rep", "reqrep-ipc", false },
+	{ "ipcx-bench-nng", "nng", "rpc-tcp", "req/rep", "reqrep-tcp", false },
+	{ "ipcx-bench-spdlog", "spdlog", "log", "1 writer", "1", true },
+	{ "ipcx-bench-spdlog", "spdlog", "log", "2 writers", "2", true },
 };
 #define NPEERS (sizeof(peers) / sizeof(peers[0]))
 
@@ -156,14 +159,15 @@ static size_t build_mechs(const struct bh_params *probe, const char *only, struc
 	struct mech *list = NULL;
 	size_t n = 0;
 	const struct bh_ops *const *sets[] = { bh_raw_ops, bh_ipcx_ops, bh_prim_ops,
-					       bh_ipcx_prim_ops, bh_ipcx_rpc_ops };
+					       bh_ipcx_prim_ops, bh_ipcx_rpc_ops, bh_log_ops };
 	for (const char *const *t = transport_order; *t; t++) {
-		for (size_t s = 0; s < 5; s++)
+		for (size_t s = 0; s < sizeof(sets) / sizeof(sets[0]); s++)
 			for (const struct bh_ops *const *o = sets[s]; *o; o++) {
 				if (strcmp((*o)->transport, *t))
 					continue;
+				/* Primitives and the log rows are measured once, at no size. */
 				struct mech m = { (*o)->transport, (*o)->impl, (*o)->mode, *o, NULL,
-						  NULL, s == 2 || s == 3 };
+						  NULL, s == 2 || s == 3 || s == 5 };
 				if (!matches(only, &m))
 					continue;
 				if (s == 1 && !bh_ipcx_available(*o, probe))
@@ -175,7 +179,7 @@ static size_t build_mechs(const struct bh_params *probe, const char *only, struc
 			if (strcmp(peers[i].transport, *t) || !peer_path(peers[i].prog, path, sizeof(path)))
 				continue;
 			struct mech m = { peers[i].transport, peers[i].impl, peers[i].mode, NULL,
-					  path, peers[i].arg, false };
+					  path, peers[i].arg, peers[i].prim };
 			if (!matches(only, &m) || !(m.exe = strdup(path)))
 				continue;
 			if (add_mech(&list, &n, m))
@@ -250,7 +254,8 @@ static void run_peer(const struct mech *m, const struct bh_params *p, struct bh_
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		execl(m->exe, m->exe, "--transport", m->exe_arg, "--kind",
-		      p->kind == BH_LAT ? "lat" : "thr", "--size", size, "--count", count,
+		      p->kind == BH_LAT ? "lat" : p->kind == BH_OPS ? "ops" : "thr", "--size", size,
+		      "--count", count,
 		      "--warmup", warm, "--cpus", cpus, "--dir", p->dir, "--prefix", p->prefix,
 		      "--timeout", tmo, "--seq", seq, (char *)NULL);
 		_exit(127);
@@ -597,7 +602,7 @@ static void run_all(const struct opts *o, struct mech *ms, size_t nm, struct bh_
 		}
 		if (m->prim) {
 			struct bh_params p = *base;
-			p.kind = m->ops && m->ops->op ? BH_OPS : BH_LAT;
+			p.kind = (m->ops && m->ops->op) || (m->exe && m->prim) ? BH_OPS : BH_LAT;
 			p.size = 0;
 			counts(BH_LAT, 0, o->quick, &p.count, &p.warmup);
 			progress(o, done, total, m, "hand-off", 0);

@@ -1,8 +1,8 @@
 /*
- * main() of the peer programs (ipcx-bench-zmq, -nng, -iox).  `ipcx bench`
+ * main() of the peer programs (ipcx-bench-zmq, -nng, -iox, -spdlog).  `ipcx bench`
  * runs one case per invocation:
  *
- *   ipcx-bench-LIB --transport T --kind lat|thr --size N --count N
+ *   ipcx-bench-LIB --transport T --kind lat|thr|ops --size N --count N
  *                  --warmup N --cpus A,B --dir DIR --prefix P --timeout MS --seq N
  *
  * and reads back one line, "result ..." (bh_result_print).  SIGINT and
@@ -29,7 +29,7 @@ static void on_signal(int sig)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: %s --transport T --kind lat|thr --size N --count N --warmup N "
+	fprintf(stderr, "usage: %s --transport T --kind lat|thr|ops --size N --count N --warmup N "
 			"--cpus A,B --dir DIR --prefix P --timeout MS | --version\n"
 			"(run by 'ipcx bench', not by hand)\n", program_invocation_short_name);
 	return 2;
@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 		if (!strcmp(k, "--transport"))
 			transport = v;
 		else if (!strcmp(k, "--kind"))
-			p.kind = !strcmp(v, "thr") ? BH_THR : BH_LAT;
+			p.kind = !strcmp(v, "thr") ? BH_THR : !strcmp(v, "ops") ? BH_OPS : BH_LAT;
 		else if (!strcmp(k, "--size"))
 			p.size = strtoull(v, NULL, 10);
 		else if (!strcmp(k, "--count"))

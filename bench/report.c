@@ -43,6 +43,7 @@ static const struct facts facts[] = {
 	{ "rpc-unix", "host", "process" },
 	{ "rpc-unixpacket", "host", "process" },
 	{ "rpc-tcp", "network", "process" },
+	{ "log", "host", "file" },
 };
 
 static const struct facts *facts_of(const char *t)
@@ -269,7 +270,9 @@ void report_table(const struct run *run, FILE *f)
 	fprintf(f, "primitives: hand-offs: RTT = there and back; mutex, flock: RTT columns = one "
 		   "lock+unlock (batches of 64), msg/s = lock+unlock per second\n");
 	fprintf(f, "rpc-*: RTT = one call (request and reply of that size); msg/s, B/s = calls "
-		   "per second with %d in flight from one client\n\n", BH_INFLIGHT);
+		   "per second with %d in flight from one client\n", BH_INFLIGHT);
+	fprintf(f, "log: RTT columns = one log call of a 64 B message, msg/s = records per second "
+		   "end to end into a file\n\n");
 	char h1[64], h2[64], h3[64];
 	snprintf(h1, sizeof(h1), "RTT p50");
 	snprintf(h2, sizeof(h2), "msg/s@%s", s1);
