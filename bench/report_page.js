@@ -349,8 +349,21 @@ function section(title, intro) {
 			barChart(s, 'fam-prims', 'hand-off there and back, or one lock+unlock: median', rows, { fmt: fmtNs });
 			return;
 		}
+		/* Measured once, at no size (the log rows): bars, not curves over sizes. */
+		var once = function (t) { return mechsOf(t).every(function (m) { return m.prim; }); };
+		ts.filter(once).forEach(function (t) {
+			var bars = function (get, fmt) {
+				return [{ label: t, bars: mechsOf(t).filter(function (m) { return get(m, 0) > 0; }).map(function (m) {
+					var v = get(m, 0);
+					return { name: m.impl + ' ' + m.mode, value: v, color: style(m.impl).color, text: m.impl + ' ' + m.mode + ': ' + fmt(v) };
+				}) }];
+			};
+			var b = h('div', undefined, s, 'row');
+			barChart(b, 'once-lat-' + t, t + ': one call, median (shorter is better)', bars(rtt, fmtNs), { fmt: fmtNs });
+			barChart(b, 'once-thr-' + t, t + ': per second, end to end (longer is better)', bars(rate, fmtRate), { fmt: fmtRate });
+		});
 		var grid = h('div', undefined, s, 'grid');
-		ts.forEach(function (t) {
+		ts.filter(function (t) { return !once(t); }).forEach(function (t) {
 			var cell = h('div', undefined, grid, 'cell');
 			h('h3', t, cell);
 			sizeChart(cell, 'lat-' + t, 'round trip, median', mechsOf(t), rtt, fmtNs);
