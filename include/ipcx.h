@@ -171,10 +171,11 @@ int ipcx_release(ipcx_chan *c);
  * for ipcx_recv/ipcx_peek, so a consumer can act on messages (write them
  * out) before it takes them, and one killed in between loses none.  The
  * value *cursor gets also names the message: unique within the ring and
- * increasing in its order.  Returns the length, -EAGAIN when no message is
- * at the cursor (it waits up to timeout_ms only when the cursor is at the
- * oldest message), -ESTALE when the message at the cursor was taken since
- * (start again from 0), -EMSGSIZE (cap too small; the cursor stays).
+ * increasing in its order.  Returns the length; when no message is at the
+ * cursor, -ETIMEDOUT (or -EAGAIN for timeout 0) if the cursor is at the
+ * oldest message, where it waits, and -EAGAIN at once past it; -ESTALE when
+ * the message at the cursor was taken since (start again from 0); -EMSGSIZE
+ * (cap too small; the cursor stays).
  */
 ssize_t ipcx_read_ahead(ipcx_chan *c, uint64_t *cursor, void *buf, size_t cap, int timeout_ms);
 
