@@ -82,6 +82,37 @@ Test(timeouts, reserve_and_peek)
 	ipcx_close(l);
 }
 
+Test(timeouts, read_ahead_and_logd)
+{
+	char url[256], buf[16];
+	snprintf(url, sizeof(url), "shm:/%s", t_name());
+	ipcx_chan *l, *d;
+	cr_assert_eq(ipcx_listen(url, 0, &l), 0, "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx_dial(url, 0, &d), 0, "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx_send(d, "x", 1, 1000), 1);
+	uint64_t cur = 0;
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_read_ahead(l, &cur, buf, sizeof(buf), bad[i]), bad[i],
+			      "ipcx_read_ahead");
+	cr_expect_eq(cur, 0, "the cursor did not move");
+	cr_expect_eq(ipcx_recv(l, buf, sizeof(buf), 0), 1, "the message is still there");
+	ipcx_close(d);
+	ipcx_close(l);
+
+	snprintf(url, sizeof(url), "shm:/%s", t_name());
+	struct ipcx_logd_opts o = { .out = t_path("log.txt") };
+	ipcx_logd *g;
+	cr_assert_eq(ipcx_logd_open(url, &o, &g), 0, "%s", ipcx_errdetail());
+	ipcx_log *w;
+	cr_assert_eq(ipcx_log_open(url, "t", 0, &w), 0);
+	cr_assert_eq(ipcx_log_write(w, IPCX_LOG_INFO, "x", 1), 0);
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_logd_run(g, bad[i]), bad[i], "ipcx_logd_run");
+	cr_expect_eq(ipcx_logd_run(g, T_GUARD_MS), 1, "the record is still there");
+	ipcx_log_close(w);
+	ipcx_logd_close(g);
+}
+
 Test(timeouts, event_and_descriptors)
 {
 	ipcx_event *e;

@@ -259,6 +259,8 @@ IPCX_EXPORT ssize_t ipcx_read_ahead(ipcx_chan *c, uint64_t *cursor, void *buf, s
 {
 	if (!c || !cursor || (!buf && cap))
 		return -EINVAL;
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
 	return c->ops->read_ahead ? c->ops->read_ahead(c, cursor, buf, cap, timeout_ms)
 				  : -EOPNOTSUPP;
 }

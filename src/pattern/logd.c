@@ -400,6 +400,9 @@ IPCX_EXPORT ssize_t ipcx_logd_run(ipcx_logd *d, int timeout_ms)
 {
 	if (!d)
 		return -EINVAL;
+	if (timeout_ms < -1)
+		return ipcx_errdetail_set(-EINVAL, "timeout %d ms: want -1 (wait forever), 0 (do "
+						   "not wait) or a number of milliseconds", timeout_ms);
 	if (!d->resumed) {
 		int r = resume(d);
 		if (r < 0)
@@ -441,7 +444,8 @@ static int lock_log(ipcx_logd *d, const char *url)
 	if (d->lockfd < 0)
 		return -errno;
 	if (flock(d->lockfd, LOCK_EX | LOCK_NB) < 0)
-		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+		return errno == EWOULDBLOCK ? ipcx_errdetail_set(-EBUSY, "%s: another drain has it", url)
+					    : -errno;
 	return 0;
 }
 
@@ -453,7 +457,7 @@ static int open_log(ipcx_logd *d, const char *url)
 	int r = ipcx_listen(u, 0, &d->c);
 	free(u);
 	if (r == -EEXIST || r == -EADDRINUSE)
-		r = -EBUSY;
+		r = ipcx_errdetail_set(-EBUSY, "%s: another drain has it", url);
 	if (r < 0)
 		return r;
 	r = lock_log(d, url);
@@ -507,8 +511,10 @@ IPCX_EXPORT int ipcx_logd_open(const char *url, const struct ipcx_logd_opts *o, 
 	int r = 0;
 	if ((o->format && !(d->format = strdup(o->format))) || (d->file && !(d->path = strdup(o->out))))
 		r = -ENOMEM;
-	if (r == 0)
-		r = ipcx__logfmt_parse(d->format, o->flags & IPCX_LOGD_JSON, &d->fmt);
+	if (r == 0 && (r = ipcx__logfmt_parse(d->format, o->flags & IPCX_LOGD_JSON, &d->fmt)) < 0)
+		r = ipcx_errdetail_set(r, "format '%s': %s", d->format,
+				       r == -E2BIG ? "too many parts"
+						   : "say %t %m %l %n %p %T %d %s or %%");
 	if (r == 0)
 		r = open_log(d, url);
 	if (r == 0)
