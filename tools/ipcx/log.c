@@ -147,8 +147,9 @@ int cli_log(int argc, char **argv)
 	rc = a.nwords ? log_words(&a, l, &dropped) : log_lines(&a, l, &dropped);
 	ipcx_log_close(l);
 	if (rc == CLI_OK && dropped) {
+		char esc[1024];
 		fprintf(stderr, "ipcx log: %ld record%s dropped: %s was full\n", dropped,
-			dropped == 1 ? "" : "s", a.url);
+			dropped == 1 ? "" : "s", cli_escape(a.url, esc, sizeof(esc)));
 		rc = CLI_FAIL;
 	}
 	return rc;

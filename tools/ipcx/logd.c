@@ -164,7 +164,8 @@ static int signals(ipcx_sigs *s, ipcx_logd *d, const struct logd_args *a)
 		int r = ipcx_logd_reopen(d);
 		if (r < 0)
 			return -cli_fail(r, "cannot reopen %s", a->o.out);
-		fprintf(stderr, "ipcx logd: reopened %s\n", a->o.out);
+		char esc[PATH_MAX];
+		fprintf(stderr, "ipcx logd: reopened %s\n", cli_escape(a->o.out, esc, sizeof(esc)));
 	}
 	return stop;
 }
