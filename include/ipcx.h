@@ -794,8 +794,10 @@ int ipcx_log_open(const char *url, const char *name, unsigned flags, ipcx_log **
  * Write one record of len bytes (a message longer than the log's largest
  * record is cut, and marked so).  Returns 0, or -ENOBUFS when the log was
  * full and the record was dropped (counted: the next record that gets
- * through carries the count), -EPIPE when the drain of a shm: log is gone
- * (also counted), -ECHILD in a forked child, or another negative errno.
+ * through carries the count), -EPIPE when the drain of a log over a socket
+ * is gone (also counted; on a ring whose drain is gone, records fill it and
+ * are then dropped: -ENOBUFS), -ECHILD in a forked child, or another
+ * negative errno.
  * Never waits for the drain unless the log was opened with IPCX_LOG_BLOCK
  * (then it waits for room on a policy=block log); it may wait up to a
  * millisecond for another writer's claim in progress.  Not async-signal-safe.
