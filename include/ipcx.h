@@ -858,7 +858,8 @@ int ipcx_logd_open(const char *url, const struct ipcx_logd_opts *o, ipcx_logd **
  * to wake the drain: a record comes out within 16 ms of an idle spell).
  * Returns the number of records written (0 is possible: records
  * that an earlier drain had written), -ETIMEDOUT / -EAGAIN (nothing came),
- * or an error of the output (-ENOSPC ...; the records stay in the log).
+ * or an error of the output (-ENOSPC ...; the records stay in the log);
+ * -EBADMSG when another process cut the log short while it was empty.
  */
 ssize_t ipcx_logd_run(ipcx_logd *d, int timeout_ms);
 

@@ -908,6 +908,29 @@ Test(log, one_drain_per_log)
 	cr_expect_eq(ipcx_log_open(url, NULL, 0x100, &l), -EINVAL);
 }
 
+/*
+ * A peer that cuts the log short (docs/shm.md, "Trust") while the drain is
+ * idle: the drain says so (-EBADMSG) instead of dying of SIGBUS.
+ */
+Test(log, idle_drain_survives_a_cut)
+{
+	char url[URL_MAX];
+	mmap_url(url, "cut", "capacity=65536&max=512");
+	struct ipcx_logd_opts o = { .out = t_path("cut.txt") };
+	ipcx_logd *d;
+	cr_assert_eq(ipcx_logd_open(url, &o, &d), 0);
+	ipcx_log *l;
+	cr_assert_eq(ipcx_log_open(url, NULL, 0, &l), 0);
+	cr_assert_eq(ipcx_log_write(l, IPCX_LOG_INFO, "before", 6), 0);
+	cr_assert_eq(ipcx_logd_run(d, 0), 1);
+	cr_assert_eq(ipcx_logd_run(d, 0), -EAGAIN, "idle");
+	cr_assert_eq(truncate(t_path("cut"), 0), 0);
+	cr_expect_eq(ipcx_logd_run(d, 10), -EBADMSG, "%s", ipcx_errdetail());
+	cr_expect_eq(ipcx_logd_run(d, 0), -EBADMSG, "and so does every later call");
+	cr_expect_eq(ipcx_logd_close(d), 0);
+	cr_expect_eq(ipcx_log_close(l), 0);
+}
+
 static int child_uses_parent_handle(void *arg)
 {
 	ipcx_log *l = arg;

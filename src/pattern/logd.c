@@ -52,6 +52,7 @@ struct ipcx_logd {
 	ipcx_chan *c;
 	bool ahead;     /* the log can be read ahead: write first, take after */
 	bool resumed;   /* the output's end was compared with the log's front */
+	bool idle;      /* the log was empty when last looked at */
 	int lockfd;     /* mmap: the log file, flock'ed: one drain at a time */
 	int fd;         /* the output */
 	bool file;      /* the output is a file of ours (not standard output) */
@@ -342,7 +343,17 @@ static ssize_t first_ahead(ipcx_logd *d, uint64_t *cursor, int timeout_ms)
 	int64_t deadline = timeout_ms < 0 ? -1 : mono_ns() + (int64_t)timeout_ms * 1000000;
 	int64_t nap = LOGD_NAP_MIN_NS;
 	for (;;) {
+		/*
+		 * An idle drain looks before it touches the ring: a peer that cut
+		 * the log short (ftruncate) while it napped would make the touch a
+		 * SIGBUS.  ipcx_stats makes the ring's check for that (docs/shm.md,
+		 * "Trust"), as a futex sleeper's wake-up does, and says -EBADMSG.
+		 */
+		struct ipcx_stats st;
+		if (d->idle && ipcx_stats(d->c, &st) == -EBADMSG)
+			return -EBADMSG;
 		ssize_t len = ipcx_read_ahead(d->c, cursor, d->rec, d->cap, 0);
+		d->idle = len == -EAGAIN;
 		if (len != -EAGAIN || timeout_ms == 0)
 			return len;
 		int64_t left = deadline < 0 ? nap : deadline - mono_ns();
