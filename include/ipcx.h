@@ -60,6 +60,10 @@ const char *ipcx_errdetail(void);
  *   unixgram:/path         Unix datagram socket
  *   tcp://host:port        TCP (IPv4, [IPv6], or a host name)
  *   udp://host:port        UDP
+ *   nats://host:port[,host:port...]/subject
+ *                          a subject on a NATS server or cluster: dial
+ *                          publishes, listen subscribes (libnats, loaded
+ *                          at run time; docs/nats.md)
  *
  * and more as transports are added (docs/transports.md lists them all).
  * Options follow '?', as in "unix:/run/app.sock?max=1048576&mode=0660".

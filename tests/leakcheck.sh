@@ -48,10 +48,19 @@ found() {
 		printf '%s\n' "$raw"
 	fi
 	ls -1d /tmp/ipcxt-"$tag"* 2>/dev/null
+	servers | sed 's/^/a nats-server still running: /'
+}
+
+# nats-server processes a test started: their folders carry the tag.
+servers() {
+	pgrep -a -f "^nats-server .*/tmp/ipcxt-$tag" 2>/dev/null
 }
 
 remove() {
-	local u
+	local u p
+	for p in $(servers | cut -d' ' -f1); do
+		kill -KILL "$p" 2>/dev/null
+	done
 	for u in $(ls_urls 2>/dev/null); do
 		"$bin" rm --force "$u" 2>/dev/null
 	done

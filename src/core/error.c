@@ -49,7 +49,7 @@ static const struct {
 	{ EBADMSG, "corrupt data from the peer or shared memory" },
 	{ EOWNERDEAD, "the previous owner died holding the lock" },
 	{ EOPNOTSUPP, "not supported by this transport" },
-	{ EPROTONOSUPPORT, "unknown URL scheme" },
+	{ EPROTONOSUPPORT, "URL scheme not supported here" },
 };
 
 IPCX_EXPORT const char *ipcx_strerror(int err)

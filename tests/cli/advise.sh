@@ -91,7 +91,7 @@ for need in "" --related "--hosts 2" --persist --fan-out --many-writers --langua
 done
 
 # No transport meets these at once: exit 1, one sentence, and every row says why.
-run "$IPCX" advise --hosts 2 --fan-out
+run "$IPCX" advise --hosts 2 --persist --language-agnostic
 check "impossible needs exit 1" [ "$RC" = 1 ]
 check "impossible needs say so in one sentence" bash -c "[ \$(wc -l <'$T/run.err') = 1 ] && grep -q 'no transport meets' '$T/run.err'"
 
