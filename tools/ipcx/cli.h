@@ -12,9 +12,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 
 struct ipcx_obj;
+struct ipcx_chan;
 
 #define CLI_OK    0
 #define CLI_FAIL  1
@@ -53,6 +55,8 @@ bool cli_parse_long(const char *s, long min, long max, long *ret);
  * "ADDR\n" to fd (--ready-fd) and closes it unless it is 0, 1 or 2.
  */
 int cli_stop_open(sigset_t *old);
+/* The same with more signals on the signalfd (n of them in extra). */
+int cli_signals_open(const int *extra, size_t n, sigset_t *old);
 int cli_stop_take(int sfd);
 int cli_reraise(int sig, const sigset_t *old);
 int cli_announce(const char *addr, int fd);
@@ -89,5 +93,6 @@ int cli_serve(int argc, char **argv);
 int cli_call(int argc, char **argv);
 int cli_log(int argc, char **argv);
 int cli_logd(int argc, char **argv);
+int cli_bridge(int argc, char **argv);
 
 #endif

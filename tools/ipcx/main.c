@@ -17,6 +17,7 @@ struct verb {
 static const struct verb verbs[] = {
 	{ "send", cli_send, "send messages to a URL" },
 	{ "recv", cli_recv, "listen on a URL and print the messages that arrive" },
+	{ "bridge", cli_bridge, "relay every message from one URL to another" },
 	{ "tour", cli_tour, "send messages over every transport and show what happened" },
 	{ "lock", cli_lock, "run a command while holding a lock on a file (like flock(1))" },
 	{ "signal", cli_signal, "send a signal with a value, or wait for signals" },

@@ -295,6 +295,14 @@ static int receive_loop(const struct recv_args *a, ipcx_chan *c, int sfd, int *s
 		}
 		if (n >= 0)
 			oversize = 0;
+		if (n == -ECONNRESET || n == -ENOBUFS) {
+			/* A loss the transport reports in its place (nats://: a
+			 * failover, a full queue); the channel goes on, and so do we. */
+			char esc[1024];
+			fprintf(stderr, "ipcx: %s: %s (%s); still listening\n", a->url,
+				ipcx_strerror((int)n), cli_escape(ipcx_errdetail(), esc, sizeof(esc)));
+			continue;
+		}
 		if (n == -ETIMEDOUT) {
 			fprintf(stderr, "ipcx: no message arrived on %s within %ld ms (%ld received)\n",
 				a->url, a->timeout_ms, got);

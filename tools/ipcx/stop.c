@@ -28,8 +28,15 @@ static void stop_signals(sigset_t *set)
 
 int cli_stop_open(sigset_t *old)
 {
+	return cli_signals_open(NULL, 0, old);
+}
+
+int cli_signals_open(const int *extra, size_t n, sigset_t *old)
+{
 	sigset_t stop;
 	stop_signals(&stop);
+	for (size_t i = 0; i < n; i++)
+		sigaddset(&stop, extra[i]);
 	if (sigprocmask(SIG_BLOCK, &stop, old) < 0)
 		return cli_fail(-errno, "cannot block signals"), -1;
 	int sfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);

@@ -1,0 +1,347 @@
+/*
+ * ipcx bridge SRC_URL DST_URL [--count N] [--timeout MS] [--ready-fd FD]
+ *
+ * Listens on SRC (creating what it names), dials DST, and relays every
+ * message, one at a time: a message is taken from SRC only once the one
+ * before it is in DST.  So the bridge holds at most one message, and what
+ * it holds is always either forwarded or reported.
+ *
+ * - A send that DST refuses for a while (full, reconnecting, its listener
+ *   gone) is tried again, DST dialled anew if the connection went, for up to
+ *   --timeout ms; past that the message is reported as not forwarded and the
+ *   bridge exits 1.  A message DST can never take (over its max=) is
+ *   reported and counted as failed, and the bridge goes on.
+ * - A loss SRC reports in place of a message (nats:// -ECONNRESET, -ENOBUFS,
+ *   -EMSGSIZE) is printed and counted; the bridge goes on.
+ * - SIGUSR1 prints the counters; SIGTERM, SIGINT or SIGHUP stop taking new
+ *   messages: the bridge forwards the one it holds and those SRC says are
+ *   already waiting in this process (ipcx_stats depth: a nats:// queue, a
+ *   ring it owns), prints the counters and exits.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <ipcx.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUF_LIMIT ((size_t)1 << 30)
+#define SLICE_MS  200 /* a blocked send looks at the signals this often */
+
+struct bridge_args {
+	const char *src, *dst;
+	long count;      /* messages to forward before exiting 0; 0 = until stopped */
+	long timeout_ms; /* how long one message may wait for DST */
+	long ready_fd;
+};
+
+struct bridge {
+	const struct bridge_args *a;
+	ipcx_chan *src, *dst;
+	int sfd;
+	char *buf;
+	size_t cap;
+	bool stopping;
+	unsigned long long taken, forwarded, failed, reported, redials;
+};
+
+static void help(void)
+{
+	printf("usage: ipcx bridge SRC_URL DST_URL [--count N] [--timeout MS] [--ready-fd FD]\n"
+	       "\n"
+	       "Listen on SRC_URL (creating what it names), dial DST_URL, and relay every\n"
+	       "message from one to the other, in order, one at a time.\n"
+	       "\n"
+	       "  -n, --count N       exit 0 after forwarding N messages\n"
+	       "  -t, --timeout MS    how long one message may wait for DST before it is\n"
+	       "                      reported as not forwarded and the bridge exits 1\n"
+	       "                      (default 10000; -1: wait forever)\n"
+	       "      --ready-fd FD   once both ends are open, write SRC's address and a\n"
+	       "                      newline to FD, then close FD (kept open if 0, 1 or 2)\n"
+	       "  -h, --help          show this help\n"
+	       "\n"
+	       "SIGUSR1 prints the counters on stderr.  SIGTERM, SIGINT or SIGHUP stop the\n"
+	       "bridge: it forwards what it holds and what already waits in this process,\n"
+	       "prints the counters, and exits (0 if nothing failed).\n"
+	       "\n"
+	       "examples:\n"
+	       "  ipcx bridge shm:/jobs 'nats://10.0.0.1:4222,10.0.0.2:4222/jobs'\n"
+	       "  ipcx bridge nats://127.0.0.1:4222/jobs unix:/run/worker.sock\n"
+	       "  ipcx bridge fifo:/tmp/in tcp://10.0.0.3:7000 --count 100\n");
+}
+
+static int parse_args(int argc, char **argv, struct bridge_args *a)
+{
+	static const struct option opts[] = {
+		{ "count", required_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "ready-fd", required_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	*a = (struct bridge_args){ .timeout_ms = 10000, .ready_fd = -1 };
+	int ch;
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, ":n:t:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			if (!cli_parse_long(optarg, 1, LONG_MAX, &a->count))
+				return cli_usage("bridge", "N must be a whole number of 1 or more, not '%s'",
+						 optarg);
+			break;
+		case 't':
+			if (!cli_parse_long(optarg, -1, INT_MAX, &a->timeout_ms))
+				return cli_usage("bridge", "MS must be -1 or a whole number of milliseconds, "
+						 "not '%s'", optarg);
+			break;
+		case 'R':
+			if (!cli_parse_long(optarg, 0, INT_MAX, &a->ready_fd))
+				return cli_usage("bridge", "FD must be a descriptor number, not '%s'", optarg);
+			if (fcntl((int)a->ready_fd, F_GETFD) < 0)
+				return cli_usage("bridge", "descriptor %ld (--ready-fd) is not open",
+						 a->ready_fd);
+			break;
+		case 'h':
+			help();
+			return -1;
+		case ':':
+			return cli_usage("bridge", "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return cli_usage("bridge", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind < 2 || !*argv[optind] || !*argv[optind + 1])
+		return cli_usage("bridge", "want SRC_URL and DST_URL");
+	if (argc - optind > 2)
+		return cli_usage("bridge", "two URLs only; unexpected '%s'", argv[optind + 2]);
+	a->src = argv[optind];
+	a->dst = argv[optind + 1];
+	return CLI_OK;
+}
+
+static void counters(const struct bridge *b, const char *when)
+{
+	char s[512], d[512];
+	fprintf(stderr, "ipcx bridge: %s -> %s: %llu taken, %llu forwarded, %llu failed, "
+		"%llu losses reported by the source, %llu redials%s\n",
+		cli_escape(b->a->src, s, sizeof(s)), cli_escape(b->a->dst, d, sizeof(d)),
+		b->taken, b->forwarded, b->failed, b->reported, b->redials, when);
+}
+
+/* Take what the signalfd holds: a stop, or a request for the counters. */
+static void signals(struct bridge *b)
+{
+	int sig;
+	while ((sig = cli_stop_take(b->sfd)) > 0) {
+		if (sig == SIGUSR1)
+			counters(b, "");
+		else
+			b->stopping = true;
+	}
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Errors that say DST's connection is gone, and a new dial may mend. */
+static bool connection_gone(int err)
+{
+	return err == -EPIPE || err == -ECONNRESET || err == -ENOTCONN || err == -ECONNREFUSED ||
+	       err == -ENOENT;
+}
+
+static bool transient(int err)
+{
+	return err == -ETIMEDOUT || err == -EAGAIN || err == -ENOBUFS || err == -EINTR;
+}
+
+static void redial(struct bridge *b)
+{
+	ipcx_chan *c = NULL;
+	if (ipcx_dial(b->a->dst, 0, &c) < 0)
+		return; /* the next try dials again */
+	ipcx_close(b->dst);
+	b->dst = c;
+	b->redials++;
+}
+
+/*
+ * Forward the message in b->buf: try until DST takes it or the message's
+ * time is up.  0, or the error that made the bridge give up on it (it has
+ * been reported and counted then).
+ */
+static int forward(struct bridge *b, size_t n)
+{
+	int64_t deadline = b->a->timeout_ms < 0 ? -1 : now_ms() + b->a->timeout_ms;
+	for (;;) {
+		int64_t left = deadline < 0 ? SLICE_MS : deadline - now_ms();
+		int slice = left < 0 ? 0 : left > SLICE_MS ? SLICE_MS : (int)left;
+		ssize_t r = ipcx_send(b->dst, b->buf, n, slice);
+		if (r == (ssize_t)n) {
+			b->forwarded++;
+			return 0;
+		}
+		signals(b); /* a blocked send still answers SIGUSR1, and notes a stop */
+		if (r == -EMSGSIZE) {
+			b->failed++;
+			cli_fail((int)r, "message %llu (%zu bytes) not forwarded to %s, whose limit is "
+				 "%zu bytes", b->taken, n, b->a->dst, ipcx_max_msg(b->dst));
+			return CLI_OK; /* DST can never take it; the others it can */
+		}
+		if (r >= 0)
+			r = -EIO;
+		if (!transient((int)r) && !connection_gone((int)r)) {
+			b->failed++;
+			return cli_fail((int)r, "message %llu (%zu bytes) not forwarded to %s",
+					b->taken, n, b->a->dst);
+		}
+		if (deadline >= 0 && now_ms() >= deadline) {
+			b->failed++;
+			return cli_fail((int)r, "message %llu (%zu bytes) not forwarded to %s within "
+					"%ld ms", b->taken, n, b->a->dst, b->a->timeout_ms);
+		}
+		if (connection_gone((int)r))
+			redial(b);
+	}
+}
+
+/* A loss SRC reports in the place of a message: print it, count it, go on. */
+static bool reported_loss(struct bridge *b, ssize_t r)
+{
+	if (r != -ECONNRESET && r != -ENOBUFS && r != -EMSGSIZE)
+		return false;
+	char esc[1024];
+	fprintf(stderr, "ipcx bridge: %s reports: %s: %s; still relaying\n", b->a->src,
+		ipcx_strerror((int)r), cli_escape(ipcx_errdetail(), esc, sizeof(esc)));
+	b->reported++;
+	return true;
+}
+
+/*
+ * Take one message from SRC (without waiting) and forward it.  1 when one
+ * was relayed, 0 when none waited, or CLI_FAIL-style negative: -1 to stop
+ * with an error, -2 when SRC has ended.
+ */
+static int relay_one(struct bridge *b)
+{
+	ssize_t r = ipcx_recv(b->src, b->buf, b->cap, 0);
+	if (r == -EAGAIN)
+		return 0;
+	if (reported_loss(b, r))
+		return 1;
+	if (r == -EPIPE)
+		return -2; /* the source's only writer has gone: the end */
+	if (r < 0) {
+		cli_fail((int)r, "cannot receive on %s", b->a->src);
+		return -1;
+	}
+	b->taken++;
+	return forward(b, (size_t)r) == 0 ? 1 : -1;
+}
+
+/* Wait for SRC or a signal; false on a poll failure. */
+static bool wait_event(struct bridge *b, int cfd)
+{
+	struct pollfd p[2] = { { b->sfd, POLLIN, 0 }, { cfd, POLLIN, 0 } };
+	int n = poll(p, cfd >= 0 ? 2 : 1, cfd >= 0 ? -1 : SLICE_MS);
+	if (n < 0 && errno != EINTR) {
+		cli_fail(-errno, "cannot wait for %s", b->a->src);
+		return false;
+	}
+	if (n > 0 && (p[0].revents & POLLIN))
+		signals(b);
+	return true;
+}
+
+static bool done(const struct bridge *b)
+{
+	return b->a->count && b->forwarded >= (unsigned long long)b->a->count;
+}
+
+static int run(struct bridge *b)
+{
+	int cfd = ipcx_fileno(b->src);
+	while (!b->stopping && !done(b)) {
+		if (!wait_event(b, cfd))
+			return CLI_FAIL;
+		int r = 0;
+		/* A source that never runs dry must not hide the signals. */
+		for (unsigned k = 1; !b->stopping && !done(b) && (r = relay_one(b)) > 0; k++)
+			if (k % 64 == 0)
+				signals(b);
+		if (r == -2)
+			return CLI_OK;
+		if (r < 0)
+			return CLI_FAIL;
+	}
+	if (!b->stopping)
+		return CLI_OK;
+	/* Stopped: what already waits in this process goes too, then we end. */
+	struct ipcx_stats st;
+	unsigned long long waiting = ipcx_stats(b->src, &st) == 0 ? st.depth : 0;
+	for (unsigned long long i = 0; i < waiting && !done(b); i++)
+		if (relay_one(b) <= 0)
+			break;
+	return CLI_OK;
+}
+
+static int open_ends(struct bridge *b)
+{
+	int r = ipcx_listen(b->a->src, 0, &b->src);
+	if (r < 0)
+		return cli_fail(r, "cannot listen on %s", b->a->src);
+	r = ipcx_dial(b->a->dst, 0, &b->dst);
+	if (r < 0)
+		return cli_fail(r, "cannot dial %s", b->a->dst);
+	b->cap = ipcx_max_msg(b->src);
+	if (b->cap > BUF_LIMIT)
+		b->cap = BUF_LIMIT;
+	if (!(b->buf = malloc(b->cap ? b->cap : 1)))
+		return cli_fail(-ENOMEM, "cannot allocate a %zu-byte buffer", b->cap);
+	if (b->a->ready_fd < 0)
+		return CLI_OK;
+	char addr[1024];
+	if (ipcx_addr(b->src, addr, sizeof(addr)) < 0) /* it cannot tell: the URL given */
+		snprintf(addr, sizeof(addr), "%s", b->a->src);
+	return cli_announce(addr, (int)b->a->ready_fd);
+}
+
+int cli_bridge(int argc, char **argv)
+{
+	struct bridge_args a;
+	int rc = parse_args(argc, argv, &a);
+	if (rc != CLI_OK)
+		return rc < 0 ? CLI_OK : rc;
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t old;
+	static const int counters_sig[] = { SIGUSR1 };
+	struct bridge b = { .a = &a, .sfd = cli_signals_open(counters_sig, 1, &old) };
+	if (b.sfd < 0)
+		return CLI_FAIL;
+	rc = open_ends(&b);
+	if (rc == CLI_OK)
+		rc = run(&b);
+	if (b.src || b.dst)
+		counters(&b, b.stopping ? " (stopped)" : "");
+	int r = ipcx_close(b.dst);
+	if (r < 0 && rc == CLI_OK)
+		rc = cli_fail(r, "cannot finish sending to %s", a.dst);
+	ipcx_close(b.src);
+	free(b.buf);
+	close(b.sfd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc == CLI_OK && b.failed ? CLI_FAIL : rc;
+}
