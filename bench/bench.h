@@ -40,6 +40,7 @@ struct bh_params {
 	char prefix[64];    /* the start of every object name ("ipcxb-PID") */
 	int key;            /* a System V key base for this case (two keys: key, key+1) */
 	unsigned seq;       /* the case's number in the run: names differ per case */
+	char nats[64];      /* host:port of the run's nats-server, or "" (none) */
 	int timeout_ms;     /* guard: the whole case is killed past this */
 	/*
 	 * NULL, or a descriptor (`ipcx bench --ready-fd`) that the harness's

@@ -18,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -35,7 +37,7 @@ static void on_signal(int sig)
 
 /* The order of the table: each mechanism with its baseline and peers. */
 static const char *const transport_order[] = {
-	"pipe", "socketpair", "fifo", "unix", "unixpacket", "unixgram", "tcp", "udp",
+	"pipe", "socketpair", "fifo", "unix", "unixpacket", "unixgram", "tcp", "udp", "nats",
 	"mq", "sysvmq", "shm", "sysvshm", "mmap", "file",
 	"rpc-shm", "rpc-sysvshm", "rpc-unix", "rpc-unixpacket", "rpc-tcp",
 	"sem", "sysvsem", "mutex", "flock", "eventfd", "signal", "log", NULL,
@@ -419,6 +421,104 @@ static void roudi_stop(void)
 		unlink(files[i]);
 }
 
+/* ---- a nats-server for the nats:// rows ------------------------------------------ */
+
+/*
+ * One local server on a free loopback port, for the whole run, in a folder
+ * of the run's own (its ports file).  It is ready when it has written that
+ * file (--ports_file_dir), which inotify tells us; a server that exits
+ * first (not installed, cannot listen) is seen through a pidfd.
+ */
+static pid_t nats_pid;
+static char nats_dir[160];
+
+static int nats_port(void)
+{
+	char path[256], buf[512];
+	snprintf(path, sizeof(path), "%s/nats-server_%d.ports", nats_dir, (int)nats_pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	const char *p = strstr(buf, "nats://127.0.0.1:");
+	return p ? atoi(p + strlen("nats://127.0.0.1:")) : 0;
+}
+
+static int nats_wait(int ifd, int pfd)
+{
+	struct pollfd p[2] = { { ifd, POLLIN, 0 }, { pfd, POLLIN, 0 } };
+	uint64_t deadline = bh_now() + 20000000000u;
+	int port;
+	while (!(port = nats_port())) {
+		if (stop || bh_now() > deadline || (p[1].revents & POLLIN))
+			return -ESRCH;
+		if (poll(p, pfd >= 0 ? 2 : 1, 1000) > 0 && (p[0].revents & POLLIN)) {
+			char ev[4096];
+			ssize_t k = read(ifd, ev, sizeof(ev));
+			(void)k;
+		}
+	}
+	return port;
+}
+
+static void nats_stop(void);
+
+static int nats_start(struct bh_params *base)
+{
+	snprintf(nats_dir, sizeof(nats_dir), "%s/nats", base->dir);
+	int ifd = -1;
+	if (mkdir(nats_dir, 0700) < 0 || (ifd = inotify_init1(IN_CLOEXEC)) < 0 ||
+	    inotify_add_watch(ifd, nats_dir, IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+		int err = -errno;
+		if (ifd >= 0)
+			close(ifd);
+		rmdir(nats_dir);
+		return err;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		int devnull = open("/dev/null", O_RDWR);
+		if (devnull >= 0)
+			dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", "-1",
+		       "--ports_file_dir", nats_dir, (char *)NULL);
+		_exit(127);
+	}
+	int err = pid < 0 ? -errno : 0;
+	nats_pid = pid > 0 ? pid : 0;
+	int pfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	int port = pid > 0 ? nats_wait(ifd, pfd) : err;
+	close(ifd);
+	if (pfd >= 0)
+		close(pfd);
+	if (port <= 0) {
+		nats_stop();
+		return port < 0 ? port : -ESRCH;
+	}
+	snprintf(base->nats, sizeof(base->nats), "127.0.0.1:%d", port);
+	return 0;
+}
+
+static void nats_stop(void)
+{
+	if (nats_pid > 0) {
+		kill(nats_pid, SIGTERM);
+		wait_bounded(nats_pid, 5000); /* SIGKILL past that; reaped either way */
+		char path[256];
+		snprintf(path, sizeof(path), "%s/nats-server_%d.ports", nats_dir, (int)nats_pid);
+		unlink(path);
+		nats_pid = 0;
+	}
+	if (nats_dir[0])
+		rmdir(nats_dir);
+	nats_dir[0] = '\0';
+}
+
 /* ---- the run ---------------------------------------------------------------------- */
 
 static void fill_env(struct env *e, bool quick, const int cpus[2])
@@ -586,9 +686,23 @@ static void run_all(const struct opts *o, struct mech *ms, size_t nm, struct bh_
 	size_t total = 0, done = 0;
 	for (size_t i = 0; i < nm; i++)
 		total += ms[i].prim ? 1 : (size_t)run->nsizes * 2;
-	bool roudi_tried = false;
+	bool roudi_tried = false, nats_tried = false;
 	for (size_t i = 0; i < nm && !stop; i++) {
 		const struct mech *m = &ms[i];
+		if (!strcmp(m->transport, "nats") && !nats_tried) {
+			nats_tried = true;
+			int r = nats_start(base);
+			if (r) {
+				struct outcome out = { m, BH_LAT, 0, 0, 0, { 0 } };
+				bh_note(&out.r, BH_SKIP, "nats-server: %s", r == -ESRCH ?
+					"did not start (is Debian's nats-server installed?)" : strerror(-r));
+				add_outcome(run, &out);
+				done += (size_t)run->nsizes * 2;
+				continue;
+			}
+		}
+		if (!strcmp(m->transport, "nats") && !base->nats[0])
+			continue;
 		if (!strcmp(m->impl, "iceoryx") && !roudi_tried) {
 			roudi_tried = true;
 			int r = roudi_start();
@@ -623,6 +737,7 @@ static void run_all(const struct opts *o, struct mech *ms, size_t nm, struct bh_
 		}
 	}
 	roudi_stop();
+	nats_stop();
 	if (o->progress)
 		fprintf(stderr, "\r%*s\r", 100, "");
 }

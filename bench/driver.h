@@ -10,7 +10,9 @@
 /* What the ipcx rows add to their URLs (bench/ipcx_ops.c), for the record. */
 #define BENCH_URL_OPTIONS                                                              \
 	"max=SIZE on every listener (the largest message = the size measured); "       \
-	"mmap: policy=block (no overwriting); otherwise each transport's defaults"
+	"mmap: policy=block (no overwriting); nats: pending=1000000 and "              \
+	"pending_bytes=1073741824 (a queue for a whole stream); otherwise each "        \
+	"transport's defaults"
 
 /* One line of the comparison: a mechanism as one implementation drives it. */
 struct mech {

@@ -26,6 +26,7 @@ static const struct facts facts[] = {
 	{ "unixgram", "host", "process" },
 	{ "tcp", "network", "process" },
 	{ "udp", "network", "process" },
+	{ "nats", "network", "server" },
 	{ "mq", "host", "kernel" },
 	{ "sysvmq", "host", "kernel" },
 	{ "shm", "host", "kernel" },

@@ -17,7 +17,7 @@ window.addEventListener('error', function (e) { errors.push(String(e.message)); 
 
 var FAMILIES = [
 	{ id: 'streams', name: 'Streams and sockets',
-	  transports: ['pipe', 'socketpair', 'fifo', 'unix', 'unixpacket', 'unixgram', 'tcp', 'udp'] },
+	  transports: ['pipe', 'socketpair', 'fifo', 'unix', 'unixpacket', 'unixgram', 'tcp', 'udp', 'nats'] },
 	{ id: 'queues', name: 'Message queues and record files', transports: ['mq', 'sysvmq', 'file'] },
 	{ id: 'shm', name: 'Shared memory', transports: ['shm', 'sysvshm', 'mmap'] },
 	{ id: 'prims', name: 'Primitives', transports: ['sem', 'sysvsem', 'mutex', 'flock', 'eventfd', 'signal'] },
