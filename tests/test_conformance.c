@@ -109,8 +109,10 @@ static struct tcase cases[] = {
 	{ "shm-spsc", url_shm_spsc, NULL, T_RELIABLE | T_ORDERED },
 	{ "sysvshm", url_sysvshm, NULL, T_RELIABLE | T_ORDERED | T_FANIN },
 	{ "mmap", url_mmap, NULL, T_RELIABLE | T_ORDERED | T_FANIN | T_LOG },
-	/* A subscriber learns nothing of a publisher's death (no -EPIPE). */
-	{ "nats", url_nats, NULL, T_RELIABLE | T_ORDERED | T_FANIN | T_NOPEER },
+	/* A subscriber learns nothing of a publisher's death (no -EPIPE); with
+	 * IPCX_ACCEPT, a channel per dialer that asks for replies (reply=1, which
+	 * the listener's address carries). */
+	{ "nats", url_nats, NULL, T_RELIABLE | T_ORDERED | T_FANIN | T_NOPEER | T_ACCEPT },
 	/* A stream stores what is sent whether anyone listens or not: a log. */
 	{ "nats-stream", url_nats_stream, NULL, T_RELIABLE | T_ORDERED | T_FANIN | T_LOG },
 };

@@ -129,16 +129,16 @@ Test(nats, server_errors)
 	/* JetStream on a server without it. */
 	url_of(url, sizeof(url), addr, "a", "stream=S");
 	expect_fail(url, false, -EOPNOTSUPP, "JetStream");
-	/* No connections to accept; a listener does not publish, a dialer does
-	 * not receive. */
+	/* A listener does not publish; a dialer receives only with reply=1. */
 	url_of(url, sizeof(url), addr, "a", "");
 	ipcx_chan *l = NULL, *d = NULL;
-	cr_expect_eq(ipcx_listen(url, IPCX_ACCEPT, &l), -EOPNOTSUPP);
 	cr_assert_eq(ipcx_listen(url, 0, &l), 0, "%s", ipcx_errdetail());
+	cr_expect_eq(ipcx_accept(l, 0, &d), -EOPNOTSUPP);
 	cr_assert_eq(ipcx_dial(url, 0, &d), 0, "%s", ipcx_errdetail());
 	char buf[8];
 	cr_expect_eq(ipcx_send(l, "x", 1, 0), -EOPNOTSUPP);
 	cr_expect_eq(ipcx_recv(d, buf, sizeof(buf), 0), -EOPNOTSUPP);
+	cr_expect(strstr(ipcx_errdetail(), "reply=1"), "%s", ipcx_errdetail());
 	cr_expect_eq(ipcx_max_msg(d), 1048576u, "the server's max_payload is the channel's max");
 	cr_expect_eq(strcmp(ipcx_scheme(d), "nats"), 0);
 	ipcx_close(d);

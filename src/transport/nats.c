@@ -32,7 +32,7 @@
 
 static const char *const nats_options[] = {
 	"max", "queue", "stream", "pending", "pending_bytes", "ack_wait", "timeout",
-	"reconnect", "reconnect_wait", "reconnect_buf", NULL,
+	"reconnect", "reconnect_wait", "reconnect_buf", "reply", "idle", NULL,
 };
 
 #ifndef IPCX_HAVE_NATS
@@ -94,7 +94,9 @@ static const struct ipcx_tran nats_tran;
 	X(jsOptions_Init) X(jsStreamConfig_Init) X(js_AddStream) X(jsStreamInfo_Destroy) \
 	X(jsConsumerConfig_Init) X(js_AddConsumer) X(jsConsumerInfo_Destroy)              \
 	X(jsSubOptions_Init) X(js_Subscribe) X(jsPubOptions_Init) X(js_Publish)           \
-	X(jsPubAck_Destroy)
+	X(jsPubAck_Destroy) X(natsConnection_PublishRequest) X(natsConnection_PublishMsg)  \
+	X(natsMsg_Create) X(natsMsgHeader_Set) X(natsMsgHeader_Get) X(natsMsg_GetReply)    \
+	X(natsMsg_GetSubject) X(natsMsg_IsNoResponders)
 
 #define NATS_MEMBER(f) __typeof__(f) *f;
 static struct {
@@ -295,6 +297,8 @@ struct nopts {
 	size_t max_msg;            /* 0: the server's max payload */
 	uint64_t pending, pending_bytes, ack_wait_ms, timeout_ms;
 	uint64_t reconnect, reconnect_wait_ms, reconnect_buf;
+	bool reply;                /* dial: an inbox of its own, for what is sent back */
+	uint64_t idle_ms;          /* IPCX_ACCEPT: a peer silent this long is forgotten */
 	char *block;               /* what servers[] points into */
 };
 
@@ -409,6 +413,7 @@ static int parse_options(const struct ipcx__url *u, struct nopts *o)
 	o->reconnect = 60;
 	o->reconnect_wait_ms = 250;
 	o->reconnect_buf = 8u << 20;
+	o->idle_ms = 600000;
 	o->queue = ipcx__url_opt(u, "queue");
 	o->stream = ipcx__url_opt(u, "stream");
 	if ((o->queue && (r = check_name(u, "queue", o->queue)) < 0) ||
@@ -421,8 +426,12 @@ static int parse_options(const struct ipcx__url *u, struct nopts *o)
 	    (r = ipcx__url_opt_u64(u, "timeout", 1, INT32_MAX, &o->timeout_ms)) < 0 ||
 	    (r = ipcx__url_opt_u64(u, "reconnect", 0, INT32_MAX, &o->reconnect)) < 0 ||
 	    (r = ipcx__url_opt_u64(u, "reconnect_wait", 1, INT32_MAX, &o->reconnect_wait_ms)) < 0 ||
-	    (r = ipcx__url_opt_u64(u, "reconnect_buf", 0, INT32_MAX, &o->reconnect_buf)) < 0)
+	    (r = ipcx__url_opt_u64(u, "reconnect_buf", 0, INT32_MAX, &o->reconnect_buf)) < 0 ||
+	    (r = ipcx__url_opt_u64(u, "idle", 1, INT32_MAX, &o->idle_ms)) < 0 ||
+	    (r = ipcx__url_opt_bool(u, "reply", &o->reply)) < 0)
 		return r;
+	if (o->reply && o->stream)
+		return ipcx__fail(-EINVAL, "%s: reply= is for core NATS, not a stream", u->orig);
 	return 0;
 }
 
@@ -445,13 +454,25 @@ static int parse(const struct ipcx__url *u, bool listen, struct nopts *o)
 /* ---- the queue a listener's callbacks fill ------------------------------------- */
 
 /* What a receive can find: a message, or a marker that stands for a loss. */
-enum mark { M_MSG, M_DROPPED, M_OVERSIZE, M_SWITCHED, M_SERVER };
+enum mark {
+	M_MSG,
+	M_DROPPED,  /* a full queue */
+	M_OVERSIZE, /* a message over max= */
+	M_SWITCHED, /* the connection moved to another server */
+	M_SERVER,   /* the server's complaint */
+	M_PEER,     /* an IPCX_ACCEPT listener: a new peer to accept */
+	M_NOBODY,   /* a reply=1 dialer: nobody listened ("no responders") */
+	M_BYE,      /* a reply=1 dialer: a listener ended the conversation */
+};
+
+struct vconn;
 
 struct item {
-	natsMsg *m;     /* M_MSG */
+	natsMsg *m;       /* M_MSG */
+	struct vconn *v;  /* M_PEER */
 	enum mark kind;
-	int err;        /* M_SERVER: the error */
-	uint64_t n;     /* M_DROPPED: messages; M_OVERSIZE: bytes */
+	int err;          /* M_SERVER: the error */
+	uint64_t n;       /* M_DROPPED: messages; M_OVERSIZE: bytes */
 };
 
 /*
@@ -475,7 +496,34 @@ struct nq {
 	uint64_t reconnects;   /* nats.c's count, as last seen */
 	natsStatistics *stats;
 	char srv_err[256];     /* the server's last complaint (M_SERVER) */
+	bool dialer;           /* a reply=1 dialer's inbox */
+	/* An IPCX_ACCEPT listener: its peers by reply subject (docs/nats.md). */
+	bool accept;
+	struct vconn *peers;
+	uint64_t next_id;
+	int64_t idle_ns, last_sweep;
+	char inbox[64];        /* our reply subjects are INBOX.<peer id> */
 };
+
+/*
+ * A peer of an IPCX_ACCEPT listener: whoever publishes to the subject with
+ * a reply subject of its own (a reply=1 dialer, a NATS request from any
+ * client).  Its messages go to its own queue, and the channel accepted for
+ * it publishes to its reply subject.  Listed in the listener's table, under
+ * the listener's lock; freed when both the table and its holder (the
+ * pending accept, then the accepted channel) have let go.
+ */
+struct vconn {
+	struct vconn *next;
+	struct nq *q;     /* its messages; closed once the peer has gone */
+	char *reply;      /* where what we send it goes */
+	uint64_t id;      /* our reply subject for it: INBOX.<id> */
+	int64_t last;     /* its last message, CLOCK_MONOTONIC ns */
+	int refs;
+	bool listed;
+};
+
+static void vconn_unref(struct vconn *v);
 
 static void nq_unref(struct nq *q)
 {
@@ -488,6 +536,13 @@ static void nq_unref(struct nq *q)
 		struct item *it = &q->ring[(q->head + i) % q->cap];
 		if (it->kind == M_MSG)
 			nl.natsMsg_Destroy(it->m);
+		else if (it->kind == M_PEER)
+			vconn_unref(it->v); /* a peer never accepted */
+	}
+	while (q->peers) { /* their channels are closed: they held a reference to q */
+		struct vconn *v = q->peers;
+		q->peers = v->next;
+		vconn_unref(v);
 	}
 	if (q->stats)
 		nl.natsStatistics_Destroy(q->stats);
@@ -542,7 +597,8 @@ static bool nq_room(struct nq *q)
 static void nq_mark(struct nq *q, enum mark kind, int err, uint64_t n)
 {
 	struct item *t = nq_tail(q);
-	if (t && t->kind == kind && (kind == M_DROPPED || kind == M_SWITCHED)) {
+	if (t && t->kind == kind &&
+	    (kind == M_DROPPED || kind == M_SWITCHED || kind == M_NOBODY || kind == M_BYE)) {
 		t->n += n;
 		return;
 	}
@@ -550,7 +606,7 @@ static void nq_mark(struct nq *q, enum mark kind, int err, uint64_t n)
 		q->dropped += kind == M_DROPPED ? n : 0;
 		return;
 	}
-	q->ring[(q->head + q->len++) % q->cap] = (struct item){ NULL, kind, err, n };
+	q->ring[(q->head + q->len++) % q->cap] = (struct item){ NULL, NULL, kind, err, n };
 }
 
 /* Take a message, or say why not (the caller destroys it then). */
@@ -558,7 +614,7 @@ static bool nq_push_msg(struct nq *q, natsMsg *m, size_t len)
 {
 	if (q->msgs >= q->max_msgs || q->bytes + len > q->max_bytes || !nq_room(q))
 		return false;
-	q->ring[(q->head + q->len++) % q->cap] = (struct item){ m, M_MSG, 0, 0 };
+	q->ring[(q->head + q->len++) % q->cap] = (struct item){ m, NULL, M_MSG, 0, 0 };
 	q->msgs++;
 	q->bytes += len;
 	return true;
@@ -584,14 +640,9 @@ static void nq_note_events(struct nq *q, natsConnection *nc, natsSubscription *s
 	}
 }
 
-/* The message callback, on the subscription's delivery thread. */
-static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+/* Put message m (len bytes) in q: taken, refused (max=) or dropped (full). */
+static void nq_put(struct nq *q, natsMsg *m, size_t len)
 {
-	struct nq *q = closure;
-	size_t len = (size_t)nl.natsMsg_GetDataLength(m);
-	pthread_mutex_lock(&q->mu);
-	bool was = nq_ready(q);
-	nq_note_events(q, nc, sub);
 	if (len > q->max_msg) {
 		/* Above this listener's max=: refused, like a peer's on a socket.
 		 * A stream must not offer it again to every listener for ever. */
@@ -608,8 +659,176 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
 		}
 		nl.natsMsg_Destroy(m);
 	}
+}
+
+/*
+ * ipcx's own control messages are empty, with the header "Ipcx: bye": a
+ * reply=1 dialer, or a channel accepted for one, that closes says so to the
+ * other side.  (An empty message with headers costs nothing to tell apart:
+ * a message with data is never looked at.)
+ */
+#define CTL_HEADER "Ipcx"
+#define CTL_BYE    "bye"
+
+static bool is_bye(natsMsg *m)
+{
+	const char *v = NULL;
+	return nl.natsMsg_GetDataLength(m) == 0 &&
+	       nl.natsMsgHeader_Get(m, CTL_HEADER, &v) == NATS_OK && v && !strcmp(v, CTL_BYE);
+}
+
+static void on_peer_msg(struct nq *q, natsMsg *m);
+static struct nq *nq_new(const struct nopts *o, size_t max_msg);
+
+/* The message callback, on the subscription's delivery thread. */
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+	struct nq *q = closure;
+	if (q->accept) {
+		on_peer_msg(q, m);
+		return;
+	}
+	size_t len = (size_t)nl.natsMsg_GetDataLength(m);
+	pthread_mutex_lock(&q->mu);
+	bool was = nq_ready(q);
+	nq_note_events(q, nc, sub);
+	if (len == 0 && q->dialer && nl.natsMsg_IsNoResponders(m)) {
+		nq_mark(q, M_NOBODY, 0, 1);
+		nl.natsMsg_Destroy(m);
+	} else if (len == 0 && is_bye(m)) {
+		if (q->dialer)
+			nq_mark(q, M_BYE, 0, 1);
+		nl.natsMsg_Destroy(m); /* a listener that is not IPCX_ACCEPT ignores it */
+	} else {
+		nq_put(q, m, len);
+	}
 	nq_signal(q, was);
 	pthread_mutex_unlock(&q->mu);
+}
+
+/* ---- an IPCX_ACCEPT listener's peers ------------------------------------------ */
+
+static void vconn_unref(struct vconn *v)
+{
+	if (--v->refs > 0)
+		return;
+	nq_unref(v->q);
+	free(v->reply);
+	free(v);
+}
+
+/* The peer has gone (said bye, no responders, silent too long): its queue
+ * ends (-EPIPE after what it holds), and its reply subject is forgotten. */
+static void vconn_end(struct nq *l, struct vconn *v)
+{
+	pthread_mutex_lock(&v->q->mu);
+	bool was = nq_ready(v->q);
+	v->q->closed = true;
+	nq_signal(v->q, was);
+	pthread_mutex_unlock(&v->q->mu);
+	if (!v->listed)
+		return;
+	for (struct vconn **p = &l->peers; *p; p = &(*p)->next)
+		if (*p == v) {
+			*p = v->next;
+			break;
+		}
+	v->listed = false;
+	vconn_unref(v);
+}
+
+/* Forget the peers silent for longer than idle= (looked at once a second). */
+static void sweep_idle(struct nq *l, int64_t now)
+{
+	if (now - l->last_sweep < 1000000000)
+		return;
+	l->last_sweep = now;
+	for (struct vconn *v = l->peers, *next; v; v = next) {
+		next = v->next;
+		if (now - v->last > l->idle_ns)
+			vconn_end(l, v);
+	}
+}
+
+/* A new peer: listed, and waiting to be accepted (under l->mu). */
+static struct vconn *vconn_new(struct nq *l, const char *reply)
+{
+	struct vconn *v = calloc(1, sizeof(*v));
+	struct nopts o = { .pending = l->max_msgs, .pending_bytes = l->max_bytes };
+	if (!v || !(v->reply = strdup(reply)) || !(v->q = nq_new(&o, l->max_msg)) || !nq_room(l)) {
+		if (v && v->q)
+			nq_unref(v->q);
+		if (v)
+			free(v->reply);
+		free(v);
+		return NULL;
+	}
+	v->id = ++l->next_id;
+	v->refs = 2; /* the table, and the accept that will take it */
+	v->listed = true;
+	v->next = l->peers;
+	l->peers = v;
+	l->ring[(l->head + l->len++) % l->cap] = (struct item){ NULL, v, M_PEER, 0, 0 };
+	return v;
+}
+
+/* A message to an IPCX_ACCEPT listener: to its peer's queue, by reply subject. */
+static void on_peer_msg(struct nq *l, natsMsg *m)
+{
+	const char *reply = nl.natsMsg_GetReply(m);
+	size_t len = (size_t)nl.natsMsg_GetDataLength(m);
+	int64_t now = ipcx__now_ns();
+	pthread_mutex_lock(&l->mu);
+	bool was = nq_ready(l);
+	sweep_idle(l, now);
+	struct vconn *v = l->peers;
+	while (v && reply && strcmp(v->reply, reply) != 0)
+		v = v->next;
+	bool bye = len == 0 && is_bye(m);
+	if (!reply || (!v && bye)) {
+		/* Nobody to answer, or the bye of a peer already forgotten. */
+		l->dropped += !reply;
+		nl.natsMsg_Destroy(m);
+	} else if (bye) {
+		vconn_end(l, v);
+		nl.natsMsg_Destroy(m);
+	} else if (v || (v = vconn_new(l, reply))) {
+		v->last = now;
+		pthread_mutex_lock(&v->q->mu);
+		bool vwas = nq_ready(v->q);
+		nq_put(v->q, m, len);
+		nq_signal(v->q, vwas);
+		pthread_mutex_unlock(&v->q->mu);
+	} else {
+		l->dropped++;
+		nl.natsMsg_Destroy(m);
+	}
+	nq_signal(l, was);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/*
+ * The listener's inbox: the server's "no responders" to what a channel
+ * accepted for a peer sent it, when the peer's reply subject has no
+ * subscriber any more (the peer has gone).
+ */
+static void on_nobody(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+	(void)nc, (void)sub;
+	struct nq *l = closure;
+	const char *subj = nl.natsMsg_GetSubject(m);
+	const char *dot = subj ? strrchr(subj, '.') : NULL;
+	uint64_t id = dot ? strtoull(dot + 1, NULL, 10) : 0;
+	if (nl.natsMsg_IsNoResponders(m)) {
+		pthread_mutex_lock(&l->mu);
+		for (struct vconn *v = l->peers; v; v = v->next)
+			if (v->id == id) {
+				vconn_end(l, v);
+				break;
+			}
+		pthread_mutex_unlock(&l->mu);
+	}
+	nl.natsMsg_Destroy(m);
 }
 
 /* The delivery thread has ended: no more on_msg. */
@@ -685,12 +904,18 @@ static struct nq *nq_new(const struct nopts *o, size_t max_msg)
 
 struct nchan {
 	struct ipcx_chan c;
-	natsConnection *nc;
+	natsConnection *nc;     /* an accepted channel's is its listener's */
 	natsSubscription *sub;  /* listeners */
-	struct nq *q;           /* listeners */
+	natsSubscription *isub; /* the inbox of a reply=1 dialer or an IPCX_ACCEPT listener */
+	struct nq *q;           /* listeners, reply=1 dialers; accepted: its peer's */
 	jsCtx *js;              /* ?stream= */
 	natsMsg *held;          /* stream: returned by the last receive, not yet acked */
-	char subject[SUBJECT_MAX];
+	bool listener, accept;  /* listen; with IPCX_ACCEPT */
+	atomic_int refs;        /* the channel, and an IPCX_ACCEPT listener's accepted ones */
+	struct nchan *parent;   /* accepted: its listener */
+	struct vconn *v;        /* accepted: its peer */
+	char inbox[64];         /* a reply=1 dialer's reply subject */
+	char subject[SUBJECT_MAX]; /* accepted: the peer's reply subject */
 	char url[IPCX__URL_MAX];
 	int64_t timeout_ms;     /* connect and JetStream API requests */
 	uint64_t sent, received;
@@ -740,10 +965,14 @@ static int connect_servers(struct nchan *ch, const struct nopts *o, struct nq *q
 	int r = make_options(ch->url, o, q, &no);
 	if (r < 0)
 		return r;
+	if (q)
+		q->refs++; /* the closed callback's, given back when it runs */
 	natsStatus s = nl.natsConnection_Connect(&ch->nc, no);
 	nl.natsOptions_Destroy(no);
 	if (s != NATS_OK) {
 		ch->nc = NULL;
+		if (q)
+			q->refs--; /* no connection: that callback never comes */
 		return nfail(status_errno(s), ch->url, "cannot connect to any server of the list", s);
 	}
 	return 0;
@@ -768,11 +997,67 @@ static int new_chan(const struct ipcx__url *u, const struct nopts *o, struct nch
 	if (!ch)
 		return -ENOMEM;
 	ipcx__chan_init(&ch->c, &nats_ops, &nats_tran, -1, 0);
+	atomic_init(&ch->refs, 1);
 	snprintf(ch->subject, sizeof(ch->subject), "%s", o->subject);
 	snprintf(ch->url, sizeof(ch->url), "%s", u->orig);
 	ch->timeout_ms = (int64_t)o->timeout_ms;
 	*ret = ch;
 	return 0;
+}
+
+/* A queue for what the channel receives; its eventfd is the channel's. */
+static int make_queue(struct nchan *ch, const struct nopts *o)
+{
+	if (!(ch->q = nq_new(o, SIZE_MAX)))
+		return -ENOMEM;
+	ch->c.fd = ch->q->efd;
+	return 0;
+}
+
+/* A fresh inbox subject ("_INBOX.<unique>"): where replies to us go. */
+static int new_inbox(struct nchan *ch, char *buf, size_t cap)
+{
+	natsInbox *inbox = NULL;
+	natsStatus s = nl.natsInbox_Create(&inbox);
+	if (s != NATS_OK)
+		return nfail(status_errno(s), ch->url, "cannot make an inbox", s);
+	snprintf(buf, cap, "%s", (const char *)inbox);
+	nl.natsInbox_Destroy(inbox);
+	return 0;
+}
+
+/*
+ * Give a new subscription's delivery thread its reference to q (it gives
+ * it back when it ends: on_sub_complete), and our queue limits.
+ */
+static int hand_over(struct nchan *ch, natsSubscription *sub, struct nq *q,
+		     const struct nopts *o)
+{
+	pthread_mutex_lock(&q->mu);
+	q->refs++;
+	pthread_mutex_unlock(&q->mu);
+	if (nl.natsSubscription_SetOnCompleteCB(sub, on_sub_complete, q) != NATS_OK) {
+		/* The subscription closed already: its thread may still be in
+		 * on_msg, so its reference is never given back (a few bytes). */
+		return ipcx__fail(-EPIPE, "%s: the subscription ended as it began", ch->url);
+	}
+	/* Twice nats.c's limits would let the queue grow past ours; ours rule. */
+	nl.natsSubscription_SetPendingLimits(sub, (int)o->pending, (int)o->pending_bytes);
+	return 0;
+}
+
+/* Subscribe cb to subject (core NATS), handed over as above. */
+static int subscribe_to(struct nchan *ch, natsSubscription **sub, const char *subject,
+			const char *queue, natsMsgHandler cb, const struct nopts *o)
+{
+	natsStatus s = queue ? nl.natsConnection_QueueSubscribe(sub, ch->nc, subject, queue, cb,
+								 ch->q)
+			     : nl.natsConnection_Subscribe(sub, ch->nc, subject, cb, ch->q);
+	if (s != NATS_OK) {
+		*sub = NULL;
+		return nfail(status_errno(s), ch->url, "cannot subscribe", s);
+	}
+	return hand_over(ch, *sub, ch->q, o);
 }
 
 /* The end of a dial or listen: hand the channel out, or undo it all. */
@@ -841,12 +1126,20 @@ static int nats_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 		r = nl_ready(u);
 	if (r == 0)
 		r = new_chan(u, &o, &ch);
+	if (r == 0 && o.reply && (r = make_queue(ch, &o)) == 0)
+		ch->q->dialer = true;
 	if (r == 0)
-		r = connect_servers(ch, &o, NULL);
+		r = connect_servers(ch, &o, ch->q);
 	if (r == 0)
 		r = set_max(ch, &o);
 	if (r == 0 && o.stream && (r = jetstream(ch)) == 0)
 		r = ensure_stream(ch, o.stream);
+	/* reply=1: an inbox of our own; each message says to answer there.  The
+	 * subscription goes out before any publish: no reply can beat it. */
+	if (r == 0 && o.reply && (r = new_inbox(ch, ch->inbox, sizeof(ch->inbox))) == 0) {
+		ch->q->max_msg = ch->c.max_msg;
+		r = subscribe_to(ch, &ch->isub, ch->inbox, NULL, on_msg, &o);
+	}
 	return opened(ch, &o, r, ret);
 }
 
@@ -872,11 +1165,14 @@ static int closed_for_good(const struct nchan *ch)
  * nats.c reports no event a sender could wait for, so the tries are 1 ms
  * apart, doubling up to 32 ms, as the file locks do.
  */
-static ssize_t publish_core(struct nchan *ch, const void *msg, size_t len, int timeout_ms)
+static ssize_t publish_core(struct nchan *ch, const char *reply, const void *msg, size_t len,
+			    int timeout_ms)
 {
 	int64_t deadline = ipcx__deadline(timeout_ms);
 	for (long step = 1;; step = step < 32 ? step * 2 : 32) {
-		natsStatus s = nl.natsConnection_Publish(ch->nc, ch->subject, msg, (int)len);
+		natsStatus s = reply ? nl.natsConnection_PublishRequest(ch->nc, ch->subject, reply,
+									 msg, (int)len)
+				     : nl.natsConnection_Publish(ch->nc, ch->subject, msg, (int)len);
 		if (s == NATS_OK)
 			return (ssize_t)len;
 		if (s == NATS_CONNECTION_CLOSED ||
@@ -918,14 +1214,35 @@ static ssize_t publish_stream(struct nchan *ch, const void *msg, size_t len, int
 	return nfail(js_errno(s, e), ch->url, "the stream did not store the message", s);
 }
 
+/*
+ * A channel accepted for a peer sends to the peer's reply subject, asking
+ * for the answer at INBOX.<peer id> of its listener: if nobody subscribes
+ * to the peer's subject any more, the server's "no responders" comes back
+ * there, and the peer is taken for gone (on_nobody).
+ */
+static ssize_t send_accepted(struct nchan *ch, const void *msg, size_t len, int timeout_ms)
+{
+	pthread_mutex_lock(&ch->q->mu);
+	bool gone = ch->q->closed;
+	pthread_mutex_unlock(&ch->q->mu);
+	if (gone)
+		return ipcx__fail(-EPIPE, "%s: the peer (%s) has gone", ch->url, ch->subject);
+	char reply[96];
+	snprintf(reply, sizeof(reply), "%s.%llu", ch->parent->q->inbox,
+		 (unsigned long long)ch->v->id);
+	return publish_core(ch, reply, msg, len, timeout_ms);
+}
+
 static ssize_t nats_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
 {
 	struct nchan *ch = (struct nchan *)c;
-	if (ch->q)
-		return ipcx__fail(-EOPNOTSUPP, "%s: a listener receives; dial the URL to publish",
-				  ch->url);
-	ssize_t r = ch->js ? publish_stream(ch, msg, len, timeout_ms)
-			   : publish_core(ch, msg, len, timeout_ms);
+	if (ch->listener)
+		return ipcx__fail(-EOPNOTSUPP, "%s: a listener receives; dial the URL to publish%s",
+				  ch->url, ch->accept ? ", or answer on an accepted channel" : "");
+	ssize_t r = ch->parent ? send_accepted(ch, msg, len, timeout_ms)
+		    : ch->js   ? publish_stream(ch, msg, len, timeout_ms)
+			       : publish_core(ch, ch->inbox[0] ? ch->inbox : NULL, msg, len,
+					      timeout_ms);
 	if (r >= 0)
 		ch->sent++;
 	return r;
@@ -1009,39 +1326,39 @@ static int subscribe_stream(struct nchan *ch, const struct nopts *o)
 	return 0;
 }
 
-static int subscribe_core(struct nchan *ch, const struct nopts *o)
+/*
+ * An IPCX_ACCEPT listener also subscribes to its inbox's INBOX.*: where the
+ * server's "no responders" come back when a peer has gone.
+ */
+static int subscribe_peers(struct nchan *ch, const struct nopts *o)
 {
-	natsStatus s = o->queue ? nl.natsConnection_QueueSubscribe(&ch->sub, ch->nc, ch->subject,
-								    o->queue, on_msg, ch->q)
-				: nl.natsConnection_Subscribe(&ch->sub, ch->nc, ch->subject, on_msg,
-							      ch->q);
-	if (s != NATS_OK) {
-		ch->sub = NULL;
-		return nfail(status_errno(s), ch->url, "cannot subscribe", s);
-	}
-	return 0;
+	struct nq *q = ch->q;
+	char wild[96];
+	int r = new_inbox(ch, q->inbox, sizeof(q->inbox));
+	snprintf(wild, sizeof(wild), "%s.*", q->inbox);
+	return r < 0 ? r : subscribe_to(ch, &ch->isub, wild, NULL, on_nobody, o);
 }
 
 /*
- * Subscribe, hand the delivery thread its reference to the queue, and make
- * sure the server has the subscription before listen returns (a round
- * trip), so that a publisher told "listening" is heard.
+ * Subscribe, and make sure the server has the subscription before listen
+ * returns (a round trip), so that a publisher told "listening" is heard.
  */
 static int subscribe(struct nchan *ch, const struct nopts *o)
 {
-	int r = o->stream ? subscribe_stream(ch, o) : subscribe_core(ch, o);
+	int r = 0;
+	if (ch->accept) { /* before the first message can come */
+		ch->q->accept = true;
+		ch->q->idle_ns = (int64_t)o->idle_ms * 1000000;
+		ch->q->last_sweep = ipcx__now_ns();
+	}
+	if (o->stream && (r = subscribe_stream(ch, o)) == 0)
+		r = hand_over(ch, ch->sub, ch->q, o);
+	else if (!o->stream)
+		r = subscribe_to(ch, &ch->sub, ch->subject, o->queue, on_msg, o);
+	if (r == 0 && ch->accept)
+		r = subscribe_peers(ch, o);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&ch->q->mu);
-	ch->q->refs++;
-	pthread_mutex_unlock(&ch->q->mu);
-	if (nl.natsSubscription_SetOnCompleteCB(ch->sub, on_sub_complete, ch->q) != NATS_OK) {
-		/* The subscription closed already: its thread may still be in
-		 * on_msg, so its reference is never given back (a few bytes). */
-		return ipcx__fail(-EPIPE, "%s: the subscription ended as it began", ch->url);
-	}
-	/* Twice nats.c's limits would let the queue grow past ours; ours rule. */
-	nl.natsSubscription_SetPendingLimits(ch->sub, (int)o->pending, (int)o->pending_bytes);
 	natsStatus s = nl.natsConnection_FlushTimeout(ch->nc, ch->timeout_ms);
 	if (s != NATS_OK)
 		return nfail(status_errno(s), ch->url, "the server did not confirm the subscription", s);
@@ -1050,25 +1367,22 @@ static int subscribe(struct nchan *ch, const struct nopts *o)
 
 static int nats_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 {
-	if (flags & IPCX_ACCEPT)
-		return ipcx__fail(-EOPNOTSUPP, "%s: nats:// has no connections to accept: a "
-				  "listener subscribes to a subject", u->orig);
 	struct nopts o;
 	struct nchan *ch = NULL;
 	int r = parse(u, true, &o);
+	if (r == 0 && (flags & IPCX_ACCEPT) && o.stream)
+		r = ipcx__fail(-EOPNOTSUPP, "%s: IPCX_ACCEPT is for core NATS, not a stream", u->orig);
 	if (r == 0)
 		r = nl_ready(u);
 	if (r == 0)
 		r = new_chan(u, &o, &ch);
-	if (r == 0 && !(ch->q = nq_new(&o, SIZE_MAX)))
-		r = -ENOMEM;
 	if (r == 0) {
-		ch->c.fd = ch->q->efd;
-		ch->q->refs++; /* the closed callback's, given back when it runs */
-		r = connect_servers(ch, &o, ch->q);
-		if (r < 0)
-			ch->q->refs--; /* no connection: that callback never comes */
+		ch->listener = true;
+		ch->accept = flags & IPCX_ACCEPT;
+		r = make_queue(ch, &o);
 	}
+	if (r == 0)
+		r = connect_servers(ch, &o, ch->q);
 	if (r == 0 && (r = set_max(ch, &o)) == 0) {
 		ch->q->max_msg = ch->c.max_msg;
 		r = subscribe(ch, &o);
@@ -1111,10 +1425,32 @@ static ssize_t marker(struct nchan *ch, const struct item *it)
 	case M_SERVER:
 		return ipcx__fail(it->err, "%s: the server says: %s", ch->url,
 				  ch->q->srv_err);
+	case M_NOBODY:
+		return ipcx__fail(-EPIPE, "%s: nobody listened (the server answered \"no "
+				  "responders\" to %llu message%s)", ch->url,
+				  (unsigned long long)it->n, it->n == 1 ? "" : "s");
+	case M_BYE:
+		return ipcx__fail(-EPIPE, "%s: the listener ended the conversation", ch->url);
+	case M_PEER:
 	case M_MSG:
 		break;
 	}
 	return -EIO;
+}
+
+/* Take the first item off q (under q->mu); its message's bytes leave the count. */
+static struct item nq_pop(struct nq *q)
+{
+	struct item it = q->ring[q->head];
+	bool was = nq_ready(q);
+	q->head = (q->head + 1) % q->cap;
+	q->len--;
+	if (it.kind == M_MSG) {
+		q->msgs--;
+		q->bytes -= (size_t)nl.natsMsg_GetDataLength(it.m);
+	}
+	nq_signal(q, was);
+	return it;
 }
 
 /*
@@ -1138,14 +1474,7 @@ static ssize_t take(struct nchan *ch, void *buf, size_t cap)
 		return ipcx__fail(-EMSGSIZE, "%s: a %zu-byte message waits; the buffer holds %zu",
 				  ch->url, len, cap);
 	}
-	bool was = nq_ready(q);
-	q->head = (q->head + 1) % q->cap;
-	q->len--;
-	if (it.kind == M_MSG) {
-		q->msgs--;
-		q->bytes -= len;
-	}
-	nq_signal(q, was);
+	nq_pop(q);
 	pthread_mutex_unlock(&q->mu);
 	if (it.kind != M_MSG)
 		return marker(ch, &it);
@@ -1189,8 +1518,11 @@ static ssize_t nats_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
 	struct nchan *ch = (struct nchan *)c;
 	if (!ch->q)
-		return ipcx__fail(-EOPNOTSUPP, "%s: a dialled nats:// channel publishes; listen to "
-				  "receive", ch->url);
+		return ipcx__fail(-EOPNOTSUPP, "%s: a dialled nats:// channel publishes; dial with "
+				  "reply=1 to receive what is sent back to it, or listen", ch->url);
+	if (ch->accept)
+		return ipcx__fail(-EOPNOTSUPP, "%s: an IPCX_ACCEPT listener hands out a channel per "
+				  "peer: ipcx_accept", ch->url);
 	ack_held(ch);
 	int64_t deadline = ipcx__deadline(timeout_ms);
 	for (;;) {
@@ -1201,6 +1533,80 @@ static ssize_t nats_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 		if (w < 0)
 			return w;
 	}
+}
+
+/* ---- IPCX_ACCEPT: a channel per peer ------------------------------------------ */
+
+/* A channel for peer v of listener l (v's reference passes to it). */
+static int accepted(struct nchan *l, struct vconn *v, ipcx_chan **ret)
+{
+	struct nchan *ch = calloc(1, sizeof(*ch));
+	if (!ch) {
+		pthread_mutex_lock(&l->q->mu);
+		vconn_end(l->q, v);
+		vconn_unref(v);
+		pthread_mutex_unlock(&l->q->mu);
+		return -ENOMEM;
+	}
+	ipcx__chan_init(&ch->c, &nats_ops, &nats_tran, v->q->efd, l->c.max_msg);
+	atomic_init(&ch->refs, 1);
+	atomic_fetch_add(&l->refs, 1); /* its connection is the listener's */
+	ch->parent = l;
+	ch->v = v;
+	ch->q = v->q;
+	ch->nc = l->nc;
+	ch->timeout_ms = l->timeout_ms;
+	snprintf(ch->subject, sizeof(ch->subject), "%s", v->reply);
+	snprintf(ch->url, sizeof(ch->url), "%s", l->url);
+	*ret = &ch->c;
+	return 0;
+}
+
+/* The next peer, or the error of a marker; -EAGAIN with none waiting. */
+static int take_peer(struct nchan *l, struct vconn **v)
+{
+	pthread_mutex_lock(&l->q->mu);
+	if (l->q->len == 0) {
+		bool closed = l->q->closed;
+		pthread_mutex_unlock(&l->q->mu);
+		return closed ? closed_for_good(l) : -EAGAIN;
+	}
+	struct item it = nq_pop(l->q);
+	pthread_mutex_unlock(&l->q->mu);
+	*v = it.v;
+	return it.kind == M_PEER ? 0 : (int)marker(l, &it);
+}
+
+static int nats_accept(ipcx_chan *c, int timeout_ms, ipcx_chan **ret)
+{
+	struct nchan *l = (struct nchan *)c;
+	if (!l->accept)
+		return ipcx__fail(-EOPNOTSUPP, "%s: listen with IPCX_ACCEPT to accept peers", l->url);
+	int64_t deadline = ipcx__deadline(timeout_ms);
+	for (;;) {
+		struct vconn *v = NULL;
+		int r = take_peer(l, &v);
+		if (r == 0)
+			return accepted(l, v, ret);
+		if (r != -EAGAIN)
+			return r;
+		if ((r = wait_queue(l, deadline)) < 0)
+			return r;
+	}
+}
+
+/*
+ * What to dial to reach an IPCX_ACCEPT listener: its URL with reply=1, so
+ * that the dialer's messages carry the subject its answers go to.
+ */
+static int nats_addr(ipcx_chan *c, char *buf, size_t cap)
+{
+	struct nchan *ch = (struct nchan *)c;
+	const char *u = c->url ? c->url : ch->url;
+	const char *more = !ch->accept || strstr(u, "reply=") ? "" : strchr(u, '?') ? "&reply=1"
+												 : "?reply=1";
+	int n = snprintf(buf, cap, "%s%s", u, more);
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
 }
 
 /* ---- the rest ------------------------------------------------------------------ */
@@ -1223,31 +1629,29 @@ static int nats_stats(ipcx_chan *c, struct ipcx_stats *ret)
 	return 0;
 }
 
-/*
- * Close: acknowledge a stream's last message, end the subscription (its
- * delivery thread gives back its reference), close the connection
- * (flushing what was published), and let go of the queue.
- */
-static int nats_close(ipcx_chan *c)
+/* Tell the other side of a conversation that we are done ("Ipcx: bye"). */
+static void say_bye(struct nchan *ch, const char *to, const char *reply)
 {
-	struct nchan *ch = (struct nchan *)c;
-	int r = 0;
-	ack_held(ch);
-	/*
-	 * What was published may still be on its way (in the socket, or in
-	 * the reconnect buffer), and a close can turn into a reset that drops
-	 * it: a round trip (PING/PONG) proves that the server has it all.
-	 */
-	if (ch->nc && !ch->q && ch->sent) {
-		natsStatus s = nl.natsConnection_FlushTimeout(ch->nc, ch->timeout_ms);
-		if (s != NATS_OK)
-			r = nfail(status_errno(s), ch->url, "cannot make sure the server has every "
-				  "message", s);
-	}
-	if (ch->sub) {
-		nl.natsSubscription_Unsubscribe(ch->sub);
-		nl.natsSubscription_Destroy(ch->sub);
-	}
+	natsMsg *m = NULL;
+	if (nl.natsMsg_Create(&m, to, reply, NULL, 0) == NATS_OK &&
+	    nl.natsMsgHeader_Set(m, CTL_HEADER, CTL_BYE) == NATS_OK)
+		nl.natsConnection_PublishMsg(ch->nc, m);
+	nl.natsMsg_Destroy(m);
+}
+
+static void end_sub(natsSubscription *sub)
+{
+	if (!sub)
+		return;
+	nl.natsSubscription_Unsubscribe(sub);
+	nl.natsSubscription_Destroy(sub);
+}
+
+/* Let go of a channel; the last reference closes the connection and frees. */
+static void release(struct nchan *ch)
+{
+	if (atomic_fetch_sub(&ch->refs, 1) != 1)
+		return;
 	if (ch->js)
 		nl.jsCtx_Destroy(ch->js);
 	if (ch->nc) {
@@ -1257,13 +1661,75 @@ static int nats_close(ipcx_chan *c)
 	if (ch->q)
 		nq_unref(ch->q);
 	free(ch);
+}
+
+/*
+ * An accepted channel: say bye to the peer (unless it has gone), forget
+ * its reply subject (a later message from it is a new peer), and let go of
+ * the listener, whose connection it used.
+ */
+static int close_accepted(struct nchan *ch)
+{
+	struct nchan *l = ch->parent;
+	pthread_mutex_lock(&ch->q->mu);
+	bool gone = ch->q->closed;
+	pthread_mutex_unlock(&ch->q->mu);
+	if (!gone)
+		say_bye(ch, ch->subject, NULL);
+	pthread_mutex_lock(&l->q->mu);
+	vconn_end(l->q, ch->v);
+	vconn_unref(ch->v);
+	pthread_mutex_unlock(&l->q->mu);
+	free(ch);
+	release(l);
+	return 0;
+}
+
+/*
+ * Close: acknowledge a stream's last message, say bye (a reply=1 dialer),
+ * make sure the server has what was published, end the subscriptions
+ * (their delivery threads give back their references), end the peers of
+ * an IPCX_ACCEPT listener, and let go: the connection closes with the last
+ * reference (an accepted channel still open holds one).
+ */
+static int nats_close(ipcx_chan *c)
+{
+	struct nchan *ch = (struct nchan *)c;
+	if (ch->parent)
+		return close_accepted(ch);
+	int r = 0;
+	ack_held(ch);
+	if (ch->nc && ch->inbox[0])
+		say_bye(ch, ch->subject, ch->inbox);
+	/*
+	 * What was published may still be on its way (in the socket, or in
+	 * the reconnect buffer), and a close can turn into a reset that drops
+	 * it: a round trip (PING/PONG) proves that the server has it all.
+	 */
+	if (ch->nc && !ch->listener && (ch->sent || ch->inbox[0])) {
+		natsStatus s = nl.natsConnection_FlushTimeout(ch->nc, ch->timeout_ms);
+		if (s != NATS_OK)
+			r = nfail(status_errno(s), ch->url, "cannot make sure the server has every "
+				  "message", s);
+	}
+	end_sub(ch->sub);
+	end_sub(ch->isub);
+	if (ch->accept) {
+		pthread_mutex_lock(&ch->q->mu);
+		while (ch->q->peers)
+			vconn_end(ch->q, ch->q->peers);
+		pthread_mutex_unlock(&ch->q->mu);
+	}
+	release(ch);
 	return r;
 }
 
 static const struct ipcx__chan_ops nats_ops = {
 	.send = nats_send,
 	.recv = nats_recv,
+	.accept = nats_accept,
 	.stats = nats_stats,
+	.addr = nats_addr,
 	.close = nats_close,
 };
 
