@@ -901,3 +901,207 @@ Test(nats, cluster_publisher_server_killed, .timeout = 300)
 	run_flow(s, 0, &f, &r);
 	cr_expect_eq(r.markers, 0, "the listener's own connection never moved");
 }
+
+/* ---- RPC over nats:// ------------------------------------------------------------ */
+
+/*
+ * The RPC layer (docs/rpc.md) over a subject: a server listens with
+ * IPCX_ACCEPT (a channel per client, by the client's inbox), a client dials
+ * with reply=1.  The servers are children; the client is the test.
+ */
+struct rpcs {
+	char url[300];
+	int id;           /* what the server puts before each reply ("1:") */
+	int hold;         /* take this many, post `held`, then close (0: echo for ever) */
+	struct t_sync ready, held;
+};
+
+static int rpc_server(void *arg)
+{
+	struct rpcs *a = arg;
+	ipcx_rpc_server *s;
+	if (ipcx_rpc_serve(a->url, 0, &s) < 0) {
+		fprintf(stderr, "serve %s: %s\n", a->url, ipcx_errdetail());
+		return 70;
+	}
+	t_post(&a->ready);
+	struct ipcx_rpc_req *held[8], *q;
+	for (int i = 0; i < a->hold; i++)
+		if (ipcx_rpc_next(s, T_GUARD_MS, &held[i]) < 0)
+			return 71;
+	if (a->hold) {
+		t_post(&a->held);
+		pause(); /* killed, or closed by the test's SIGTERM */
+	}
+	while (ipcx_rpc_next(s, T_GUARD_MS, &q) == 0) {
+		char out[300];
+		const char *d = q->data;
+		if (q->len && d[0] == 'E') {
+			ipcx_rpc_fail(q, -ENOENT, "no such thing");
+			continue;
+		}
+		int n = snprintf(out, sizeof(out), "%d:%.*s", a->id, (int)q->len, d);
+		bool quit = q->len == 4 && !memcmp(d, "quit", 4);
+		ipcx_rpc_reply(q, out, (size_t)n);
+		if (quit)
+			break;
+	}
+	return ipcx_rpc_server_close(s) == 0 ? 0 : 72;
+}
+
+/* Close the server gracefully on SIGTERM (a held server closes with its calls). */
+static int rpc_server_closing(void *arg)
+{
+	struct rpcs *a = arg;
+	ipcx_rpc_server *s;
+	if (ipcx_rpc_serve(a->url, 0, &s) < 0)
+		return 70;
+	t_post(&a->ready);
+	struct ipcx_rpc_req *held[8];
+	for (int i = 0; i < a->hold; i++)
+		if (ipcx_rpc_next(s, T_GUARD_MS, &held[i]) < 0)
+			return 71;
+	t_post(&a->held);
+	if (!t_wait_post(&a->ready, T_GUARD_MS)) /* the test's "close now" */
+		return 72;
+	return ipcx_rpc_server_close(s) == 0 ? 0 : 73;
+}
+
+static pid_t rpc_start(struct rpcs *a, const char *addr, const char *opts, int id, int hold,
+		       int (*fn)(void *))
+{
+	memset(a, 0, sizeof(*a));
+	url_of(a->url, sizeof(a->url), addr, "svc", opts);
+	a->id = id;
+	a->hold = hold;
+	t_sync_init(&a->ready);
+	t_sync_init(&a->held);
+	pid_t pid = t_spawn(fn, a);
+	cr_assert(t_wait_post(&a->ready, T_GUARD_MS), "the server did not start");
+	return pid;
+}
+
+static ssize_t call(ipcx_rpc_client *c, const char *m, char *buf, size_t cap, int ms)
+{
+	return ipcx_rpc_call(c, m, strlen(m), buf, cap, ms);
+}
+
+/* Calls and their replies, an error reply, and 1000 calls in flight at once. */
+Test(nats, rpc_calls)
+{
+	struct t_nats s = { 0 };
+	cr_assert(t_nats_start(&s, false, NULL, NULL, 0));
+	struct rpcs a;
+	pid_t pid = rpc_start(&a, s.addr, "", 1, 0, rpc_server);
+	ipcx_rpc_client *c;
+	cr_assert_eq(ipcx_rpc_dial(a.url, 0, &c), 0, "%s", ipcx_errdetail());
+	char buf[300];
+	for (int i = 0; i < 200; i++) {
+		char m[32], want[40];
+		snprintf(m, sizeof(m), "call %d", i);
+		snprintf(want, sizeof(want), "1:%s", m);
+		ssize_t n = call(c, m, buf, sizeof(buf), T_GUARD_MS);
+		cr_assert_eq(n, (ssize_t)strlen(want), "call %d: %zd (%s)", i, n, ipcx_errdetail());
+		cr_assert(!memcmp(buf, want, (size_t)n));
+	}
+	cr_expect_eq(call(c, "Ex", buf, sizeof(buf), T_GUARD_MS), -ENOENT);
+	cr_expect(strstr(ipcx_errdetail(), "no such thing"), "%s", ipcx_errdetail());
+	enum { N = 1000 };
+	static uint64_t ids[N];
+	for (int i = 0; i < N; i++) {
+		char m[32];
+		snprintf(m, sizeof(m), "%d", i);
+		cr_assert_eq(ipcx_rpc_start(c, m, strlen(m), T_GUARD_MS, 0, &ids[i]), 0, "%s",
+			     ipcx_errdetail());
+	}
+	static uint8_t done[N];
+	for (int k = 0; k < N; k++) {
+		struct ipcx_rpc_result res;
+		cr_assert_eq(ipcx_rpc_wait(c, T_GUARD_MS, buf, sizeof(buf) - 1, &res), 0, "%s",
+			     ipcx_errdetail());
+		cr_assert_geq(res.status, 2, "call: %d (%s)", (int)res.status, ipcx_errdetail());
+		buf[res.status] = '\0';
+		int i = atoi(buf + 2);
+		cr_assert(i >= 0 && i < N && ids[i] == res.id && !done[i], "reply %s for the wrong call",
+			  buf);
+		done[i] = 1;
+	}
+	cr_expect_eq(call(c, "quit", buf, sizeof(buf), T_GUARD_MS), 6);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	ipcx_rpc_client_close(c);
+	t_nats_stop(&s);
+}
+
+/* Two servers in a queue group: each call to one of them, both used. */
+Test(nats, rpc_queue_group)
+{
+	struct t_nats s = { 0 };
+	cr_assert(t_nats_start(&s, false, NULL, NULL, 0));
+	struct rpcs a[2];
+	pid_t pid[2];
+	for (int i = 0; i < 2; i++)
+		pid[i] = rpc_start(&a[i], s.addr, "queue=workers", i + 1, 0, rpc_server);
+	ipcx_rpc_client *c;
+	cr_assert_eq(ipcx_rpc_dial(a[0].url, 0, &c), 0, "%s", ipcx_errdetail());
+	int by[3] = { 0 };
+	char buf[300];
+	for (int i = 0; i < 400; i++) {
+		ssize_t n = call(c, "x", buf, sizeof(buf), T_GUARD_MS);
+		cr_assert_eq(n, 3, "call %d: %zd (%s)", i, n, ipcx_errdetail());
+		by[buf[0] - '0']++;
+	}
+	cr_log_info("rpc queue group: server 1 took %d, server 2 took %d of 400", by[1], by[2]);
+	cr_expect(by[1] > 0 && by[2] > 0, "one server took every call");
+	for (int i = 0; i < 2; i++) /* a quit goes to one of them: kill both */
+		kill(pid[i], SIGKILL), t_join(pid[i], T_GUARD_MS);
+	ipcx_rpc_client_close(c);
+	t_nats_stop(&s);
+}
+
+/*
+ * What a caller sees of a server that goes: one that closes says so (its
+ * calls in hand fail at once); one that is killed cannot, and its calls end
+ * at their deadline; a subject nobody serves fails at once (the server's
+ * "no responders"); a new server on the subject serves the next call.
+ */
+Test(nats, rpc_server_gone)
+{
+	struct t_nats s = { 0 };
+	cr_assert(t_nats_start(&s, false, NULL, NULL, 0));
+	struct rpcs a;
+	pid_t pid = rpc_start(&a, s.addr, "", 1, 2, rpc_server_closing);
+	ipcx_rpc_client *c;
+	cr_assert_eq(ipcx_rpc_dial(a.url, 0, &c), 0, "%s", ipcx_errdetail());
+	uint64_t id[2];
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(ipcx_rpc_start(c, "x", 1, T_GUARD_MS, 0, &id[i]), 0);
+	cr_assert(t_wait_post(&a.held, T_GUARD_MS));
+	t_post(&a.ready); /* close now, with both calls in hand */
+	char buf[64];
+	for (int i = 0; i < 2; i++) {
+		struct ipcx_rpc_result res;
+		cr_assert_eq(ipcx_rpc_wait(c, T_GUARD_MS, buf, sizeof(buf), &res), 0);
+		cr_expect_eq(res.status, -ECONNRESET, "a call held by a server that closed: %d",
+			     (int)res.status);
+	}
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	/* Nobody serves the subject now: the next call fails at once. */
+	ssize_t r = call(c, "x", buf, sizeof(buf), T_GUARD_MS);
+	cr_expect(r < 0 && r != -ETIMEDOUT, "a call nobody serves gave %zd (%s)", r, ipcx_errdetail());
+	/* A server killed holding a call: the call ends at its deadline. */
+	pid = rpc_start(&a, s.addr, "", 2, 1, rpc_server);
+	cr_assert_eq(ipcx_rpc_start(c, "x", 1, 1000, 0, &id[0]), 0);
+	cr_assert(t_wait_post(&a.held, T_GUARD_MS));
+	kill(pid, SIGKILL);
+	t_join(pid, T_GUARD_MS);
+	struct ipcx_rpc_result res;
+	cr_assert_eq(ipcx_rpc_wait(c, T_GUARD_MS, buf, sizeof(buf), &res), 0);
+	cr_expect_eq(res.status, -ETIMEDOUT, "a call held by a killed server: %d", (int)res.status);
+	/* And a new server takes the next call. */
+	pid = rpc_start(&a, s.addr, "", 3, 0, rpc_server);
+	cr_expect_eq(call(c, "again", buf, sizeof(buf), T_GUARD_MS), 7, "%s", ipcx_errdetail());
+	cr_expect_eq(call(c, "quit", buf, sizeof(buf), T_GUARD_MS), 6);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	ipcx_rpc_client_close(c);
+	t_nats_stop(&s);
+}

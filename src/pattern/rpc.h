@@ -239,5 +239,7 @@ int rpc_reply_url(const struct rpc_ringurl *u, uint64_t token, char *buf, size_t
 int rpc_check_scheme(const char *url);
 /* True for the schemes served through rings. */
 bool rpc_is_ring(const char *url);
+/* The URL a socket-like client dials (nats:// asks for replies: reply=1). */
+const char *rpc_dial_url(const char *url, char *buf, size_t cap);
 
 #endif

@@ -437,7 +437,8 @@ static int open_ring(struct ipcx_rpc_client *c)
 
 static int open_sock(struct ipcx_rpc_client *c)
 {
-	int r = ipcx_dial(c->url, c->flags & IPCX_INHERIT, &c->ch);
+	char buf[4200];
+	int r = ipcx_dial(rpc_dial_url(c->url, buf, sizeof(buf)), c->flags & IPCX_INHERIT, &c->ch);
 	if (r == -ENOENT || r == -EPIPE)
 		r = ipcx_errdetail_set(-ECONNREFUSED, "%s: no server", c->url);
 	c->own_ch = r == 0;

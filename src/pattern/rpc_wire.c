@@ -268,12 +268,27 @@ bool rpc_is_ring(const char *url)
 
 int rpc_check_scheme(const char *url)
 {
-	static const char *const ok[] = { "unix:", "unixpacket:", "tcp:", "shm:", "sysvshm:", NULL };
+	static const char *const ok[] = { "unix:", "unixpacket:", "tcp:", "shm:", "sysvshm:",
+					  "nats:", NULL };
 	for (int i = 0; ok[i]; i++)
 		if (!strncmp(url, ok[i], strlen(ok[i])))
 			return 0;
-	return ipcx_errdetail_set(-EOPNOTSUPP, "%s: RPC needs unix:, unixpacket:, tcp://, shm: or "
-						"sysvshm: (or a duplex channel of one's own)", url);
+	return ipcx_errdetail_set(-EOPNOTSUPP, "%s: RPC needs unix:, unixpacket:, tcp://, shm:, "
+						"sysvshm: or nats:// (or a duplex channel of one's own)",
+				  url);
+}
+
+/*
+ * The URL a client dials.  A nats:// channel receives what is sent back to
+ * it only when dialled with reply=1 (its messages then carry its inbox as
+ * their reply subject; docs/nats.md): a client asks for that.
+ */
+const char *rpc_dial_url(const char *url, char *buf, size_t cap)
+{
+	if (strncmp(url, "nats:", 5) || strstr(url, "reply="))
+		return url;
+	int n = snprintf(buf, cap, "%s%sreply=1", url, strchr(url, '?') ? "&" : "?");
+	return n > 0 && (size_t)n < cap ? buf : url;
 }
 
 /* Keep the options a reply ring takes over from the URL. */

@@ -34,6 +34,25 @@ check "send to a subject exits 0 ($ERR)" [ "$RC" = 0 ]
 wait_recv
 check "recv on the subject gets them, in order" [ "$(cat "$T/rt.out")" = $'one\ntwo words\nthree' ]
 
+# RPC on a subject: ipcx serve / ipcx call (docs/rpc.md), and a subject nobody serves.
+mkfifo "$T/serve.ready"
+"$IPCX" serve --ready-fd 3 "nats://$S/upper" -- tr a-z A-Z 3>"$T/serve.ready" 2>"$T/serve.err" &
+SERVE=$!
+PIDS+=("$SERVE")
+read -r -t "$GUARD" serve_addr <"$T/serve.ready"
+check "serve gives an address to dial, with reply=1 ($serve_addr)" \
+	[ "$serve_addr" = "nats://$S/upper?reply=1" ]
+run "$IPCX" call "nats://$S/upper" hello
+check "call on a subject gets the reply ($ERR)" [ "$OUT" = HELLO ]
+run "$IPCX" call --timeout "$GUARD_MS" "nats://$S/nobody" hello
+check "a call nobody serves fails at once, not at its timeout ($ERR)" \
+	eval '[ "$RC" = 1 ] && [[ $ERR != *"timed out"* ]]'
+kill -TERM "$SERVE"
+wait "$SERVE"
+serve_rc=$?
+check "serve ends by the SIGTERM that stopped it ($serve_rc: $(cat "$T/serve.err"))" \
+	[ "$serve_rc" = 143 ]
+
 # JetStream: sent while nobody listens, received by a listener started later.
 run "$IPCX" send "nats://$S/orders?stream=ipcxt_orders" a b c
 check "send to a stream exits 0 ($ERR)" [ "$RC" = 0 ]
