@@ -354,6 +354,27 @@ static void peer_versions(const struct mech *ms, size_t n, char *buf, size_t cap
 	}
 }
 
+/*
+ * Start a daemon the bench needs (argv[0] found in PATH): its output goes to
+ * /dev/null, it dies with the bench, and it takes SIGINT and SIGTERM as
+ * usual whatever the bench does with them.  Its pid, or -1 (errno).
+ */
+static pid_t spawn_daemon(const char *const argv[])
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		int devnull = open("/dev/null", O_RDWR);
+		if (devnull >= 0)
+			dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
 /* ---- iceoryx's daemon --------------------------------------------------------- */
 
 static pid_t roudi_pid;
@@ -381,17 +402,8 @@ static int roudi_start(void)
 	for (int i = 0; i < 5; i++)
 		if (access(files[i], F_OK) == 0)
 			return -EBUSY; /* another RouDi runs, or left these: not ours */
-	pid_t pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		int devnull = open("/dev/null", O_RDWR);
-		if (devnull >= 0)
-			dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		execlp("iox-roudi", "iox-roudi", (char *)NULL);
-		_exit(127);
-	}
+	static const char *const argv[] = { "iox-roudi", NULL };
+	pid_t pid = spawn_daemon(argv);
 	if (pid < 0)
 		return -errno;
 	roudi_pid = pid;
@@ -477,18 +489,9 @@ static int nats_start(struct bh_params *base)
 		rmdir(nats_dir);
 		return err;
 	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		int devnull = open("/dev/null", O_RDWR);
-		if (devnull >= 0)
-			dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", "-1",
-		       "--ports_file_dir", nats_dir, (char *)NULL);
-		_exit(127);
-	}
+	const char *const argv[] = { "nats-server", "-a", "127.0.0.1", "-p", "-1",
+				     "--ports_file_dir", nats_dir, NULL };
+	pid_t pid = spawn_daemon(argv);
 	int err = pid < 0 ? -errno : 0;
 	nats_pid = pid > 0 ? pid : 0;
 	int pfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
