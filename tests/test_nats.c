@@ -557,7 +557,12 @@ Test(nats, stream_redelivers_after_a_listener_dies_unread)
 	cr_assert_eq(t_join(t_spawn(js_listener, &j), T_GUARD_MS), 0, "the second listener failed");
 	static uint64_t got[200];
 	int n = js_collect(&j, got, 200);
-	cr_expect_geq(n, 50, "received %d of 50", n);
+	static uint8_t seen[50];
+	int distinct = 0;
+	for (int i = 0; i < n; i++)
+		if (got[i] < 50 && !seen[got[i]]++)
+			distinct++;
+	cr_expect_eq(distinct, 50, "received %d of the 50 (in %d messages)", distinct, n);
 	t_nats_stop(&s);
 }
 
