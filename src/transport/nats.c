@@ -1581,7 +1581,7 @@ static int nats_accept(ipcx_chan *c, int timeout_ms, ipcx_chan **ret)
 {
 	struct nchan *l = (struct nchan *)c;
 	if (!l->accept)
-		return ipcx__fail(-EOPNOTSUPP, "%s: listen with IPCX_ACCEPT to accept peers", l->url);
+		return ipcx__fail(-EINVAL, "%s: listen with IPCX_ACCEPT to accept peers", l->url);
 	int64_t deadline = ipcx__deadline(timeout_ms);
 	for (;;) {
 		struct vconn *v = NULL;
