@@ -163,6 +163,29 @@ Test(url, options)
 	cr_expect_eq(ipcx__opt(&u, N), 3);
 }
 
+/* A text option: its length is checked; its text is the URL's; absent is NULL. */
+Test(url, text_options)
+{
+	enum { NAME, OTHER, NOPTS };
+	static const struct ipcx__opt t[NOPTS + 1] = {
+		[NAME] = IPCX__STR("name", 1, 8),
+		[OTHER] = IPCX__STR("other", 0, 8),
+	};
+	struct ipcx__url u;
+	cr_assert_eq(ipcx__url_parse("x:/p?name=workers", &u), 0);
+	cr_assert_eq(ipcx__url_opts(&u, t), 0, "%s", ipcx_errdetail());
+	cr_expect_str_eq(ipcx__opt_str(&u, NAME), "workers");
+	cr_expect(ipcx__opt_set(&u, NAME));
+	cr_expect_null(ipcx__opt_str(&u, OTHER), "an absent text option is NULL");
+	cr_expect(!ipcx__opt_set(&u, OTHER));
+	cr_assert_eq(ipcx__url_parse("x:/p?name=", &u), 0);
+	cr_expect_eq(ipcx__url_opts(&u, t), -EINVAL);
+	cr_expect(strstr(ipcx_errdetail(), "option name: want 1 to 8 characters, not 0"), "%s",
+		  ipcx_errdetail());
+	cr_assert_eq(ipcx__url_parse("x:/p?name=123456789", &u), 0);
+	cr_expect_eq(ipcx__url_opts(&u, t), -EINVAL);
+}
+
 /* A malformed table is refused, by the parser and by the registry's check. */
 Test(url, option_tables)
 {

@@ -209,10 +209,26 @@ static int parse_enum(const struct ipcx__url *u, const struct ipcx__opt *o, cons
 	return ipcx__fail(-EINVAL, "%s: option %s: unknown value '%s'", u->orig, o->name, v);
 }
 
-static int parse_value(const struct ipcx__url *u, const struct ipcx__opt *o, const char *v,
-		       uint64_t *ret)
+/* A text option: its length must lie in [min, max]; what it holds is its owner's to check. */
+static int parse_str(const struct ipcx__url *u, const struct ipcx__opt *o, const char *v,
+		     struct ipcx__optval *ret)
 {
+	size_t n = strlen(v);
+	if (n < o->min || n > o->max)
+		return ipcx__fail(-EINVAL, "%s: option %s: want %llu to %llu characters, not %zu",
+				  u->orig, o->name, (unsigned long long)o->min,
+				  (unsigned long long)o->max, n);
+	ret->s = v;
+	return 0;
+}
+
+static int parse_value(const struct ipcx__url *u, const struct ipcx__opt *o, const char *v,
+		       struct ipcx__optval *val)
+{
+	uint64_t *ret = &val->v;
 	switch (o->type) {
+	case IPCX__OPT_STR:
+		return parse_str(u, o, v, val);
 	case IPCX__OPT_UINT:
 		return parse_uint(u, o, v, ret);
 	case IPCX__OPT_INT:
@@ -252,7 +268,7 @@ static int parse_opts(struct ipcx__url *u, const struct ipcx__opt *t, bool stric
 		if (i < 0)
 			return ipcx__fail(-EINVAL, "%s: unknown option '%s' for %s:", u->orig,
 					  u->opt[k].key, u->scheme);
-		int r = parse_value(u, &t[i], u->opt[k].val, &val[i].v);
+		int r = parse_value(u, &t[i], u->opt[k].val, &val[i]);
 		if (r < 0)
 			return r;
 		val[i].set = true;

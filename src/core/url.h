@@ -27,6 +27,8 @@ enum ipcx__opt_type {
 	IPCX__OPT_BOOL, /* 1, true, yes or 0, false, no */
 	IPCX__OPT_MODE, /* permission bits in octal, 0 to 0777 */
 	IPCX__OPT_ENUM, /* one of words; the value is its index */
+	IPCX__OPT_STR,  /* text of min to max bytes, read with ipcx__opt_str(); no
+	                   default (NULL when absent); its owner checks what it holds */
 };
 
 /* One option a scheme takes; a table of them ends with a NULL name. */
@@ -45,11 +47,13 @@ struct ipcx__opt {
 #define IPCX__BOOL(n, d)         { .name = n, .type = IPCX__OPT_BOOL, .def = d }
 #define IPCX__MODE(n, d)         { .name = n, .type = IPCX__OPT_MODE, .def = d }
 #define IPCX__ENUM(n, w, d)      { .name = n, .type = IPCX__OPT_ENUM, .words = w, .def = d }
+#define IPCX__STR(n, lo, hi)     { .name = n, .type = IPCX__OPT_STR, .min = lo, .max = hi }
 
-/* An option's value, parsed: a number, a bool (0/1), a mode, an index. */
+/* An option's value, parsed: a number, a bool (0/1), a mode, an index; a text. */
 struct ipcx__optval {
 	uint64_t v;
-	bool set; /* given in the URL (else v is the table's default) */
+	const char *s; /* STR: the text, in the URL's buf; NULL when absent */
+	bool set;      /* given in the URL (else v is the table's default) */
 };
 
 /* A URL split into its parts.  All strings point into buf. */
@@ -96,6 +100,12 @@ static inline uint64_t ipcx__opt(const struct ipcx__url *u, int i)
 static inline bool ipcx__opt_set(const struct ipcx__url *u, int i)
 {
 	return u->val[i].set;
+}
+
+/* Option i (STR): its text, or NULL when the URL did not give it. */
+static inline const char *ipcx__opt_str(const struct ipcx__url *u, int i)
+{
+	return u->val[i].s;
 }
 
 /*
