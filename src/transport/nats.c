@@ -23,16 +23,39 @@
  * ipcx_recv() returns as an error in its place (-ENOBUFS, -EMSGSIZE,
  * -ECONNRESET), never a silent drop.  docs/nats.md has the whole contract.
  */
-#include "tran.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/fd.h"
+#include "core/tran.h"
+#include "core/url.h"
+#include "ipcx.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const nats_options[] = {
-	"max", "queue", "stream", "pending", "pending_bytes", "ack_wait", "timeout",
-	"reconnect", "reconnect_wait", "reconnect_buf", "reply", "idle", NULL,
+/* NATS names (a queue group, a stream) are at most this long, checked below. */
+#define NATS_NAME_MAX 64
+
+/* docs/nats.md has what each means; max=0 (the default) is the server's max_payload. */
+enum {
+	NO_MAX, NO_QUEUE, NO_STREAM, NO_PENDING, NO_PENDING_BYTES, NO_ACK_WAIT, NO_TIMEOUT,
+	NO_RECONNECT, NO_RECONNECT_WAIT, NO_RECONNECT_BUF, NO_REPLY, NO_IDLE, NO_NOPTS
+};
+static const struct ipcx__opt nats_options[NO_NOPTS + 1] = {
+	[NO_MAX] = IPCX__UINT("max", 1, INT32_MAX, 0),
+	[NO_QUEUE] = IPCX__STR("queue", 1, NATS_NAME_MAX - 1),
+	[NO_STREAM] = IPCX__STR("stream", 1, NATS_NAME_MAX - 1),
+	[NO_PENDING] = IPCX__UINT("pending", 1, INT32_MAX, 65536),
+	[NO_PENDING_BYTES] = IPCX__UINT("pending_bytes", 1, INT32_MAX, 64u << 20),
+	[NO_ACK_WAIT] = IPCX__UINT("ack_wait", 1, INT32_MAX, 30000),
+	[NO_TIMEOUT] = IPCX__UINT("timeout", 1, INT32_MAX, 10000),
+	[NO_RECONNECT] = IPCX__UINT("reconnect", 0, INT32_MAX, 60),
+	[NO_RECONNECT_WAIT] = IPCX__UINT("reconnect_wait", 1, INT32_MAX, 250),
+	[NO_RECONNECT_BUF] = IPCX__UINT("reconnect_buf", 0, INT32_MAX, 8u << 20),
+	[NO_REPLY] = IPCX__BOOL("reply", false),
+	[NO_IDLE] = IPCX__UINT("idle", 1, INT32_MAX, 600000),
 };
 
 #ifndef IPCX_HAVE_NATS
@@ -287,7 +310,6 @@ static int nfail(int err, const char *url, const char *what, natsStatus s)
 
 #define MAX_SERVERS 16
 #define SUBJECT_MAX 256
-#define NATS_NAME_MAX 64
 
 struct nopts {
 	char *servers[MAX_SERVERS]; /* "nats://host:port", in one allocation */
@@ -403,33 +425,25 @@ static int check_name(const struct ipcx__url *u, const char *key, const char *v)
 	return 0;
 }
 
+/* The options, parsed by the core against nats_options; the names checked here. */
 static int parse_options(const struct ipcx__url *u, struct nopts *o)
 {
 	int r;
-	o->pending = 65536;
-	o->pending_bytes = 64u << 20;
-	o->ack_wait_ms = 30000;
-	o->timeout_ms = 10000;
-	o->reconnect = 60;
-	o->reconnect_wait_ms = 250;
-	o->reconnect_buf = 8u << 20;
-	o->idle_ms = 600000;
-	o->queue = ipcx__url_opt(u, "queue");
-	o->stream = ipcx__url_opt(u, "stream");
+	o->queue = ipcx__opt_str(u, NO_QUEUE);
+	o->stream = ipcx__opt_str(u, NO_STREAM);
 	if ((o->queue && (r = check_name(u, "queue", o->queue)) < 0) ||
 	    (o->stream && (r = check_name(u, "stream", o->stream)) < 0))
 		return r;
-	if ((r = ipcx__url_opt_size(u, "max", 1, INT32_MAX, &o->max_msg)) < 0 ||
-	    (r = ipcx__url_opt_u64(u, "pending", 1, INT32_MAX, &o->pending)) < 0 ||
-	    (r = ipcx__url_opt_u64(u, "pending_bytes", 1, INT32_MAX, &o->pending_bytes)) < 0 ||
-	    (r = ipcx__url_opt_u64(u, "ack_wait", 1, INT32_MAX, &o->ack_wait_ms)) < 0 ||
-	    (r = ipcx__url_opt_u64(u, "timeout", 1, INT32_MAX, &o->timeout_ms)) < 0 ||
-	    (r = ipcx__url_opt_u64(u, "reconnect", 0, INT32_MAX, &o->reconnect)) < 0 ||
-	    (r = ipcx__url_opt_u64(u, "reconnect_wait", 1, INT32_MAX, &o->reconnect_wait_ms)) < 0 ||
-	    (r = ipcx__url_opt_u64(u, "reconnect_buf", 0, INT32_MAX, &o->reconnect_buf)) < 0 ||
-	    (r = ipcx__url_opt_u64(u, "idle", 1, INT32_MAX, &o->idle_ms)) < 0 ||
-	    (r = ipcx__url_opt_bool(u, "reply", &o->reply)) < 0)
-		return r;
+	o->max_msg = (size_t)ipcx__opt(u, NO_MAX);
+	o->pending = ipcx__opt(u, NO_PENDING);
+	o->pending_bytes = ipcx__opt(u, NO_PENDING_BYTES);
+	o->ack_wait_ms = ipcx__opt(u, NO_ACK_WAIT);
+	o->timeout_ms = ipcx__opt(u, NO_TIMEOUT);
+	o->reconnect = ipcx__opt(u, NO_RECONNECT);
+	o->reconnect_wait_ms = ipcx__opt(u, NO_RECONNECT_WAIT);
+	o->reconnect_buf = ipcx__opt(u, NO_RECONNECT_BUF);
+	o->idle_ms = ipcx__opt(u, NO_IDLE);
+	o->reply = ipcx__opt(u, NO_REPLY);
 	if (o->reply && o->stream)
 		return ipcx__fail(-EINVAL, "%s: reply= is for core NATS, not a stream", u->orig);
 	return 0;
@@ -1235,7 +1249,7 @@ static ssize_t send_accepted(struct nchan *ch, const void *msg, size_t len, int 
 
 static ssize_t nats_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
 {
-	struct nchan *ch = (struct nchan *)c;
+	struct nchan *ch = ipcx__container_of(c, struct nchan, c);
 	if (ch->listener)
 		return ipcx__fail(-EOPNOTSUPP, "%s: a listener receives; dial the URL to publish%s",
 				  ch->url, ch->accept ? ", or answer on an accepted channel" : "");
@@ -1516,7 +1530,7 @@ static int wait_queue(struct nchan *ch, int64_t deadline)
 
 static ssize_t nats_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
-	struct nchan *ch = (struct nchan *)c;
+	struct nchan *ch = ipcx__container_of(c, struct nchan, c);
 	if (!ch->q)
 		return ipcx__fail(-EOPNOTSUPP, "%s: a dialled nats:// channel publishes; dial with "
 				  "reply=1 to receive what is sent back to it, or listen", ch->url);
@@ -1579,7 +1593,7 @@ static int take_peer(struct nchan *l, struct vconn **v)
 
 static int nats_accept(ipcx_chan *c, int timeout_ms, ipcx_chan **ret)
 {
-	struct nchan *l = (struct nchan *)c;
+	struct nchan *l = ipcx__container_of(c, struct nchan, c);
 	if (!l->accept)
 		return ipcx__fail(-EINVAL, "%s: listen with IPCX_ACCEPT to accept peers", l->url);
 	int64_t deadline = ipcx__deadline(timeout_ms);
@@ -1601,7 +1615,7 @@ static int nats_accept(ipcx_chan *c, int timeout_ms, ipcx_chan **ret)
  */
 static int nats_addr(ipcx_chan *c, char *buf, size_t cap)
 {
-	struct nchan *ch = (struct nchan *)c;
+	struct nchan *ch = ipcx__container_of(c, struct nchan, c);
 	const char *u = c->url ? c->url : ch->url;
 	const char *more = !ch->accept || strstr(u, "reply=") ? "" : strchr(u, '?') ? "&reply=1"
 												 : "?reply=1";
@@ -1613,7 +1627,7 @@ static int nats_addr(ipcx_chan *c, char *buf, size_t cap)
 
 static int nats_stats(ipcx_chan *c, struct ipcx_stats *ret)
 {
-	struct nchan *ch = (struct nchan *)c;
+	struct nchan *ch = ipcx__container_of(c, struct nchan, c);
 	memset(ret, 0, sizeof(*ret));
 	ret->sent = ch->sent;
 	ret->received = ch->received;
@@ -1694,7 +1708,7 @@ static int close_accepted(struct nchan *ch)
  */
 static int nats_close(ipcx_chan *c)
 {
-	struct nchan *ch = (struct nchan *)c;
+	struct nchan *ch = ipcx__container_of(c, struct nchan, c);
 	if (ch->parent)
 		return close_accepted(ch);
 	int r = 0;
