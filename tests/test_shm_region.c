@@ -93,7 +93,12 @@ Test(shm_region, keep_and_remove)
 	snprintf(path, sizeof(path), "/dev/shm/%s", name);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_expect_eq(st.st_mode & 0777, 0640);
+	/* Kept: meant to outlive its creator, so no creator record for gc. */
+	struct ipcx_obj *o;
 	snprintf(u, sizeof(u), "shm:/%s", name);
+	cr_assert_eq(ipcx_obj_find(u, IPCX_LS_NOPIDS, &o), 0);
+	cr_expect(!o->ipcx, "a kept region was recorded as ipcx's");
+	ipcx_objs_free(o, 1);
 	cr_assert_eq(ipcx_region_open(u, 0, 0, &a), 0);
 	cr_assert_eq(ipcx_region_remove(a), 0);
 	cr_expect_eq(stat(path, &st), -1);

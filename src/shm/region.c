@@ -292,7 +292,8 @@ IPCX_EXPORT int ipcx_region_open(const char *url, unsigned flags, size_t size, i
 	free(u);
 	if (e)
 		return e;
-	if (r->creator && (r->kind == R_SHM || r->kind == R_SYSV)) {
+	/* A kept object is meant to outlive us: not an orphan for gc. */
+	if (r->creator && !r->keep && (r->kind == R_SHM || r->kind == R_SYSV)) {
 		struct ipcx__objid o = region_obj(r);
 		ipcx__record_created(&o);
 	}
