@@ -883,6 +883,236 @@ int ipcx_logd_stats(ipcx_logd *d, struct ipcx_logd_stats *ret);
 int ipcx_logd_close(ipcx_logd *d);
 
 /* ------------------------------------------------------------------------ */
+/* Process pools: a master, supervised workers, tasks (docs/pool.md)          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A master (the process that calls ipcx_pool_start) runs N workers, each a
+ * function in a forked child or a program it executes, each with a private
+ * duplex control channel.  A worker that dies is restarted with a back-off;
+ * too many deaths in a window is a crash loop, which stops the pool and is
+ * reported (-ECHILD) instead of restarting forever.  Workers die with the
+ * master (PR_SET_PDEATHSIG, set with the race after fork checked): the pool
+ * is driven by one thread, the one that started it, which must not exit
+ * before ipcx_pool_close() (the death signal follows the thread that forked).
+ *
+ * Tasks: ipcx_pool_submit() gives bytes and gets an id; each task goes to
+ * exactly one worker over that worker's queue (a pair of shm: rings by
+ * default); ipcx_pool_result() hands back its outcome, matched by id.  A
+ * worker records in shared memory which task it starts before it runs it,
+ * so when it dies the master knows exactly which of its tasks never started
+ * (handed to another worker, always) and which one it was running: that one
+ * fails with -EOWNERDEAD (at most once, the default), or with
+ * IPCX_POOL_AT_LEAST_ONCE is handed to another worker.  Every task has
+ * exactly one outcome.  The pool calls (submit, result, run, stop) also do
+ * the supervising: there is no hidden thread.
+ */
+typedef struct ipcx_pool ipcx_pool;
+typedef struct ipcx_worker ipcx_worker;
+
+#define IPCX_POOL_SIGNALS       0x1u /* SIGTERM, SIGINT: stop; SIGHUP: reload (a signal set
+                                        opened in the calling thread, closed by close) */
+#define IPCX_POOL_AT_LEAST_ONCE 0x2u /* run again elsewhere the task a dead worker was running */
+
+/* Every field 0 (or NULL) means its default. */
+struct ipcx_pool_opts {
+	unsigned workers;    /* N, 1 .. 1024 (required) */
+	/* Fork mode: fn(w, arg) runs in each child; its return value is the
+	 * child's exit status.  Exec mode: argv (execvp); the program calls
+	 * ipcx_worker_open(), or with queue "stdio" reads one task per line on
+	 * its standard input and writes one result line per task. */
+	int (*fn)(ipcx_worker *w, void *arg);
+	void *arg;
+	char *const *argv;
+	unsigned flags;      /* IPCX_POOL_SIGNALS, IPCX_POOL_AT_LEAST_ONCE */
+	/* Each worker's task queue and result queue: "shm:" (default; options
+	 * may follow: "shm:?spin=0"), "mq:", "socket" (the control channel
+	 * itself), or "stdio" (exec mode: lines on the program's stdin/stdout,
+	 * one task in flight). */
+	const char *queue;
+	const char *name;    /* start of the names of the objects made (default ipcx-pool-PID-N) */
+	size_t max_msg;      /* largest task or result (default 4096) */
+	unsigned window;     /* tasks in flight per worker (default 8; stdio: 1) */
+	unsigned limit;      /* tasks the pool holds: not yet taken by ipcx_pool_result (default 4096) */
+	int grace_ms;        /* stop: how long workers may finish what they hold (default 5000) */
+	int backoff_ms;      /* restart delay after a quick death, doubling (default 100) */
+	int backoff_max_ms;  /* at most (default 5000); a worker up this long resets it */
+	unsigned crash_limit;  /* deaths within crash_window_ms that are a crash loop (default 10) */
+	int crash_window_ms;   /* (default 10000) */
+};
+
+/*
+ * Start the pool: make the workers' queues and start them (the first start
+ * of an exec'd program that cannot run fails the call: -ENOENT ...).
+ */
+int ipcx_pool_start(const struct ipcx_pool_opts *o, ipcx_pool **ret);
+
+/*
+ * Queue a task of len bytes (<= max_msg; stdio: no newline) and set *id.
+ * Waits up to timeout_ms while the pool holds `limit` tasks (their outcomes
+ * not yet taken): -ETIMEDOUT / -EAGAIN.  -ECHILD after a crash loop,
+ * -ESHUTDOWN once stopping.
+ */
+int ipcx_pool_submit(ipcx_pool *p, const void *task, size_t len, int timeout_ms, uint64_t *id);
+
+/* The outcome of a task. */
+struct ipcx_task_result {
+	uint64_t id;     /* as ipcx_pool_submit gave it */
+	int status;      /* 0: a result of len bytes is in buf;
+	                    -EOWNERDEAD: its worker died while running it;
+	                    -ECANCELED: the pool stopped before it started;
+	                    -ECHILD: a crash loop stopped the pool before it ran */
+	size_t len;      /* bytes of the result */
+	unsigned worker; /* the worker (0 .. N-1) that ran or held it */
+};
+
+/*
+ * The next outcome, in the order they arrive (not submission order), into
+ * buf (up to cap bytes; a larger result: -EMSGSIZE, kept for a larger buf).
+ * Returns 0, -ETIMEDOUT, -EAGAIN (timeout 0), -ENOENT (no task outstanding),
+ * -ECHILD (crash loop, every outcome taken).
+ */
+int ipcx_pool_result(ipcx_pool *p, void *buf, size_t cap, int timeout_ms,
+		     struct ipcx_task_result *ret);
+
+/*
+ * Supervise without tasks (a prefork server's master): returns 0 once the
+ * pool has stopped (ipcx_pool_stop, or SIGTERM with IPCX_POOL_SIGNALS),
+ * -ETIMEDOUT, or -ECHILD after a crash loop.  Outcomes that arrive meanwhile
+ * are kept for ipcx_pool_result().
+ */
+int ipcx_pool_run(ipcx_pool *p, int timeout_ms);
+
+/*
+ * Graceful stop: tasks not yet handed out fail with -ECANCELED, every worker
+ * is asked to stop and finishes the tasks it holds; after grace_ms (-1: the
+ * pool's grace) the rest are killed.  Returns only when every worker is gone.
+ */
+int ipcx_pool_stop(ipcx_pool *p, int grace_ms);
+
+/*
+ * Rolling restart: each worker in turn is replaced by a new one, which is up
+ * (it said so on its control channel) before the old one is asked to stop;
+ * the old one finishes the tasks it holds.  Returns at once; the calls above
+ * carry it on (ipcx_pool_stats: reloading).  -EBUSY if a reload is running.
+ */
+int ipcx_pool_reload(ipcx_pool *p);
+
+struct ipcx_pool_stats {
+	uint64_t queued;    /* submitted, not started by a worker */
+	uint64_t running;   /* started, no outcome yet */
+	uint64_t done;      /* results received */
+	uint64_t failed;    /* failed outcomes (-EOWNERDEAD, -ECANCELED, -ECHILD) */
+	uint64_t restarts;  /* workers started again after a death */
+	uint64_t requeued;  /* tasks handed to another worker after a death */
+	unsigned workers;   /* workers up now (said so on their control channel) */
+	unsigned reloading; /* workers still to be replaced by a reload */
+	bool stopped;       /* stopped (every worker gone) */
+	bool crashloop;     /* stopped by a crash loop */
+};
+int ipcx_pool_stats(ipcx_pool *p, struct ipcx_pool_stats *ret);
+
+/* The pid of worker i (0 .. N-1) now, or -ESRCH if it has none running. */
+pid_t ipcx_pool_pid(ipcx_pool *p, unsigned i);
+
+/*
+ * A descriptor for an event loop: after a pool call returned -EAGAIN or
+ * -ETIMEDOUT, it becomes readable when the pool has something to do (an
+ * outcome, a dead worker, a signal, a restart due); then call
+ * ipcx_pool_result() or ipcx_pool_run() with timeout 0.
+ */
+int ipcx_pool_fileno(ipcx_pool *p);
+
+/* Stop (with the pool's grace) if not stopped, remove its objects, free.  NULL: no-op. */
+int ipcx_pool_close(ipcx_pool *p);
+
+/*
+ * The worker's side.  In fork mode the pool passes the worker to fn; an
+ * exec'd program gets it from ipcx_worker_open() (-ENOENT when not started
+ * by a pool).
+ */
+int ipcx_worker_open(unsigned flags, ipcx_worker **ret);
+
+/*
+ * The next task, into buf; records it as started (in the master's shared
+ * memory) before returning.  Returns its length, -ESHUTDOWN when the master
+ * asked this worker to stop (after every task given to it), -EPIPE when the
+ * master is gone, -ETIMEDOUT / -EAGAIN.
+ */
+ssize_t ipcx_worker_next(ipcx_worker *w, void *buf, size_t cap, int timeout_ms);
+
+/* The result of the task ipcx_worker_next() returned last (len <= max_msg). */
+int ipcx_worker_reply(ipcx_worker *w, const void *res, size_t len);
+
+/*
+ * For workers that take no tasks (a prefork server): the control channel's
+ * descriptor, readable when the master has asked something; then
+ * ipcx_worker_stopping() says whether it asked this worker to stop (1) or
+ * not (0).
+ */
+int ipcx_worker_fileno(ipcx_worker *w);
+int ipcx_worker_stopping(ipcx_worker *w);
+
+/* This worker's index, 0 .. N-1 (a replacement keeps the index it replaces). */
+unsigned ipcx_worker_index(const ipcx_worker *w);
+
+/* Close the worker's channels (fork mode: the pool does it when fn returns). */
+int ipcx_worker_close(ipcx_worker *w);
+
+/* ------------------------------------------------------------------------ */
+/* Shared slots: a crash-safe pool of N records (docs/pool.md)                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A named table of N slots in shared memory, each with a record of
+ * record_size bytes (the address and state of a connection ...).  A process
+ * acquires one slot exclusively, with a timeout, and releases it.  Each slot
+ * is a robust mutex: a holder killed with SIGKILL gives the slot back, and
+ * the next holder gets the flag IPCX_SLOT_RECOVERED (check the record), until
+ * a holder releases it normally.  URL: a region (shm:/name, sysvshm:KEY,
+ * file:/path); mode= and keep= as for regions.
+ */
+typedef struct ipcx_slots ipcx_slots;
+
+#define IPCX_SLOTS_CREATE   0x1u /* create the table, exclusively (n, record_size) */
+#define IPCX_SLOTS_RDONLY   0x2u /* open to read counters and holders only */
+#define IPCX_SLOT_RECOVERED 0x1u /* acquire: the slot's last holder died holding it */
+
+/* Open (or with IPCX_SLOTS_CREATE create) a table; -EBADMSG if it holds none. */
+int ipcx_slots_open(const char *url, unsigned n, size_t record_size, unsigned flags,
+		    ipcx_slots **ret);
+
+/*
+ * Acquire a free slot, waiting up to timeout_ms for one: returns its index,
+ * or -ETIMEDOUT / -EAGAIN.  *flags (may be NULL) gets IPCX_SLOT_RECOVERED when
+ * the previous holder died holding it.  Release from the same thread.
+ */
+int ipcx_slot_acquire(ipcx_slots *t, int timeout_ms, unsigned *flags);
+
+/* The record of slot i (record_size bytes, zero when the table was made). */
+void *ipcx_slot_record(ipcx_slots *t, unsigned i);
+
+/* Give slot i back; its record is taken to be consistent again. */
+int ipcx_slot_release(ipcx_slots *t, unsigned i);
+
+struct ipcx_slots_stats {
+	unsigned slots;      /* N */
+	unsigned held;       /* held now (by a live or a dead holder) */
+	unsigned waiting;    /* processes waiting for a slot */
+	size_t record_size;
+	uint64_t acquired;   /* acquisitions since the table was made */
+	uint64_t recovered;  /* slots taken back from a dead holder */
+	uint64_t timeouts;   /* acquisitions that gave up */
+};
+int ipcx_slots_stats(ipcx_slots *t, struct ipcx_slots_stats *ret);
+
+/* Who holds slot i: 0 if free, else its pid (*dead true if that process is gone). */
+pid_t ipcx_slot_holder(ipcx_slots *t, unsigned i, bool *dead);
+
+/* Unmap; the creator removes the table (unless keep=1).  NULL is a no-op. */
+int ipcx_slots_close(ipcx_slots *t);
+
+/* ------------------------------------------------------------------------ */
 /* Object inspection (ls, rm, gc)                                            */
 /* ------------------------------------------------------------------------ */
 

@@ -236,3 +236,51 @@ Test(timeouts, rpc)
 	ipcx_rpc_client_close(c);
 	ipcx_rpc_server_close(s);
 }
+
+static int idle_worker(ipcx_worker *w, void *arg)
+{
+	(void)arg;
+	char buf[64];
+	for (size_t i = 0; i < NBAD; i++)
+		if (ipcx_worker_next(w, buf, sizeof(buf), bad[i]) != -EINVAL)
+			return 10; /* it took a task */
+	ssize_t n;
+	while ((n = ipcx_worker_next(w, buf, sizeof(buf), -1)) >= 0)
+		ipcx_worker_reply(w, buf, (size_t)n);
+	return n == -ESHUTDOWN ? 0 : 11;
+}
+
+Test(timeouts, pools_and_slots)
+{
+	struct ipcx_pool_opts o = { .workers = 1, .fn = idle_worker, .name = t_name() };
+	ipcx_pool *p;
+	cr_assert_eq(ipcx_pool_start(&o, &p), 0, "%s", ipcx_errdetail());
+	uint64_t id;
+	struct ipcx_task_result r;
+	char buf[8];
+	for (size_t i = 0; i < NBAD; i++) {
+		expect_einval(ipcx_pool_submit(p, "x", 1, bad[i], &id), bad[i], "ipcx_pool_submit");
+		expect_einval(ipcx_pool_result(p, buf, sizeof(buf), bad[i], &r), bad[i],
+			      "ipcx_pool_result");
+		expect_einval(ipcx_pool_run(p, bad[i]), bad[i], "ipcx_pool_run");
+	}
+	struct ipcx_pool_stats s;
+	cr_assert_eq(ipcx_pool_stats(p, &s), 0);
+	cr_expect_eq(s.queued + s.running + s.done, 0, "no task was taken");
+	cr_assert_eq(ipcx_pool_submit(p, "x", 1, T_GUARD_MS, &id), 0);
+	cr_assert_eq(ipcx_pool_result(p, buf, sizeof(buf), T_GUARD_MS, &r), 0);
+	cr_expect_eq(r.status, 0, "the worker refused its bad timeouts: %d", r.status);
+	cr_expect_eq(ipcx_pool_stop(p, -2), -EINVAL);
+	cr_expect_eq(ipcx_pool_close(p), 0);
+
+	char url[128];
+	snprintf(url, sizeof(url), "shm:/%s", t_name());
+	ipcx_slots *t;
+	cr_assert_eq(ipcx_slots_open(url, 1, 0, IPCX_SLOTS_CREATE, &t), 0);
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_slot_acquire(t, bad[i], NULL), bad[i], "ipcx_slot_acquire");
+	struct ipcx_slots_stats ss;
+	cr_assert_eq(ipcx_slots_stats(t, &ss), 0);
+	cr_expect_eq(ss.held + ss.acquired, 0, "nothing was taken");
+	cr_expect_eq(ipcx_slots_close(t), 0);
+}

@@ -4,13 +4,17 @@
  * messages and send each one back; exit 0 on success.
  * ipcx_test_helper event-post FD N — adopt the inherited eventfd FD and post
  * N to it.
+ * ipcx_test_helper pool-worker — a pool worker started by exec: answer each
+ * task with its bytes and its pid ("TASK@PID"); exit 0 when asked to stop.
  */
 #include "raw.h"
 
+#include <errno.h>
 #include <ipcx.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int echo(const char *url, long count)
 {
@@ -46,6 +50,25 @@ static int event_post(int fd, unsigned long long n)
 	return r < 0;
 }
 
+static int pool_worker(void)
+{
+	ipcx_worker *w;
+	int r = ipcx_worker_open(0, &w);
+	if (r < 0) {
+		fprintf(stderr, "helper: ipcx_worker_open: %s %s\n", ipcx_strerror(r), ipcx_errdetail());
+		return 1;
+	}
+	char task[4096], res[4200];
+	ssize_t n;
+	while ((n = ipcx_worker_next(w, task, sizeof(task), -1)) >= 0) {
+		int len = snprintf(res, sizeof(res), "%.*s@%d", (int)n, task, (int)getpid());
+		if (ipcx_worker_reply(w, res, (size_t)len) < 0)
+			break;
+	}
+	ipcx_worker_close(w);
+	return n == -ESHUTDOWN ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	int raw = helper_raw(argc, argv);
@@ -53,8 +76,10 @@ int main(int argc, char **argv)
 		return raw;
 	if (argc == 4 && strcmp(argv[1], "echo") == 0)
 		return echo(argv[2], strtol(argv[3], NULL, 10));
+	if (argc == 2 && strcmp(argv[1], "pool-worker") == 0)
+		return pool_worker();
 	if (argc == 4 && strcmp(argv[1], "event-post") == 0)
 		return event_post((int)strtol(argv[2], NULL, 10), strtoull(argv[3], NULL, 10));
-	fprintf(stderr, "usage: ipcx_test_helper echo URL COUNT | event-post FD N\n");
+	fprintf(stderr, "usage: ipcx_test_helper echo URL COUNT | event-post FD N | pool-worker\n");
 	return 2;
 }
