@@ -76,6 +76,14 @@ const char *cli_age(int64_t ctime, char *buf, size_t cap);
  */
 bool cli_mqueue_prepare(bool mount_ok);
 
+/*
+ * Run cmd as a child with the signal mask orig, passing on SIGTERM, SIGINT,
+ * SIGHUP and SIGQUIT; prep(arg), if given, runs in the child before exec.
+ * Returns the command's exit status (128 + N for signal N; 127 when it
+ * cannot be found, 126 when it cannot run).
+ */
+int cli_run_command(char **cmd, const sigset_t *orig, void (*prep)(void *), void *arg);
+
 /* Verb entry points (one file each). */
 int cli_send(int argc, char **argv);
 int cli_recv(int argc, char **argv);
@@ -94,5 +102,7 @@ int cli_call(int argc, char **argv);
 int cli_log(int argc, char **argv);
 int cli_logd(int argc, char **argv);
 int cli_bridge(int argc, char **argv);
+int cli_pool(int argc, char **argv);
+int cli_slot(int argc, char **argv);
 
 #endif

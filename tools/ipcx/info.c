@@ -5,13 +5,15 @@
 #include <inttypes.h>
 #include <ipcx.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 static void help(FILE *f)
 {
 	fprintf(f, "usage: ipcx info [--json] URL\n"
-		   "Everything known about one object (URL as ipcx rm takes it).\n\n"
+		   "Everything known about one object (URL as ipcx rm takes it); for a\n"
+		   "slot table (ipcx slot), also its counters and holders.\n\n"
 		   "  --json   the object as a JSON object (as in ipcx ls --json)\n");
 }
 
@@ -67,6 +69,75 @@ static void print_words(const struct ipcx_obj *o)
 	}
 }
 
+/* A slot table (ipcx slot, ipcx_slots_open): read-only, or NULL if it is not one. */
+static ipcx_slots *slot_table(const struct ipcx_obj *o)
+{
+	ipcx_slots *t;
+	if (o->kind != IPCX_OBJ_POSIX_SHM && o->kind != IPCX_OBJ_SYSV_SHM)
+		return NULL;
+	return ipcx_slots_open(o->url, 0, 0, IPCX_SLOTS_RDONLY, &t) == 0 ? t : NULL;
+}
+
+static void print_slots(ipcx_slots *t)
+{
+	struct ipcx_slots_stats s;
+	if (ipcx_slots_stats(t, &s) < 0)
+		return;
+	printf("%-14s %u (%u held, %u waiting for one), records of %zu bytes\n", "slots", s.slots,
+	       s.held, s.waiting, s.record_size);
+	printf("%-14s acquired %" PRIu64 ", recovered from dead holders %" PRIu64
+	       ", timed out %" PRIu64 "\n", "slot counters", s.acquired, s.recovered, s.timeouts);
+	for (unsigned i = 0; i < s.slots; i++) {
+		bool dead;
+		pid_t pid = ipcx_slot_holder(t, i, &dead);
+		if (pid > 0)
+			printf("%-14s slot %u: pid %d%s\n", "holder", i, (int)pid,
+			       dead ? " (dead: the next holder recovers it)" : "");
+	}
+}
+
+static void json_slots(FILE *f, ipcx_slots *t)
+{
+	struct ipcx_slots_stats s;
+	if (ipcx_slots_stats(t, &s) < 0)
+		return;
+	fprintf(f, ", \"slots\": {\"slots\": %u, \"held\": %u, \"waiting\": %u, "
+		"\"record_size\": %zu, \"acquired\": %" PRIu64 ", \"recovered\": %" PRIu64
+		", \"timeouts\": %" PRIu64 ", \"holders\": [", s.slots, s.held, s.waiting,
+		s.record_size, s.acquired, s.recovered, s.timeouts);
+	bool first = true;
+	for (unsigned i = 0; i < s.slots; i++) {
+		bool dead;
+		pid_t pid = ipcx_slot_holder(t, i, &dead);
+		if (pid > 0)
+			fprintf(f, "%s{\"slot\": %u, \"pid\": %d, \"dead\": %s}", first ? "" : ", ", i,
+				(int)pid, dead ? "true" : "false");
+		first &= pid <= 0;
+	}
+	fputs("]}", f);
+}
+
+/* The object as JSON, with its slot table's state when it holds one. */
+static void print_json(const struct ipcx_obj *o, ipcx_slots *t)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	if (!m)
+		return;
+	cli_obj_json(m, o);
+	fclose(m);
+	if (t && len && buf[len - 1] == '}') {
+		buf[len - 1] = 0; /* reopen the object for one more member */
+		fputs(buf, stdout);
+		json_slots(stdout, t);
+		fputs("}\n", stdout);
+	} else {
+		printf("%s\n", buf);
+	}
+	free(buf);
+}
+
 int cli_info(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -93,12 +164,15 @@ int cli_info(int argc, char **argv)
 	int r = ipcx_obj_find(url, 0, &o);
 	if (r < 0)
 		return cli_fail(r, "no information on %s", url);
+	ipcx_slots *t = slot_table(o);
 	if (json) {
-		cli_obj_json(stdout, o);
-		putchar('\n');
+		print_json(o, t);
 	} else {
 		print_words(o);
+		if (t)
+			print_slots(t);
 	}
+	ipcx_slots_close(t);
 	ipcx_objs_free(o, 1);
 	return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
 }

@@ -14,10 +14,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <ipcx.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static const char usage_text[] =
@@ -34,9 +32,6 @@ static const char usage_text[] =
 	"The default lock is flock(2), the one flock(1) takes, so the two exclude\n"
 	"each other.  COMMAND inherits the lock: it is released when COMMAND (and\n"
 	"whatever it left running) has exited.\n";
-
-/* A signal set left open at exit on purpose (see below). */
-static ipcx_sigs *left_open;
 
 struct lock_args {
 	unsigned flags;
@@ -93,36 +88,10 @@ static int parse(int argc, char **argv, struct lock_args *a)
 	return 0;
 }
 
-static void run_child(char **cmd, const sigset_t *orig, int lockfd)
+/* In the child: the command holds the lock too (flock(1) does the same). */
+static void inherit_lock(void *arg)
 {
-	sigprocmask(SIG_SETMASK, orig, NULL);
-	/* The command holds the lock too (flock(1) does the same). */
-	fcntl(lockfd, F_SETFD, 0);
-	execvp(cmd[0], cmd);
-	int err = errno;
-	char esc[1024];
-	fprintf(stderr, "ipcx: cannot run %s: %s\n", cli_escape(cmd[0], esc, sizeof(esc)),
-		strerror(err));
-	_exit(err == ENOENT ? 127 : 126);
-}
-
-/* Forward signals to the child until it exits; return its status. */
-static int supervise(pid_t pid, ipcx_sigs *sigs)
-{
-	for (;;) {
-		int st;
-		pid_t w = waitpid(pid, &st, WNOHANG);
-		if (w == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		if (w < 0 && errno != EINTR)
-			return cli_fail(-errno, "waiting for the command");
-		struct ipcx_siginfo si;
-		int r = ipcx_signals_next(sigs, -1, &si);
-		if (r < 0)
-			return cli_fail(r, "waiting for the command");
-		if (si.signo != SIGCHLD)
-			kill(pid, si.signo);
-	}
+	fcntl(*(int *)arg, F_SETFD, 0);
 }
 
 int cli_lock(int argc, char **argv)
@@ -137,35 +106,8 @@ int cli_lock(int argc, char **argv)
 	ipcx_lock *l;
 	if ((r = ipcx_lock_open(a.path, a.flags, 0, a.timeout_ms, &l)) < 0)
 		return cli_fail(r == -EAGAIN ? -ETIMEDOUT : r, "cannot lock %s", a.path);
-	/*
-	 * A SIGCHLD ignored by whoever started us would never reach the set
-	 * (the kernel discards ignored signals) and we would wait forever.
-	 */
-	signal(SIGCHLD, SIG_DFL);
-	/* Block these before the child exists, so none is missed. */
-	static const int fwd[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT };
-	ipcx_sigs *sigs;
-	if ((r = ipcx_signals_open(fwd, sizeof(fwd) / sizeof(fwd[0]), 0, &sigs)) < 0) {
-		ipcx_lock_close(l);
-		return cli_fail(r, "cannot watch signals");
-	}
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		ipcx_lock_close(l);
-		ipcx_signals_close(sigs);
-		return cli_fail(r, "cannot start %s", a.cmd[0]);
-	}
-	if (pid == 0)
-		run_child(a.cmd, &orig, ipcx_lock_fileno(l));
-	int status = supervise(pid, sigs);
+	int fd = ipcx_lock_fileno(l);
+	int status = cli_run_command(a.cmd, &orig, inherit_lock, &fd);
 	ipcx_lock_close(l);
-	/*
-	 * Not ipcx_signals_close(): unblocking would let a late SIGTERM kill
-	 * ipcx and change the exit status.  ipcx exits now; the set stays
-	 * reachable from here, for leak checkers.
-	 */
-	left_open = sigs;
 	return status;
 }

@@ -24,6 +24,8 @@ static const struct verb verbs[] = {
 	{ "sem", cli_sem, "create, post, wait on or remove a named semaphore" },
 	{ "log", cli_log, "write a record into a log (like logger(1))" },
 	{ "logd", cli_logd, "drain a log into a file or standard output" },
+	{ "pool", cli_pool, "run tasks, one per input line, through N long-lived workers" },
+	{ "slot", cli_slot, "run a command while holding one of N shared slots" },
 	{ "ls", cli_ls, "list every IPC object on the machine" },
 	{ "info", cli_info, "everything known about one object" },
 	{ "rm", cli_rm, "remove objects by URL" },
