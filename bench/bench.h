@@ -249,6 +249,8 @@ extern const struct bh_ops *const bh_log_ops[];
 extern const struct bh_ops *const bh_ipcx_ops[];
 /* ipcx's request/reply (bench/ipcx_rpc.c). */
 extern const struct bh_ops *const bh_ipcx_rpc_ops[];
+/* Pools and slots beside their raw counterparts (bench/pool.c). */
+extern const struct bh_ops *const bh_pattern_ops[];
 /* False when the library does not know the row's scheme (not built yet). */
 bool bh_ipcx_available(const struct bh_ops *ops, const struct bh_params *p);
 

@@ -40,7 +40,7 @@ static const char *const transport_order[] = {
 	"pipe", "socketpair", "fifo", "unix", "unixpacket", "unixgram", "tcp", "udp", "nats",
 	"mq", "sysvmq", "shm", "sysvshm", "mmap", "file",
 	"rpc-shm", "rpc-sysvshm", "rpc-unix", "rpc-unixpacket", "rpc-tcp",
-	"sem", "sysvsem", "mutex", "flock", "eventfd", "signal", "log", NULL,
+	"sem", "sysvsem", "mutex", "flock", "eventfd", "signal", "log", "pool", "slot", NULL,
 };
 
 /* Peer programs and the rows they provide (prim: measured once, as BH_OPS). */
@@ -161,15 +161,17 @@ static size_t build_mechs(const struct bh_params *probe, const char *only, struc
 	struct mech *list = NULL;
 	size_t n = 0;
 	const struct bh_ops *const *sets[] = { bh_raw_ops, bh_ipcx_ops, bh_prim_ops,
-					       bh_ipcx_prim_ops, bh_ipcx_rpc_ops, bh_log_ops };
+					       bh_ipcx_prim_ops, bh_ipcx_rpc_ops, bh_log_ops, bh_pattern_ops };
 	for (const char *const *t = transport_order; *t; t++) {
 		for (size_t s = 0; s < sizeof(sets) / sizeof(sets[0]); s++)
 			for (const struct bh_ops *const *o = sets[s]; *o; o++) {
 				if (strcmp((*o)->transport, *t))
 					continue;
-				/* Primitives and the log rows are measured once, at no size. */
+				/* Primitives, the log rows and patterns are measured once, at no size. */
+				bool prim = sets[s] == bh_prim_ops || sets[s] == bh_ipcx_prim_ops ||
+					    sets[s] == bh_log_ops || sets[s] == bh_pattern_ops;
 				struct mech m = { (*o)->transport, (*o)->impl, (*o)->mode, *o, NULL,
-						  NULL, s == 2 || s == 3 || s == 5 };
+						  NULL, prim };
 				if (!matches(only, &m))
 					continue;
 				if (s == 1 && !bh_ipcx_available(*o, probe))
