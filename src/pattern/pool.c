@@ -181,7 +181,10 @@ static int make_queues(ipcx_pool *p, unsigned si, struct spawn_fds *f)
 		size_t cells = (msg + 63) / 64, cap = 256;
 		while (cap < (p->o.window + 1) * cells * 64 || cap < 2 * msg)
 			cap *= 2;
-		snprintf(opts, sizeof(opts), "%s&max=%zu&capacity=%zu", RING_SPSC_OPTS, msg, cap);
+		/* A worker waiting for a task spins 2 us, not a ring's 20 (see
+		 * SPIN_NS in task.c), unless the queue URL says otherwise. */
+		snprintf(opts, sizeof(opts), "%s&max=%zu&capacity=%zu%s", RING_SPSC_OPTS, msg, cap,
+			 strstr(user, "spin=") ? "" : "&spin=2");
 	} else {
 		snprintf(opts, sizeof(opts), "max=%zu", msg);
 	}

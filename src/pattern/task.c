@@ -25,7 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SPIN_NS   20000 /* a result() spins this long before it sleeps (as a ring) */
+/*
+ * A result() spins this long before it sleeps.  Short: a pool has more
+ * processes than CPUs (the master and N workers), and a spin takes the CPU
+ * from the process it waits for (docs/pool.md, Performance).
+ */
+#define SPIN_NS   2000
 #define PUMP_EVERY 128  /* busy calls between two looks at deaths and signals */
 
 /* ---- lists ---------------------------------------------------------------------- */
