@@ -303,6 +303,40 @@ Test(pool, line_filter_on_stdio)
 	cr_expect_eq(ipcx_pool_close(p), 0);
 }
 
+/*
+ * A line filter's output is read by the master a whole line at a time: a
+ * line longer than max_msg is -EMSGSIZE (and its rest skipped), and a last
+ * line cut short by the filter's death is no result (its task failed).
+ */
+Test(pool, line_filter_long_line_and_line_cut_by_death)
+{
+	char *argv[] = { "sh", "-c",
+			 "while read l; do case $l in"
+			 "  long) printf '%0100d\\n' 0;;"
+			 "  cut) printf half; kill -9 $$;;"
+			 "  *) echo \"got $l\";; esac; done",
+			 NULL };
+	struct ipcx_pool_opts o = { .workers = 1, .argv = argv, .queue = "stdio", .max_msg = 64,
+				    .backoff_ms = 1 };
+	ipcx_pool *p = start(&o);
+	const char *tasks[] = { "a", "long", "b", "cut", "c" };
+	for (int i = 0; i < 5; i++)
+		submit(p, tasks[i]);
+	int st[5] = { 1, 1, 1, 1, 1 };
+	char bytes[5][64];
+	collect(p, 5, st, bytes);
+	cr_expect_eq(st[0], 0);
+	cr_expect_str_eq(bytes[0], "got a");
+	cr_expect_eq(st[1], -EMSGSIZE, "a 101-byte line: %s", ipcx_strerror(st[1]));
+	cr_expect_eq(st[2], 0, "the line after a long one: %s", ipcx_strerror(st[2]));
+	cr_expect_str_eq(bytes[2], "got b");
+	cr_expect_eq(st[3], -EOWNERDEAD, "a line cut by death: %s", ipcx_strerror(st[3]));
+	cr_expect_eq(st[4], 0, "after the restart: %s", ipcx_strerror(st[4]));
+	cr_expect_str_eq(bytes[4], "got c");
+	cr_expect_eq(stats(p).restarts, 1);
+	cr_expect_eq(ipcx_pool_close(p), 0);
+}
+
 Test(pool, result_larger_than_the_buffer_is_kept)
 {
 	struct ipcx_pool_opts o = { .workers = 1, .fn = echo_fn };

@@ -48,6 +48,12 @@ struct seat {
 	bool stop_owed;    /* asked to stop, the in-band stop not sent yet (its queue was full) */
 	bool full;         /* its queue refused a task: none until the next pump */
 	bool broken;       /* killed for a failed send or a bad frame: nothing more for it */
+	/* "stdio": the program's standard output, read here line by line (a
+	 * last line cut short by the program's death is no result). */
+	int lfd;
+	unsigned char *lbuf; /* max_msg + 1 bytes */
+	size_t llen;
+	bool skipping;     /* in a line longer than max_msg, reported already */
 };
 
 /* Per worker index: which seat runs it, and its restarts. */

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /*
  * A result() spins this long before it sleeps.  Short: a pool has more
@@ -210,27 +211,58 @@ static int violation(ipcx_pool *p, struct seat *s)
 	return -EBADMSG;
 }
 
+/*
+ * A line filter's next result: a whole line of its output, read here (a
+ * last line without its newline, cut short by the program's death, is no
+ * result: its task counts as started and unanswered).  As task_recv().
+ */
+static int line_recv(ipcx_pool *p, struct seat *s, struct task **t, int *status,
+		     const unsigned char **data, size_t *len)
+{
+	size_t cap = p->o.max_msg + 1;
+	for (;;) {
+		unsigned char *nl = s->llen ? memchr(s->lbuf, '\n', s->llen) : NULL;
+		if (nl || s->llen == cap) {
+			/* A line (n <= max_msg), or max_msg + 1 bytes of one too long. */
+			size_t n = nl ? (size_t)(nl - s->lbuf) : s->llen, used = nl ? n + 1 : n;
+			bool skipped = s->skipping; /* the rest of a line answered already */
+			s->skipping = !nl;
+			if (!skipped && !s->head)
+				return violation(p, s); /* a line nobody asked for */
+			if (!skipped && nl)
+				memcpy(p->rbuf, s->lbuf, n);
+			s->llen -= used;
+			memmove(s->lbuf, s->lbuf + used, s->llen);
+			if (skipped)
+				continue;
+			*t = pop_front(&s->head, &s->tail);
+			s->inflight--;
+			*status = nl ? 0 : -EMSGSIZE;
+			*data = p->rbuf;
+			*len = nl ? n : 0;
+			return 1;
+		}
+		ssize_t r = read(s->lfd, s->lbuf + s->llen, cap - s->llen);
+		if (r > 0)
+			s->llen += (size_t)r;
+		else if (r == 0)
+			return -EPIPE;
+		else if (errno != EINTR)
+			return errno == EAGAIN ? 0 : -errno;
+	}
+}
+
 int task_recv(ipcx_pool *p, struct seat *s, struct task **t, int *status,
 	      const unsigned char **data, size_t *len)
 {
+	if (p->q == Q_STDIO)
+		return s->lfd < 0 || s->pidfd < 0 ? 0 : line_recv(p, s, t, status, data, len);
 	for (;;) {
 		if (!s->rx || s->pidfd < 0)
 			return 0;
 		ssize_t n = ipcx_recv(s->rx, p->rbuf, p->frame_cap, 0);
 		if (n == -EAGAIN)
 			return 0;
-		if (p->q == Q_STDIO) {
-			if (n < 0 && n != -EMSGSIZE)
-				return (int)n;
-			if (!s->head)
-				return violation(p, s); /* a line nobody asked for */
-			*t = pop_front(&s->head, &s->tail);
-			s->inflight--;
-			*status = n < 0 ? (int)n : 0;
-			*data = p->rbuf;
-			*len = n < 0 ? 0 : (size_t)n;
-			return 1;
-		}
 		if (n < 0)
 			return (int)n;
 		struct frame f;
