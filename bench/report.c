@@ -45,6 +45,8 @@ static const struct facts facts[] = {
 	{ "rpc-unixpacket", "host", "process" },
 	{ "rpc-tcp", "network", "process" },
 	{ "log", "host", "file" },
+	{ "pool", "related", "process" },
+	{ "slot", "host", "kernel" },
 };
 
 static const struct facts *facts_of(const char *t)
@@ -268,8 +270,10 @@ void report_table(const struct run *run, FILE *f)
 		fprintf(f, "not pinned (one core)\n");
 	fprintf(f, "round trip (RTT) = ping-pong of one %s message between two processes; "
 		   "msg/s, B/s = one-way stream\n", s1);
-	fprintf(f, "primitives: hand-offs: RTT = there and back; mutex, flock: RTT columns = one "
-		   "lock+unlock (batches of 64), msg/s = lock+unlock per second\n");
+	fprintf(f, "primitives: hand-offs: RTT = there and back; mutex, flock, slot: RTT columns = "
+		   "one lock+unlock (batches of 64), msg/s = lock+unlock per second\n");
+	fprintf(f, "pool: RTT columns = time per empty task (batches of 64, 64 in flight), msg/s = "
+		   "tasks per second\n");
 	fprintf(f, "rpc-*: RTT = one call (request and reply of that size); msg/s, B/s = calls "
 		   "per second with %d in flight from one client\n", BH_INFLIGHT);
 	fprintf(f, "log: RTT columns = one log call of a 64 B message, msg/s = records per second "
