@@ -110,15 +110,23 @@ static int hold(void *arg)
 	return 0;
 }
 
+/* Start a holder of one slot of url, marking its record; back once it holds it. */
+static pid_t spawn_holder(struct holder *h, const char *url, const char *mark)
+{
+	*h = (struct holder){ .url = url, .mark = mark };
+	t_sync_init(&h->ready);
+	t_sync_init(&h->go);
+	pid_t pid = t_spawn(hold, h);
+	cr_assert(t_wait_post(&h->ready, T_GUARD_MS), "the holder never took its slot");
+	return pid;
+}
+
 Test(slot, killed_holder_gives_the_slot_back_marked)
 {
 	const char *url = shm_url();
 	ipcx_slots *t = create(url, 1, 32);
-	struct holder h = { .url = url, .mark = "conn 10.0.0.1 busy" };
-	t_sync_init(&h.ready);
-	t_sync_init(&h.go);
-	pid_t pid = t_spawn(hold, &h);
-	cr_assert(t_wait_post(&h.ready, T_GUARD_MS));
+	struct holder h;
+	pid_t pid = spawn_holder(&h, url, "conn 10.0.0.1 busy");
 	bool dead = true;
 	cr_expect_eq(ipcx_slot_holder(t, 0, &dead), pid);
 	cr_expect(!dead);
@@ -158,11 +166,8 @@ Test(slot, a_recoverer_that_dies_leaves_the_mark)
 {
 	const char *url = shm_url();
 	ipcx_slots *t = create(url, 1, 8);
-	struct holder h = { .url = url, .mark = "m" };
-	t_sync_init(&h.ready);
-	t_sync_init(&h.go);
-	pid_t pid = t_spawn(hold, &h);
-	cr_assert(t_wait_post(&h.ready, T_GUARD_MS));
+	struct holder h;
+	pid_t pid = spawn_holder(&h, url, "m");
 	kill(pid, SIGKILL);
 	t_join(pid, T_GUARD_MS);
 	pid = t_spawn(recover_and_die, (void *)url);
@@ -216,13 +221,8 @@ Test(slot, n_plus_one_acquirers)
 	ipcx_slots *t = create(url, N, 32);
 	struct holder h[N];
 	pid_t pid[N];
-	for (int i = 0; i < N; i++) {
-		h[i] = (struct holder){ .url = url, .mark = "held" };
-		t_sync_init(&h[i].ready);
-		t_sync_init(&h[i].go);
-		pid[i] = t_spawn(hold, &h[i]);
-		cr_assert(t_wait_post(&h[i].ready, T_GUARD_MS));
-	}
+	for (int i = 0; i < N; i++)
+		pid[i] = spawn_holder(&h[i], url, "held");
 	cr_expect_eq(stats(t).held, N);
 	cr_expect_eq(ipcx_slot_acquire(t, 50, NULL), -ETIMEDOUT, "the N+1th got a slot");
 
@@ -252,11 +252,8 @@ Test(slot, a_waiter_gets_a_dead_holders_slot)
 {
 	const char *url = shm_url();
 	ipcx_slots *t = create(url, 1, 32);
-	struct holder h = { .url = url, .mark = "x" };
-	t_sync_init(&h.ready);
-	t_sync_init(&h.go);
-	pid_t pid = t_spawn(hold, &h);
-	cr_assert(t_wait_post(&h.ready, T_GUARD_MS));
+	struct holder h;
+	pid_t pid = spawn_holder(&h, url, "x");
 	struct waiter w = { .url = url };
 	t_sync_init(&w.got);
 	pid_t wp = t_spawn(wait_for_slot, &w);
