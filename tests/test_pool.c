@@ -367,6 +367,12 @@ Test(pool, bad_options_and_tasks)
 	o = (struct ipcx_pool_opts){ .workers = 1, .fn = echo_fn, .queue = "shm:?max=9" };
 	cr_expect_eq(ipcx_pool_start(&o, &p), -EINVAL, "max is the pool's");
 	cr_expect(strstr(ipcx_errdetail(), "queue") != NULL, "detail: %s", ipcx_errdetail());
+	/* Queues the pool cannot name and own: refused, nothing made. */
+	const char *other[] = { "file:", "fifo:", "unix:", "sysvmq:", "udp:", "shmx:", "shm:x" };
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		o = (struct ipcx_pool_opts){ .workers = 1, .fn = echo_fn, .queue = other[i] };
+		cr_expect_eq(ipcx_pool_start(&o, &p), -EINVAL, "queue %s", other[i]);
+	}
 	o = (struct ipcx_pool_opts){ .workers = 1, .fn = echo_fn, .flags = 0x100 };
 	cr_expect_eq(ipcx_pool_start(&o, &p), -EINVAL, "unknown flag");
 	char *nowhere[] = { "/nonexistent/ipcx-no-such-program", NULL };

@@ -80,12 +80,17 @@ static int parse_queue(ipcx_pool *p)
 		p->q = Q_STDIO;
 		p->o.window = 1;
 	} else {
+		/* Only the queues whose names the pool can make (/NAME) and that
+		 * the master owns and removes: a file: queue would be left in /,
+		 * and the socket schemes, fifo: and sysvmq: want other names. */
 		const char *colon = strchr(q, ':');
-		if (!colon || colon == q || (colon[1] && colon[1] != '?') ||
-		    strstr(q, "max=") || strstr(q, "capacity=") || strstr(q, "spsc="))
-			return ipcx_errdetail_set(-EINVAL, "pool: queue '%s': want \"shm:\", \"SCHEME:\" "
-						  "or \"SCHEME:?options\" (the pool sets max, "
-						  "capacity and spsc), \"socket\" or \"stdio\"", q);
+		bool known = colon && (!strncmp(q, "shm:", 4) || !strncmp(q, "mq:", 3));
+		if (!known || (colon[1] && colon[1] != '?') || strstr(q, "max=") ||
+		    strstr(q, "capacity=") || strstr(q, "spsc="))
+			return ipcx_errdetail_set(-EINVAL, "pool: queue '%s': want \"shm:\" or \"mq:\" "
+						  "(options may follow: \"shm:?spin=0\"; the pool "
+						  "sets max, capacity and spsc), \"socket\" or "
+						  "\"stdio\"", q);
 		if (strlen(q) >= sizeof(p->qurl))
 			return ipcx_errdetail_set(-EINVAL, "pool: queue URL too long");
 		p->q = strncmp(q, "shm:", 4) ? Q_URL : Q_SHM;
