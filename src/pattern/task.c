@@ -190,14 +190,14 @@ IPCX_EXPORT int ipcx_pool_submit(ipcx_pool *p, const void *task, size_t len, int
 	t->len = (uint32_t)len;
 	if (len)
 		memcpy(t->data, task, len);
+	if (id)
+		*id = t->id; /* now: the pump below may settle and free t */
 	push_back(&p->pend_head, &p->pend_tail, t);
 	p->npending++;
 	p->unfinished++;
 	task_dispatch(p);
 	if (++p->tick % PUMP_EVERY == 0)
 		pool_pump(p, 0);
-	if (id)
-		*id = t->id;
 	return 0;
 }
 
