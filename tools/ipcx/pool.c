@@ -292,6 +292,56 @@ static int loop(struct run *r)
 	}
 }
 
+static void run_free(struct run *r)
+{
+	for (size_t k = 0; r->held && k < WINDOW; k++)
+		free(r->held[k]);
+	free(r->held);
+	free(r->settled);
+	free(r->buf);
+	free(r->res);
+	free(r->skip);
+}
+
+/* Start the workers and run the tasks: an exit status. */
+static int run_pool(struct run *r)
+{
+	const struct pool_args *a = r->a;
+	r->cap = (size_t)a->max + 2;
+	r->buf = malloc(r->cap);
+	r->res = malloc((size_t)a->max + 1);
+	r->held = calloc(WINDOW, sizeof(*r->held));
+	r->settled = calloc(WINDOW, sizeof(*r->settled));
+	if (!r->buf || !r->res || !r->held || !r->settled)
+		return cli_fail(-ENOMEM, "cannot start");
+	struct ipcx_pool_opts o = {
+		.workers = (unsigned)a->jobs, .argv = a->cmd, .queue = "stdio",
+		.max_msg = (size_t)a->max, .limit = 4 * (unsigned)a->jobs,
+		.flags = IPCX_POOL_SIGNALS | (a->retry ? IPCX_POOL_AT_LEAST_ONCE : 0),
+	};
+	int e = ipcx_pool_start(&o, &r->p);
+	if (e == -ENOENT || e == -EACCES) {
+		ipcx_errdetail_set(0, "%s", ""); /* the sentence says it all */
+		cli_fail(e, "pool: cannot run %s", a->cmd[0]);
+		return e == -ENOENT ? 127 : 126;
+	}
+	if (e < 0)
+		return cli_fail(e, "cannot start the workers");
+	e = loop(r);
+	ipcx_pool_close(r->p);
+	if (e < 0)
+		cli_fail(e, "pool");
+	if (a->ordered)
+		print_ordered(r);
+	if (r->not_run)
+		fprintf(stderr, "ipcx pool: %" PRIu64 " task%s not run\n", r->not_run,
+			r->not_run == 1 ? "" : "s");
+	if (fflush(stdout) != 0)
+		return CLI_FAIL;
+	/* Stopped (a signal, a crash loop) with input left: not everything ran. */
+	return e < 0 || r->failed || (r->stop_reading && !r->eof) ? CLI_FAIL : CLI_OK;
+}
+
 int cli_pool(int argc, char **argv)
 {
 	struct pool_args a = { 0 };
@@ -299,43 +349,7 @@ int cli_pool(int argc, char **argv)
 	if (e)
 		return e < 0 ? CLI_OK : e;
 	struct run r = { .a = &a, .next = 1 };
-	r.cap = (size_t)a.max + 2;
-	r.buf = malloc(r.cap);
-	r.res = malloc((size_t)a.max + 1);
-	r.held = calloc(WINDOW, sizeof(*r.held));
-	r.settled = calloc(WINDOW, sizeof(*r.settled));
-	if (!r.buf || !r.res || !r.held || !r.settled)
-		return cli_fail(-ENOMEM, "cannot start");
-	struct ipcx_pool_opts o = {
-		.workers = (unsigned)a.jobs, .argv = a.cmd, .queue = "stdio",
-		.max_msg = (size_t)a.max, .limit = 4 * (unsigned)a.jobs,
-		.flags = IPCX_POOL_SIGNALS | (a.retry ? IPCX_POOL_AT_LEAST_ONCE : 0),
-	};
-	if ((e = ipcx_pool_start(&o, &r.p)) == -ENOENT || e == -EACCES) {
-		ipcx_errdetail_set(0, "%s", ""); /* the sentence says it all */
-		cli_fail(e, "pool: cannot run %s", a.cmd[0]);
-		return e == -ENOENT ? 127 : 126;
-	}
-	if (e < 0)
-		return cli_fail(e, "cannot start the workers");
-	e = loop(&r);
-	ipcx_pool_close(r.p);
-	if (e < 0)
-		cli_fail(e, "pool");
-	if (a.ordered)
-		print_ordered(&r);
-	if (r.not_run)
-		fprintf(stderr, "ipcx pool: %" PRIu64 " task%s not run\n", r.not_run,
-			r.not_run == 1 ? "" : "s");
-	for (size_t k = 0; k < WINDOW; k++)
-		free(r.held[k]);
-	free(r.held);
-	free(r.settled);
-	free(r.buf);
-	free(r.res);
-	free(r.skip);
-	if (fflush(stdout) != 0)
-		return CLI_FAIL;
-	/* Stopped (a signal, a crash loop) with input left: not everything ran. */
-	return e < 0 || r.failed || (r.stop_reading && !r.eof) ? CLI_FAIL : CLI_OK;
+	int status = run_pool(&r);
+	run_free(&r);
+	return status;
 }
