@@ -196,6 +196,26 @@ struct ipcx_stats {
 int ipcx_stats(ipcx_chan *c, struct ipcx_stats *ret);
 
 /*
+ * A broadcast ring (shm: and sysvshm: with fanout=1, docs/shm.md) delivers
+ * every message to every subscriber, each reading at its own pace.  On such
+ * a channel ipcx_stats() gives: sent, the messages published into the ring
+ * by anyone; received, dropped (lost: overwritten before it read them, under
+ * policy=drop) and depth (lag: published, not yet read) of this channel as
+ * a subscriber, or of all live subscribers (sums, the largest lag) for a
+ * channel that does not subscribe.  ipcx_subscribers() lists the live
+ * subscribers: it fills up to n entries of buf and returns how many there
+ * are (more than n: call again with a larger buf).  Other channels:
+ * -EOPNOTSUPP.
+ */
+struct ipcx_subscriber {
+	pid_t pid;         /* the subscribing process */
+	uint64_t received; /* messages it has read */
+	uint64_t lost;     /* messages it never saw (overwritten first) */
+	uint64_t lag;      /* messages published that it has not read yet */
+};
+ssize_t ipcx_subscribers(ipcx_chan *c, struct ipcx_subscriber *buf, size_t n);
+
+/*
  * Close the channel; a listener removes the object it created (unless
  * keep=1), in the process that listened only (a fork()ed child's close of
  * its copy leaves it).  NULL is a no-op.  Returns 0, or a negative errno if data could

@@ -272,6 +272,13 @@ IPCX_EXPORT int ipcx_stats(ipcx_chan *c, struct ipcx_stats *ret)
 	return c->ops->stats ? c->ops->stats(c, ret) : -EOPNOTSUPP;
 }
 
+IPCX_EXPORT ssize_t ipcx_subscribers(ipcx_chan *c, struct ipcx_subscriber *buf, size_t n)
+{
+	if (!c || (n && !buf))
+		return -EINVAL;
+	return c->ops->subscribers ? c->ops->subscribers(c, buf, n) : -EOPNOTSUPP;
+}
+
 IPCX_EXPORT int ipcx_close(ipcx_chan *c)
 {
 	if (!c)

@@ -158,6 +158,8 @@ struct ipcx__chan_ops {
 	 * does not count (struct ipcx_stats in ipcx.h says what each means).
 	 */
 	int (*stats)(ipcx_chan *c, struct ipcx_stats *ret);
+	/* The subscribers of a broadcast ring (ipcx_subscribers); NULL: -EOPNOTSUPP. */
+	ssize_t (*subscribers)(ipcx_chan *c, struct ipcx_subscriber *buf, size_t n);
 	/*
 	 * The readiness descriptor (ipcx_fileno), for transports that make it
 	 * on first use (the shared-memory ring: a doorbell costs its senders a

@@ -8,6 +8,7 @@
  */
 #include "shm/ring_ops.h"
 
+#include "shm/ring_bcast.h"
 #include "shm/ring_bell.h"
 #include "shm/ring_mpmc.h"
 #include "shm/ring_peer.h"
@@ -56,6 +57,8 @@ HOT void release_msg(struct ring *r, uint64_t pos, uint64_t cells)
 
 bool ipcx__ring_has_msg(struct ring *r)
 {
+	if (r->flags & RING_F_BCAST)
+		return ipcx__bcast_has_msg(r);
 	uint64_t t = tail_pos(r);
 	uint64_t s = atomic_load(seqw(r, t));
 	return s == SEQ(t, T_COMMITTED) || s == SEQ(t, T_LOST);
@@ -63,6 +66,8 @@ bool ipcx__ring_has_msg(struct ring *r)
 
 bool ipcx__ring_has_room(struct ring *r, uint64_t cells)
 {
+	if (r->flags & RING_F_BCAST)
+		return ipcx__bcast_has_room(r, cells);
 	uint64_t hw = atomic_load(&r->h->head);
 	uint64_t rl = atomic_load(&r->h->rel);
 	/* Worst case with the pad to the end of the lap; an MPMC head's tag: a claim. */
@@ -76,6 +81,8 @@ bool ipcx__ring_has_room(struct ring *r, uint64_t cells)
  */
 int ipcx__ring_check_indices(struct ring *r)
 {
+	if (r->flags & RING_F_BCAST)
+		return ipcx__bcast_check_indices(r);
 	for (int tries = 0; tries < 16; tries++) {
 		uint64_t rl = atomic_load(&r->h->rel), tw = atomic_load(&r->h->tail), t = tw >> 8;
 		uint64_t hw = atomic_load(&r->h->head), hd = hw >> 8;
@@ -181,6 +188,8 @@ HOT int send_check(struct ring *r)
 SLOW ssize_t ipcx__ring_send_slow(struct ring *r, const void *msg, size_t len, int timeout_ms,
 				  bool check)
 {
+	if (r->flags & RING_F_BCAST)
+		return ipcx__bcast_send(r, msg, len, timeout_ms);
 	int e = free_to_take(r);
 	if (!e)
 		e = check && !r->persistent ? ipcx__ring_epipe_check(r) : send_check(r);
@@ -211,6 +220,8 @@ SLOW ssize_t ipcx__ring_notified(struct ring *r, bool rx, ssize_t n)
 
 SLOW ssize_t ipcx__ring_recv_slow(struct ring *r, void *buf, size_t cap, int timeout_ms)
 {
+	if (r->flags & RING_F_BCAST)
+		return ipcx__bcast_recv(r, buf, cap, timeout_ms);
 	int e = free_to_take(r);
 	if (e)
 		return e;
@@ -231,6 +242,8 @@ SLOW ssize_t ipcx__ring_recv_slow(struct ring *r, void *buf, size_t cap, int tim
 
 int ipcx__ring_reserve(struct ring *r, size_t len, int timeout_ms, void **slot)
 {
+	if (r->flags & RING_F_BCAST)
+		return ipcx__bcast_reserve(r, len, timeout_ms, slot);
 	int e = free_to_take(r);
 	if (e)
 		return e;
@@ -258,6 +271,8 @@ int ipcx__ring_reserve(struct ring *r, size_t len, int timeout_ms, void **slot)
 
 int ipcx__ring_commit(struct ring *r, size_t len)
 {
+	if (r->flags & RING_F_BCAST)
+		return ipcx__bcast_commit(r, len);
 	if (!r->reserved)
 		return ipcx__fail(-EINVAL, "commit without reserve");
 	if (len > (uint64_t)r->res_cells * RING_CELL || len > r->max_msg)
@@ -269,6 +284,8 @@ int ipcx__ring_commit(struct ring *r, size_t len)
 
 ssize_t ipcx__ring_peek(struct ring *r, int timeout_ms, const void **msg)
 {
+	if (r->flags & RING_F_BCAST)
+		return ipcx__bcast_peek(r, timeout_ms, msg);
 	int e = free_to_take(r);
 	if (e)
 		return e;
@@ -287,6 +304,8 @@ ssize_t ipcx__ring_peek(struct ring *r, int timeout_ms, const void **msg)
 
 int ipcx__ring_release(struct ring *r)
 {
+	if (r->flags & RING_F_BCAST)
+		return ipcx__bcast_release(r);
 	if (!r->peeked)
 		return ipcx__fail(-EINVAL, "release without peek");
 	r->peeked = false;
@@ -303,6 +322,8 @@ int ipcx__ring_release(struct ring *r)
  */
 int ipcx__ring_stats(struct ring *r, uint64_t out[6])
 {
+	if (r->flags & RING_F_BCAST)
+		return ipcx__bcast_stats(r, out);
 	uint64_t sent = atomic_load(&r->h->sent), recvd = atomic_load(&r->h->received);
 	uint64_t dropped = atomic_load(&r->h->dropped);
 	if ((r->flags & RING_F_SPSC) && r->cell) {

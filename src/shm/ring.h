@@ -35,7 +35,8 @@
 /* Header flags, fixed at creation. */
 #define RING_F_SPSC 0x1u /* one producer, one consumer: no CAS on the fast path */
 #define RING_F_CRC  0x2u /* records carry a CRC32C (the mmap: log) */
-#define RING_F_MASK (RING_F_SPSC | RING_F_CRC)
+#define RING_F_BCAST 0x4u /* broadcast: every subscriber reads every message (ring_bcast.h) */
+#define RING_F_MASK (RING_F_SPSC | RING_F_CRC | RING_F_BCAST)
 
 enum ring_policy { RING_BLOCK, RING_DROP, RING_OVERWRITE, RING_NPOLICY };
 
@@ -62,10 +63,18 @@ struct ring_peer {
 	_Atomic uint64_t pd;  /* messages refused by policy=drop: sent and dropped */
 	_Atomic uint64_t tx_snap, rx_snap, dr_snap;
 	/*
-	 * It has received (or read ahead): a consumer.  Last in the slot, in
+	 * It has received (or read ahead): a consumer.  In
 	 * what was padding, so rings made before it read 0 here.
 	 */
 	_Atomic uint32_t receiver;
+	/*
+	 * Broadcast rings (ring_bcast.h): the slot is a subscriber (sub), reading
+	 * at cell cursor; the message it started at was number base, so it
+	 * has passed base + rx + dr of them (rx received, dr lost).  In what
+	 * was padding: rings of other kinds leave them zero.
+	 */
+	_Atomic uint32_t sub;
+	_Atomic uint64_t cursor, base;
 };
 
 struct ring_hdr {
@@ -97,6 +106,9 @@ struct ring_hdr {
 	_Alignas(RING_LINE) _Atomic uint64_t dropped;
 	_Atomic uint32_t attached_ever;
 	_Alignas(RING_LINE) struct ring_peer peers[RING_PEERS];
+	/* Broadcast rings only (ring_bcast.h); zero in the others. */
+	_Alignas(RING_LINE) _Atomic uint64_t next_no; /* number of the next message claimed */
+	_Atomic uint32_t life; /* who may remove the name: see ring_bcast.c */
 };
 
 _Static_assert(sizeof(struct ring_hdr) <= RING_HDR, "ring header too large");
@@ -115,6 +127,9 @@ struct ring_geom {
 	uint32_t flags;
 	int policy;
 	unsigned spin_us;
+	/* Broadcast rings, per channel: subscribe at open, starting history messages back. */
+	bool sub;
+	uint64_t history;
 };
 
 /* The process-local view of a ring.  Nothing here is shared. */
@@ -150,6 +165,12 @@ struct ring {
 	 * (ringchan.c; NULL: nobody looks).
 	 */
 	int (*whole)(struct ring *r);
+	/*
+	 * A broadcast ring's subscriber (ring_bcast.h): the next record's cell and
+	 * the number of the next message; a peeked record's seq word.
+	 */
+	bool bc_sub;
+	uint64_t bc_pos, bc_no, bc_seq;
 };
 
 /* Cells a message of len bytes takes (an empty one takes one). */
@@ -208,6 +229,48 @@ ssize_t ipcx__ring_check(struct ring *r);
  * log at the first record whose checksum fails.  Returns records kept.
  */
 ssize_t ipcx__ring_recover(struct ring *r);
+
+/*
+ * Broadcast rings (fanout=1 on shm: and sysvshm:): every subscriber reads
+ * every record from its own cursor, instead of each going to one consumer.
+ * The operations above serve them too; ring_bcast*.c hold the protocol
+ * (ring_bcast.h), and docs/shm.md, "Broadcast rings", describes it.
+ */
+struct ipcx_subscriber;
+
+/* Bytes in front of a record's payload: the message's number. */
+#define BCAST_HDR 8u
+
+/*
+ * The geometry of a broadcast ring is possible: many producers (not spsc),
+ * no checksums (not the mmap: log), policy block or drop, and a record of
+ * max bytes fits twice.
+ */
+static inline bool ipcx__bcast_geom_ok(uint64_t ncells, uint64_t max, uint32_t flags,
+				       uint32_t policy)
+{
+	return !(flags & (RING_F_SPSC | RING_F_CRC)) && (policy == RING_BLOCK || policy == RING_DROP) &&
+	       ring_cells_for(max + BCAST_HDR) <= ncells / 2;
+}
+
+/*
+ * A channel attached (with a peer slot): refuse a ring that its last peer
+ * is removing (-ECONNREFUSED: open the name again), and subscribe when g
+ * says so (sub=1, history=N).
+ */
+int ipcx__bcast_open(struct ring *r, const struct ring_geom *g);
+
+/* Subscribe now, if not yet: reading from the next message published. */
+int ipcx__bcast_subscribe(struct ring *r, uint64_t history);
+
+/*
+ * A channel about to detach: true when it is the last peer, and so the one
+ * to remove the ring's name (unless the ring is kept).
+ */
+bool ipcx__bcast_leave(struct ring *r);
+
+/* The live subscribers: fills up to n of buf, returns how many there are. */
+ssize_t ipcx__bcast_subscribers(struct ring *r, struct ipcx_subscriber *buf, size_t n);
 
 /*
  * Fault injection for tests/test_ring_crash.c: built with IPCX_CRASHPOINTS,

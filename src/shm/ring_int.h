@@ -35,8 +35,8 @@
  * only when a sleeper announced itself in rx_waiters / tx_waiters.
  *
  * The ring's files, by concern; each private header says what its file
- * offers the others.  The first four serve any protocol (a broadcast ring
- * beside MPMC and SPSC would reuse them); where they need to know the
+ * offers the others.  The first four serve any protocol (the broadcast ring
+ * beside MPMC and SPSC reuses them); where they need to know the
  * protocol they ask ring.c (ring_ops.h) or ring_repair.c, which dispatch on
  * the ring's flags.
  *
@@ -59,6 +59,11 @@
  *   ring_spsc.c    the single-producer single-consumer protocol and the
  *                  fast paths of send and receive (ring_spsc.h: its steps,
  *                  inlined into both)
+ *   ring_bcast.c   the broadcast protocol (fanout=1, publish/subscribe):
+ *                  publishing, the channel's life on the ring, statistics
+ *                  (ring_bcast.h: the protocol, shared by the three files)
+ *   ring_bcast_sub.c     its subscribers: joining, reading, peek/release
+ *   ring_bcast_repair.c  its crash repair, dead subscribers, its checks
  */
 #ifndef IPCX_SHM_RING_INT_H
 #define IPCX_SHM_RING_INT_H

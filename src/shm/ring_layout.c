@@ -3,6 +3,7 @@
  * the geometry is read once and checked), detaching, and the walk that
  * validates the shared state (ring.h).
  */
+#include "shm/ring_bcast.h"
 #include "shm/ring_ops.h"
 #include "shm/ring_peer.h"
 #include "shm/ring_wait.h"
@@ -86,7 +87,8 @@ int ipcx__ring_attach(struct ring *r, void *mem, size_t size, bool readonly)
 	    (ncells & (ncells - 1)) ||
 	    ncells * RING_CELL > RING_MAX_CAP || max == 0 || max > RING_MAX_MSG ||
 	    ring_cells_for(max) > ncells / 2 || (flags & ~RING_F_MASK) || policy >= RING_NPOLICY ||
-	    ((flags & RING_F_SPSC) && policy == RING_OVERWRITE))
+	    ((flags & RING_F_SPSC) && policy == RING_OVERWRITE) ||
+	    ((flags & RING_F_BCAST) && !ipcx__bcast_geom_ok(ncells, max, flags, policy)))
 		return ipcx__fail(-EBADMSG, "ring: bad geometry in the header");
 	if (h->seq_off != l.seq_off || h->meta_off != l.meta_off || h->crc_off != l.crc_off ||
 	    h->data_off != l.data_off || total != l.total || total > size)
@@ -104,6 +106,7 @@ int ipcx__ring_attach(struct ring *r, void *mem, size_t size, bool readonly)
 	r->uid = h->uid;
 	r->spin_us = RING_DEF_SPIN;
 	r->readonly = readonly;
+	r->persistent = flags & RING_F_BCAST; /* its peers come and go: never -EPIPE */
 	ipcx__ring_fences_init();
 	return readonly ? 0 : ipcx__ring_peer_join(r);
 }
@@ -112,6 +115,8 @@ void ipcx__ring_detach(struct ring *r)
 {
 	if (!r->h)
 		return;
+	if (r->flags & RING_F_BCAST)
+		ipcx__bcast_detach(r);
 	if (r->reserved && !(r->flags & RING_F_SPSC)) {
 		/* The head moved past it: commit it as padding, nobody sees it. */
 		atomic_store(metaw(r, r->res_pos), (uint64_t)r->res_cells << 32 | M_PAD);
@@ -147,6 +152,8 @@ void ipcx__ring_detach(struct ring *r)
 
 ssize_t ipcx__ring_check(struct ring *r)
 {
+	if (r->flags & RING_F_BCAST)
+		return ipcx__bcast_check(r);
 	uint64_t rl = atomic_load(&r->h->rel), t = tail_pos(r);
 	uint64_t hw = atomic_load(&r->h->head), hd = hw >> 8;
 	bool spsc = r->flags & RING_F_SPSC;

@@ -4,6 +4,7 @@
  */
 #include "shm/ring_repair.h"
 
+#include "shm/ring_bcast.h"
 #include "shm/ring_bell.h"
 #include "shm/ring_mpmc.h"
 #include "shm/ring_peer.h"
@@ -111,6 +112,10 @@ static bool owned_by_dead(const struct ring *r, uint64_t pos, uint64_t s)
 
 void ipcx__ring_repair(struct ring *r)
 {
+	if (r->flags & RING_F_BCAST) {
+		ipcx__bcast_repair(r);
+		return;
+	}
 	if (r->flags & RING_F_SPSC)
 		return; /* the next producer or consumer adopts what a dead one left */
 	fix_head(r);
@@ -154,6 +159,8 @@ static int sweep_walk(struct ring *r, int k)
 
 bool ipcx__ring_sweep_dead(struct ring *r, unsigned k)
 {
+	if (r->flags & RING_F_BCAST)
+		return ipcx__bcast_sweep_dead(r, k);
 	if (r->flags & RING_F_SPSC)
 		return true;
 	fix_head(r);

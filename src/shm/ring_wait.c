@@ -76,7 +76,15 @@ SLOW int ipcx__ring_wait_step(struct ring *r, struct wait *w, int timeout_ms, bo
 	}
 	int64_t now = ipcx__now_ns();
 	if (now < w->spin_end) {
-		cpu_relax();
+		/*
+		 * A broadcast ring's subscribers usually outnumber the cores: one
+		 * that spins gives its core away at each look at the clock (about
+		 * every microsecond), so that one with a message to read runs.
+		 */
+		if (r->flags & RING_F_BCAST)
+			sched_yield();
+		else
+			cpu_relax();
 		return 0;
 	}
 	if (w->deadline >= 0 && now >= w->deadline)

@@ -49,6 +49,24 @@ int ipcx__ring_geom_parse(const struct ipcx__url *u, struct ring_geom *g)
 	return 0;
 }
 
+int ipcx__ring_bcast_parse(const struct ipcx__url *u, struct ring_geom *g)
+{
+	bool fanout = ipcx__opt(u, RING_OPT_FANOUT);
+	g->sub = ipcx__opt(u, RING_OPT_SUB);
+	g->history = ipcx__opt(u, RING_OPT_HISTORY);
+	if (!fanout)
+		return 0;
+	if ((g->flags & RING_F_SPSC) || g->policy == RING_OVERWRITE)
+		return ipcx__fail(-EINVAL, "%s: fanout=1 takes policy=block or drop, and not spsc=1",
+				  u->orig);
+	/* A broadcast record carries its number in front (ring.h). */
+	if (ring_cells_for((uint64_t)g->max_msg + BCAST_HDR) > g->capacity / RING_CELL / 2)
+		return ipcx__fail(-EINVAL, "%s: capacity %zu must be at least twice max (%u)",
+				  u->orig, g->capacity, g->max_msg);
+	g->flags |= RING_F_BCAST;
+	return 0;
+}
+
 #define RC(ch) ipcx__container_of(ch, struct ringchan, c)
 
 /* ---- a segment cut short by another process ------------------------------------ */
@@ -174,7 +192,18 @@ static int rc_stats(ipcx_chan *c, struct ipcx_stats *ret)
 
 static int rc_fileno(ipcx_chan *c)
 {
-	return ipcx__ring_fileno(&RC(c)->ring);
+	struct ring *r = &RC(c)->ring;
+	/* A broadcast ring's descriptor tells of messages for a subscriber: be one. */
+	int e = r->flags & RING_F_BCAST ? ipcx__bcast_subscribe(r, 0) : 0;
+	return e ? e : ipcx__ring_fileno(r);
+}
+
+static ssize_t rc_subscribers(ipcx_chan *c, struct ipcx_subscriber *buf, size_t n)
+{
+	struct ring *r = &RC(c)->ring;
+	if (!(r->flags & RING_F_BCAST))
+		return ipcx__fail(-EOPNOTSUPP, "not a broadcast ring (fanout=1)");
+	return ipcx__bcast_subscribers(r, buf, n);
 }
 
 /*
@@ -184,6 +213,8 @@ static int rc_fileno(ipcx_chan *c)
 static int rc_peer(ipcx_chan *c, struct ipcx_proc *ret)
 {
 	struct ring *r = &RC(c)->ring;
+	if (r->flags & RING_F_BCAST)
+		return ipcx__fail(-ENOTCONN, "a broadcast ring has no one peer: its peers come and go");
 	if (r->persistent)
 		return ipcx__fail(-EOPNOTSUPP, "a log has no listener to name");
 	if (r->me >= 0 && atomic_load(&r->h->peers[r->me].owner))
@@ -208,6 +239,9 @@ static int rc_close(ipcx_chan *c)
 	struct ringchan *rc = RC(c);
 	if (rc->ring.h)
 		rc_whole(&rc->ring); /* a cut found now: what follows touches private memory */
+	/* A broadcast ring's name is removed by its last peer, whoever made it. */
+	if (rc->ring.h && !rc->cut && (rc->ring.flags & RING_F_BCAST))
+		rc->owner = ipcx__bcast_leave(&rc->ring);
 	ipcx__ring_detach(&rc->ring);
 	if (rc->cut)
 		munmap(rc->map, rc->maplen); /* not the transport's kind of mapping any more */
@@ -225,6 +259,7 @@ const struct ipcx__chan_ops ipcx__ringchan_ops = {
 	.release = rc_release,
 	.read_ahead = rc_read_ahead,
 	.stats = rc_stats,
+	.subscribers = rc_subscribers,
 	.fileno = rc_fileno,
 	.peer = rc_peer,
 	.close = rc_close,
@@ -306,6 +341,15 @@ int ipcx__ringchan_init(struct ringchan *rc, const struct ipcx_tran *t, bool for
 	rc->ring.whole = rc_whole;
 	if (rc->owner)
 		ipcx__ring_own(&rc->ring);
+	if (rc->ring.flags & RING_F_BCAST) {
+		if (rc->owner && rc->keep) /* nobody removes it: not its maker, not its last peer */
+			atomic_store(&rc->ring.h->kept, 1);
+		r = ipcx__bcast_open(&rc->ring, g);
+		if (r < 0) {
+			ipcx__ring_detach(&rc->ring);
+			return r;
+		}
+	}
 	ipcx__chan_init(&rc->c, &ipcx__ringchan_ops, t, -1, rc->ring.max_msg);
 	return 0;
 }

@@ -55,6 +55,20 @@ extern const char *const ipcx__ring_policy_words[];
 int ipcx__ring_geom_parse(const struct ipcx__url *u, struct ring_geom *g);
 
 /*
+ * A broadcast ring's options (fanout=1, sub=1, history=N: docs/shm.md),
+ * which shm: and sysvshm: put right after IPCX__RING_OPTS; mmap: has none
+ * (a log cannot be a broadcast ring).
+ */
+enum { RING_OPT_FANOUT = RING_NOPTS, RING_OPT_SUB, RING_OPT_HISTORY, RING_BCAST_NOPTS };
+#define IPCX__RING_BCAST_OPTS                                                              \
+	[RING_OPT_FANOUT] = IPCX__BOOL("fanout", false),                                   \
+	[RING_OPT_SUB] = IPCX__BOOL("sub", false),                                         \
+	[RING_OPT_HISTORY] = IPCX__UINT("history", 0, UINT32_MAX, 0)
+
+/* After ipcx__ring_geom_parse, on shm: and sysvshm:: the broadcast options into g, checked. */
+int ipcx__ring_bcast_parse(const struct ipcx__url *u, struct ring_geom *g);
+
+/*
  * Attach the ring in rc->map (rc->maplen bytes) and make rc a channel.  On
  * failure the caller still owns the mapping.
  */

@@ -30,9 +30,10 @@
 
 static const struct ipcx_tran shm_tran;
 
-enum { SHM_MODE = RING_NOPTS, SHM_KEEP, SHM_NOPTS };
+enum { SHM_MODE = RING_BCAST_NOPTS, SHM_KEEP, SHM_NOPTS };
 static const struct ipcx__opt shm_options[SHM_NOPTS + 1] = {
 	IPCX__RING_OPTS,
+	IPCX__RING_BCAST_OPTS,
 	[SHM_MODE] = IPCX__MODE("mode", 0600),
 	[SHM_KEEP] = IPCX__BOOL("keep", false),
 };
@@ -175,7 +176,8 @@ static int shm_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret
 	bool keep = ipcx__opt(u, SHM_KEEP);
 	const char *name;
 	int r;
-	if ((r = shm_name(u, &name)) || (r = ipcx__ring_geom_parse(u, &g)))
+	if ((r = shm_name(u, &name)) || (r = ipcx__ring_geom_parse(u, &g)) ||
+	    (r = ipcx__ring_bcast_parse(u, &g)))
 		return r;
 	struct ringchan *rc = calloc(1, sizeof(*rc));
 	if (!rc)
@@ -264,6 +266,8 @@ static int shm_attach(const struct ipcx__url *u, const char *name, mode_t mode,
 			r = ipcx__fail(-EBADMSG, "%s: segment too large to be a ring", u->orig);
 		if (r == 0 && st.st_size >= RING_HDR) {
 			rc->maplen = (size_t)st.st_size;
+			rc->dev = st.st_dev; /* a broadcast ring's last peer removes it: this one */
+			rc->ino = st.st_ino;
 			r = map_fd(fd, rc->maplen, &rc->map);
 			if (r == 0) {
 				/* A look without joining: is it formatted yet, and whole? */
@@ -289,7 +293,8 @@ static int shm_dial(const struct ipcx__url *u, unsigned flags, ipcx_chan **ret)
 	mode_t mode = (mode_t)ipcx__opt(u, SHM_MODE); /* whom we let write: see ipcx__trust */
 	const char *name;
 	int r;
-	if ((r = shm_name(u, &name)) || (r = ipcx__ring_geom_parse(u, &g)))
+	if ((r = shm_name(u, &name)) || (r = ipcx__ring_geom_parse(u, &g)) ||
+	    (r = ipcx__ring_bcast_parse(u, &g)))
 		return r;
 	struct ringchan *rc = calloc(1, sizeof(*rc));
 	if (!rc)

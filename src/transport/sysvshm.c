@@ -27,9 +27,10 @@
 
 static const struct ipcx_tran sysvshm_tran;
 
-enum { SYSVSHM_MODE = RING_NOPTS, SYSVSHM_KEEP, SYSVSHM_PROJ, SYSVSHM_NOPTS };
+enum { SYSVSHM_MODE = RING_BCAST_NOPTS, SYSVSHM_KEEP, SYSVSHM_PROJ, SYSVSHM_NOPTS };
 static const struct ipcx__opt sysvshm_options[SYSVSHM_NOPTS + 1] = {
 	IPCX__RING_OPTS,
+	IPCX__RING_BCAST_OPTS,
 	[SYSVSHM_MODE] = IPCX__MODE("mode", 0600),
 	[SYSVSHM_KEEP] = IPCX__BOOL("keep", false),
 	[SYSVSHM_PROJ] = IPCX__UINT("proj", 1, 255, 0), /* with a /path: ftok(path, proj) */
@@ -153,7 +154,8 @@ static int sysv_open(const struct ipcx__url *u, bool create, ipcx_chan **ret)
 	key_t key = 0;
 	int r;
 	if ((r = ipcx__url_sysv_key(u, ipcx__opt(u, SYSVSHM_PROJ), &key)) ||
-	    (r = ipcx__ring_geom_parse(u, &g)))
+	    (r = ipcx__ring_geom_parse(u, &g)) ||
+	    (r = ipcx__ring_bcast_parse(u, &g)))
 		return r;
 	struct ringchan *rc = calloc(1, sizeof(*rc));
 	if (!rc)
