@@ -1184,6 +1184,8 @@ struct ipcx_obj {
 	struct ipcx_stats stats;
 	size_t npids;      /* processes that have it open, mapped or attached */
 	pid_t *pids;       /* (those whose /proc this process may read) */
+	size_t nsubs;      /* a broadcast ring (shm:, fanout=1): its live */
+	struct ipcx_subscriber *subs; /* subscribers, read from outside */
 };
 
 /* Flags for ipcx_ls() and ipcx_obj_find(). */

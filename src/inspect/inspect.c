@@ -301,6 +301,7 @@ IPCX_EXPORT void ipcx_objs_free(struct ipcx_obj *objs, size_t n)
 		free(objs[i].url);
 		free(objs[i].name);
 		free(objs[i].pids);
+		free(objs[i].subs);
 	}
 	free(objs);
 }
@@ -346,6 +347,7 @@ IPCX_EXPORT int ipcx_obj_find(const char *url, unsigned flags, struct ipcx_obj *
 		*one = *o;
 		o->url = o->name = NULL;
 		o->pids = NULL;
+		o->subs = NULL;
 		*ret = one;
 	}
 	if (!o)
@@ -795,6 +797,7 @@ IPCX_EXPORT ssize_t ipcx_gc(const char *match, unsigned flags, struct ipcx_obj *
 		free(v[i].url);
 		free(v[i].name);
 		free(v[i].pids);
+		free(v[i].subs);
 	}
 	scan_free(&s);
 	*ret = v;

@@ -101,6 +101,7 @@ void ipcx__ov_free(struct objvec *ov)
 		free(ov->v[i].url);
 		free(ov->v[i].name);
 		free(ov->v[i].pids);
+		free(ov->v[i].subs);
 		free(ov->x[i].socks);
 	}
 	free(ov->v);

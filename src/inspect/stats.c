@@ -78,6 +78,17 @@ bool ipcx__ring_file(const char *path)
 	return ok;
 }
 
+/* A broadcast ring's live subscribers, with their counters. */
+static void subs_of(struct ipcx_obj *o, struct ring *r)
+{
+	ssize_t n = ipcx__bcast_subscribers(r, NULL, 0);
+	o->subs = n > 0 ? calloc((size_t)n, sizeof(*o->subs)) : NULL;
+	if (o->subs)
+		o->nsubs = (size_t)ipcx__bcast_subscribers(r, o->subs, (size_t)n);
+	if (o->nsubs > (size_t)n)
+		o->nsubs = (size_t)n; /* one joined between the two looks */
+}
+
 void ipcx__ring_stats_of(struct ipcx_obj *o)
 {
 	bool shm = o->kind == IPCX_OBJ_POSIX_SHM, log = o->kind == IPCX_OBJ_MMAP_LOG;
@@ -87,7 +98,8 @@ void ipcx__ring_stats_of(struct ipcx_obj *o)
 	if (!h)
 		return;
 	if (shm ? read_header("/dev/shm", o->name + 1, h) : read_header(NULL, o->name, h)) {
-		struct ring r = { .h = h, .ncells = h->ncells, .mask = h->ncells - 1, .me = -1 };
+		struct ring r = { .h = h, .ncells = h->ncells, .mask = h->ncells - 1, .me = -1,
+				  .flags = h->flags };
 		uint64_t v[6];
 		if (ipcx__ring_stats(&r, v) == 0) {
 			o->stats = (struct ipcx_stats){ .sent = v[0], .received = v[1],
@@ -96,6 +108,8 @@ void ipcx__ring_stats_of(struct ipcx_obj *o)
 			o->has_stats = true;
 			o->messages = (int64_t)v[3]; /* what waits in a ring is its depth */
 		}
+		if (h->flags & RING_F_BCAST)
+			subs_of(o, &r);
 	}
 	free(h);
 }

@@ -67,6 +67,10 @@ static void print_words(const struct ipcx_obj *o)
 		/* A log's drain is its one receiver. */
 		printf("%-14s %s\n", "receiving", o->stats.receivers ? "yes (a consumer, or a log's drain, is attached)" : "no");
 	}
+	for (size_t k = 0; k < o->nsubs; k++)
+		printf("%-14s pid %d: received %" PRIu64 ", lost %" PRIu64 ", lag %" PRIu64 "\n",
+		       "subscriber", (int)o->subs[k].pid, o->subs[k].received, o->subs[k].lost,
+		       o->subs[k].lag);
 }
 
 /* A slot table (ipcx slot, ipcx_slots_open): read-only, or NULL if it is not one. */

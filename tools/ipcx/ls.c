@@ -115,6 +115,12 @@ static void print_table(const struct ipcx_obj *v, size_t n, const struct filter 
 		       ipcx_obj_kind_name(o->kind), name, id, cli_user(o->uid, user, sizeof(user)),
 		       o->mode, size, msgs, drop, rx, pids, cli_age(o->ctime, age, sizeof(age)),
 		       o->orphan ? "orphan" : o->ipcx ? "yes" : "-");
+		/* A broadcast ring's subscribers, one line each, under the ring. */
+		for (size_t k = 0; k < o->nsubs; k++)
+			printf("%-11s   subscriber pid %d: received %" PRIu64 ", lost %" PRIu64
+			       ", lag %" PRIu64 "\n",
+			       "", (int)o->subs[k].pid, o->subs[k].received, o->subs[k].lost,
+			       o->subs[k].lag);
 	}
 }
 

@@ -93,6 +93,16 @@ void cli_obj_json(FILE *f, const struct ipcx_obj *o)
 			o->stats.peers, o->stats.receivers);
 	else
 		fputs(", \"stats\": null", f);
+	if (o->nsubs) {
+		fputs(", \"subscribers\": [", f);
+		for (size_t k = 0; k < o->nsubs; k++)
+			fprintf(f,
+				"%s{\"pid\": %d, \"received\": %" PRIu64 ", \"lost\": %" PRIu64
+				", \"lag\": %" PRIu64 "}",
+				k ? ", " : "", (int)o->subs[k].pid, o->subs[k].received,
+				o->subs[k].lost, o->subs[k].lag);
+		fputc(']', f);
+	}
 	fputc('}', f);
 }
 
