@@ -1133,6 +1133,136 @@ pid_t ipcx_slot_holder(ipcx_slots *t, unsigned i, bool *dead);
 int ipcx_slots_close(ipcx_slots *t);
 
 /* ------------------------------------------------------------------------ */
+/* Publish/subscribe                                                          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * One message to every interested process.  Each message carries a topic
+ * (a string of at most IPCX_TOPIC_MAX bytes); a subscriber keeps the topics
+ * that start with one of its prefixes ("" or none: all).  docs/pubsub.md
+ * explains the policies and what each family gives.  URLs:
+ *
+ *   shm:/NAME, sysvshm:KEY   a broadcast ring in shared memory, no daemon:
+ *       publishers write into it, every subscriber reads every message
+ *       from its own cursor and keeps the topics it wants.  Whoever comes
+ *       first creates the ring (capacity=, max=, policy=, mode= count only
+ *       then); the last one out removes it.  history=N: a subscriber starts
+ *       with up to N of the latest messages still in the ring.
+ *   unix:/PATH, unix:@NAME, unixpacket:..., tcp://HOST:PORT   the publisher
+ *       listens (one publisher per URL at a time) and keeps a bounded queue
+ *       per subscriber (queue=N messages, default 1024), sending each only
+ *       the topics it asked for; subscribers dial it, and dial again when a
+ *       publisher comes back.  linger=MS: how long ipcx_pub_close() goes on
+ *       delivering what is queued (default 2000).
+ *
+ * policy=block|drop (default block), fixed by whoever creates the ring, or
+ * by the publisher on sockets: block makes a publisher wait (up to its
+ * timeout) for the slowest live subscriber; drop never waits: a subscriber
+ * that falls behind loses the oldest messages, and counts them exactly.  A
+ * subscriber killed with SIGKILL never holds a publisher back for long.
+ */
+typedef struct ipcx_pub ipcx_pub;
+typedef struct ipcx_sub ipcx_sub;
+
+#define IPCX_TOPIC_MAX 255
+
+/* Counters of a publisher or a subscriber. */
+struct ipcx_pubsub_stats {
+	uint64_t published;   /* publisher: messages it published; subscriber: messages
+	                         published for it since it subscribed (= received +
+	                         filtered + lost + lag) */
+	uint64_t received;    /* subscriber: messages given to the caller */
+	uint64_t filtered;    /* subscriber: messages read and passed over (no prefix
+	                         matched; shared memory only) */
+	uint64_t lost;        /* subscriber: messages it will never see; publisher:
+	                         the sum over its subscribers */
+	uint64_t lag;         /* subscriber: messages published for it not yet read;
+	                         publisher: the largest over its subscribers */
+	uint64_t subscribers; /* live subscribers (of the ring, or of this publisher) */
+};
+
+/* A publisher on url.  flags: 0 (reserved). */
+int ipcx_pub_open(const char *url, unsigned flags, ipcx_pub **ret);
+
+/*
+ * Publish msg under topic.  Returns len, or -ETIMEDOUT / -EAGAIN (timeout 0)
+ * when policy=block and a subscriber has no room (then no subscriber got
+ * it), -EMSGSIZE (larger than max= less the topic), -EINVAL (topic too
+ * long).  With nobody subscribed it succeeds and reaches nobody (a ring
+ * keeps it as history).
+ */
+ssize_t ipcx_pub_send(ipcx_pub *p, const char *topic, const void *msg, size_t len,
+		      int timeout_ms);
+
+/*
+ * Wait until at least n subscribers are there (on sockets, connected and
+ * subscribed): 0, or -ETIMEDOUT.  The cure for the slow joiner: publish
+ * once the subscribers you expect can hear.
+ */
+int ipcx_pub_wait(ipcx_pub *p, size_t n, int timeout_ms);
+
+/*
+ * The live subscribers, as ipcx_subscribers() gives them (on sockets as
+ * the publisher sees them: received = sent to it, lag = queued for it, pid
+ * 0 where the socket does not tell).
+ */
+ssize_t ipcx_pub_subscribers(ipcx_pub *p, struct ipcx_subscriber *buf, size_t n);
+
+int ipcx_pub_stats(ipcx_pub *p, struct ipcx_pubsub_stats *ret);
+
+/* The address as a URL (with the port chosen for tcp://...:0): length, or -ENOSPC. */
+int ipcx_pub_addr(ipcx_pub *p, char *buf, size_t cap);
+
+/*
+ * Close.  On sockets, what is queued goes on being delivered for up to
+ * linger= ms; what is left then is lost.  NULL is a no-op.
+ */
+int ipcx_pub_close(ipcx_pub *p);
+
+/*
+ * A subscriber on url, keeping the topics that start with one of the n
+ * prefixes (n = 0, or a prefix "": every topic).  It hears what is
+ * published from now on (and with history=N on a ring, up to N earlier
+ * messages).  On sockets no publisher need be there yet: it dials when it
+ * can.  flags: 0 (reserved).
+ */
+int ipcx_sub_open(const char *url, const char *const *prefixes, size_t n, unsigned flags,
+		  ipcx_sub **ret);
+
+/*
+ * The next message: its payload copied into buf, its topic, NUL-terminated,
+ * into topic (cut to tcap - 1 bytes; NULL, 0 to skip it).  Returns the
+ * payload's length, or -ETIMEDOUT, -EAGAIN (timeout 0), -EMSGSIZE (cap too
+ * small: the message stays for the next call), -EBADMSG (a corrupt ring).
+ * Messages lost before it are counted, never returned.
+ */
+ssize_t ipcx_sub_recv(ipcx_sub *s, char *topic, size_t tcap, void *buf, size_t cap,
+		      int timeout_ms);
+
+/*
+ * Zero-copy: the next message in place (in the ring, or in the
+ * subscriber's buffer on sockets), valid until ipcx_sub_release().  Under
+ * policy=drop a publisher may overwrite a ring's message while it is held:
+ * ipcx_sub_release() then returns -ESTALE (what was read may be torn; it
+ * is counted lost, not received).
+ */
+ssize_t ipcx_sub_peek(ipcx_sub *s, int timeout_ms, const char **topic, const void **msg);
+int ipcx_sub_release(ipcx_sub *s);
+
+/*
+ * Readable (level-triggered) while a message may be waiting: ipcx_sub_recv()
+ * with timeout 0 then returns one, or -EAGAIN when what woke it was not for
+ * this subscriber (a topic it does not keep; on sockets a reconnection
+ * attempt falling due), and clears it.
+ */
+int ipcx_sub_fileno(ipcx_sub *s);
+
+int ipcx_sub_stats(ipcx_sub *s, struct ipcx_pubsub_stats *ret);
+
+/* Close (leaving the ring, or hanging up).  NULL is a no-op. */
+int ipcx_sub_close(ipcx_sub *s);
+
+/* ------------------------------------------------------------------------ */
 /* Object inspection (ls, rm, gc)                                            */
 /* ------------------------------------------------------------------------ */
 
