@@ -61,6 +61,14 @@ int cli_stop_take(int sfd);
 int cli_reraise(int sig, const sigset_t *old);
 int cli_announce(const char *addr, int fd);
 
+/*
+ * A message as text on one line (recv.c): \\, \n, \t, \r and \xHH for
+ * bytes that are not printable or valid UTF-8, so that a message with a
+ * newline or binary bytes never spills over lines or into the terminal's
+ * controls.  No newline is added.
+ */
+void cli_put_escaped(FILE *f, const void *msg, size_t n);
+
 /* Objects, for ls, info and gc (objfmt.c). */
 /* A JSON string: escaped, and valid UTF-8 whatever bytes s holds. */
 void cli_json_str(FILE *f, const char *s);
@@ -104,5 +112,7 @@ int cli_logd(int argc, char **argv);
 int cli_bridge(int argc, char **argv);
 int cli_pool(int argc, char **argv);
 int cli_slot(int argc, char **argv);
+int cli_pub(int argc, char **argv);
+int cli_sub(int argc, char **argv);
 
 #endif

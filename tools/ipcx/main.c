@@ -32,6 +32,8 @@ static const struct verb verbs[] = {
 	{ "gc", cli_gc, "remove the orphans ipcx programs left behind" },
 	{ "serve", cli_serve, "answer requests on a URL with a command (RPC, like inetd)" },
 	{ "call", cli_call, "call an RPC server once and print its reply" },
+	{ "pub", cli_pub, "publish messages under a topic (shm: ring or socket)" },
+	{ "sub", cli_sub, "subscribe to topics and print TOPIC<TAB>MESSAGE lines" },
 	{ "bench", cli_bench, "measure every mechanism: latency, throughput, peers" },
 	{ "advise", cli_advise, "which transport fits what you need, with figures from this machine" },
 };

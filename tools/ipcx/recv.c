@@ -144,12 +144,9 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 	return len;
 }
 
-/*
- * One message as one line: the escapes keep a message with a newline or
- * binary bytes from spilling over lines or into the terminal's controls.
- */
-static void print_escaped(FILE *f, const unsigned char *p, size_t n)
+void cli_put_escaped(FILE *f, const void *msg, size_t n)
 {
+	const unsigned char *p = msg;
 	for (size_t i = 0; i < n;) {
 		unsigned char c = p[i];
 		size_t u;
@@ -171,7 +168,6 @@ static void print_escaped(FILE *f, const unsigned char *p, size_t n)
 			fprintf(f, "\\x%02x", c);
 		i++;
 	}
-	putc('\n', f);
 }
 
 /* Print one message; false if standard output failed (a closed pipe ...). */
@@ -179,8 +175,10 @@ static bool emit(const struct recv_args *a, const void *msg, size_t n)
 {
 	if (a->raw)
 		fwrite(msg, 1, n, stdout);
-	else
-		print_escaped(stdout, msg, n);
+	else {
+		cli_put_escaped(stdout, msg, n);
+		putc('\n', stdout);
+	}
 	/* Flush each message: a reader of the pipe sees it as it arrives. */
 	return fflush(stdout) == 0 && !ferror(stdout);
 }
