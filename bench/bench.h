@@ -48,6 +48,7 @@ struct bh_params {
 	 * exist: one newline, then it is closed and set to -1.
 	 */
 	int *ready_fd;
+	int subs;           /* fan-out cases: subscriber processes (bench/fanout.c) */
 };
 
 #define BH_NOTE 160
@@ -164,6 +165,9 @@ int bh_ctl_recv_str(struct bh_ctx *c, char *buf, size_t cap);
 /* A one-byte handshake: wait until the other side has reached this point. */
 int bh_ctl_sync(struct bh_ctx *c);
 
+/* Say on p->ready_fd, once, that a case's objects exist (no-op without one). */
+void bh_signal_ready(const struct bh_params *p);
+
 /* Pick the two cores to pin to (the first two allowed), or -1, -1. */
 void bh_pick_cpus(int cpu[2]);
 /* Pin the calling process to core cpu (ignored if cpu < 0). */
@@ -253,6 +257,49 @@ extern const struct bh_ops *const bh_ipcx_rpc_ops[];
 extern const struct bh_ops *const bh_pattern_ops[];
 /* False when the library does not know the row's scheme (not built yet). */
 bool bh_ipcx_available(const struct bh_ops *ops, const struct bh_params *p);
+
+/* ---- fan-out: one publisher, several subscribers (bench/fanout.c) ------------ */
+
+#define BH_FAN_MAX 8
+
+/* One process of a fan-out case: the publisher (id -1) or subscriber id. */
+struct bh_fan {
+	const struct bh_params *p;
+	int id;
+	void *priv;
+	const void *arg;
+	struct bh_result *res; /* where a backend may note why it failed */
+	char addr[256];        /* what the publisher's pub_open tells the subscribers */
+};
+
+/*
+ * A publish/subscribe implementation.  pub_open makes the publisher and
+ * may write an address for the subscribers in f->addr; pub_wait (or NULL)
+ * waits, bounded, until n subscribers are connected where the library can
+ * tell; sub_recv returns 0 with one message of len bytes, -ETIMEDOUT after
+ * timeout_ms, or another -errno.  close undoes either side.
+ */
+struct bh_fan_ops {
+	const char *transport, *impl;
+	int (*pub_open)(struct bh_fan *f);
+	int (*pub_wait)(struct bh_fan *f, int n);
+	int (*pub_send)(struct bh_fan *f, const void *buf, size_t len);
+	int (*sub_open)(struct bh_fan *f);
+	int (*sub_recv)(struct bh_fan *f, void *buf, size_t len, int timeout_ms);
+	void (*close)(struct bh_fan *f);
+	const void *arg;
+};
+
+/*
+ * Run one fan-out case (p->subs subscribers; p->kind BH_LAT: paced,
+ * publish-to-receive latency; BH_THR: messages per second received by a
+ * subscriber, the mean, lost in r->lost).  Fills r; 0, or a negative errno.
+ */
+int bh_fan_run(const struct bh_fan_ops *ops, const struct bh_params *p,
+	       volatile sig_atomic_t *stop, struct bh_result *r);
+
+/* ipcx's publish/subscribe (bench/ipcx_fan.c): pubsub-shm, pubsub-unix. */
+extern const struct bh_fan_ops *const bh_ipcx_fan_ops[];
 
 /* Remove every object a case with these parameters may have left. */
 void bh_sweep(const struct bh_params *p);

@@ -40,6 +40,7 @@ static const char *const transport_order[] = {
 	"pipe", "socketpair", "fifo", "unix", "unixpacket", "unixgram", "tcp", "udp", "nats",
 	"mq", "sysvmq", "shm", "sysvshm", "mmap", "file",
 	"rpc-shm", "rpc-sysvshm", "rpc-unix", "rpc-unixpacket", "rpc-tcp",
+	"pubsub-shm", "pubsub-shm-drop", "pubsub-unix",
 	"sem", "sysvsem", "mutex", "flock", "eventfd", "signal", "log", "pool", "slot", NULL,
 };
 
@@ -47,21 +48,28 @@ static const char *const transport_order[] = {
 struct peer {
 	const char *prog, *impl, *transport, *mode, *arg;
 	bool prim;
+	int subs; /* fan-out rows: subscribers */
 };
 static const struct peer peers[] = {
-	{ "ipcx-bench-zmq", "zmq", "unix", "ipc", "ipc", false },
-	{ "ipcx-bench-zmq", "zmq", "tcp", "tcp", "tcp", false },
-	{ "ipcx-bench-nng", "nng", "unix", "ipc", "ipc", false },
-	{ "ipcx-bench-nng", "nng", "tcp", "tcp", "tcp", false },
-	{ "ipcx-bench-iox", "iceoryx", "shm", "waitset", "shm", false },
-	{ "ipcx-bench-zmq", "zmq", "rpc-unix", "req/rep", "reqrep-ipc", false },
-	{ "ipcx-bench-zmq", "zmq", "rpc-unix", "dealer", "dealer-ipc", false },
-	{ "ipcx-bench-zmq", "zmq", "rpc-tcp", "req/rep", "reqrep-tcp", false },
-	{ "ipcx-bench-zmq", "zmq", "rpc-tcp", "dealer", "dealer-tcp", false },
-	{ "ipcx-bench-nng", "nng", "rpc-unix", "req/rep", "reqrep-ipc", false },
-	{ "ipcx-bench-nng", "nng", "rpc-tcp", "req/rep", "reqrep-tcp", false },
-	{ "ipcx-bench-spdlog", "spdlog", "log", "1 writer", "1", true },
-	{ "ipcx-bench-spdlog", "spdlog", "log", "2 writers", "2", true },
+	{ "ipcx-bench-zmq", "zmq", "unix", "ipc", "ipc", false, 0 },
+	{ "ipcx-bench-zmq", "zmq", "tcp", "tcp", "tcp", false, 0 },
+	{ "ipcx-bench-nng", "nng", "unix", "ipc", "ipc", false, 0 },
+	{ "ipcx-bench-nng", "nng", "tcp", "tcp", "tcp", false, 0 },
+	{ "ipcx-bench-iox", "iceoryx", "shm", "waitset", "shm", false, 0 },
+	{ "ipcx-bench-zmq", "zmq", "rpc-unix", "req/rep", "reqrep-ipc", false, 0 },
+	{ "ipcx-bench-zmq", "zmq", "rpc-unix", "dealer", "dealer-ipc", false, 0 },
+	{ "ipcx-bench-zmq", "zmq", "rpc-tcp", "req/rep", "reqrep-tcp", false, 0 },
+	{ "ipcx-bench-zmq", "zmq", "rpc-tcp", "dealer", "dealer-tcp", false, 0 },
+	{ "ipcx-bench-nng", "nng", "rpc-unix", "req/rep", "reqrep-ipc", false, 0 },
+	{ "ipcx-bench-nng", "nng", "rpc-tcp", "req/rep", "reqrep-tcp", false, 0 },
+	{ "ipcx-bench-spdlog", "spdlog", "log", "1 writer", "1", true, 0 },
+	{ "ipcx-bench-spdlog", "spdlog", "log", "2 writers", "2", true, 0 },
+	{ "ipcx-bench-zmq", "zmq", "pubsub-unix", "1 sub", "pubsub-ipc", false, 1 },
+	{ "ipcx-bench-zmq", "zmq", "pubsub-unix", "4 subs", "pubsub-ipc", false, 4 },
+	{ "ipcx-bench-nng", "nng", "pubsub-unix", "1 sub", "pubsub-ipc", false, 1 },
+	{ "ipcx-bench-nng", "nng", "pubsub-unix", "4 subs", "pubsub-ipc", false, 4 },
+	{ "ipcx-bench-iox", "iceoryx", "pubsub-shm", "1 sub", "pubsub-shm", false, 1 },
+	{ "ipcx-bench-iox", "iceoryx", "pubsub-shm", "4 subs", "pubsub-shm", false, 4 },
 };
 #define NPEERS (sizeof(peers) / sizeof(peers[0]))
 
@@ -171,19 +179,28 @@ static size_t build_mechs(const struct bh_params *probe, const char *only, struc
 				bool prim = sets[s] == bh_prim_ops || sets[s] == bh_ipcx_prim_ops ||
 					    sets[s] == bh_log_ops || sets[s] == bh_pattern_ops;
 				struct mech m = { (*o)->transport, (*o)->impl, (*o)->mode, *o, NULL,
-						  NULL, prim };
+						  NULL, prim, NULL, 0 };
 				if (!matches(only, &m))
 					continue;
 				if (s == 1 && !bh_ipcx_available(*o, probe))
 					continue; /* the library has no such transport yet */
 				add_mech(&list, &n, m);
 			}
+		/* ipcx's fan-out rows: one publisher and 1 or 4 subscribers. */
+		for (const struct bh_fan_ops *const *o = bh_ipcx_fan_ops; *o; o++)
+			for (int k = 0; k < 2 && !strcmp((*o)->transport, *t); k++) {
+				struct mech m = { (*o)->transport, (*o)->impl, k ? "4 subs" : "1 sub",
+						  NULL, NULL, NULL, false, *o, k ? 4 : 1 };
+				if (matches(only, &m))
+					add_mech(&list, &n, m);
+			}
 		for (size_t i = 0; i < NPEERS; i++) {
 			char path[PATH_MAX];
 			if (strcmp(peers[i].transport, *t) || !peer_path(peers[i].prog, path, sizeof(path)))
 				continue;
 			struct mech m = { peers[i].transport, peers[i].impl, peers[i].mode, NULL,
-					  path, peers[i].arg, peers[i].prim };
+					  path, peers[i].arg, peers[i].prim, NULL,
+					  peers[i].subs };
 			if (!matches(only, &m) || !(m.exe = strdup(path)))
 				continue;
 			if (add_mech(&list, &n, m))
@@ -239,8 +256,9 @@ static void run_peer(const struct mech *m, const struct bh_params *p, struct bh_
 		bh_note(r, BH_ERROR, "pipe: %s", strerror(errno));
 		return;
 	}
-	char size[32], count[32], warm[32], cpus[32], tmo[32], seq[32];
+	char size[32], count[32], warm[32], cpus[32], tmo[32], seq[32], subs[16];
 	snprintf(seq, sizeof(seq), "%u", p->seq);
+	snprintf(subs, sizeof(subs), "%d", p->subs);
 	snprintf(size, sizeof(size), "%zu", p->size);
 	snprintf(count, sizeof(count), "%llu", (unsigned long long)p->count);
 	snprintf(warm, sizeof(warm), "%llu", (unsigned long long)p->warmup);
@@ -261,7 +279,8 @@ static void run_peer(const struct mech *m, const struct bh_params *p, struct bh_
 		      p->kind == BH_LAT ? "lat" : p->kind == BH_OPS ? "ops" : "thr", "--size", size,
 		      "--count", count,
 		      "--warmup", warm, "--cpus", cpus, "--dir", p->dir, "--prefix", p->prefix,
-		      "--timeout", tmo, "--seq", seq, (char *)NULL);
+		      "--timeout", tmo, "--seq", seq, p->subs ? "--subs" : (char *)NULL, subs,
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(out[1]);
@@ -589,7 +608,10 @@ static void run_case(const struct mech *m, struct bh_params *p, struct run *run)
 	p->seq = ++seq;
 	struct outcome o = { m, p->kind, p->size, p->count, 0, { 0 } };
 	uint64_t t0 = bh_now();
-	if (m->ops)
+	p->subs = m->subs;
+	if (m->fan)
+		bh_fan_run(m->fan, p, &stop, &o.r);
+	else if (m->ops)
 		bh_run(m->ops, p, &stop, &o.r);
 	else
 		run_peer(m, p, &o.r);
@@ -685,12 +707,22 @@ static int make_place(struct bh_params *p)
 	return 0;
 }
 
+/*
+ * The sizes a mechanism runs at: fan-out rows, unless --sizes says, at 64 B
+ * and 64 KiB only (of the run's sizes; each case is 1 + N processes).
+ */
+static bool runs_at(const struct opts *o, const struct mech *m, size_t size)
+{
+	return !m->subs || o->have_sizes || size == 64 || size == 65536;
+}
+
 static void run_all(const struct opts *o, struct mech *ms, size_t nm, struct bh_params *base,
 		    struct run *run)
 {
 	size_t total = 0, done = 0;
 	for (size_t i = 0; i < nm; i++)
-		total += ms[i].prim ? 1 : (size_t)run->nsizes * 2;
+		for (int s = 0; s < (ms[i].prim ? 1 : run->nsizes); s++)
+			total += ms[i].prim ? 1 : runs_at(o, &ms[i], run->sizes[s]) ? 2 : 0;
 	bool roudi_tried = false, nats_tried = false;
 	for (size_t i = 0; i < nm && !stop; i++) {
 		const struct mech *m = &ms[i];
@@ -730,7 +762,7 @@ static void run_all(const struct opts *o, struct mech *ms, size_t nm, struct bh_
 			continue;
 		}
 		for (int s = 0; s < run->nsizes && !stop; s++) {
-			for (int k = 0; k < 2 && !stop; k++) {
+			for (int k = 0; k < 2 && !stop && runs_at(o, m, run->sizes[s]); k++) {
 				struct bh_params p = *base;
 				p.kind = k ? BH_THR : BH_LAT;
 				p.size = run->sizes[s];

@@ -23,6 +23,8 @@ struct mech {
 	const char *exe;          /* a peer program (full path) with */
 	const char *exe_arg;      /* its transport argument ("ipc", "tcp") */
 	bool prim;                /* a primitive: measured at size 0 only */
+	const struct bh_fan_ops *fan; /* ipcx's fan-out rows: run here, or by the peer */
+	int subs;                 /* fan-out: subscriber processes (0: not fan-out) */
 };
 
 /* One measured case. */

@@ -525,7 +525,7 @@ static pid_t fork_side(const struct bh_ops *ops, const struct bh_params *p, int 
 }
 
 /* Both sides of a case are open: say so on the ready descriptor, once. */
-static void signal_ready(const struct bh_params *p)
+void bh_signal_ready(const struct bh_params *p)
 {
 	if (!p->ready_fd || *p->ready_fd < 0)
 		return;
@@ -549,7 +549,7 @@ static int read_record(int resfd, int wait_ms, const struct bh_params *p, struct
 	if (k == 0)
 		return -EPIPE; /* both sides gone */
 	if (k == (ssize_t)sizeof(rec) && rec.side == SIDES_OPEN)
-		signal_ready(p);
+		bh_signal_ready(p);
 	if (k != (ssize_t)sizeof(rec) || rec.side < 0 || rec.side > 1)
 		return 0;
 	got[rec.side] = rec.r;

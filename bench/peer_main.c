@@ -4,7 +4,10 @@
  *
  *   ipcx-bench-LIB --transport T --kind lat|thr|ops --size N --count N
  *                  --warmup N --cpus A,B --dir DIR --prefix P --timeout MS --seq N
+ *                  [--subs N]
  *
+ * With --subs N the case is a fan-out case (bench/fanout.c): one publisher
+ * and N subscribers of the transport's fan-out backend.
  * and reads back one line, "result ..." (bh_result_print).  SIGINT and
  * SIGTERM stop the case; the harness kills both sides and this program
  * removes what they may have left in DIR before it exits.
@@ -68,11 +71,14 @@ int main(int argc, char **argv)
 			p.timeout_ms = atoi(v);
 		else if (!strcmp(k, "--seq"))
 			p.seq = (unsigned)strtoul(v, NULL, 10);
+		else if (!strcmp(k, "--subs"))
+			p.subs = atoi(v);
 		else
 			return usage();
 	}
-	const struct bh_ops *ops = transport ? peer_ops(transport) : NULL;
-	if (!ops || !p.dir[0] || !p.prefix[0] || !p.count)
+	const struct bh_ops *ops = transport && !p.subs ? peer_ops(transport) : NULL;
+	const struct bh_fan_ops *fan = transport && p.subs ? peer_fan_ops(transport) : NULL;
+	if ((!ops && !fan) || !p.dir[0] || !p.prefix[0] || !p.count)
 		return usage();
 	/* The result line goes to the real stdout; a library that logs to stdout
 	 * (iceoryx does) writes to /dev/null instead. */
@@ -91,7 +97,10 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	struct bh_result r;
-	bh_run(ops, &p, &stop, &r);
+	if (fan)
+		bh_fan_run(fan, &p, &stop, &r);
+	else
+		bh_run(ops, &p, &stop, &r);
 	if (r.status != BH_OK || stop)
 		bh_sweep(&p);
 	bh_result_print(&r, res);

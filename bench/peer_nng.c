@@ -9,14 +9,18 @@
 #include "peer.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/transport/tcp/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct nkind {
 	const char *transport; /* "ipc" or "tcp" */
@@ -169,6 +173,123 @@ static const struct bh_ops n_rpc_ipc = { "rpc-unix", "nng", "req/rep", .open = n
 static const struct bh_ops n_rpc_tcp = { "rpc-tcp", "nng", "req/rep", .open = n_open,
 	.send = n_send, .recv = n_recv, .close = n_close, .thr = bh_rpc_pipeline,
 	.arg = &k_rpc_tcp };
+
+/* ---- fan-out: pub0 and sub0 over ipc ------------------------------------------------ */
+
+/*
+ * pub0 never waits: a subscriber whose queue is full loses the message,
+ * uncounted by nng.  The queues are set to nng's largest (8192 messages on
+ * each side) so that it loses as little as it can; what is lost anyway
+ * shows in the row's "lost".  The publisher knows its subscribers as pipes.
+ */
+#define NNG_FAN_BUF 8192
+
+struct nfan {
+	nng_socket sock;
+	bool open;
+	_Atomic int pipes;
+};
+
+static void nf_pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p, (void)ev;
+	atomic_fetch_add(&((struct nfan *)arg)->pipes, 1);
+}
+
+static int nf_fail(struct bh_fan *f, const char *what, int rv)
+{
+	bh_note(f->res, BH_ERROR, "%s: %s", what, nng_strerror(rv));
+	return -EIO;
+}
+
+static int nf_pub_open(struct bh_fan *f)
+{
+	struct nfan *n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	f->priv = n;
+	int rv = nng_pub0_open(&n->sock);
+	if (rv)
+		return nf_fail(f, "pub0", rv);
+	n->open = true;
+	nng_socket_set_int(n->sock, NNG_OPT_SENDBUF, NNG_FAN_BUF);
+	nng_pipe_notify(n->sock, NNG_PIPE_EV_ADD_POST, nf_pipe_added, n);
+	char path[200];
+	bh_path(f->p, "nfan", path, sizeof(path));
+	snprintf(f->addr, sizeof(f->addr), "ipc://%s", path);
+	rv = nng_listen(n->sock, f->addr, NULL, 0);
+	return rv ? nf_fail(f, "listen", rv) : 0;
+}
+
+static int nf_pub_wait(struct bh_fan *f, int want)
+{
+	struct nfan *n = f->priv;
+	uint64_t deadline = bh_now() + (uint64_t)f->p->timeout_ms * 1000000u;
+	while (atomic_load(&n->pipes) < want) {
+		if (bh_now() > deadline)
+			return -ETIMEDOUT;
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	}
+	return 0;
+}
+
+static int nf_pub_send(struct bh_fan *f, const void *buf, size_t len)
+{
+	struct nfan *n = f->priv;
+	int rv = nng_send(n->sock, (void *)buf, len, 0);
+	return rv ? nf_fail(f, "send", rv) : 0;
+}
+
+static int nf_sub_open(struct bh_fan *f)
+{
+	struct nfan *n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	f->priv = n;
+	int rv = nng_sub0_open(&n->sock);
+	if (rv)
+		return nf_fail(f, "sub0", rv);
+	n->open = true;
+	nng_socket_set_int(n->sock, NNG_OPT_RECVBUF, NNG_FAN_BUF);
+	nng_socket_set_ms(n->sock, NNG_OPT_RECVTIMEO, 100);
+	if ((rv = nng_socket_set(n->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0)))
+		return nf_fail(f, "subscribe", rv);
+	rv = nng_dial(n->sock, f->addr, NULL, 0);
+	return rv ? nf_fail(f, "dial", rv) : 0;
+}
+
+static int nf_sub_recv(struct bh_fan *f, void *buf, size_t len, int timeout_ms)
+{
+	struct nfan *n = f->priv;
+	(void)timeout_ms; /* NNG_OPT_RECVTIMEO, set once */
+	size_t got = len;
+	int rv = nng_recv(n->sock, buf, &got, 0);
+	if (rv == NNG_ETIMEDOUT)
+		return -ETIMEDOUT;
+	if (rv)
+		return nf_fail(f, "recv", rv);
+	return got == len ? 0 : -EBADMSG;
+}
+
+static void nf_close(struct bh_fan *f)
+{
+	struct nfan *n = f->priv;
+	if (!n)
+		return;
+	if (n->open)
+		nng_close(n->sock);
+	free(n);
+	f->priv = NULL;
+}
+
+static const struct bh_fan_ops nf_ipc = { "pubsub-unix", "nng", .pub_open = nf_pub_open,
+	.pub_wait = nf_pub_wait, .pub_send = nf_pub_send, .sub_open = nf_sub_open,
+	.sub_recv = nf_sub_recv, .close = nf_close };
+
+const struct bh_fan_ops *peer_fan_ops(const char *transport)
+{
+	return !strcmp(transport, "pubsub-ipc") ? &nf_ipc : NULL;
+}
 
 const struct bh_ops *peer_ops(const char *transport)
 {

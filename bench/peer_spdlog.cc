@@ -108,6 +108,12 @@ extern "C" const struct bh_ops *peer_ops(const char *transport)
 	return nullptr;
 }
 
+/* spdlog has no fan-out rows. */
+extern "C" const struct bh_fan_ops *peer_fan_ops(const char *)
+{
+	return nullptr;
+}
+
 extern "C" const char *peer_version(void)
 {
 	static char v[32];

@@ -161,6 +161,117 @@ static const struct bh_ops z_dealer_tcp = { "rpc-tcp", "zmq", "dealer", .open = 
 	.send = z_send, .recv = z_recv, .close = z_close, .thr = bh_rpc_pipeline,
 	.arg = &k_dealer_tcp };
 
+/* ---- fan-out: XPUB and SUB over ipc -------------------------------------------------- */
+
+/*
+ * The publisher is an XPUB (a PUB that hears subscriptions, so it can wait
+ * for its subscribers: ZeroMQ's own cure for the slow joiner).  High-water
+ * marks 0 (no limit) on both sides: ZeroMQ then never drops, as no other
+ * row does; with the default (1000) PUB would drop silently.
+ */
+struct zfan {
+	void *ctx, *sock;
+};
+
+static int zf_open(struct bh_fan *f, int type)
+{
+	struct zfan *z = calloc(1, sizeof(*z));
+	if (!z)
+		return -ENOMEM;
+	f->priv = z;
+	z->ctx = zmq_ctx_new();
+	z->sock = z->ctx ? zmq_socket(z->ctx, type) : NULL;
+	if (!z->sock)
+		return zerr();
+	int zero = 0, slice = 100;
+	zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(z->sock, type == ZMQ_XPUB ? ZMQ_SNDHWM : ZMQ_RCVHWM, &zero, sizeof(zero));
+	int one = 1; /* every subscription up, not only the first of each topic */
+	if (type == ZMQ_XPUB)
+		zmq_setsockopt(z->sock, ZMQ_XPUB_VERBOSE, &one, sizeof(one));
+	if (type == ZMQ_SUB)
+		zmq_setsockopt(z->sock, ZMQ_RCVTIMEO, &slice, sizeof(slice));
+	return 0;
+}
+
+static int zf_pub_open(struct bh_fan *f)
+{
+	int r = zf_open(f, ZMQ_XPUB);
+	if (r < 0)
+		return r;
+	struct zfan *z = f->priv;
+	char path[200];
+	bh_path(f->p, "zfan", path, sizeof(path));
+	snprintf(f->addr, sizeof(f->addr), "ipc://%s", path);
+	return zmq_bind(z->sock, f->addr) < 0 ? zerr() : 0;
+}
+
+/* Each subscriber's subscription arrives as a message: count n of them. */
+static int zf_pub_wait(struct bh_fan *f, int n)
+{
+	struct zfan *z = f->priv;
+	int slice = 100;
+	zmq_setsockopt(z->sock, ZMQ_RCVTIMEO, &slice, sizeof(slice));
+	uint64_t deadline = bh_now() + (uint64_t)f->p->timeout_ms * 1000000u;
+	char buf[64];
+	for (int got = 0; got < n;) {
+		int k = zmq_recv(z->sock, buf, sizeof(buf), 0);
+		if (k > 0 && buf[0] == 1)
+			got++;
+		if (bh_now() > deadline)
+			return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+static int zf_pub_send(struct bh_fan *f, const void *buf, size_t len)
+{
+	return z_send1(((struct zfan *)f->priv)->sock, buf, len, 0);
+}
+
+static int zf_sub_open(struct bh_fan *f)
+{
+	int r = zf_open(f, ZMQ_SUB);
+	if (r < 0)
+		return r;
+	struct zfan *z = f->priv;
+	if (zmq_setsockopt(z->sock, ZMQ_SUBSCRIBE, "", 0) < 0)
+		return zerr();
+	return zmq_connect(z->sock, f->addr) < 0 ? zerr() : 0;
+}
+
+static int zf_sub_recv(struct bh_fan *f, void *buf, size_t len, int timeout_ms)
+{
+	struct zfan *z = f->priv;
+	(void)timeout_ms; /* ZMQ_RCVTIMEO, set once */
+	int n = zmq_recv(z->sock, buf, len, 0);
+	if (n < 0)
+		return zmq_errno() == EAGAIN || zmq_errno() == EINTR ? -ETIMEDOUT : zerr();
+	return n == (int)len ? 0 : -EBADMSG;
+}
+
+static void zf_close(struct bh_fan *f)
+{
+	struct zfan *z = f->priv;
+	if (!z)
+		return;
+	if (z->sock)
+		zmq_close(z->sock);
+	if (z->ctx)
+		zmq_ctx_term(z->ctx);
+	free(z);
+	f->priv = NULL;
+}
+
+static const struct bh_fan_ops zf_ipc = { "pubsub-unix", "zmq", .pub_open = zf_pub_open,
+	.pub_wait = zf_pub_wait, .pub_send = zf_pub_send, .sub_open = zf_sub_open,
+	.sub_recv = zf_sub_recv, .close = zf_close };
+
+const struct bh_fan_ops *peer_fan_ops(const char *transport)
+{
+	return !strcmp(transport, "pubsub-ipc") ? &zf_ipc : NULL;
+}
+
 const struct bh_ops *peer_ops(const char *transport)
 {
 	static const struct {

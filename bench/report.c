@@ -47,6 +47,9 @@ static const struct facts facts[] = {
 	{ "log", "host", "file" },
 	{ "pool", "related", "process" },
 	{ "slot", "host", "kernel" },
+	{ "pubsub-shm", "host", "kernel" },
+	{ "pubsub-shm-drop", "host", "kernel" },
+	{ "pubsub-unix", "host", "process" },
 };
 
 static const struct facts *facts_of(const char *t)
@@ -216,6 +219,49 @@ static void report_rpc_targets(const struct run *run, size_t size, FILE *f)
 		target_line(f, what, rt->r.msgs_per_s, zd->r.msgs_per_s, false, 1);
 }
 
+/*
+ * The publish/subscribe targets of issue 11, as ratios of rows of this run
+ * at the smallest size: over shm, 4 subscribers, each receives at least 10 x
+ * ZeroMQ PUB/SUB's rate (ipc, 4 subscribers) and more than iceoryx's; the
+ * publish-to-receive median with one subscriber is at most 2 x ipcx's shm:
+ * one-way latency (half its round trip): so at most its round trip.  And
+ * under policy=drop the publisher's cost per message does not grow with the
+ * subscribers: its CPU time per message (the row's note) with 4 subscribers
+ * over that with 1, at most 1.25 (room for the run's noise, not a cost).
+ */
+static double pub_cost(const struct outcome *o)
+{
+	double v = 0;
+	return o && o->r.status == BH_OK && sscanf(o->r.note, "publisher %lf ns CPU", &v) == 1 ? v : 0;
+}
+
+static void report_pubsub_targets(const struct run *run, size_t size, FILE *f)
+{
+	const struct outcome *d1 = find_named(run, "pubsub-shm-drop", "ipcx", "1 sub", BH_THR, size);
+	const struct outcome *d4 = find_named(run, "pubsub-shm-drop", "ipcx", "4 subs", BH_THR, size);
+	const struct outcome *s4 = find_named(run, "pubsub-shm", "ipcx", "4 subs", BH_THR, size);
+	const struct outcome *z4 = find_named(run, "pubsub-unix", "zmq", "4 subs", BH_THR, size);
+	const struct outcome *i4 = find_named(run, "pubsub-shm", "iceoryx", "4 subs", BH_THR, size);
+	const struct outcome *l1 = find_named(run, "pubsub-shm", "ipcx", "1 sub", BH_LAT, size);
+	const struct outcome *cs = find_named(run, "shm", "ipcx", NULL, BH_LAT, size);
+	if (!s4 && !l1 && !d4)
+		return;
+	char sz[32];
+	fprintf(f, "\npublish/subscribe targets (issue 11), at %s, this run:\n",
+		fmt_size(size, sz, sizeof(sz)));
+	if (s4 && z4)
+		target_line(f, "pubsub-shm 4 subs msg/s per sub / zmq PUB/SUB ipc's", s4->r.msgs_per_s,
+			    z4->r.msgs_per_s, false, 10);
+	if (s4 && i4)
+		target_line(f, "pubsub-shm 4 subs msg/s per sub / iceoryx's", s4->r.msgs_per_s,
+			    i4->r.msgs_per_s, false, 1);
+	if (l1 && cs)
+		target_line(f, "pubsub-shm publish-to-receive p50 / shm one way (RTT/2)",
+			    (double)l1->r.p50, (double)cs->r.p50 / 2, true, 2);
+	target_line(f, "pubsub-shm-drop publisher CPU/msg, 4 subs / 1 sub", pub_cost(d4),
+		    pub_cost(d1), true, 1.25);
+}
+
 static void table_row(const struct run *run, const struct mech *m, size_t small, size_t big,
 		      FILE *f)
 {
@@ -278,6 +324,9 @@ void report_table(const struct run *run, FILE *f)
 		   "per second with %d in flight from one client\n", BH_INFLIGHT);
 	fprintf(f, "log: RTT columns = one log call of a 64 B message, msg/s = records per second "
 		   "end to end into a file\n\n");
+	fprintf(f, "pubsub-*: one publisher, N subscriber processes (the publisher on one CPU, "
+		   "the subscribers sharing the other); RTT columns = publish-to-receive latency, "
+		   "one message at a time; msg/s, B/s = received by each subscriber (mean)\n\n");
 	char h1[64], h2[64], h3[64];
 	snprintf(h1, sizeof(h1), "RTT p50");
 	snprintf(h2, sizeof(h2), "msg/s@%s", s1);
@@ -293,6 +342,7 @@ void report_table(const struct run *run, FILE *f)
 		table_row(run, ms[i], small, big, f);
 	}
 	report_rpc_targets(run, small, f);
+	report_pubsub_targets(run, small, f);
 	if (run->env.peers[0])
 		fprintf(f, "\npeers: %s\n", run->env.peers);
 }
@@ -378,6 +428,10 @@ static void json_result(const struct run *run, const struct mech *m, size_t size
 			   ", \"lost\": %llu",
 			thr->r.msgs_per_s, thr->r.bytes_per_s, (unsigned long long)thr->count,
 			(unsigned long long)thr->r.lost);
+	if (thr && thr->r.note[0]) { /* fan-out rows: the publisher's rate, the slowest subscriber */
+		fprintf(f, ", \"note\": ");
+		json_str(f, thr->r.note);
+	}
 	/* Wall time of the cases, set-up included: where a run's minutes go. */
 	fprintf(f, ", \"wall_ms\": %.1f",
 		(double)((lat ? lat->wall_ns : 0) + (thr ? thr->wall_ns : 0) +

@@ -22,8 +22,14 @@ var FAMILIES = [
 	{ id: 'shm', name: 'Shared memory', transports: ['shm', 'sysvshm', 'mmap'] },
 	{ id: 'prims', name: 'Primitives', transports: ['sem', 'sysvsem', 'mutex', 'flock', 'eventfd', 'signal'] },
 	{ id: 'rpc', name: 'Request/reply (msg/s: calls per second with 64 in flight)',
-	  transports: ['rpc-shm', 'rpc-sysvshm', 'rpc-unix', 'rpc-unixpacket', 'rpc-tcp'] }
+	  transports: ['rpc-shm', 'rpc-sysvshm', 'rpc-unix', 'rpc-unixpacket', 'rpc-tcp'] },
+	{ id: 'pubsub', name: 'Publish/subscribe (one publisher, 1 or 4 subscriber processes; ' +
+	  'latency: publish to receive, one message at a time; msg/s: received by each subscriber)',
+	  transports: ['pubsub-shm', 'pubsub-shm-drop', 'pubsub-unix'], lat: 'publish to receive, median',
+	  thr: 'messages/s per subscriber' }
 ];
+/* Fan-out rows: their latency is one way, not a round trip; no raw baseline. */
+function isPubsub(t) { return t.indexOf('pubsub-') === 0; }
 /* Anything else (the patterns as they land: rpc, pub/sub, pools, logging). */
 var OTHERS = { id: 'others', name: 'Patterns and others', transports: [] };
 
@@ -156,6 +162,8 @@ function sizeChart(parent, id, title, ms, get, fmt) {
 	});
 	pts.forEach(function (sr, i) {
 		var st = style(sr.m.impl), g = el('g', { class: 'series', 'data-name': key(sr.m) }, svg);
+		/* Fan-out: the same library with 4 subscribers draws long dashes. */
+		if (/^4 sub/.test(sr.m.mode)) st = { color: st.color, dash: '8,3' };
 		el('polyline', { fill: 'none', stroke: st.color, 'stroke-width': 2, 'stroke-dasharray': st.dash,
 			points: sr.p.map(function (q) { return X(q[0]).toFixed(1) + ',' + Y(q[1]).toFixed(1); }).join(' ') }, g);
 		sr.p.forEach(function (q) {
@@ -249,7 +257,7 @@ function peerRows(get, fmt, lower) {
 	var rows = [];
 	transports().forEach(function (t) {
 		var ms = mechsOf(t);
-		if (!ms.some(function (m) { return m.impl !== 'ipcx' && m.impl !== 'raw'; })) return;
+		if (isPubsub(t) || !ms.some(function (m) { return m.impl !== 'ipcx' && m.impl !== 'raw'; })) return;
 		var bars = [];
 		ms.forEach(function (m) {
 			var v = get(m, smallest);
@@ -366,8 +374,8 @@ function section(title, intro) {
 		ts.filter(function (t) { return !once(t); }).forEach(function (t) {
 			var cell = h('div', undefined, grid, 'cell');
 			h('h3', t, cell);
-			sizeChart(cell, 'lat-' + t, 'round trip, median', mechsOf(t), rtt, fmtNs);
-			sizeChart(cell, 'thr-' + t, 'one-way messages/s', mechsOf(t), rate, fmtRate);
+			sizeChart(cell, 'lat-' + t, fam.lat || 'round trip, median', mechsOf(t), rtt, fmtNs);
+			sizeChart(cell, 'thr-' + t, fam.thr || 'one-way messages/s', mechsOf(t), rate, fmtRate);
 		});
 	});
 

@@ -36,7 +36,7 @@ for fd in x 9 0; do # not a number; not open; open only for reading
 done
 
 # ---- a short run: table, JSON, report -------------------------------------------
-"$bin" bench --quick --only pipe,unix,sem,mutex --sizes 64,1K \
+"$bin" bench --quick --only pipe,unix,sem,mutex,pubsub-shm --sizes 64,1K \
 	--json "$work/b.json" --report "$work/b.html" >"$work/table" 2>"$work/err" \
 	|| fail "bench failed: $(cat "$work/err")"
 grep -q "^pipe  *raw" "$work/table" || fail "no pipe row in the table: $(cat "$work/table")"
@@ -44,7 +44,7 @@ grep -q "^sem  *raw  *handoff" "$work/table" || fail "no semaphore row: $(cat "$
 grep -q "pinned\|not pinned" "$work/table" || fail "the table does not say how it pinned"
 
 python3 - "$work/b.json" <<'PY'
-import json, sys
+import json, re, sys
 d = json.load(open(sys.argv[1]))
 env, res = d["env"], d["results"]
 for k in ("cpu", "cores", "kernel", "pinned", "sizes"):
@@ -55,8 +55,9 @@ seen = set()
 for r in res:
     for k in ("transport", "impl", "mode", "size"):
         assert k in r, "result lacks %s: %r" % (k, r)
-    assert r["transport"] in ("pipe", "unix", "sem", "mutex"), r
-    assert r["impl"] in ("raw", "ipcx", "zmq", "nng"), r
+    # --only pubsub-shm takes pubsub-shm-drop too (a name and its "-" suffixes)
+    assert r["transport"] in ("pipe", "unix", "sem", "mutex", "pubsub-shm", "pubsub-shm-drop"), r
+    assert r["impl"] in ("raw", "ipcx", "zmq", "nng", "iceoryx"), r
     seen.add((r["transport"], r["impl"], r["mode"], r["size"]))
     if "rtt_ns" in r:
         q = r["rtt_ns"]
@@ -71,6 +72,17 @@ for size in (64, 1024):
     for t in ("pipe", "unix"):
         for impl in ("raw", "ipcx"):
             assert (t, impl, "blocking", size) in seen, (t, impl, size, sorted(seen))
+# Fan-out: one publisher and 1 or 4 subscribers, latency and rate per subscriber.
+for r in res:
+    if r["transport"] == "pubsub-shm" and r["impl"] == "ipcx":
+        assert "rtt_ns" in r and r.get("msgs_per_s", 0) > 0 and r.get("lost") == 0, r
+    # policy=drop: the publisher's own cost per message is in the note.
+    if r["transport"] == "pubsub-shm-drop":
+        assert re.match(r"publisher [0-9]+ ns CPU/msg, [0-9]+ msg/s; slowest subscriber", r.get("note", "")), r
+for size in (64, 1024):
+    for mode in ("1 sub", "4 subs"):
+        assert ("pubsub-shm", "ipcx", mode, size) in seen, (mode, size, sorted(seen))
+        assert ("pubsub-shm-drop", "ipcx", mode, size) in seen, (mode, size, sorted(seen))
 for impl in ("raw", "ipcx"):
     assert ("sem", impl, "handoff", 0) in seen, sorted(seen)
     assert ("mutex", impl, "contended", 0) in seen, sorted(seen)
@@ -87,7 +99,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 res = d["results"]
 msg = {r["transport"] for r in res if r["size"] > 0}
-peer = any(r["impl"] not in ("raw", "ipcx") for r in res)
+peer = any(r["impl"] not in ("raw", "ipcx") and not r["transport"].startswith("pubsub-") for r in res)
 prim = any(r["size"] == 0 for r in res)
 print(2 + 2 * peer + 2 * len(msg) + prim)' "$work/b.json")
 [ "$want" -ge 7 ] || fail "the run should call for at least seven charts, got $want"
@@ -108,7 +120,8 @@ assert got["errors"] == [], "script errors: %r" % got["errors"]
 assert got["empty"] == [], "charts without data: %r" % got["empty"]
 assert got["charts"] == int(sys.argv[2]), "drew %d charts, expected %s" % (got["charts"], sys.argv[2])
 assert dom.count('class="mark"') == got["marks"] > 0, "marks counted and drawn differ"
-for h in ("What ipcx costs over the raw system calls", "Streams and sockets", "Primitives", "All results"):
+for h in ("What ipcx costs over the raw system calls", "Streams and sockets", "Primitives",
+          "Publish/subscribe", "All results"):
     assert h in dom, "no section " + h
 assert re.search(r"<th[^>]*>RTT p50</th>", dom), "no sortable table"
 PY
