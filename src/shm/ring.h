@@ -109,6 +109,7 @@ struct ring_hdr {
 	/* Broadcast rings only (ring_bcast.h); zero in the others. */
 	_Alignas(RING_LINE) _Atomic uint64_t next_no; /* number of the next message claimed */
 	_Atomic uint32_t life; /* who may remove the name: see ring_bcast.c */
+	_Atomic uint32_t rx_armed; /* a subscriber sleeps and wants the next commit's wake */
 };
 
 _Static_assert(sizeof(struct ring_hdr) <= RING_HDR, "ring header too large");

@@ -108,6 +108,13 @@ SLOW int ipcx__ring_wait_step(struct ring *r, struct wait *w, int timeout_ms, bo
 	if (atomic_load(&r->h->attached_ever) > 1 && (ns < 0 || ns > 100000000))
 		ns = 100000000;
 	uint32_t v = atomic_load(fw);
+	/*
+	 * A broadcast ring's publisher wakes its sleepers once per sleep, not
+	 * at every message until they have run (ring_bcast.c, bc_notify_rx): ask
+	 * for it, after reading v, so that the wake it takes changes v.
+	 */
+	if (rx && (r->flags & RING_F_BCAST))
+		atomic_store(&r->h->rx_armed, 1);
 	/* Announce, then look again: a committer that missed us sees the flag. */
 	atomic_fetch_add(waiters, 1);
 	if (!ipcx__ring_sleeper_barrier() && (ns < 0 || ns > 1000000))
