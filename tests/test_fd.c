@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <ipcx.h>
 #include <stdio.h>
 #include <string.h>
@@ -83,6 +84,38 @@ Test(fd, pipe_across_fork)
 	cr_expect_eq(ipcx_recv(r, &v, sizeof(v), T_GUARD_MS), -EPIPE);
 	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
 	ipcx_close(r);
+}
+
+static volatile sig_atomic_t sigpipes;
+
+static void count_sigpipe(int sig)
+{
+	(void)sig;
+	sigpipes++;
+}
+
+/*
+ * A send into a pipe whose reader is gone is -EPIPE, and SIGPIPE reaches
+ * the caller neither through a handler nor by its default action (which
+ * would end this test's process), nor is one left pending.
+ */
+Test(fd, pipe_without_reader_raises_no_sigpipe)
+{
+	struct sigaction sa = { .sa_handler = count_sigpipe };
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(SIGPIPE, &sa, NULL), 0);
+	ipcx_chan *w, *r;
+	cr_assert_eq(ipcx_pair("pipe", 0, &w, &r), 0);
+	cr_assert_eq(ipcx_send(w, "x", 1, T_GUARD_MS), 1);
+	ipcx_close(r);
+	cr_expect_eq(ipcx_send(w, "x", 1, T_GUARD_MS), -EPIPE);
+	cr_expect_eq(sigpipes, 0, "the handler ran %d times", (int)sigpipes);
+	signal(SIGPIPE, SIG_DFL);
+	cr_expect_eq(ipcx_send(w, "xy", 2, T_GUARD_MS), -EPIPE);
+	sigset_t pending;
+	cr_assert_eq(sigpending(&pending), 0);
+	cr_expect(!sigismember(&pending, SIGPIPE), "a SIGPIPE was left pending");
+	ipcx_close(w);
 }
 
 Test(fd, bad_descriptors)

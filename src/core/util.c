@@ -99,13 +99,22 @@ void ipcx__close_fd(int fd)
 
 /*
  * A write to a pipe without readers raises SIGPIPE, and pipes have no
- * MSG_NOSIGNAL.  Block SIGPIPE in this thread around the write, and if the
- * write failed with EPIPE, consume the signal it left pending (unless one
- * was pending already, which belongs to someone else).  A signal raised by a
- * write is directed at the writing thread, so this is safe with threads.
- * It costs two sigprocmask calls per write, on pipes only.
+ * MSG_NOSIGNAL.  Linux 6.18 gave pwritev2() one, RWF_NOSIGNAL: the write
+ * fails with EPIPE and no signal is generated at all, so nothing can reach
+ * the caller whatever its handler or its threads do, in one system call.
+ * (Offset -1 is the file position, which a pipe does not have: a plain
+ * writev.)  An older kernel refuses the flag with EOPNOTSUPP before writing
+ * anything; then, and from then on in this process, block SIGPIPE in this
+ * thread around the write, and if it failed with EPIPE consume the signal
+ * it left pending (unless one was pending already, which belongs to someone
+ * else).  A signal raised by a write is directed at the writing thread, so
+ * that too is safe with threads, at two sigprocmask calls per write.
  */
-ssize_t ipcx__writev_nosig(int fd, const struct iovec *iov, int n)
+#ifndef RWF_NOSIGNAL
+#define RWF_NOSIGNAL 0x00000100
+#endif
+
+static ssize_t writev_masked(int fd, const struct iovec *iov, int n)
 {
 	sigset_t pipe_set, old;
 	sigemptyset(&pipe_set);
@@ -121,4 +130,20 @@ ssize_t ipcx__writev_nosig(int fd, const struct iovec *iov, int n)
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r >= 0 ? r : -err;
+}
+
+/* Set once the kernel has refused RWF_NOSIGNAL (relaxed: a stale read costs one retry). */
+static int no_rwf_nosignal;
+
+ssize_t ipcx__writev_nosig(int fd, const struct iovec *iov, int n)
+{
+	if (!__atomic_load_n(&no_rwf_nosignal, __ATOMIC_RELAXED)) {
+		ssize_t r = pwritev2(fd, iov, n, -1, RWF_NOSIGNAL);
+		if (r >= 0)
+			return r;
+		if (errno != EOPNOTSUPP)
+			return -errno;
+		__atomic_store_n(&no_rwf_nosignal, 1, __ATOMIC_RELAXED);
+	}
+	return writev_masked(fd, iov, n);
 }
