@@ -133,6 +133,40 @@ ssize_t ipcx_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms);
 ssize_t ipcx_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms);
 
 /*
+ * Batches: many messages in one call, in as few system calls as the
+ * transport allows (byte streams write a whole batch with one writev; a
+ * receive takes what one read brought).  Send: buf and len describe each
+ * message (cap is not used).  Receive: buf and cap describe each buffer,
+ * and len gets the length of the message put there.
+ */
+struct ipcx_msg {
+	void *buf;
+	size_t cap;
+	size_t len;
+};
+
+/*
+ * Send msgs[0..n) in order, under one timeout for the whole batch.  Returns
+ * how many were sent, from the first on: n, or fewer when the batch stopped
+ * part-way (the timeout passed, the peer went, the next message is larger
+ * than ipcx_max_msg()); the messages after those were not sent, and sending
+ * the first of them again tells why.  A negative errno, as from ipcx_send(),
+ * when not even the first was sent.  n = 0 returns 0.
+ */
+ssize_t ipcx_sendv(ipcx_chan *c, const struct ipcx_msg *msgs, size_t n, int timeout_ms);
+
+/*
+ * Receive up to n messages: wait up to the timeout for the first, then take
+ * those that wait already, without waiting again.  Returns how many were
+ * received (msgs[i].len set for each), or a negative errno, as from
+ * ipcx_recv(), when none was.  A failure after the first message (the next
+ * is larger than its cap, the peer has gone) ends the batch early; the
+ * next receive reports it.  Messages left waiting keep ipcx_fileno()
+ * readable.  n = 0 returns 0.
+ */
+ssize_t ipcx_recvv(ipcx_chan *c, struct ipcx_msg *msgs, size_t n, int timeout_ms);
+
+/*
  * A descriptor that is readable (level-triggered) exactly while ipcx_recv()
  * or ipcx_accept() would not block.  Use it with poll, epoll, libuv ...; do
  * not read from it or close it.

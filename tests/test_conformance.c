@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -761,5 +762,315 @@ ParameterizedTest(int *ci, conf, duplex_largest)
 	free(m);
 	expect_exit0(pid);
 	ipcx_close(c);
+	env_close(&e);
+}
+
+/* ---- batches: ipcx_sendv, ipcx_recvv ---------------------------------------- */
+
+#define BATCH_BIG 70000 /* mixed sizes reach past one 64 KiB read */
+
+/* Size of message i of a batch: mixed, from 8 bytes to the channel's limit. */
+static size_t batch_size(int i, size_t max)
+{
+	size_t top = max < BATCH_BIG ? max : BATCH_BIG;
+	return 8 + ((size_t)i * 7919u) % (top - 7);
+}
+
+struct batcher {
+	struct env *e;
+	int count;            /* messages, sent `per` to an ipcx_sendv */
+	int per;
+	size_t size;          /* 0: mixed (batch_size); else every message's */
+	int timeout_ms;       /* of each ipcx_sendv */
+	ssize_t *sent;        /* shared with the parent: what the batches returned */
+	struct t_sync *started, *done, *quit; /* each posted or waited for if set */
+};
+
+static size_t batcher_size(const struct batcher *b, int i, size_t max)
+{
+	return b->size ? b->size : batch_size(i, max);
+}
+
+static int batcher_main(void *arg)
+{
+	struct batcher *b = arg;
+	ipcx_chan *c = child_dial(b->e);
+	size_t max = ipcx_max_msg(c);
+	struct ipcx_msg *v = calloc((size_t)b->per, sizeof(*v));
+	for (int i = 0; i < b->per; i++)
+		v[i].buf = malloc(b->size ? b->size : (max < BATCH_BIG ? max : BATCH_BIG) + 1);
+	if (b->started)
+		t_post(b->started);
+	ssize_t total = 0;
+	for (int at = 0; at < b->count; at += b->per) {
+		int k = b->count - at < b->per ? b->count - at : b->per;
+		for (int i = 0; i < k; i++) {
+			v[i].len = batcher_size(b, at + i, max);
+			fill(v[i].buf, v[i].len, 1, at + i);
+		}
+		ssize_t r = ipcx_sendv(c, v, (size_t)k, b->timeout_ms);
+		if (r < 0 && total == 0)
+			total = r;
+		if (r > 0)
+			total += r;
+		if (r != k)
+			break;
+	}
+	*b->sent = total;
+	if (b->done)
+		t_post(b->done);
+	if (b->quit)
+		t_wait_post(b->quit, T_GUARD_MS);
+	for (int i = 0; i < b->per; i++)
+		free(v[i].buf);
+	free(v);
+	ipcx_close(c);
+	return 0;
+}
+
+/* Shared with the children: what their ipcx_sendv returned. */
+static ssize_t *shared_count(void)
+{
+	ssize_t *p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(p, MAP_FAILED);
+	*p = 0;
+	return p;
+}
+
+/*
+ * Receive with ipcx_recvv, `per` buffers at a time, messages `from` on
+ * until `count` or a failure; each must be that message of batcher b,
+ * whole.  Returns the number of the next; *end gets the failure that ended
+ * it (0 if none).
+ */
+static int recv_batches(struct env *e, const struct batcher *b, int from, int count, int per,
+			int timeout_ms, ssize_t *end)
+{
+	size_t max = ipcx_max_msg(e->l);
+	size_t cap = (b->size ? b->size : (max < BATCH_BIG ? max : BATCH_BIG)) + 1;
+	struct ipcx_msg *v = calloc((size_t)per, sizeof(*v));
+	char *want = malloc(cap);
+	for (int i = 0; i < per; i++)
+		v[i] = (struct ipcx_msg){ .buf = malloc(cap), .cap = cap };
+	int got = from;
+	*end = 0;
+	while (got < count) {
+		int most = count - got < per ? count - got : per;
+		ssize_t r = ipcx_recvv(e->l, v, (size_t)most, timeout_ms);
+		if (r < 0) {
+			*end = r;
+			break;
+		}
+		cr_assert(r >= 1 && r <= most, "%s: ipcx_recvv gave %zd", e->tc->name, r);
+		for (ssize_t i = 0; i < r; i++, got++) {
+			uint32_t h[2];
+			memcpy(h, v[i].buf, 8);
+			cr_assert_eq(h[1], (uint32_t)got, "%s: message %u, want %d", e->tc->name, h[1], got);
+			size_t n = batcher_size(b, got, ipcx_max_msg(e->l));
+			cr_assert_eq(v[i].len, n, "%s: message %d: %zu bytes, want %zu", e->tc->name, got,
+				     v[i].len, n);
+			fill(want, n, 1, got);
+			cr_assert(memcmp(v[i].buf, want, n) == 0, "%s: message %d differs", e->tc->name, got);
+		}
+	}
+	for (int i = 0; i < per; i++)
+		free(v[i].buf);
+	free(v);
+	free(want);
+	return got;
+}
+
+static struct criterion_test_params reliable_params(void)
+{
+	static int idx[NCASES];
+	size_t n = 0;
+	for (size_t i = 0; i < NCASES; i++)
+		if ((cases[i].caps & (T_RELIABLE | T_ORDERED)) == (T_RELIABLE | T_ORDERED))
+			idx[n++] = (int)i;
+	return cr_make_param_array(int, idx, n);
+}
+
+ParameterizedTestParameters(conf, batch_mixed_sizes)
+{
+	return reliable_params();
+}
+
+/*
+ * Batches of mixed sizes, received in batches of another length: every
+ * message whole and in order, frames split across the reads of a stream.
+ */
+ParameterizedTest(int *ci, conf, batch_mixed_sizes)
+{
+	const struct tcase *tc = &cases[*ci];
+	struct env e;
+	env_open(&e, tc, 0);
+	ssize_t *sent = shared_count();
+	struct batcher b = { &e, 300, 16, 0, T_GUARD_MS, sent, NULL, NULL, NULL };
+	pid_t pid = t_spawn(batcher_main, &b);
+	env_forked(&e);
+	ssize_t end;
+	cr_expect_eq(recv_batches(&e, &b, 0, 300, 7, T_GUARD_MS, &end), 300, "%s: end %zd", tc->name,
+		     end);
+	expect_exit0(pid);
+	cr_expect_eq(*sent, 300, "%s: ipcx_sendv", tc->name);
+	munmap(sent, sizeof(*sent));
+	env_close(&e);
+}
+
+ParameterizedTestParameters(conf, batch_larger_than_buffers)
+{
+	return reliable_params();
+}
+
+/* One ipcx_sendv of 4 MiB, far more than any buffer: it waits for room as it goes. */
+ParameterizedTest(int *ci, conf, batch_larger_than_buffers)
+{
+	const struct tcase *tc = &cases[*ci];
+	struct env e;
+	env_open(&e, tc, 0);
+	ssize_t *sent = shared_count();
+	size_t size = ipcx_max_msg(e.l) < 1024 ? ipcx_max_msg(e.l) : 1024;
+	struct batcher b = { &e, 4096, 4096, size, T_GUARD_MS, sent, NULL, NULL, NULL };
+	pid_t pid = t_spawn(batcher_main, &b);
+	env_forked(&e);
+	ssize_t end;
+	cr_expect_eq(recv_batches(&e, &b, 0, 4096, 100, T_GUARD_MS, &end), 4096, "%s: end %zd",
+		     tc->name, end);
+	expect_exit0(pid);
+	cr_expect_eq(*sent, 4096, "%s: ipcx_sendv", tc->name);
+	munmap(sent, sizeof(*sent));
+	env_close(&e);
+}
+
+ParameterizedTestParameters(conf, batch_timeout_counts_exactly)
+{
+	return reliable_params();
+}
+
+/*
+ * A batch that cannot all go out while nobody receives stops at its
+ * timeout and says how many went: exactly those arrive, nothing more.
+ */
+ParameterizedTest(int *ci, conf, batch_timeout_counts_exactly)
+{
+	const struct tcase *tc = &cases[*ci];
+	struct env e;
+	env_open(&e, tc, 0);
+	ssize_t *sent = shared_count();
+	struct t_sync done, quit;
+	t_sync_init(&done);
+	t_sync_init(&quit);
+	size_t size = ipcx_max_msg(e.l) < 1000 ? ipcx_max_msg(e.l) : 1000;
+	struct batcher b = { &e, 20000, 20000, size, 200, sent, NULL, &done, &quit };
+	pid_t pid = t_spawn(batcher_main, &b);
+	env_forked(&e);
+	cr_assert(t_wait_post(&done, T_GUARD_MS));
+	ssize_t k = *sent;
+	cr_assert(k >= 1 && k <= 20000, "%s: ipcx_sendv gave %zd", tc->name, k);
+	/*
+	 * A stream keeps the tail of a frame cut by the timeout, and sends it
+	 * at close if there is room then without waiting: so the sender
+	 * closes once all but the last are taken.
+	 */
+	ssize_t end;
+	cr_expect_eq(recv_batches(&e, &b, 0, (int)k - 1, 64, T_GUARD_MS, &end), k - 1,
+		     "%s: end %zd", tc->name, end);
+	t_post(&quit);
+	cr_expect_eq(recv_batches(&e, &b, (int)k - 1, (int)k, 64, T_GUARD_MS, &end), k,
+		     "%s: end %zd", tc->name, end);
+	expect_exit0(pid);
+	struct ipcx_msg one = { .buf = malloc(size + 1), .cap = size + 1 };
+	ssize_t r = ipcx_recvv(e.l, &one, 1, 0);
+	cr_expect(r == -EAGAIN || r == -EPIPE, "%s: after the %zd sent: %zd", tc->name, k, r);
+	free(one.buf);
+	t_sync_close(&done);
+	t_sync_close(&quit);
+	munmap(sent, sizeof(*sent));
+	env_close(&e);
+}
+
+ParameterizedTestParameters(conf, batch_partial_receive)
+{
+	/* Not nats://: its messages pass through a server, so a send that has
+	 * returned does not mean they wait at the receiver yet. */
+	static int idx[NCASES];
+	size_t n = 0;
+	for (size_t i = 0; i < NCASES; i++)
+		if ((cases[i].caps & (T_RELIABLE | T_ORDERED)) == (T_RELIABLE | T_ORDERED) &&
+		    strncmp(cases[i].name, "nats", 4) != 0)
+			idx[n++] = (int)i;
+	return cr_make_param_array(int, idx, n);
+}
+
+/*
+ * A receive of fewer than wait takes exactly as many, and the descriptor
+ * stays readable until the rest are taken.
+ */
+ParameterizedTest(int *ci, conf, batch_partial_receive)
+{
+	const struct tcase *tc = &cases[*ci];
+	struct env e;
+	env_open(&e, tc, 0);
+	cr_assert_geq(ipcx_fileno(e.l), 0);
+	ssize_t *sent = shared_count();
+	struct t_sync done, quit;
+	t_sync_init(&done);
+	t_sync_init(&quit);
+	struct batcher b = { &e, 10, 10, 32, T_GUARD_MS, sent, NULL, &done, &quit };
+	pid_t pid = t_spawn(batcher_main, &b);
+	env_forked(&e);
+	cr_assert(t_wait_post(&done, T_GUARD_MS));
+	cr_assert_eq(*sent, 10, "%s: ipcx_sendv", tc->name);
+	ssize_t end;
+	cr_assert(t_readable(ipcx_fileno(e.l), T_GUARD_MS), "%s: not readable with 10 waiting", tc->name);
+	cr_expect_eq(recv_batches(&e, &b, 0, 3, 3, 0, &end), 3, "%s: end %zd", tc->name, end);
+	cr_expect(t_readable(ipcx_fileno(e.l), 0), "%s: not readable with 7 left", tc->name);
+	struct ipcx_msg v[16];
+	char bufs[16][40];
+	for (int i = 0; i < 16; i++)
+		v[i] = (struct ipcx_msg){ .buf = bufs[i], .cap = sizeof(bufs[i]) };
+	cr_expect_eq(ipcx_recvv(e.l, v, 16, 0), 7, "%s: the 7 left", tc->name);
+	if (!(tc->caps & T_SPURIOUS))
+		cr_expect_not(t_readable(ipcx_fileno(e.l), 0), "%s: readable with nothing waiting", tc->name);
+	cr_expect_eq(ipcx_recvv(e.l, v, 16, 0), -EAGAIN, "%s", tc->name);
+	t_post(&quit);
+	expect_exit0(pid);
+	t_sync_close(&done);
+	t_sync_close(&quit);
+	munmap(sent, sizeof(*sent));
+	env_close(&e);
+}
+
+ParameterizedTestParameters(conf, batch_sender_killed)
+{
+	return reliable_params();
+}
+
+/*
+ * A sender killed in the middle of a batch too large to go out at once:
+ * what arrives is whole and in order, then the end or a timeout; never a
+ * torn message.
+ */
+ParameterizedTest(int *ci, conf, batch_sender_killed)
+{
+	const struct tcase *tc = &cases[*ci];
+	struct env e;
+	env_open(&e, tc, 0);
+	ssize_t *sent = shared_count();
+	size_t size = ipcx_max_msg(e.l) < 1000 ? ipcx_max_msg(e.l) : 1000;
+	struct batcher b = { &e, 20000, 20000, size, T_GUARD_MS, sent, NULL, NULL, NULL };
+	pid_t pid = t_spawn(batcher_main, &b);
+	env_forked(&e);
+	/* Mid-batch: the first message is here, the batch cannot all fit. */
+	ssize_t end;
+	cr_assert_eq(recv_batches(&e, &b, 0, 1, 1, T_GUARD_MS, &end), 1, "%s: %zd", tc->name, end);
+	kill(pid, SIGKILL);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 128 + SIGKILL);
+	int got = recv_batches(&e, &b, 1, 20000, 64, 500, &end);
+	cr_expect(end == -EPIPE || end == -ETIMEDOUT || (end == 0 && (tc->caps & T_LOG)),
+		  "%s: after %d: %zd", tc->name, got, end);
+	if (tc->caps & T_DEATH_RX)
+		cr_expect_eq(end, -EPIPE, "%s", tc->name);
+	munmap(sent, sizeof(*sent));
 	env_close(&e);
 }

@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <ipcx.h>
 #include <stdio.h>
@@ -116,6 +117,44 @@ Test(fd, pipe_without_reader_raises_no_sigpipe)
 	cr_assert_eq(sigpending(&pending), 0);
 	cr_expect(!sigismember(&pending, SIGPIPE), "a SIGPIPE was left pending");
 	ipcx_close(w);
+}
+
+/* Write all of buf to a raw descriptor. */
+static void put_raw(int fd, const void *buf, size_t n)
+{
+	cr_assert_eq(write(fd, buf, n), (ssize_t)n);
+}
+
+/*
+ * A frame split across reads: its first half waits in the buffer, the
+ * batch receive says -EAGAIN and the descriptor is not readable; once the
+ * rest and another frame arrive, one ipcx_recvv returns both.
+ */
+Test(fd, batch_receive_of_a_split_frame)
+{
+	int p[2];
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	char url[32];
+	snprintf(url, sizeof(url), "fd:%d", p[0]);
+	ipcx_chan *r;
+	cr_assert_eq(ipcx_dial(url, 0, &r), 0);
+	struct pollfd pf = { .fd = ipcx_fileno(r), .events = POLLIN };
+	const char frame1[] = { 6, 0, 0, 0, 'a', 'b', 'c', 'd', 'e', 'f' };
+	const char frame2[] = { 2, 0, 0, 0, 'g', 'h' };
+	put_raw(p[1], frame1, 7);
+	char b[2][8];
+	struct ipcx_msg v[4] = { { b[0], sizeof(b[0]), 0 }, { b[1], sizeof(b[1]), 0 } };
+	cr_expect_eq(ipcx_recvv(r, v, 2, 0), -EAGAIN);
+	cr_expect_eq(poll(&pf, 1, 0), 0, "readable with half a frame");
+	put_raw(p[1], frame1 + 7, sizeof(frame1) - 7);
+	put_raw(p[1], frame2, sizeof(frame2));
+	cr_expect_eq(poll(&pf, 1, T_GUARD_MS), 1);
+	cr_assert_eq(ipcx_recvv(r, v, 2, T_GUARD_MS), 2);
+	cr_expect(v[0].len == 6 && memcmp(b[0], "abcdef", 6) == 0);
+	cr_expect(v[1].len == 2 && memcmp(b[1], "gh", 2) == 0);
+	close(p[1]);
+	cr_expect_eq(ipcx_recvv(r, v, 2, T_GUARD_MS), -EPIPE);
+	ipcx_close(r);
 }
 
 Test(fd, bad_descriptors)

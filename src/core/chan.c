@@ -143,6 +143,63 @@ IPCX_EXPORT ssize_t ipcx_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_m
 	return c->ops->recv(c, buf, cap, timeout_ms);
 }
 
+/* One by one, under one deadline for the batch. */
+static ssize_t sendv_loop(ipcx_chan *c, const struct ipcx_msg *msgs, size_t n, int timeout_ms)
+{
+	int64_t deadline = ipcx__deadline(timeout_ms);
+	size_t i = 0;
+	for (; i < n; i++) {
+		int left = i ? ipcx__remaining_ms(deadline) : timeout_ms;
+		ssize_t r = c->ops->send(c, msgs[i].buf, msgs[i].len, left);
+		if (r < 0)
+			return i ? (ssize_t)i : r;
+	}
+	return (ssize_t)i;
+}
+
+IPCX_EXPORT ssize_t ipcx_sendv(ipcx_chan *c, const struct ipcx_msg *msgs, size_t n,
+			       int timeout_ms)
+{
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
+	if (!c || (!msgs && n))
+		return -EINVAL;
+	if (!c->ops->send)
+		return -EOPNOTSUPP;
+	/* The batch ends before the first message that is wrong on its own. */
+	size_t ok = 0;
+	while (ok < n && msgs[ok].len <= c->max_msg && (msgs[ok].buf || !msgs[ok].len))
+		ok++;
+	if (ok == 0)
+		return n == 0 ? 0 : msgs[0].len > c->max_msg ? -EMSGSIZE : -EINVAL;
+	return c->ops->sendv ? c->ops->sendv(c, msgs, ok, timeout_ms)
+			     : sendv_loop(c, msgs, ok, timeout_ms);
+}
+
+/*
+ * The first message under the timeout, the others only if they wait: a
+ * stream's transport hands them out of what its read brought, without a
+ * system call, and tries one read more when its buffer runs dry.
+ */
+IPCX_EXPORT ssize_t ipcx_recvv(ipcx_chan *c, struct ipcx_msg *msgs, size_t n, int timeout_ms)
+{
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
+	if (!c || (!msgs && n))
+		return -EINVAL;
+	if (!c->ops->recv)
+		return -EOPNOTSUPP;
+	for (size_t i = 0; i < n; i++) {
+		if (!msgs[i].buf && msgs[i].cap)
+			return i ? (ssize_t)i : -EINVAL;
+		ssize_t r = c->ops->recv(c, msgs[i].buf, msgs[i].cap, i ? 0 : timeout_ms);
+		if (r < 0)
+			return i ? (ssize_t)i : r;
+		msgs[i].len = (size_t)r;
+	}
+	return (ssize_t)n;
+}
+
 /*
  * For a transport that reads ahead, its own descriptor is not enough: a
  * message can wait in our buffer while the kernel has nothing more.  Then

@@ -715,3 +715,76 @@ ssize_t ipcx__io_send(struct ipcx__io *io, const void *msg, size_t len, int64_t 
 	io->sent++;
 	return (ssize_t)len;
 }
+
+/* ---- sending: a batch of LEN frames ------------------------------------------ */
+
+#define SENDV_BATCH 64 /* frames in one writev(): 128 entries, far below IOV_MAX */
+
+/* The bytes still in iov[0..n): what a write_all() that stopped left unwritten. */
+static size_t iov_bytes(const struct iovec *iov, int n)
+{
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
+/*
+ * A batch stopped after `wrote` bytes of frames msgs[0..k): how many
+ * messages went out.  A frame cut short by the time (err -ETIMEDOUT or
+ * -EAGAIN) keeps its tail for the next send, as a single send does, and
+ * counts; after any other failure the stream is broken, and it does not.
+ */
+static ssize_t sendv_stopped(struct ipcx__io *io, const struct ipcx_msg *msgs, size_t k,
+			     size_t wrote, int err)
+{
+	size_t i = 0;
+	while (i < k && wrote >= HDR + msgs[i].len) {
+		wrote -= HDR + msgs[i].len;
+		i++;
+	}
+	if (i < k && wrote > 0 && (err == -ETIMEDOUT || err == -EAGAIN)) {
+		char hdr[HDR];
+		ipcx__put_le32(hdr, (uint32_t)msgs[i].len);
+		struct iovec iov[2] = { { hdr, HDR }, { msgs[i].buf, msgs[i].len } };
+		int r = keep_tail(io, iov, iov_advance(iov, 2, wrote));
+		if (r < 0)
+			return i ? (ssize_t)i : r;
+		i++;
+	}
+	return i ? (ssize_t)i : err;
+}
+
+ssize_t ipcx__io_sendv(struct ipcx__io *io, const struct ipcx_msg *msgs, size_t n,
+		       int64_t deadline)
+{
+	int r = ipcx__io_flush(io, deadline);
+	if (r < 0)
+		return r;
+	size_t done = 0;
+	while (done < n) {
+		char hdr[SENDV_BATCH][HDR];
+		struct iovec iov[2 * SENDV_BATCH];
+		size_t k = n - done < SENDV_BATCH ? n - done : SENDV_BATCH;
+		const struct ipcx_msg *m = msgs + done;
+		int cnt = 0;
+		for (size_t i = 0; i < k; i++) {
+			ipcx__put_le32(hdr[i], (uint32_t)m[i].len);
+			iov[cnt++] = (struct iovec){ hdr[i], HDR };
+			iov[cnt++] = (struct iovec){ m[i].buf, m[i].len };
+		}
+		size_t total = iov_bytes(iov, cnt);
+		bool wrote = false;
+		r = write_all(io, iov, &cnt, deadline, &wrote);
+		if (r < 0) {
+			ssize_t s = sendv_stopped(io, m, k, total - iov_bytes(iov, cnt), r);
+			if (s < 0)
+				return done ? (ssize_t)done : s;
+			io->sent += (uint64_t)s;
+			return (ssize_t)(done + (size_t)s);
+		}
+		done += k;
+		io->sent += k;
+	}
+	return (ssize_t)done;
+}

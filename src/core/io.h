@@ -21,6 +21,7 @@
 
 #include "core/chunk.h"
 #include "core/url.h"
+#include "ipcx.h"
 
 enum ipcx__framing {
 	IPCX__FRAME_LEN,
@@ -80,6 +81,12 @@ bool ipcx__io_has_msg(const struct ipcx__io *io);
 ssize_t ipcx__io_try_recv(struct ipcx__io *io, void *buf, size_t cap);
 ssize_t ipcx__io_recv(struct ipcx__io *io, void *buf, size_t cap, int64_t deadline);
 ssize_t ipcx__io_send(struct ipcx__io *io, const void *msg, size_t len, int64_t deadline);
+/*
+ * LEN framing: msgs[0..n) as frames, up to 64 to a writev() (sendmsg on a
+ * socket), under one deadline.  Returns as ipcx_sendv() does.
+ */
+ssize_t ipcx__io_sendv(struct ipcx__io *io, const struct ipcx_msg *msgs, size_t n,
+		       int64_t deadline);
 /*
  * Send what an earlier send left unsent; 0 when nothing is left.  CHUNK
  * framing leaves nothing unsent: a message cut short by a timeout is

@@ -48,6 +48,22 @@ static ssize_t conn_send(ipcx_chan *c, const void *msg, size_t len, int timeout_
 	return ipcx__io_send(&k->io, msg, len, ipcx__deadline(timeout_ms));
 }
 
+/* LEN frames go out many to a write; other framings one by one. */
+static ssize_t conn_sendv(ipcx_chan *c, const struct ipcx_msg *msgs, size_t n, int timeout_ms)
+{
+	struct conn *k = ipcx__container_of(c, struct conn, base);
+	int64_t deadline = ipcx__deadline(timeout_ms);
+	if (k->io.framing == IPCX__FRAME_LEN)
+		return ipcx__io_sendv(&k->io, msgs, n, deadline);
+	size_t i = 0;
+	for (; i < n; i++) {
+		ssize_t r = ipcx__io_send(&k->io, msgs[i].buf, msgs[i].len, deadline);
+		if (r < 0)
+			return i ? (ssize_t)i : r;
+	}
+	return (ssize_t)n;
+}
+
 static ssize_t conn_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
 	struct conn *k = ipcx__container_of(c, struct conn, base);
@@ -79,6 +95,7 @@ static int conn_fileno(ipcx_chan *c)
 
 static const struct ipcx__chan_ops conn_ops = {
 	.send = conn_send,
+	.sendv = conn_sendv,
 	.recv = conn_recv,
 	.close = conn_close,
 	.fileno = conn_fileno,

@@ -102,6 +102,12 @@ struct ipcx__chan_ops {
 	 */
 	ssize_t (*recv)(ipcx_chan *c, void *buf, size_t cap, int timeout_ms);
 	/*
+	 * A batch in fewer system calls than a send each (ipcx_sendv); NULL:
+	 * the core sends one by one.  Called with n >= 1 messages none of
+	 * which is larger than max_msg; returns as ipcx_sendv does.
+	 */
+	ssize_t (*sendv)(ipcx_chan *c, const struct ipcx_msg *msgs, size_t n, int timeout_ms);
+	/*
 	 * The next peer of a listener opened with IPCX_ACCEPT (ipcx_accept),
 	 * as a new duplex channel that the caller owns from then on.  -EINVAL
 	 * on a listener opened without IPCX_ACCEPT; -EAGAIN, -ETIMEDOUT, or
