@@ -55,6 +55,7 @@ struct bh_params {
 
 /* Request/reply rows: calls kept in flight by the client of a BH_THR case. */
 #define BH_INFLIGHT 64
+#define BH_BATCH    64 /* messages to a call on the batched rows */
 
 /* Outcome of one case. */
 enum bh_status {
@@ -113,6 +114,14 @@ struct bh_ops {
 	 * calls per second with BH_INFLIGHT calls in flight from one client.
 	 */
 	int (*thr)(const struct bh_ops *ops, struct bh_ctx *c, struct bh_result *r);
+	/*
+	 * Batched rows (BH_THR): the one-way stream goes BH_BATCH messages to
+	 * a call.  sendv sends n copies of buf whole (0 or -errno); recvv
+	 * receives between 1 and n (*got), into buffers of its own.  Round
+	 * trips use send/recv: a ping-pong has one message at a time.
+	 */
+	int (*sendv)(struct bh_ctx *c, const void *buf, size_t len, size_t n);
+	int (*recvv)(struct bh_ctx *c, size_t len, size_t n, int timeout_ms, size_t *got);
 	const void *arg;
 	/* Largest message, or 0 when the backend cannot say in advance. */
 	size_t max_size;

@@ -315,26 +315,49 @@ static bool sender_done(struct bh_ctx *c)
 	return recv(c->ctl, &d, 1, MSG_DONTWAIT) == 1;
 }
 
+/* n messages on the stream: one by one, or BH_BATCH to a call on batched rows. */
+static int send_n(const struct bh_ops *ops, struct bh_ctx *c, void *buf, uint64_t n)
+{
+	for (uint64_t i = 0; i < n;) {
+		uint64_t k = ops->sendv && n - i > BH_BATCH ? BH_BATCH : ops->sendv ? n - i : 1;
+		int err = ops->sendv ? ops->sendv(c, buf, c->p->size, k) : ops->send(c, buf, c->p->size);
+		if (err)
+			return err;
+		i += k;
+	}
+	return 0;
+}
+
+/* Up to `most` messages from the stream (exactly one without recvv): *got. */
+static int recv_some(const struct bh_ops *ops, struct bh_ctx *c, void *buf, uint64_t most,
+		     int timeout_ms, uint64_t *got)
+{
+	if (!ops->recvv) {
+		*got = 1;
+		return ops->recv(c, buf, c->p->size, timeout_ms);
+	}
+	size_t k = 0;
+	int err = ops->recvv(c, c->p->size, most < BH_BATCH ? (size_t)most : BH_BATCH, timeout_ms,
+			     &k);
+	*got = k;
+	return err;
+}
+
 static int thr_client(const struct bh_ops *ops, struct bh_ctx *c, void *buf, struct bh_result *r)
 {
 	const struct bh_params *p = c->p;
 	struct thr_report rep = { 0, 0, 0 };
-	for (uint64_t i = 0; i < p->warmup; i++) {
-		int err = ops->send(c, buf, p->size);
-		if (err)
-			return err;
-	}
-	int err = lossy_done(ops, c);
+	int err = send_n(ops, c, buf, p->warmup);
+	if (err)
+		return err;
+	err = lossy_done(ops, c);
 	if (!err)
 		err = bh_ctl_recv(c, &rep, sizeof(rep));
 	if (err || rep.err)
 		return err ? err : rep.err;
 	uint64_t t0 = bh_now();
-	for (uint64_t i = 0; i < p->count; i++) {
-		err = ops->send(c, buf, p->size);
-		if (err)
-			return err;
-	}
+	if ((err = send_n(ops, c, buf, p->count)) != 0)
+		return err;
 	err = lossy_done(ops, c);
 	if (!err)
 		err = bh_ctl_recv(c, &rep, sizeof(rep));
@@ -358,7 +381,8 @@ static int thr_phase(const struct bh_ops *ops, struct bh_ctx *c, void *buf, uint
 	struct thr_report rep = { 0, 0, 0 };
 	bool done = false;
 	while (rep.got < n) {
-		int err = ops->recv(c, buf, c->p->size, ops->lossy ? 20 : -1);
+		uint64_t k = 0;
+		int err = recv_some(ops, c, buf, n - rep.got, ops->lossy ? 20 : -1, &k);
 		if (err == -ETIMEDOUT && ops->lossy) {
 			if (done)
 				break; /* all sent, and nothing more came */
@@ -369,7 +393,7 @@ static int thr_phase(const struct bh_ops *ops, struct bh_ctx *c, void *buf, uint
 			rep.err = err;
 			break;
 		}
-		rep.got++;
+		rep.got += k;
 		rep.t_last = bh_now();
 	}
 	/* All arrived before the silence: the sender's word is still queued. */

@@ -36,6 +36,8 @@ struct ixside {
 	ipcx_chan *tx, *rx;  /* the same channel when duplex */
 	ipcx_chan *listener; /* ST_ACCEPT server: kept open until the end */
 	ipcx_chan *own;      /* ST_TWO: the object this side listens on */
+	struct ipcx_msg *v;  /* batched rows: BH_BATCH messages ... */
+	char *vbuf;          /* ... and, receiving, their buffers */
 };
 
 /* Expand a template for direction d ('a' client->server, 'b' back). */
@@ -313,11 +315,61 @@ static int ix_recv(struct bh_ctx *c, void *buf, size_t len, int timeout_ms)
 	return n == (ssize_t)len ? 0 : n < 0 ? (int)n : -EBADMSG;
 }
 
+/* The batch's descriptors, made on first use: n <= BH_BATCH. */
+static int batch_vec(struct ixside *s, size_t len, bool bufs)
+{
+	if (!s->v && !(s->v = calloc(BH_BATCH, sizeof(*s->v))))
+		return -ENOMEM;
+	if (bufs && !s->vbuf) {
+		size_t cap = len ? len : 1;
+		if (!(s->vbuf = malloc(cap * BH_BATCH)))
+			return -ENOMEM;
+		for (size_t i = 0; i < BH_BATCH; i++)
+			s->v[i] = (struct ipcx_msg){ .buf = s->vbuf + i * cap, .cap = cap };
+	}
+	return 0;
+}
+
+static int ix_sendv(struct bh_ctx *c, const void *buf, size_t len, size_t n)
+{
+	struct ixside *s = c->priv;
+	int r = batch_vec(s, len, false);
+	if (r)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		s->v[i] = (struct ipcx_msg){ .buf = (void *)buf, .len = len };
+	for (size_t done = 0; done < n;) {
+		ssize_t k = ipcx_sendv(s->tx, s->v + done, n - done, -1);
+		if (k < 0)
+			return (int)k;
+		done += (size_t)k;
+	}
+	return 0;
+}
+
+static int ix_recvv(struct bh_ctx *c, size_t len, size_t n, int timeout_ms, size_t *got)
+{
+	struct ixside *s = c->priv;
+	int r = batch_vec(s, len, true);
+	if (r)
+		return r;
+	ssize_t k = ipcx_recvv(s->rx, s->v, n, timeout_ms);
+	if (k < 0)
+		return (int)k;
+	for (ssize_t i = 0; i < k; i++)
+		if (s->v[i].len != len)
+			return -EBADMSG;
+	*got = (size_t)k;
+	return 0;
+}
+
 static void ix_close(struct bh_ctx *c)
 {
 	struct ixside *s = c->priv;
 	if (!s)
 		return;
+	free(s->v);
+	free(s->vbuf);
 	if (s->tx != s->rx)
 		ipcx_close(s->tx);
 	ipcx_close(s->rx);
@@ -415,7 +467,26 @@ static const struct bh_ops ix_spair = { .transport = "socketpair", .impl = "ipcx
 	.release = pair_release, .open = ix_open, .send = ix_send, .recv = ix_recv,
 	.close = ix_close, .arg = &row_spair };
 
+/*
+ * Batched rows: the same channels, the one-way stream BH_BATCH messages to
+ * an ipcx_sendv / ipcx_recvv (their round trip is the single message's).
+ */
+#define BATCHED(name, tr, row, bytes, prep, rel)                                            \
+	static const struct bh_ops ixb_##name = { .transport = tr, .impl = "ipcx",           \
+		.mode = "batch64", .shared_bytes = bytes, .prepare = prep, .release = rel,  \
+		.open = ix_open, .send = ix_send, .recv = ix_recv, .sendv = ix_sendv,       \
+		.recvv = ix_recvv, .close = ix_close, .arg = row }
+
+BATCHED(pipe, "pipe", &row_pipe, pair_bytes, pair_prepare_pipe, pair_release);
+BATCHED(spair, "socketpair", &row_spair, pair_bytes, pair_prepare_socket, pair_release);
+BATCHED(fifo, "fifo", &row_fifo, NULL, NULL, NULL);
+BATCHED(unix, "unix", &row_unix, NULL, NULL, NULL);
+BATCHED(unixpacket, "unixpacket", &row_unixpacket, NULL, NULL, NULL);
+BATCHED(unixgram, "unixgram", &row_unixgram, NULL, NULL, NULL);
+BATCHED(tcp, "tcp", &row_tcp, NULL, NULL, NULL);
+
 const struct bh_ops *const bh_ipcx_ops[] = {
-	&ix_pipe, &ix_spair, &ix_fifo, &ix_unix, &ix_unixpacket, &ix_unixgram, &ix_tcp,
+	&ix_pipe, &ixb_pipe, &ix_spair, &ixb_spair, &ix_fifo, &ixb_fifo, &ix_unix, &ixb_unix,
+	&ix_unixpacket, &ixb_unixpacket, &ix_unixgram, &ixb_unixgram, &ix_tcp, &ixb_tcp,
 	&ix_udp, &ix_mq, &ix_sysvmq, &ix_shm, &ix_sysvshm, &ix_mmap, &ix_file, &ix_nats, NULL,
 };

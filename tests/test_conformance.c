@@ -784,6 +784,7 @@ struct batcher {
 	int timeout_ms;       /* of each ipcx_sendv */
 	ssize_t *sent;        /* shared with the parent: what the batches returned */
 	struct t_sync *started, *done, *quit; /* each posted or waited for if set */
+	int id;               /* the sender's id in its messages */
 };
 
 static size_t batcher_size(const struct batcher *b, int i, size_t max)
@@ -806,7 +807,7 @@ static int batcher_main(void *arg)
 		int k = b->count - at < b->per ? b->count - at : b->per;
 		for (int i = 0; i < k; i++) {
 			v[i].len = batcher_size(b, at + i, max);
-			fill(v[i].buf, v[i].len, 1, at + i);
+			fill(v[i].buf, v[i].len, b->id, at + i);
 		}
 		ssize_t r = ipcx_sendv(c, v, (size_t)k, b->timeout_ms);
 		if (r < 0 && total == 0)
@@ -869,7 +870,7 @@ static int recv_batches(struct env *e, const struct batcher *b, int from, int co
 			size_t n = batcher_size(b, got, ipcx_max_msg(e->l));
 			cr_assert_eq(v[i].len, n, "%s: message %d: %zu bytes, want %zu", e->tc->name, got,
 				     v[i].len, n);
-			fill(want, n, 1, got);
+			fill(want, n, b->id, got);
 			cr_assert(memcmp(v[i].buf, want, n) == 0, "%s: message %d differs", e->tc->name, got);
 		}
 	}
@@ -905,7 +906,7 @@ ParameterizedTest(int *ci, conf, batch_mixed_sizes)
 	struct env e;
 	env_open(&e, tc, 0);
 	ssize_t *sent = shared_count();
-	struct batcher b = { &e, 300, 16, 0, T_GUARD_MS, sent, NULL, NULL, NULL };
+	struct batcher b = { &e, 300, 16, 0, T_GUARD_MS, sent, NULL, NULL, NULL, 1 };
 	pid_t pid = t_spawn(batcher_main, &b);
 	env_forked(&e);
 	ssize_t end;
@@ -930,7 +931,7 @@ ParameterizedTest(int *ci, conf, batch_larger_than_buffers)
 	env_open(&e, tc, 0);
 	ssize_t *sent = shared_count();
 	size_t size = ipcx_max_msg(e.l) < 1024 ? ipcx_max_msg(e.l) : 1024;
-	struct batcher b = { &e, 4096, 4096, size, T_GUARD_MS, sent, NULL, NULL, NULL };
+	struct batcher b = { &e, 4096, 4096, size, T_GUARD_MS, sent, NULL, NULL, NULL, 1 };
 	pid_t pid = t_spawn(batcher_main, &b);
 	env_forked(&e);
 	ssize_t end;
@@ -961,7 +962,7 @@ ParameterizedTest(int *ci, conf, batch_timeout_counts_exactly)
 	t_sync_init(&done);
 	t_sync_init(&quit);
 	size_t size = ipcx_max_msg(e.l) < 1000 ? ipcx_max_msg(e.l) : 1000;
-	struct batcher b = { &e, 20000, 20000, size, 200, sent, NULL, &done, &quit };
+	struct batcher b = { &e, 20000, 20000, size, 200, sent, NULL, &done, &quit, 1 };
 	pid_t pid = t_spawn(batcher_main, &b);
 	env_forked(&e);
 	cr_assert(t_wait_post(&done, T_GUARD_MS));
@@ -1016,7 +1017,7 @@ ParameterizedTest(int *ci, conf, batch_partial_receive)
 	struct t_sync done, quit;
 	t_sync_init(&done);
 	t_sync_init(&quit);
-	struct batcher b = { &e, 10, 10, 32, T_GUARD_MS, sent, NULL, &done, &quit };
+	struct batcher b = { &e, 10, 10, 32, T_GUARD_MS, sent, NULL, &done, &quit, 1 };
 	pid_t pid = t_spawn(batcher_main, &b);
 	env_forked(&e);
 	cr_assert(t_wait_post(&done, T_GUARD_MS));
@@ -1058,7 +1059,7 @@ ParameterizedTest(int *ci, conf, batch_sender_killed)
 	env_open(&e, tc, 0);
 	ssize_t *sent = shared_count();
 	size_t size = ipcx_max_msg(e.l) < 1000 ? ipcx_max_msg(e.l) : 1000;
-	struct batcher b = { &e, 20000, 20000, size, T_GUARD_MS, sent, NULL, NULL, NULL };
+	struct batcher b = { &e, 20000, 20000, size, T_GUARD_MS, sent, NULL, NULL, NULL, 1 };
 	pid_t pid = t_spawn(batcher_main, &b);
 	env_forked(&e);
 	/* Mid-batch: the first message is here, the batch cannot all fit. */
@@ -1072,5 +1073,45 @@ ParameterizedTest(int *ci, conf, batch_sender_killed)
 	if (tc->caps & T_DEATH_RX)
 		cr_expect_eq(end, -EPIPE, "%s", tc->name);
 	munmap(sent, sizeof(*sent));
+	env_close(&e);
+}
+
+ParameterizedTestParameters(conf, batch_many_senders)
+{
+	static int idx[NCASES];
+	size_t n = 0;
+	for (size_t i = 0; i < NCASES; i++)
+		if ((cases[i].caps & (T_RELIABLE | T_ORDERED | T_FANIN)) ==
+		    (T_RELIABLE | T_ORDERED | T_FANIN) && !cases[i].pair)
+			idx[n++] = (int)i;
+	return cr_make_param_array(int, idx, n);
+}
+
+/*
+ * Three senders batch small messages at once into one object: no batch
+ * mixes with another's bytes (on a FIFO a batch shares the pipe with the
+ * other writers), each sender's arrive whole and in order.
+ */
+ParameterizedTest(int *ci, conf, batch_many_senders)
+{
+	const struct tcase *tc = &cases[*ci];
+	struct env e;
+	env_open(&e, tc, 0);
+	enum { SENDERS = 3, EACH = 400 };
+	ssize_t *sent[SENDERS];
+	struct batcher b[SENDERS];
+	pid_t pid[SENDERS];
+	for (int i = 0; i < SENDERS; i++) {
+		sent[i] = shared_count();
+		b[i] = (struct batcher){ &e, EACH, 50, 64, T_GUARD_MS, sent[i], NULL, NULL, NULL, i };
+		pid[i] = t_spawn(batcher_main, &b[i]);
+	}
+	env_forked(&e);
+	receive_all(&e, SENDERS, EACH, 64);
+	for (int i = 0; i < SENDERS; i++) {
+		expect_exit0(pid[i]);
+		cr_expect_eq(*sent[i], EACH, "%s: sender %d", tc->name, i);
+		munmap(sent[i], sizeof(*sent[i]));
+	}
 	env_close(&e);
 }

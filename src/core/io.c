@@ -755,12 +755,60 @@ static ssize_t sendv_stopped(struct ipcx__io *io, const struct ipcx_msg *msgs, s
 	return i ? (ssize_t)i : err;
 }
 
+/*
+ * CHUNK: messages of one chunk each go as many to a write as fit in
+ * IPCX__CHUNK (PIPE_BUF) bytes, so that each write stays whole among the
+ * other writers (the kernel writes it all or nothing, never mixed); a
+ * message of several chunks goes by itself.  Returns the messages in the
+ * write (0 for none: *err says why).
+ */
+static size_t chunk_group_send(struct ipcx__io *io, const struct ipcx_msg *m, size_t n,
+			       int64_t deadline, int *err)
+{
+	if (ipcx__ck_count(m[0].len) > 1) {
+		*err = send_chunks(io, m[0].buf, m[0].len, deadline);
+		return *err < 0 ? 0 : 1;
+	}
+	struct ipcx__ck_hdr h = { 0 };
+	char hdr[SENDV_BATCH][IPCX__CHUNK_HDR], trail[SENDV_BATCH][IPCX__CHUNK_TRAIL];
+	struct iovec iov[3 * SENDV_BATCH];
+	size_t k = 0, bytes = 0;
+	int cnt = 0;
+	while (k < n && k < SENDV_BATCH && ipcx__ck_count(m[k].len) == 1 &&
+	       bytes + IPCX__CHUNK_HDR + m[k].len + IPCX__CHUNK_TRAIL <= IPCX__CHUNK) {
+		bytes += IPCX__CHUNK_HDR + m[k].len + IPCX__CHUNK_TRAIL;
+		cnt += chunk_iov(&h, m[k].buf, m[k].len, 0, 1, hdr[k], trail[k], iov + cnt);
+		k++;
+	}
+	bool wrote = false;
+	*err = write_all(io, iov, &cnt, deadline, &wrote);
+	/* All or nothing (at most PIPE_BUF bytes): a failed write sent none. */
+	return *err < 0 ? 0 : k;
+}
+
+static ssize_t sendv_chunks(struct ipcx__io *io, const struct ipcx_msg *msgs, size_t n,
+			    int64_t deadline)
+{
+	size_t done = 0;
+	while (done < n) {
+		int err = 0;
+		size_t k = chunk_group_send(io, msgs + done, n - done, deadline, &err);
+		if (k == 0)
+			return done ? (ssize_t)done : err;
+		done += k;
+		io->sent += k;
+	}
+	return (ssize_t)done;
+}
+
 ssize_t ipcx__io_sendv(struct ipcx__io *io, const struct ipcx_msg *msgs, size_t n,
 		       int64_t deadline)
 {
 	int r = ipcx__io_flush(io, deadline);
 	if (r < 0)
 		return r;
+	if (io->framing == IPCX__FRAME_CHUNK)
+		return sendv_chunks(io, msgs, n, deadline);
 	size_t done = 0;
 	while (done < n) {
 		char hdr[SENDV_BATCH][HDR];
@@ -787,4 +835,15 @@ ssize_t ipcx__io_sendv(struct ipcx__io *io, const struct ipcx_msg *msgs, size_t 
 		io->sent += k;
 	}
 	return (ssize_t)done;
+}
+
+ssize_t ipcx__io_send_each(struct ipcx__io *io, const struct ipcx_msg *msgs, size_t n,
+			   int64_t deadline)
+{
+	for (size_t i = 0; i < n; i++) {
+		ssize_t r = ipcx__io_send(io, msgs[i].buf, msgs[i].len, deadline);
+		if (r < 0)
+			return i ? (ssize_t)i : r;
+	}
+	return (ssize_t)n;
 }

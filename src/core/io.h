@@ -82,11 +82,16 @@ ssize_t ipcx__io_try_recv(struct ipcx__io *io, void *buf, size_t cap);
 ssize_t ipcx__io_recv(struct ipcx__io *io, void *buf, size_t cap, int64_t deadline);
 ssize_t ipcx__io_send(struct ipcx__io *io, const void *msg, size_t len, int64_t deadline);
 /*
- * LEN framing: msgs[0..n) as frames, up to 64 to a writev() (sendmsg on a
- * socket), under one deadline.  Returns as ipcx_sendv() does.
+ * msgs[0..n) under one deadline, returning as ipcx_sendv() does.  LEN: up
+ * to 64 frames to a writev() (sendmsg on a socket).  CHUNK: messages of one
+ * chunk as many to a write as fit in PIPE_BUF bytes (each write whole among
+ * many writers), longer ones one by one.  Not for other framings.
  */
 ssize_t ipcx__io_sendv(struct ipcx__io *io, const struct ipcx_msg *msgs, size_t n,
 		       int64_t deadline);
+/* The same, one ipcx__io_send() a message: any framing. */
+ssize_t ipcx__io_send_each(struct ipcx__io *io, const struct ipcx_msg *msgs, size_t n,
+			   int64_t deadline);
 /*
  * Send what an earlier send left unsent; 0 when nothing is left.  CHUNK
  * framing leaves nothing unsent: a message cut short by a timeout is

@@ -55,13 +55,7 @@ static ssize_t conn_sendv(ipcx_chan *c, const struct ipcx_msg *msgs, size_t n, i
 	int64_t deadline = ipcx__deadline(timeout_ms);
 	if (k->io.framing == IPCX__FRAME_LEN)
 		return ipcx__io_sendv(&k->io, msgs, n, deadline);
-	size_t i = 0;
-	for (; i < n; i++) {
-		ssize_t r = ipcx__io_send(&k->io, msgs[i].buf, msgs[i].len, deadline);
-		if (r < 0)
-			return i ? (ssize_t)i : r;
-	}
-	return (ssize_t)n;
+	return ipcx__io_send_each(&k->io, msgs, n, deadline);
 }
 
 static ssize_t conn_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)

@@ -60,6 +60,21 @@ static ssize_t fifo_send(ipcx_chan *c, const void *msg, size_t len, int timeout_
 	return ipcx__io_send(&f->io, msg, len, ipcx__deadline(timeout_ms));
 }
 
+/*
+ * CHUNK framing batches its small messages, PIPE_BUF bytes to a write;
+ * framing=len stays one write a message, each whole among many writers.
+ */
+static ssize_t fifo_sendv(ipcx_chan *c, const struct ipcx_msg *msgs, size_t n, int timeout_ms)
+{
+	struct fifo *f = ipcx__container_of(c, struct fifo, base);
+	if (f->keepalive >= 0)
+		return ipcx__fail(-EOPNOTSUPP, "the FIFO's listener reads; dial it to write");
+	int64_t deadline = ipcx__deadline(timeout_ms);
+	if (f->io.framing == IPCX__FRAME_CHUNK)
+		return ipcx__io_sendv(&f->io, msgs, n, deadline);
+	return ipcx__io_send_each(&f->io, msgs, n, deadline);
+}
+
 static ssize_t fifo_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
 	struct fifo *f = ipcx__container_of(c, struct fifo, base);
@@ -103,6 +118,7 @@ static int fifo_close(ipcx_chan *c)
 
 static const struct ipcx__chan_ops fifo_ops = {
 	.send = fifo_send,
+	.sendv = fifo_sendv,
 	.recv = fifo_recv,
 	.stats = fifo_stats,
 	.close = fifo_close,
