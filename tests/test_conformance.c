@@ -4,9 +4,15 @@
  * object, and what it promises (reliable, ordered, many senders, duplex).
  * A scheme in the registry without a row fails conf/every_scheme_has_a_row.
  *
- * Shape of every test: the parent listens, children dial the address and
- * send; the parent receives.  Processes synchronise by handshakes (t_post /
- * t_wait_post), never by sleeping; timeouts only guard against hangs.
+ * Shape of every test: the parent forks the children, then listens and
+ * hands them the address; they dial it and send; the parent receives.
+ * Processes synchronise by handshakes (t_post / t_wait_post), never by
+ * sleeping; timeouts only guard against hangs.
+ *
+ * Why fork first: a listener may run threads (nats.c's), and a child forked
+ * while one of them holds a lock keeps that lock held for ever: under
+ * AddressSanitizer, whose allocator takes no lock around fork(), the child
+ * hung in its first malloc of that size (docs/nats.md, "Threads and fork").
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -178,28 +184,49 @@ struct env {
 	ipcx_chan *l;       /* the receiving side */
 	ipcx_chan *w;       /* pairs: the sending end, closed in the parent after forks */
 	char url[600];      /* what a child dials */
+	struct t_sync addr; /* the parent writes url here, once per child */
+	int children;       /* forked by env_spawn, not yet given url */
 };
 
-static void env_open(struct env *e, const struct tcase *tc, unsigned flags)
+/* Before the children: a pair (which they inherit), nothing else. */
+static void env_init(struct env *e, const struct tcase *tc)
 {
 	memset(e, 0, sizeof(*e));
 	e->tc = tc;
+	t_sync_init(&e->addr);
 	if (tc->pair) {
 		cr_assert_eq(ipcx_pair(tc->pair, 0, &e->w, &e->l), 0, "%s: pair", tc->name);
 		snprintf(e->url, sizeof(e->url), "fd:%d", ipcx_fileno(e->w));
-		return;
 	}
+}
+
+/* A child, forked before the listener exists: it waits for the address (child_dial). */
+static pid_t env_spawn(struct env *e, int (*fn)(void *), void *arg)
+{
+	cr_assert(e->tc->pair || !e->l, "%s: fork the children before listening", e->tc->name);
+	e->children++;
+	return t_spawn(fn, arg);
+}
+
+/* After the children are forked: the receiving side. */
+static void env_listen(struct env *e, unsigned flags)
+{
+	if (e->tc->pair)
+		return;
 	char url[512];
-	tc->url(url, sizeof(url));
+	e->tc->url(url, sizeof(url));
 	int r = ipcx_listen(url, flags, &e->l);
-	cr_assert_eq(r, 0, "%s: listen %s: %s (%s)", tc->name, url, ipcx_strerror(r),
+	cr_assert_eq(r, 0, "%s: listen %s: %s (%s)", e->tc->name, url, ipcx_strerror(r),
 		     ipcx_errdetail());
 	cr_assert_gt(ipcx_addr(e->l, e->url, sizeof(e->url)), 0);
 }
 
-/* After forking the senders: the parent lets go of its copy of the sending end. */
+/* The children may go: each gets the address; the parent lets go of its
+ * copy of a pair's sending end. */
 static void env_forked(struct env *e)
 {
+	for (; e->children > 0; e->children--)
+		cr_assert_eq(write(e->addr.fd[1], e->url, sizeof(e->url)), (ssize_t)sizeof(e->url));
 	if (e->w) {
 		ipcx_close(e->w);
 		e->w = NULL;
@@ -209,13 +236,19 @@ static void env_forked(struct env *e)
 static void env_close(struct env *e)
 {
 	env_forked(e);
+	t_sync_close(&e->addr);
 	cr_expect_eq(ipcx_close(e->l), 0);
 }
 
-/* In a child: the channel to send on. */
-static ipcx_chan *child_dial(const struct env *e)
+/* In a child: wait for the address (one write of the parent, atomic in a
+ * pipe), then the channel to send on. */
+static ipcx_chan *child_dial(struct env *e)
 {
 	ipcx_chan *c;
+	if (read(e->addr.fd[0], e->url, sizeof(e->url)) != (ssize_t)sizeof(e->url)) {
+		fprintf(stderr, "%s: no address from the parent\n", e->tc->name);
+		_exit(89);
+	}
 	int r = ipcx_dial(e->url, 0, &c);
 	if (r < 0) {
 		fprintf(stderr, "%s: dial %s: %s (%s)\n", e->tc->name, e->url, ipcx_strerror(r),
@@ -274,7 +307,7 @@ static int sender_main(void *arg)
 
 static pid_t spawn_sender(struct sender *s)
 {
-	return t_spawn(sender_main, s);
+	return env_spawn(s->e, sender_main, s);
 }
 
 static void expect_exit0(pid_t pid)
@@ -293,9 +326,10 @@ ParameterizedTest(int *ci, conf, round_trip)
 {
 	const struct tcase *tc = &cases[*ci];
 	struct env e;
-	env_open(&e, tc, 0);
+	env_init(&e, tc);
 	struct sender s = { &e, 7, 1, 64, NULL, NULL };
 	pid_t pid = spawn_sender(&s);
+	env_listen(&e, 0);
 	env_forked(&e);
 	char buf[128], want[64];
 	ssize_t n = ipcx_recv(e.l, buf, sizeof(buf), T_GUARD_MS);
@@ -325,8 +359,9 @@ ParameterizedTest(int *ci, conf, empty_message)
 {
 	const struct tcase *tc = &cases[*ci];
 	struct env e;
-	env_open(&e, tc, 0);
+	env_init(&e, tc);
 	if (tc->caps & T_NOEMPTY) {
+		env_listen(&e, 0);
 		ipcx_chan *c;
 		cr_assert_eq(ipcx_dial(e.url, 0, &c), 0);
 		cr_expect_eq(ipcx_send(c, "", 0, 0), -EINVAL, "%s: empty send must be refused", tc->name);
@@ -334,7 +369,8 @@ ParameterizedTest(int *ci, conf, empty_message)
 		env_close(&e);
 		return;
 	}
-	pid_t pid = t_spawn(send_empty_then_one, &e);
+	pid_t pid = env_spawn(&e, send_empty_then_one, &e);
+	env_listen(&e, 0);
 	env_forked(&e);
 	char buf[8];
 	cr_expect_eq(ipcx_recv(e.l, buf, sizeof(buf), T_GUARD_MS), 0, "%s: empty message", tc->name);
@@ -387,9 +423,10 @@ ParameterizedTest(int *ci, conf, order_and_bulk)
 {
 	const struct tcase *tc = &cases[*ci];
 	struct env e;
-	env_open(&e, tc, 0);
+	env_init(&e, tc);
 	struct sender s = { &e, 0, 100000, 16, NULL, NULL };
 	pid_t pid = spawn_sender(&s);
+	env_listen(&e, 0);
 	env_forked(&e);
 	receive_all(&e, 1, s.count, s.size);
 	if (tc->caps & T_RELIABLE)
@@ -410,7 +447,7 @@ ParameterizedTest(int *ci, conf, many_senders)
 	if (!(tc->caps & T_FANIN))
 		cr_skip_test("%s: one sender only", tc->name);
 	struct env e;
-	env_open(&e, tc, 0);
+	env_init(&e, tc);
 	enum { N = 4, COUNT = 2000 };
 	struct sender s[N];
 	pid_t pid[N];
@@ -418,6 +455,7 @@ ParameterizedTest(int *ci, conf, many_senders)
 		s[i] = (struct sender){ &e, i, COUNT, 100, NULL, NULL };
 		pid[i] = spawn_sender(&s[i]);
 	}
+	env_listen(&e, 0);
 	env_forked(&e);
 	receive_all(&e, N, COUNT, 100);
 	for (int i = 0; i < N; i++)
@@ -453,10 +491,11 @@ ParameterizedTest(int *ci, conf, largest_and_oversize)
 {
 	const struct tcase *tc = &cases[*ci];
 	struct env e;
-	env_open(&e, tc, 0);
+	env_init(&e, tc);
+	pid_t pid = env_spawn(&e, send_largest, &e);
+	env_listen(&e, 0);
 	size_t max = ipcx_max_msg(e.l);
 	cr_assert_gt(max, 0);
-	pid_t pid = t_spawn(send_largest, &e);
 	env_forked(&e);
 	char *buf = malloc(max), *want = malloc(max);
 	/* A buffer too small: -EMSGSIZE, and where boundaries are kept by us or
@@ -492,7 +531,8 @@ ParameterizedTest(int *ci, conf, timeout_and_nonblocking)
 {
 	const struct tcase *tc = &cases[*ci];
 	struct env e;
-	env_open(&e, tc, 0);
+	env_init(&e, tc);
+	env_listen(&e, 0);
 	char buf[64];
 	cr_expect_eq(ipcx_recv(e.l, buf, sizeof(buf), 0), -EAGAIN, "%s: timeout 0", tc->name);
 	int64_t t0 = now_ms();
@@ -513,16 +553,17 @@ ParameterizedTest(int *ci, conf, poll_readiness)
 {
 	const struct tcase *tc = &cases[*ci];
 	struct env e;
-	env_open(&e, tc, 0);
-	cr_assert_geq(ipcx_fileno(e.l), 0);
-	bool exact = !(tc->caps & T_SPURIOUS);
-	if (exact)
-		cr_expect_not(t_chan_readable(e.l, 0), "%s: readable before anything was sent", tc->name);
+	env_init(&e, tc);
 	struct t_sync sent, quit;
 	t_sync_init(&sent);
 	t_sync_init(&quit);
 	struct sender s = { &e, 3, 2, 32, &sent, &quit };
 	pid_t pid = spawn_sender(&s);
+	env_listen(&e, 0);
+	cr_assert_geq(ipcx_fileno(e.l), 0);
+	bool exact = !(tc->caps & T_SPURIOUS);
+	if (exact)
+		cr_expect_not(t_chan_readable(e.l, 0), "%s: readable before anything was sent", tc->name);
 	env_forked(&e);
 	cr_assert(t_wait_post(&sent, T_GUARD_MS));
 	char buf[64];
@@ -556,12 +597,13 @@ ParameterizedTest(int *ci, conf, sender_killed)
 {
 	const struct tcase *tc = &cases[*ci];
 	struct env e;
-	env_open(&e, tc, 0);
+	env_init(&e, tc);
 	struct t_sync sent, never;
 	t_sync_init(&sent);
 	t_sync_init(&never);
 	struct sender s = { &e, 5, 3, 24, &sent, &never };
 	pid_t pid = spawn_sender(&s);
+	env_listen(&e, 0);
 	env_forked(&e);
 	cr_assert(t_wait_post(&sent, T_GUARD_MS));
 	kill(pid, SIGKILL);
@@ -701,8 +743,10 @@ ParameterizedTest(int *ci, conf, duplex_accept)
 	if (!(tc->caps & T_ACCEPT))
 		cr_skip_test("%s: no connections", tc->name);
 	struct env e;
-	env_open(&e, tc, IPCX_ACCEPT);
-	pid_t pid = t_spawn(echo_client, &e);
+	env_init(&e, tc);
+	pid_t pid = env_spawn(&e, echo_client, &e);
+	env_listen(&e, IPCX_ACCEPT);
+	env_forked(&e);
 	ipcx_chan *c;
 	cr_assert_eq(ipcx_accept(e.l, T_GUARD_MS, &c), 0, "%s: accept", tc->name);
 	char buf[64];
@@ -746,8 +790,10 @@ ParameterizedTest(int *ci, conf, duplex_largest)
 	if (!(tc->caps & T_ACCEPT))
 		cr_skip_test("%s: no connections", tc->name);
 	struct env e;
-	env_open(&e, tc, IPCX_ACCEPT);
-	pid_t pid = t_spawn(take_largest, &e);
+	env_init(&e, tc);
+	pid_t pid = env_spawn(&e, take_largest, &e);
+	env_listen(&e, IPCX_ACCEPT);
+	env_forked(&e);
 	ipcx_chan *c;
 	cr_assert_eq(ipcx_accept(e.l, T_GUARD_MS, &c), 0, "%s: accept", tc->name);
 	size_t max = ipcx_max_msg(c);
@@ -780,7 +826,8 @@ struct batcher {
 	struct env *e;
 	int count;            /* messages, sent `per` to an ipcx_sendv */
 	int per;
-	size_t size;          /* 0: mixed (batch_size); else every message's */
+	size_t size;          /* 0: mixed (batch_size); else every message's, at most
+	                         the channel's limit (the child learns it from its dial) */
 	int timeout_ms;       /* of each ipcx_sendv */
 	ssize_t *sent;        /* shared with the parent: what the batches returned */
 	struct t_sync *started, *done, *quit; /* each posted or waited for if set */
@@ -789,7 +836,7 @@ struct batcher {
 
 static size_t batcher_size(const struct batcher *b, int i, size_t max)
 {
-	return b->size ? b->size : batch_size(i, max);
+	return b->size ? (b->size < max ? b->size : max) : batch_size(i, max);
 }
 
 static int batcher_main(void *arg)
@@ -799,7 +846,7 @@ static int batcher_main(void *arg)
 	size_t max = ipcx_max_msg(c);
 	struct ipcx_msg *v = calloc((size_t)b->per, sizeof(*v));
 	for (int i = 0; i < b->per; i++)
-		v[i].buf = malloc(b->size ? b->size : (max < BATCH_BIG ? max : BATCH_BIG) + 1);
+		v[i].buf = malloc((b->size ? b->size : (max < BATCH_BIG ? max : BATCH_BIG)) + 1);
 	if (b->started)
 		t_post(b->started);
 	ssize_t total = 0;
@@ -904,10 +951,11 @@ ParameterizedTest(int *ci, conf, batch_mixed_sizes)
 {
 	const struct tcase *tc = &cases[*ci];
 	struct env e;
-	env_open(&e, tc, 0);
+	env_init(&e, tc);
 	ssize_t *sent = shared_count();
 	struct batcher b = { &e, 300, 16, 0, T_GUARD_MS, sent, NULL, NULL, NULL, 1 };
-	pid_t pid = t_spawn(batcher_main, &b);
+	pid_t pid = env_spawn(&e, batcher_main, &b);
+	env_listen(&e, 0);
 	env_forked(&e);
 	ssize_t end;
 	cr_expect_eq(recv_batches(&e, &b, 0, 300, 7, T_GUARD_MS, &end), 300, "%s: end %zd", tc->name,
@@ -928,11 +976,11 @@ ParameterizedTest(int *ci, conf, batch_larger_than_buffers)
 {
 	const struct tcase *tc = &cases[*ci];
 	struct env e;
-	env_open(&e, tc, 0);
+	env_init(&e, tc);
 	ssize_t *sent = shared_count();
-	size_t size = ipcx_max_msg(e.l) < 1024 ? ipcx_max_msg(e.l) : 1024;
-	struct batcher b = { &e, 4096, 4096, size, T_GUARD_MS, sent, NULL, NULL, NULL, 1 };
-	pid_t pid = t_spawn(batcher_main, &b);
+	struct batcher b = { &e, 4096, 4096, 1024, T_GUARD_MS, sent, NULL, NULL, NULL, 1 };
+	pid_t pid = env_spawn(&e, batcher_main, &b);
+	env_listen(&e, 0);
 	env_forked(&e);
 	ssize_t end;
 	cr_expect_eq(recv_batches(&e, &b, 0, 4096, 100, T_GUARD_MS, &end), 4096, "%s: end %zd",
@@ -956,15 +1004,16 @@ ParameterizedTest(int *ci, conf, batch_timeout_counts_exactly)
 {
 	const struct tcase *tc = &cases[*ci];
 	struct env e;
-	env_open(&e, tc, 0);
+	env_init(&e, tc);
 	ssize_t *sent = shared_count();
 	struct t_sync done, quit;
 	t_sync_init(&done);
 	t_sync_init(&quit);
-	size_t size = ipcx_max_msg(e.l) < 1000 ? ipcx_max_msg(e.l) : 1000;
-	struct batcher b = { &e, 20000, 20000, size, 200, sent, NULL, &done, &quit, 1 };
-	pid_t pid = t_spawn(batcher_main, &b);
+	struct batcher b = { &e, 20000, 20000, 1000, 200, sent, NULL, &done, &quit, 1 };
+	pid_t pid = env_spawn(&e, batcher_main, &b);
+	env_listen(&e, 0);
 	env_forked(&e);
+	size_t size = batcher_size(&b, 0, ipcx_max_msg(e.l));
 	cr_assert(t_wait_post(&done, T_GUARD_MS));
 	ssize_t k = *sent;
 	cr_assert(k >= 1 && k <= 20000, "%s: ipcx_sendv gave %zd", tc->name, k);
@@ -1011,14 +1060,15 @@ ParameterizedTest(int *ci, conf, batch_partial_receive)
 {
 	const struct tcase *tc = &cases[*ci];
 	struct env e;
-	env_open(&e, tc, 0);
-	cr_assert_geq(ipcx_fileno(e.l), 0);
+	env_init(&e, tc);
 	ssize_t *sent = shared_count();
 	struct t_sync done, quit;
 	t_sync_init(&done);
 	t_sync_init(&quit);
 	struct batcher b = { &e, 10, 10, 32, T_GUARD_MS, sent, NULL, &done, &quit, 1 };
-	pid_t pid = t_spawn(batcher_main, &b);
+	pid_t pid = env_spawn(&e, batcher_main, &b);
+	env_listen(&e, 0);
+	cr_assert_geq(ipcx_fileno(e.l), 0);
 	env_forked(&e);
 	cr_assert(t_wait_post(&done, T_GUARD_MS));
 	cr_assert_eq(*sent, 10, "%s: ipcx_sendv", tc->name);
@@ -1056,11 +1106,11 @@ ParameterizedTest(int *ci, conf, batch_sender_killed)
 {
 	const struct tcase *tc = &cases[*ci];
 	struct env e;
-	env_open(&e, tc, 0);
+	env_init(&e, tc);
 	ssize_t *sent = shared_count();
-	size_t size = ipcx_max_msg(e.l) < 1000 ? ipcx_max_msg(e.l) : 1000;
-	struct batcher b = { &e, 20000, 20000, size, T_GUARD_MS, sent, NULL, NULL, NULL, 1 };
-	pid_t pid = t_spawn(batcher_main, &b);
+	struct batcher b = { &e, 20000, 20000, 1000, T_GUARD_MS, sent, NULL, NULL, NULL, 1 };
+	pid_t pid = env_spawn(&e, batcher_main, &b);
+	env_listen(&e, 0);
 	env_forked(&e);
 	/* Mid-batch: the first message is here, the batch cannot all fit. */
 	ssize_t end;
@@ -1096,7 +1146,7 @@ ParameterizedTest(int *ci, conf, batch_many_senders)
 {
 	const struct tcase *tc = &cases[*ci];
 	struct env e;
-	env_open(&e, tc, 0);
+	env_init(&e, tc);
 	enum { SENDERS = 3, EACH = 400 };
 	ssize_t *sent[SENDERS];
 	struct batcher b[SENDERS];
@@ -1104,8 +1154,9 @@ ParameterizedTest(int *ci, conf, batch_many_senders)
 	for (int i = 0; i < SENDERS; i++) {
 		sent[i] = shared_count();
 		b[i] = (struct batcher){ &e, EACH, 50, 64, T_GUARD_MS, sent[i], NULL, NULL, NULL, i };
-		pid[i] = t_spawn(batcher_main, &b[i]);
+		pid[i] = env_spawn(&e, batcher_main, &b[i]);
 	}
+	env_listen(&e, 0);
 	env_forked(&e);
 	receive_all(&e, SENDERS, EACH, 64);
 	for (int i = 0; i < SENDERS; i++) {
