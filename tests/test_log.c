@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pattern/logrec.h"
+#include "pattern/logrec_int.h"
 #include "tsupport.h"
 
 #define MAXW 8 /* writer processes in a test */

@@ -13,7 +13,7 @@
  * thread at a time, and a record is one reservation.  The lock is held for
  * the clock read and the reservation only (a printf is formatted before).
  */
-#include "logrec.h"
+#include "logrec_int.h"
 
 #include <errno.h>
 #include <ipcx.h>

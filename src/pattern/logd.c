@@ -21,8 +21,8 @@
  * Other channels (sockets) cannot be read ahead: records are taken, then
  * written; a drain killed in between loses what it held.
  */
-#include "logfmt.h"
-#include "logrec.h"
+#include "logfmt_int.h"
+#include "logrec_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

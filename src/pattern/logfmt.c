@@ -1,13 +1,13 @@
 /*
- * Rendering log records as lines (logfmt.h).  Everything in a record came
+ * Rendering log records as lines (logfmt_int.h).  Everything in a record came
  * from a writer that may be buggy or hostile: its text is escaped (no line
  * breaks, no control characters, valid UTF-8 in JSON), its fields are
  * printed as numbers, and a record that is not well-formed becomes one line
  * saying so.  Nothing here depends on the time of rendering or the locale.
  */
-#include "logfmt.h"
+#include "logfmt_int.h"
 
-#include "logrec.h"
+#include "logrec_int.h"
 
 #include <errno.h>
 #include <ipcx.h>

@@ -10,7 +10,7 @@
  * the thread that drives the pool, and die with it: PR_SET_PDEATHSIG follows
  * the thread that forked.
  */
-#include "poolmaster.h"
+#include "poolmaster_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

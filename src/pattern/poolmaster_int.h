@@ -6,7 +6,7 @@
 #ifndef IPCX_POOLMASTER_H
 #define IPCX_POOLMASTER_H
 
-#include "poolwire.h"
+#include "poolwire_int.h"
 
 #include <signal.h>
 #include <stdbool.h>

@@ -7,7 +7,7 @@
 #ifndef IPCX_POOLWIRE_H
 #define IPCX_POOLWIRE_H
 
-#include "timeout.h"
+#include "timeout_int.h"
 
 #include <ipcx.h>
 

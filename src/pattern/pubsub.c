@@ -1,9 +1,9 @@
 /*
  * Publish/subscribe: the public calls, which check their arguments and hand
- * over to the family of the URL (pubsub.h), and the helpers the families
+ * over to the family of the URL (pubsub_int.h), and the helpers the families
  * share: URLs, topics and prefixes, time.
  */
-#include "pubsub.h"
+#include "pubsub_int.h"
 
 #include <errno.h>
 #include <stdio.h>

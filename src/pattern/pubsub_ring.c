@@ -6,7 +6,7 @@
  * matches one of its prefixes.  Nobody serves the ring: whoever comes first
  * creates it, the last one out removes it.
  */
-#include "pubsub.h"
+#include "pubsub_int.h"
 
 #include <errno.h>
 #include <stdlib.h>

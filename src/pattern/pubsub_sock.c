@@ -17,7 +17,7 @@
  * Locking: one mutex over the list and the queues; each thread sends
  * outside it.  Frames are shared by the queues and counted.
  */
-#include "pubsub.h"
+#include "pubsub_int.h"
 
 #include <errno.h>
 #include <poll.h>

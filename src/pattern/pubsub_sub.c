@@ -1,6 +1,6 @@
 /*
  * Publish/subscribe over sockets, the subscriber: it dials the publisher
- * and says which topics it wants (the hello, pubsub.h); when nobody is
+ * and says which topics it wants (the hello, pubsub_int.h); when nobody is
  * there, or the publisher goes, it dials again, first after 10 ms, then
  * doubling up to 100 ms, so that publishers and subscribers start in any
  * order and a publisher that comes back is heard again.  Messages published
@@ -10,7 +10,7 @@
  * descriptor and a timer that falls due when the next dial does: readable
  * while a message waits or a dial is due, both level-triggered.
  */
-#include "pubsub.h"
+#include "pubsub_int.h"
 
 #include <errno.h>
 #include <poll.h>

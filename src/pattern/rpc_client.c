@@ -2,9 +2,9 @@
  * The RPC client: calls matched to replies by id, any number in flight, a
  * deadline per call, a dead server noticed at once (the connection's close,
  * or on rings the watcher's GONE frame), and a redial on the next call.
- * See rpc.h for the wire and docs/rpc.md for the protocol.
+ * See rpc_int.h for the wire and docs/rpc.md for the protocol.
  */
-#include "rpc.h"
+#include "rpc_int.h"
 
 #include <errno.h>
 #include <stdio.h>

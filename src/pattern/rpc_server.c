@@ -1,10 +1,10 @@
 /*
  * The RPC server: takes requests (from a request ring, or from the
  * connections of a listener), and answers each on its caller's own way
- * back, at any later time, in any order, from any thread.  See rpc.h for
+ * back, at any later time, in any order, from any thread.  See rpc_int.h for
  * the wire and docs/rpc.md for the protocol.
  */
-#include "rpc.h"
+#include "rpc_int.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /*
  * The calls a client has in flight: a hash table on the call id, and a heap
- * of their deadlines.  See rpc.h.
+ * of their deadlines.  See rpc_int.h.
  */
-#include "rpc.h"
+#include "rpc_int.h"
 
 #include <errno.h>
 #include <stdlib.h>

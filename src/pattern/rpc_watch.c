@@ -2,9 +2,9 @@
  * The client's watcher thread (rings only): it sleeps in epoll on the
  * pidfds of the server processes the client depends on, and turns a death
  * into a GONE frame on the client's own reply ring, so that a client asleep
- * on that ring wakes at once.  See rpc.h.
+ * on that ring wakes at once.  See rpc_int.h.
  */
-#include "rpc.h"
+#include "rpc_int.h"
 
 #include <errno.h>
 #include <signal.h>

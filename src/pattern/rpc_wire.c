@@ -1,5 +1,5 @@
-/* RPC frames, call ids, time and ring names: see rpc.h. */
-#include "rpc.h"
+/* RPC frames, call ids, time and ring names: see rpc_int.h. */
+#include "rpc_int.h"
 
 #include <errno.h>
 #include <stdio.h>

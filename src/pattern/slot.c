@@ -20,7 +20,7 @@
  * Everything read from the table is checked against the mapping: the header
  * once at open, and indices on every call.
  */
-#include "timeout.h"
+#include "timeout_int.h"
 
 #include <ipcx.h>
 

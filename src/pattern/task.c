@@ -19,7 +19,7 @@
  * a result that is not the answer to the task at the head of its queue gets
  * the worker killed (and then settled as above).
  */
-#include "poolmaster.h"
+#include "poolmaster_int.h"
 
 #include <errno.h>
 #include <stdlib.h>

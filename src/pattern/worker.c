@@ -5,7 +5,7 @@
  * from ipcx_worker_open(), which reads POOL_ENV.  See task.c for what the
  * master does with the started mark when a worker dies.
  */
-#include "poolwire.h"
+#include "poolwire_int.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
  * first, and says so.
  */
 #include "cli.h"
-#include "transports_md.h"
+#include "transports_md_int.h"
 
 #include <errno.h>
 #include <getopt.h>
