@@ -18,20 +18,16 @@
  *   already waiting in this process (ipcx_stats depth: a nats:// queue, a
  *   ring it owns), prints the counters and exits.
  */
-#include "cli.h"
+#include "verbloop_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <ipcx.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #define BUF_LIMIT ((size_t)1 << 30)
 #define SLICE_MS  200 /* a blocked send looks at the signals this often */
@@ -81,44 +77,18 @@ static void help(void)
 static int parse_args(int argc, char **argv, struct bridge_args *a)
 {
 	static const struct option opts[] = {
-		{ "count", required_argument, NULL, 'n' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "ready-fd", required_argument, NULL, 'R' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		VERB_OPT_COUNT,
+		VERB_OPT_TIMEOUT,
+		VERB_OPT_READY_FD,
+		VERB_OPTS_END,
 	};
 	*a = (struct bridge_args){ .timeout_ms = 10000, .ready_fd = -1 };
-	int ch;
-	opterr = 0;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":n:t:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'n':
-			if (!cli_parse_long(optarg, 1, LONG_MAX, &a->count))
-				return cli_usage("bridge", "N must be a whole number of 1 or more, not '%s'",
-						 optarg);
-			break;
-		case 't':
-			if (!cli_parse_long(optarg, -1, INT_MAX, &a->timeout_ms))
-				return cli_usage("bridge", "MS must be -1 or a whole number of milliseconds, "
-						 "not '%s'", optarg);
-			break;
-		case 'R':
-			if (!cli_parse_long(optarg, 0, INT_MAX, &a->ready_fd))
-				return cli_usage("bridge", "FD must be a descriptor number, not '%s'", optarg);
-			if (fcntl((int)a->ready_fd, F_GETFD) < 0)
-				return cli_usage("bridge", "descriptor %ld (--ready-fd) is not open",
-						 a->ready_fd);
-			break;
-		case 'h':
-			help();
-			return -1;
-		case ':':
-			return cli_usage("bridge", "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_usage("bridge", "unknown option '%s'", argv[optind - 1]);
-		}
-	}
+	int rc = verb_getopt(argc, argv, &(struct verb_opts){
+		.verb = "bridge", .shortopts = ":n:t:h", .longopts = opts, .help = help,
+		.timeout_ms = &a->timeout_ms, .count = &a->count, .count_name = "N",
+		.ready_fd = &a->ready_fd });
+	if (rc != CLI_OK)
+		return rc;
 	if (argc - optind < 2 || !*argv[optind] || !*argv[optind + 1])
 		return cli_usage("bridge", "want SRC_URL and DST_URL");
 	if (argc - optind > 2)
@@ -147,13 +117,6 @@ static void signals(struct bridge *b)
 		else
 			b->stopping = true;
 	}
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Errors that say DST's connection is gone, and a new dial may mend. */
@@ -185,9 +148,9 @@ static void redial(struct bridge *b)
  */
 static int forward(struct bridge *b, size_t n)
 {
-	int64_t deadline = b->a->timeout_ms < 0 ? -1 : now_ms() + b->a->timeout_ms;
+	int64_t deadline = b->a->timeout_ms < 0 ? -1 : verb_now_ms() + b->a->timeout_ms;
 	for (;;) {
-		int64_t left = deadline < 0 ? SLICE_MS : deadline - now_ms();
+		int64_t left = deadline < 0 ? SLICE_MS : deadline - verb_now_ms();
 		int slice = left < 0 ? 0 : left > SLICE_MS ? SLICE_MS : (int)left;
 		ssize_t r = ipcx_send(b->dst, b->buf, n, slice);
 		if (r == (ssize_t)n) {
@@ -208,7 +171,7 @@ static int forward(struct bridge *b, size_t n)
 			return cli_fail((int)r, "message %llu (%zu bytes) not forwarded to %s",
 					b->taken, n, b->a->dst);
 		}
-		if (deadline >= 0 && now_ms() >= deadline) {
+		if (deadline >= 0 && verb_now_ms() >= deadline) {
 			b->failed++;
 			return cli_fail((int)r, "message %llu (%zu bytes) not forwarded to %s within "
 					"%ld ms", b->taken, n, b->a->dst, b->a->timeout_ms);
@@ -313,10 +276,7 @@ static int open_ends(struct bridge *b)
 		return cli_fail(-ENOMEM, "cannot allocate a %zu-byte buffer", b->cap);
 	if (b->a->ready_fd < 0)
 		return CLI_OK;
-	char addr[1024];
-	if (ipcx_addr(b->src, addr, sizeof(addr)) < 0) /* it cannot tell: the URL given */
-		snprintf(addr, sizeof(addr), "%s", b->a->src);
-	return cli_announce(addr, (int)b->a->ready_fd);
+	return verb_announce_chan(b->src, b->a->src, b->a->ready_fd);
 }
 
 int cli_bridge(int argc, char **argv)
@@ -325,12 +285,12 @@ int cli_bridge(int argc, char **argv)
 	int rc = parse_args(argc, argv, &a);
 	if (rc != CLI_OK)
 		return rc < 0 ? CLI_OK : rc;
-	signal(SIGPIPE, SIG_IGN);
-	sigset_t old;
+	/* A stop signal ends the relay, not the process: st.sig stays 0. */
+	struct verb_stop st;
 	static const int counters_sig[] = { SIGUSR1 };
-	struct bridge b = { .a = &a, .sfd = cli_signals_open(counters_sig, 1, &old) };
-	if (b.sfd < 0)
+	if (verb_stop_open(&st, counters_sig, 1) != CLI_OK)
 		return CLI_FAIL;
+	struct bridge b = { .a = &a, .sfd = st.sfd };
 	rc = open_ends(&b);
 	if (rc == CLI_OK)
 		rc = run(&b);
@@ -341,7 +301,5 @@ int cli_bridge(int argc, char **argv)
 		rc = cli_fail(r, "cannot finish sending to %s", a.dst);
 	ipcx_close(b.src);
 	free(b.buf);
-	close(b.sfd);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	return rc == CLI_OK && b.failed ? CLI_FAIL : rc;
+	return verb_stop_close(&st, rc == CLI_OK && b.failed ? CLI_FAIL : rc);
 }

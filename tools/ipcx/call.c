@@ -7,12 +7,11 @@
  * a timeout or a missing server is one sentence on standard error and exit
  * status 1.
  */
-#include "cli.h"
+#include "verbloop_int.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <ipcx.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,74 +45,20 @@ static void help(void)
 static int parse_args(int argc, char **argv, struct call_args *a)
 {
 	static const struct option opts[] = {
-		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		VERB_OPT_TIMEOUT,
+		VERB_OPTS_END,
 	};
 	*a = (struct call_args){ .timeout_ms = -1 };
-	int ch;
-	opterr = 0;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":t:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 't':
-			if (!cli_parse_long(optarg, -1, INT_MAX, &a->timeout_ms))
-				return cli_usage("call", "MS must be -1 or a whole number of milliseconds, not '%s'",
-						 optarg);
-			break;
-		case 'h':
-			help();
-			return -1;
-		case ':':
-			return cli_usage("call", "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_usage("call", "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind >= argc || !*argv[optind])
-		return cli_usage("call", "missing URL");
-	a->url = argv[optind++];
+	int rc = verb_getopt(argc, argv, &(struct verb_opts){
+		.verb = "call", .shortopts = ":t:h", .longopts = opts, .help = help,
+		.timeout_ms = &a->timeout_ms, .url = &a->url });
+	if (rc != CLI_OK)
+		return rc;
 	if (optind < argc)
 		a->payload = argv[optind++];
 	if (optind < argc)
 		return cli_usage("call", "one PAYLOAD only; unexpected '%s' (quote it)", argv[optind]);
 	return CLI_OK;
-}
-
-/* All of standard input (up to limit + 1 bytes, to tell that it is too much). */
-static int read_stdin(size_t limit, char **buf, size_t *len)
-{
-	size_t cap = 4096, n = 0;
-	char *b = malloc(cap);
-	for (;;) {
-		if (!b)
-			return -ENOMEM;
-		if (n == cap) {
-			if (cap > limit)
-				break;
-			char *nb = realloc(b, cap * 2);
-			if (!nb) {
-				free(b);
-				return -ENOMEM;
-			}
-			b = nb;
-			cap *= 2;
-		}
-		ssize_t r = read(STDIN_FILENO, b + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = -errno;
-			free(b);
-			return e;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	*buf = b;
-	*len = n;
-	return 0;
 }
 
 static int write_all(const char *p, size_t n)
@@ -162,7 +107,7 @@ int cli_call(int argc, char **argv)
 		return cli_fail(r, "cannot reach a server at %s", a.url);
 	char *in = NULL;
 	size_t len = a.payload ? strlen(a.payload) : 0;
-	if (!a.payload && (r = read_stdin(REPLY_LIMIT, &in, &len)) < 0) {
+	if (!a.payload && (r = verb_read_stdin(REPLY_LIMIT, &in, &len)) < 0) {
 		ipcx_rpc_client_close(c);
 		return cli_fail(r, "cannot read standard input");
 	}
@@ -177,9 +122,7 @@ int cli_call(int argc, char **argv)
 	else if (n < 0)
 		rc = call_failed(&a, n);
 	else if ((r = write_all(out, (size_t)n)) < 0)
-		rc = r == -EPIPE ? (fprintf(stderr, "ipcx: cannot write to standard output: its "
-						    "reader has gone\n"), CLI_FAIL)
-				 : cli_fail(r, "cannot write to standard output");
+		rc = verb_stdout_failed(r);
 	free(out);
 	free(in);
 	ipcx_rpc_client_close(c);

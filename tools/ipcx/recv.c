@@ -7,21 +7,16 @@
  * signalfd that is polled next to the channel's descriptor, so they arrive
  * as events rather than interrupting us between listen and close.
  */
-#include "cli.h"
+#include "verbloop_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <ipcx.h>
-#include <limits.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 /* The buffer is the channel's largest message, but never more than this. */
 #define RECV_BUF_LIMIT ((size_t)1 << 30)
@@ -64,57 +59,32 @@ static void help(void)
 	       "  ipcx recv fifo:/tmp/f --raw -n 1 > message.bin\n");
 }
 
+static int own_opt(int ch, const char *arg, void *a)
+{
+	(void)arg;
+	if (ch != 'r')
+		return VERB_UNKNOWN;
+	((struct recv_args *)a)->raw = true;
+	return CLI_OK;
+}
+
 static int parse_args(int argc, char **argv, struct recv_args *a)
 {
 	static const struct option opts[] = {
-		{ "count", required_argument, NULL, 'n' },
-		{ "timeout", required_argument, NULL, 't' },
+		VERB_OPT_COUNT,
+		VERB_OPT_TIMEOUT,
 		{ "raw", no_argument, NULL, 'r' },
-		{ "ready-fd", required_argument, NULL, 'R' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		VERB_OPT_READY_FD,
+		VERB_OPTS_END,
 	};
 	*a = (struct recv_args){ .count = 0, .timeout_ms = -1, .ready_fd = -1 };
-	int ch;
-	opterr = 0;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":n:t:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'n':
-			if (!cli_parse_long(optarg, 1, LONG_MAX, &a->count))
-				return cli_usage("recv", "COUNT must be a whole number of 1 or more, not '%s'",
-						 optarg);
-			break;
-		case 't':
-			if (!cli_parse_long(optarg, -1, INT_MAX, &a->timeout_ms))
-				return cli_usage("recv", "MS must be -1 or a whole number of milliseconds, not '%s'",
-						 optarg);
-			break;
-		case 'r':
-			a->raw = true;
-			break;
-		case 'R':
-			if (!cli_parse_long(optarg, 0, INT_MAX, &a->ready_fd))
-				return cli_usage("recv", "FD must be a descriptor number, not '%s'", optarg);
-			if (fcntl((int)a->ready_fd, F_GETFD) < 0)
-				return cli_usage("recv", "descriptor %ld (--ready-fd) is not open",
-						 a->ready_fd);
-			break;
-		case 'h':
-			help();
-			return -1;
-		case ':':
-			return cli_usage("recv", "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_usage("recv", "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind >= argc || !*argv[optind])
-		return cli_usage("recv", "missing URL");
-	if (argc - optind > 1)
-		return cli_usage("recv", "one URL only; unexpected '%s'", argv[optind + 1]);
-	a->url = argv[optind];
-	return CLI_OK;
+	int rc = verb_getopt(argc, argv, &(struct verb_opts){
+		.verb = "recv", .shortopts = ":n:t:h", .longopts = opts, .help = help,
+		.timeout_ms = &a->timeout_ms, .count = &a->count, .count_name = "COUNT",
+		.ready_fd = &a->ready_fd, .url = &a->url, .own = own_opt, .arg = a });
+	if (rc == CLI_OK && optind < argc)
+		return cli_usage("recv", "one URL only; unexpected '%s'", argv[optind]);
+	return rc;
 }
 
 /* Length of the valid UTF-8 sequence (2 to 4 bytes) at p, or 0. */
@@ -183,16 +153,6 @@ static bool emit(const struct recv_args *a, const void *msg, size_t n)
 	return fflush(stdout) == 0 && !ferror(stdout);
 }
 
-/* Tell whoever waits on --ready-fd that we listen, and where. */
-static int announce(ipcx_chan *c, const char *url, int fd)
-{
-	char addr[1024];
-	int n = ipcx_addr(c, addr, sizeof(addr));
-	if (n < 0) /* a transport that cannot tell: the URL we were given */
-		snprintf(addr, sizeof(addr), "%s", url);
-	return cli_announce(addr, fd);
-}
-
 /*
  * Wait up to timeout_ms for the channel or a stop signal.  Returns 1 when
  * the channel may have a message, 0 on timeout, -EINTR with *sig set when a
@@ -211,13 +171,6 @@ static int wait_event(int sfd, int cfd, int timeout_ms, int *sig)
 	return n > 0 ? 1 : 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Receive one message into buf.  Returns its length, -ETIMEDOUT when
  * timeout_ms passes without one, -EINTR with *sig set when a stop signal
@@ -227,11 +180,11 @@ static ssize_t next_message(ipcx_chan *c, int sfd, char *buf, size_t cap,
 			    long timeout_ms, int *sig)
 {
 	int cfd = ipcx_fileno(c);
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : verb_now_ms() + timeout_ms;
 	for (;;) {
 		int left = -1;
 		if (deadline >= 0) {
-			int64_t l = deadline - now_ms();
+			int64_t l = deadline - verb_now_ms();
 			left = l > 0 ? (int)l : 0;
 		}
 		int w = wait_event(sfd, cfd, left, sig);
@@ -247,7 +200,7 @@ static ssize_t next_message(ipcx_chan *c, int sfd, char *buf, size_t cap,
 		ssize_t r = ipcx_recv(c, buf, cap, slice);
 		if (r >= 0 || (r != -EAGAIN && r != -ETIMEDOUT))
 			return r;
-		if (deadline >= 0 && now_ms() >= deadline)
+		if (deadline >= 0 && verb_now_ms() >= deadline)
 			return -ETIMEDOUT;
 	}
 }
@@ -302,9 +255,7 @@ static int receive_loop(const struct recv_args *a, ipcx_chan *c, int sfd, int *s
 			continue;
 		}
 		if (n == -ETIMEDOUT) {
-			fprintf(stderr, "ipcx: no message arrived on %s within %ld ms (%ld received)\n",
-				a->url, a->timeout_ms, got);
-			rc = CLI_FAIL;
+			rc = verb_no_message(a->url, a->timeout_ms, got);
 			break;
 		}
 		if (n == -EPIPE && a->count == 0)
@@ -320,11 +271,7 @@ static int receive_loop(const struct recv_args *a, ipcx_chan *c, int sfd, int *s
 			break;
 		}
 		if (!emit(a, buf, (size_t)n)) {
-			if (errno == EPIPE) /* ipcx's words for EPIPE speak of peers */
-				fprintf(stderr, "ipcx: cannot write to standard output: its reader has gone\n");
-			else
-				cli_fail(-errno, "cannot write to standard output");
-			rc = CLI_FAIL;
+			rc = verb_stdout_failed(-errno);
 			break;
 		}
 		got++;
@@ -340,29 +287,18 @@ int cli_recv(int argc, char **argv)
 	if (rc != CLI_OK)
 		return rc < 0 ? CLI_OK : rc;
 
-	/* A closed standard output must be an error we report, not a death. */
-	signal(SIGPIPE, SIG_IGN);
-	sigset_t old;
-	int sfd = cli_stop_open(&old);
-	if (sfd < 0)
+	struct verb_stop st;
+	if (verb_stop_open(&st, NULL, 0) != CLI_OK)
 		return CLI_FAIL;
-
 	ipcx_chan *c = NULL;
 	int r = ipcx_listen(a.url, 0, &c);
-	if (r < 0) {
-		close(sfd);
-		return cli_fail(r, "cannot listen on %s", a.url);
-	}
-	int sig = 0;
-	rc = a.ready_fd >= 0 ? announce(c, a.url, (int)a.ready_fd) : CLI_OK;
+	if (r < 0)
+		return verb_stop_close(&st, cli_fail(r, "cannot listen on %s", a.url));
+	rc = a.ready_fd >= 0 ? verb_announce_chan(c, a.url, a.ready_fd) : CLI_OK;
 	if (rc == CLI_OK)
-		rc = receive_loop(&a, c, sfd, &sig);
+		rc = receive_loop(&a, c, st.sfd, &st.sig);
 	r = ipcx_close(c);
-	if (r < 0 && rc == CLI_OK && !sig)
+	if (r < 0 && rc == CLI_OK && !st.sig)
 		rc = cli_fail(r, "cannot close %s", a.url);
-	close(sfd);
-	if (sig)
-		return cli_reraise(sig, &old);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	return rc;
+	return verb_stop_close(&st, rc);
 }

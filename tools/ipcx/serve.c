@@ -11,13 +11,12 @@
  * are failed (their callers get -ECONNRESET at once), their CMDs are ended,
  * and what the server created is removed.
  */
-#include "cli.h"
+#include "verbloop_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <ipcx.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -76,53 +75,42 @@ static void help(void)
 	       "  ipcx serve --echo tcp://127.0.0.1:7000\n", MAX_JOBS);
 }
 
+static int own_opt(int ch, const char *arg, void *arg_)
+{
+	struct serve_args *a = arg_;
+	switch (ch) {
+	case 'j':
+		if (!cli_parse_long(arg, 1, MAX_JOBS, &a->jobs))
+			return cli_usage("serve", "N must be a whole number from 1 to %d, not '%s'",
+					 MAX_JOBS, arg);
+		return CLI_OK;
+	case 'e':
+		a->echo = true;
+		return CLI_OK;
+	case 'J':
+		a->join = true;
+		return CLI_OK;
+	default:
+		return VERB_UNKNOWN;
+	}
+}
+
 static int parse_args(int argc, char **argv, struct serve_args *a)
 {
 	static const struct option opts[] = {
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "echo", no_argument, NULL, 'e' },
 		{ "join", no_argument, NULL, 'J' },
-		{ "ready-fd", required_argument, NULL, 'R' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		VERB_OPT_READY_FD,
+		VERB_OPTS_END,
 	};
 	*a = (struct serve_args){ .jobs = 1, .ready_fd = -1 };
-	int ch;
-	opterr = 0;
-	optind = 1;
 	/* '+': stop at the first operand, so that CMD's own options stay its own. */
-	while ((ch = getopt_long(argc, argv, "+:j:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			if (!cli_parse_long(optarg, 1, MAX_JOBS, &a->jobs))
-				return cli_usage("serve", "N must be a whole number from 1 to %d, not '%s'",
-						 MAX_JOBS, optarg);
-			break;
-		case 'e':
-			a->echo = true;
-			break;
-		case 'J':
-			a->join = true;
-			break;
-		case 'R':
-			if (!cli_parse_long(optarg, 0, INT_MAX, &a->ready_fd))
-				return cli_usage("serve", "FD must be a descriptor number, not '%s'", optarg);
-			if (fcntl((int)a->ready_fd, F_GETFD) < 0)
-				return cli_usage("serve", "descriptor %ld (--ready-fd) is not open",
-						 a->ready_fd);
-			break;
-		case 'h':
-			help();
-			return -1;
-		case ':':
-			return cli_usage("serve", "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_usage("serve", "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind >= argc || !*argv[optind])
-		return cli_usage("serve", "missing URL");
-	a->url = argv[optind++];
+	int rc = verb_getopt(argc, argv, &(struct verb_opts){
+		.verb = "serve", .shortopts = "+:j:h", .longopts = opts, .help = help,
+		.ready_fd = &a->ready_fd, .url = &a->url, .own = own_opt, .arg = a });
+	if (rc != CLI_OK)
+		return rc;
 	if (optind < argc && !strcmp(argv[optind], "--"))
 		optind++;
 	if (a->echo && optind < argc)
@@ -373,27 +361,21 @@ int cli_serve(int argc, char **argv)
 	int rc = parse_args(argc, argv, &a);
 	if (rc != CLI_OK)
 		return rc < 0 ? CLI_OK : rc;
-	signal(SIGPIPE, SIG_IGN);
-	sigset_t old;
-	int sfd = cli_stop_open(&old);
-	if (sfd < 0)
+	struct verb_stop st;
+	if (verb_stop_open(&st, NULL, 0) != CLI_OK)
 		return CLI_FAIL;
 	struct loop *l = calloc(1, sizeof(*l));
-	if (!l) {
-		close(sfd);
-		return cli_fail(-ENOMEM, "out of memory");
-	}
+	if (!l)
+		return verb_stop_close(&st, cli_fail(-ENOMEM, "out of memory"));
 	l->a = &a;
-	l->sfd = sfd;
-	l->mask = &old;
+	l->sfd = st.sfd;
+	l->mask = &st.old;
 	for (int i = 0; i < MAX_JOBS; i++)
 		l->jobs[i] = (struct job){ .pidfd = -1, .out = -1 };
 	int r = ipcx_rpc_serve(a.url, a.join ? IPCX_RPC_JOIN : 0, &l->s);
 	if (r < 0) {
-		close(sfd);
 		free(l);
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		return cli_fail(r, "cannot serve %s", a.url);
+		return verb_stop_close(&st, cli_fail(r, "cannot serve %s", a.url));
 	}
 	char addr[1024];
 	if (a.ready_fd >= 0) {
@@ -401,18 +383,13 @@ int cli_serve(int argc, char **argv)
 			snprintf(addr, sizeof(addr), "%s", a.url);
 		rc = cli_announce(addr, (int)a.ready_fd);
 	}
-	int sig = 0;
-	while (rc == CLI_OK && !sig)
-		rc = serve_once(l, &sig);
+	while (rc == CLI_OK && !st.sig)
+		rc = serve_once(l, &st.sig);
 	/* Close first: the callers of running CMDs learn at once (-ECONNRESET). */
 	r = ipcx_rpc_server_close(l->s);
 	end_jobs(l->jobs, a.jobs);
-	if (r < 0 && rc == CLI_OK && !sig)
+	if (r < 0 && rc == CLI_OK && !st.sig)
 		rc = cli_fail(r, "cannot close %s", a.url);
-	close(sfd);
 	free(l);
-	if (sig)
-		return cli_reraise(sig, &old);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	return rc;
+	return verb_stop_close(&st, rc);
 }

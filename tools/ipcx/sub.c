@@ -5,7 +5,7 @@
  * prints each message as one line, TOPIC<TAB>MESSAGE, escaped as ipcx recv
  * escapes.  docs/pubsub.md.
  */
-#include "cli.h"
+#include "verbloop_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +15,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #define SUB_BUF ((size_t)64 << 20) /* the largest message printed */
 
@@ -56,59 +54,49 @@ static void help(void)
 	       "  ipcx sub unix:/tmp/news.sock -n 3\n");
 }
 
+/* sub's own words for --count and --ready-fd, kept as they were. */
+static int own_opt(int ch, const char *arg, void *arg_)
+{
+	struct sub_args *a = arg_;
+	switch (ch) {
+	case 'n':
+		if (!cli_parse_long(arg, 1, LONG_MAX, &a->count))
+			return cli_usage("sub", "COUNT must be a positive whole number, not '%s'", arg);
+		return CLI_OK;
+	case 'H':
+		if (!cli_parse_long(arg, 0, UINT32_MAX, &a->history))
+			return cli_usage("sub", "N must be a whole number, not '%s'", arg);
+		return CLI_OK;
+	case 'R':
+		if (!cli_parse_long(arg, 0, INT_MAX, &a->ready_fd) ||
+		    fcntl((int)a->ready_fd, F_GETFD) < 0)
+			return cli_usage("sub", "descriptor '%s' (--ready-fd) is not open", arg);
+		return CLI_OK;
+	case 'S':
+		a->stats = true;
+		return CLI_OK;
+	default:
+		return VERB_UNKNOWN;
+	}
+}
+
 static int parse_args(int argc, char **argv, struct sub_args *a)
 {
 	static const struct option opts[] = {
-		{ "count", required_argument, NULL, 'n' },
+		VERB_OPT_COUNT,
 		{ "history", required_argument, NULL, 'H' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "ready-fd", required_argument, NULL, 'R' },
+		VERB_OPT_TIMEOUT,
+		VERB_OPT_READY_FD,
 		{ "stats", no_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		VERB_OPTS_END,
 	};
 	*a = (struct sub_args){ .history = -1, .timeout_ms = -1, .ready_fd = -1 };
-	int ch;
-	opterr = 0;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":n:t:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'n':
-			if (!cli_parse_long(optarg, 1, LONG_MAX, &a->count))
-				return cli_usage("sub", "COUNT must be a positive whole number, not '%s'", optarg);
-			break;
-		case 'H':
-			if (!cli_parse_long(optarg, 0, UINT32_MAX, &a->history))
-				return cli_usage("sub", "N must be a whole number, not '%s'", optarg);
-			break;
-		case 't':
-			if (!cli_parse_long(optarg, -1, INT_MAX, &a->timeout_ms))
-				return cli_usage("sub", "MS must be -1 or a whole number of milliseconds, not '%s'",
-						 optarg);
-			break;
-		case 'R':
-			if (!cli_parse_long(optarg, 0, INT_MAX, &a->ready_fd) ||
-			    fcntl((int)a->ready_fd, F_GETFD) < 0)
-				return cli_usage("sub", "descriptor '%s' (--ready-fd) is not open", optarg);
-			break;
-		case 'S':
-			a->stats = true;
-			break;
-		case 'h':
-			help();
-			return -1;
-		case ':':
-			return cli_usage("sub", "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_usage("sub", "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind >= argc || !*argv[optind])
-		return cli_usage("sub", "missing URL");
-	a->url = argv[optind];
-	a->prefixes = argv + optind + 1;
-	a->nprefixes = argc - optind - 1;
-	return CLI_OK;
+	int rc = verb_getopt(argc, argv, &(struct verb_opts){
+		.verb = "sub", .shortopts = ":n:t:h", .longopts = opts, .help = help,
+		.timeout_ms = &a->timeout_ms, .url = &a->url, .own = own_opt, .arg = a });
+	a->prefixes = argv + optind;
+	a->nprefixes = argc - optind;
+	return rc;
 }
 
 /* The URL with history=N added, for a ring. */
@@ -123,27 +111,20 @@ static char *with_history(const struct sub_args *a)
 	return u;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * The next message, waiting on the subscriber's descriptor and the stop
  * signals: its length, -ETIMEDOUT, -EINTR with *sig set, or another -errno.
  */
 static ssize_t next(ipcx_sub *s, int sfd, long timeout_ms, char *topic, char *buf, int *sig)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : verb_now_ms() + timeout_ms;
 	struct pollfd p[2] = { { .fd = sfd, .events = POLLIN },
 			       { .fd = ipcx_sub_fileno(s), .events = POLLIN } };
 	for (;;) {
 		ssize_t n = ipcx_sub_recv(s, topic, IPCX_TOPIC_MAX + 1, buf, SUB_BUF, 0);
 		if (n != -EAGAIN)
 			return n;
-		int left = deadline < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0);
+		int left = deadline < 0 ? -1 : (int)(deadline > verb_now_ms() ? deadline - verb_now_ms() : 0);
 		if (left == 0)
 			return -ETIMEDOUT;
 		if (poll(p, 2, left) < 0 && errno != EINTR)
@@ -177,9 +158,7 @@ static int loop(const struct sub_args *a, ipcx_sub *s, int sfd, int *sig)
 		if (n == -EINTR && *sig)
 			break;
 		if (n == -ETIMEDOUT) {
-			fprintf(stderr, "ipcx: no message arrived on %s within %ld ms (%ld received)\n",
-				a->url, a->timeout_ms, got);
-			rc = CLI_FAIL;
+			rc = verb_no_message(a->url, a->timeout_ms, got);
 			break;
 		}
 		if (n < 0) {
@@ -205,30 +184,21 @@ int cli_sub(int argc, char **argv)
 	int rc = parse_args(argc, argv, &a);
 	if (rc != CLI_OK)
 		return rc < 0 ? CLI_OK : rc;
-	signal(SIGPIPE, SIG_IGN);
-	sigset_t old;
-	int sfd = cli_stop_open(&old);
-	if (sfd < 0)
+	struct verb_stop st;
+	if (verb_stop_open(&st, NULL, 0) != CLI_OK)
 		return CLI_FAIL;
 	char *url = with_history(&a);
 	ipcx_sub *s = NULL;
 	int r = url ? ipcx_sub_open(url, (const char *const *)a.prefixes, (size_t)a.nprefixes, 0, &s)
 		    : -ENOMEM;
 	free(url);
-	if (r < 0) {
-		close(sfd);
-		return cli_fail(r, "cannot subscribe on %s", a.url);
-	}
-	int sig = 0;
+	if (r < 0)
+		return verb_stop_close(&st, cli_fail(r, "cannot subscribe on %s", a.url));
 	rc = a.ready_fd >= 0 ? cli_announce(a.url, (int)a.ready_fd) : CLI_OK;
 	if (rc == CLI_OK)
-		rc = loop(&a, s, sfd, &sig);
+		rc = loop(&a, s, st.sfd, &st.sig);
 	if (a.stats && print_stats(s) < 0 && rc == CLI_OK)
 		rc = CLI_FAIL;
 	ipcx_sub_close(s);
-	close(sfd);
-	if (sig)
-		return cli_reraise(sig, &old);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	return rc;
+	return verb_stop_close(&st, rc);
 }
