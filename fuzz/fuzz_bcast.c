@@ -140,11 +140,3 @@ int ipcx_fuzz_bcast(const uint8_t *data, size_t size)
 	exercise(mem, len, mode);
 	return 0;
 }
-
-#ifdef IPCX_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	return ipcx_fuzz_bcast(data, size);
-}
-#endif

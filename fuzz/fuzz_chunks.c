@@ -281,12 +281,3 @@ void ipcx_fuzz_chunks(const uint8_t *data, size_t size)
 	close(r.rd);
 	close(r.wr);
 }
-
-#ifdef IPCX_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	IPCX_LIBFUZZER(data, size);
-	return 0;
-}
-#endif

@@ -89,12 +89,3 @@ void ipcx_fuzz_frames(const uint8_t *data, size_t size)
 	ipcx__io_fini(&io);
 	close(fds[0]);
 }
-
-#ifdef IPCX_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	IPCX_LIBFUZZER(data, size);
-	return 0;
-}
-#endif

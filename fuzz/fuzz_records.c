@@ -157,12 +157,3 @@ void ipcx_fuzz_records(const uint8_t *data, size_t size)
 	}
 	ipcx_close(c);
 }
-
-#ifdef IPCX_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	IPCX_LIBFUZZER(data, size);
-	return 0;
-}
-#endif

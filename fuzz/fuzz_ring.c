@@ -118,11 +118,3 @@ int ipcx_fuzz_ring(const uint8_t *data, size_t size)
 	exercise(mem, len);
 	return 0;
 }
-
-#ifdef IPCX_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	return ipcx_fuzz_ring(data, size);
-}
-#endif

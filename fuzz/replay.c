@@ -7,11 +7,11 @@
  *   usage: replay_ring [-n GENERATED] [CORPUS_DIR_OR_FILE...]
  */
 /*
- * FUZZ_HEADER and FUZZ_ONE name the target; the ring's by default.
+ * FUZZ_HEADER and FUZZ_ONE name the target (fuzz/CMakeLists.txt, which
+ * also builds libfuzzer.c around the same entry point).
  */
 #ifndef FUZZ_ONE
-#define FUZZ_ONE ipcx_fuzz_ring
-#define FUZZ_HEADER "fuzz_ring.h"
+#error "FUZZ_ONE and FUZZ_HEADER name the target: build through fuzz/CMakeLists.txt"
 #endif
 #include FUZZ_HEADER
 
