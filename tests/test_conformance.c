@@ -932,14 +932,86 @@ static int recv_batches(struct env *e, const struct batcher *b, int from, int co
 	return got;
 }
 
+/*
+ * One batch test: a batcher child sending count messages, per to an
+ * ipcx_sendv of timeout_ms, each of size bytes (0: mixed), forked before
+ * the listener.  With handshake it posts `done` once its batches have
+ * returned, and waits for `quit` before it closes.
+ */
+struct batch_run {
+	struct env e;
+	struct batcher b;
+	struct t_sync done, quit;
+	pid_t pid;
+};
+
+static void batch_start(struct batch_run *r, int ci, int count, int per, size_t size,
+			int timeout_ms, bool handshake)
+{
+	env_init(&r->e, &cases[ci]);
+	r->b = (struct batcher){ &r->e, count, per, size, timeout_ms, shared_count(), NULL, NULL,
+				 NULL, 1 };
+	if (handshake) {
+		t_sync_init(&r->done);
+		t_sync_init(&r->quit);
+		r->b.done = &r->done;
+		r->b.quit = &r->quit;
+	}
+	r->pid = env_spawn(&r->e, batcher_main, &r->b);
+	env_listen(&r->e, 0);
+	env_forked(&r->e);
+}
+
+static void batch_end(struct batch_run *r)
+{
+	if (r->b.done) {
+		t_sync_close(&r->done);
+		t_sync_close(&r->quit);
+	}
+	munmap(r->b.sent, sizeof(*r->b.sent));
+	env_close(&r->e);
+}
+
+/* recv_batches of messages from..count-1, `per` at a time: all must come. */
+static void expect_batches(struct batch_run *r, int from, int count, int per, int timeout_ms)
+{
+	ssize_t end;
+	cr_expect_eq(recv_batches(&r->e, &r->b, from, count, per, timeout_ms, &end), count,
+		     "%s: end %zd", r->e.tc->name, end);
+}
+
+/*
+ * Every message of one batcher (count, sent per at a time, of size) comes
+ * whole and in order, received recv_per at a time; every ipcx_sendv went.
+ */
+static void batch_all_arrive(int ci, int count, int per, size_t size, int recv_per)
+{
+	struct batch_run r;
+	batch_start(&r, ci, count, per, size, T_GUARD_MS, false);
+	expect_batches(&r, 0, count, recv_per, T_GUARD_MS);
+	expect_exit0(r.pid);
+	cr_expect_eq(*r.b.sent, count, "%s: ipcx_sendv", r.e.tc->name);
+	batch_end(&r);
+}
+
+/*
+ * The rows that promise all of `need` and none of `without` (pairs too
+ * unless no_pairs), as indexes into cases, in the caller's idx.
+ */
+static struct criterion_test_params rows_where(int *idx, unsigned need, unsigned without,
+					       bool no_pairs)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < NCASES; i++)
+		if ((cases[i].caps & (need | without)) == need && !(no_pairs && cases[i].pair))
+			idx[n++] = (int)i;
+	return cr_make_param_array(int, idx, n);
+}
+
 static struct criterion_test_params reliable_params(void)
 {
 	static int idx[NCASES];
-	size_t n = 0;
-	for (size_t i = 0; i < NCASES; i++)
-		if ((cases[i].caps & (T_RELIABLE | T_ORDERED)) == (T_RELIABLE | T_ORDERED))
-			idx[n++] = (int)i;
-	return cr_make_param_array(int, idx, n);
+	return rows_where(idx, T_RELIABLE | T_ORDERED, 0, false);
 }
 
 ParameterizedTestParameters(conf, batch_mixed_sizes)
@@ -953,21 +1025,7 @@ ParameterizedTestParameters(conf, batch_mixed_sizes)
  */
 ParameterizedTest(int *ci, conf, batch_mixed_sizes)
 {
-	const struct tcase *tc = &cases[*ci];
-	struct env e;
-	env_init(&e, tc);
-	ssize_t *sent = shared_count();
-	struct batcher b = { &e, 300, 16, 0, T_GUARD_MS, sent, NULL, NULL, NULL, 1 };
-	pid_t pid = env_spawn(&e, batcher_main, &b);
-	env_listen(&e, 0);
-	env_forked(&e);
-	ssize_t end;
-	cr_expect_eq(recv_batches(&e, &b, 0, 300, 7, T_GUARD_MS, &end), 300, "%s: end %zd", tc->name,
-		     end);
-	expect_exit0(pid);
-	cr_expect_eq(*sent, 300, "%s: ipcx_sendv", tc->name);
-	munmap(sent, sizeof(*sent));
-	env_close(&e);
+	batch_all_arrive(*ci, 300, 16, 0, 7);
 }
 
 ParameterizedTestParameters(conf, batch_larger_than_buffers)
@@ -978,21 +1036,7 @@ ParameterizedTestParameters(conf, batch_larger_than_buffers)
 /* One ipcx_sendv of 4 MiB, far more than any buffer: it waits for room as it goes. */
 ParameterizedTest(int *ci, conf, batch_larger_than_buffers)
 {
-	const struct tcase *tc = &cases[*ci];
-	struct env e;
-	env_init(&e, tc);
-	ssize_t *sent = shared_count();
-	struct batcher b = { &e, 4096, 4096, 1024, T_GUARD_MS, sent, NULL, NULL, NULL, 1 };
-	pid_t pid = env_spawn(&e, batcher_main, &b);
-	env_listen(&e, 0);
-	env_forked(&e);
-	ssize_t end;
-	cr_expect_eq(recv_batches(&e, &b, 0, 4096, 100, T_GUARD_MS, &end), 4096, "%s: end %zd",
-		     tc->name, end);
-	expect_exit0(pid);
-	cr_expect_eq(*sent, 4096, "%s: ipcx_sendv", tc->name);
-	munmap(sent, sizeof(*sent));
-	env_close(&e);
+	batch_all_arrive(*ci, 4096, 4096, 1024, 100);
 }
 
 ParameterizedTestParameters(conf, batch_timeout_counts_exactly)
@@ -1006,36 +1050,25 @@ ParameterizedTestParameters(conf, batch_timeout_counts_exactly)
  */
 ParameterizedTest(int *ci, conf, batch_timeout_counts_exactly)
 {
-	const struct tcase *tc = &cases[*ci];
-	struct env e;
-	env_init(&e, tc);
-	ssize_t *sent = shared_count();
-	struct t_sync done, quit;
-	t_sync_init(&done);
-	t_sync_init(&quit);
-	struct batcher b = { &e, 20000, 20000, 1000, 200, sent, NULL, &done, &quit, 1 };
-	pid_t pid = env_spawn(&e, batcher_main, &b);
-	env_listen(&e, 0);
-	env_forked(&e);
-	size_t size = batcher_size(&b, 0, ipcx_max_msg(e.l));
-	cr_assert(t_wait_post(&done, T_GUARD_MS));
-	ssize_t k = *sent;
+	struct batch_run r;
+	batch_start(&r, *ci, 20000, 20000, 1000, 200, true);
+	const struct tcase *tc = r.e.tc;
+	size_t size = batcher_size(&r.b, 0, ipcx_max_msg(r.e.l));
+	cr_assert(t_wait_post(&r.done, T_GUARD_MS));
+	ssize_t k = *r.b.sent;
 	cr_assert(k >= 1 && k <= 20000, "%s: ipcx_sendv gave %zd", tc->name, k);
 	/*
 	 * A stream keeps the tail of a frame cut by the timeout, and sends it
 	 * at close if there is room then without waiting: so the sender
 	 * closes once all but the last are taken.
 	 */
-	ssize_t end;
-	cr_expect_eq(recv_batches(&e, &b, 0, (int)k - 1, 64, T_GUARD_MS, &end), k - 1,
-		     "%s: end %zd", tc->name, end);
-	t_post(&quit);
-	cr_expect_eq(recv_batches(&e, &b, (int)k - 1, (int)k, 64, T_GUARD_MS, &end), k,
-		     "%s: end %zd", tc->name, end);
-	expect_exit0(pid);
+	expect_batches(&r, 0, (int)k - 1, 64, T_GUARD_MS);
+	t_post(&r.quit);
+	expect_batches(&r, (int)k - 1, (int)k, 64, T_GUARD_MS);
+	expect_exit0(r.pid);
 	struct ipcx_msg one = { .buf = malloc(size + 1), .cap = size + 1 };
-	ssize_t r = ipcx_recvv(e.l, &one, 1, 0);
-	if (r == 1 && (tc->caps & T_UNSURE)) {
+	ssize_t n = ipcx_recvv(r.e.l, &one, 1, 0);
+	if (n == 1 && (tc->caps & T_UNSURE)) {
 		/* The message whose send timed out was stored after all: it
 		 * may come, next in order and whole, and nothing after it. */
 		uint32_t h[2];
@@ -1043,25 +1076,18 @@ ParameterizedTest(int *ci, conf, batch_timeout_counts_exactly)
 		cr_expect_eq(h[1], (uint32_t)k, "%s: after the %zd sent came message %u", tc->name, k,
 			     h[1]);
 		cr_expect_eq(one.len, size, "%s: message %zd", tc->name, k);
-		r = ipcx_recvv(e.l, &one, 1, 0);
+		n = ipcx_recvv(r.e.l, &one, 1, 0);
 	}
-	cr_expect(r == -EAGAIN || r == -EPIPE, "%s: after the %zd sent: %zd", tc->name, k, r);
+	cr_expect(n == -EAGAIN || n == -EPIPE, "%s: after the %zd sent: %zd", tc->name, k, n);
 	free(one.buf);
-	t_sync_close(&done);
-	t_sync_close(&quit);
-	munmap(sent, sizeof(*sent));
-	env_close(&e);
+	batch_end(&r);
 }
 
 ParameterizedTestParameters(conf, batch_partial_receive)
 {
 	/* Not through a server: the test needs what was sent to wait already. */
 	static int idx[NCASES];
-	size_t n = 0;
-	for (size_t i = 0; i < NCASES; i++)
-		if ((cases[i].caps & (T_RELIABLE | T_ORDERED | T_RELAYED)) == (T_RELIABLE | T_ORDERED))
-			idx[n++] = (int)i;
-	return cr_make_param_array(int, idx, n);
+	return rows_where(idx, T_RELIABLE | T_ORDERED, T_RELAYED, false);
 }
 
 /*
@@ -1070,38 +1096,28 @@ ParameterizedTestParameters(conf, batch_partial_receive)
  */
 ParameterizedTest(int *ci, conf, batch_partial_receive)
 {
-	const struct tcase *tc = &cases[*ci];
-	struct env e;
-	env_init(&e, tc);
-	ssize_t *sent = shared_count();
-	struct t_sync done, quit;
-	t_sync_init(&done);
-	t_sync_init(&quit);
-	struct batcher b = { &e, 10, 10, 32, T_GUARD_MS, sent, NULL, &done, &quit, 1 };
-	pid_t pid = env_spawn(&e, batcher_main, &b);
-	env_listen(&e, 0);
-	cr_assert_geq(ipcx_fileno(e.l), 0);
-	env_forked(&e);
-	cr_assert(t_wait_post(&done, T_GUARD_MS));
-	cr_assert_eq(*sent, 10, "%s: ipcx_sendv", tc->name);
-	ssize_t end;
-	cr_assert(t_readable(ipcx_fileno(e.l), T_GUARD_MS), "%s: not readable with 10 waiting", tc->name);
-	cr_expect_eq(recv_batches(&e, &b, 0, 3, 3, 0, &end), 3, "%s: end %zd", tc->name, end);
-	cr_expect(t_readable(ipcx_fileno(e.l), 0), "%s: not readable with 7 left", tc->name);
+	struct batch_run r;
+	batch_start(&r, *ci, 10, 10, 32, T_GUARD_MS, true);
+	const struct tcase *tc = r.e.tc;
+	cr_assert_geq(ipcx_fileno(r.e.l), 0);
+	cr_assert(t_wait_post(&r.done, T_GUARD_MS));
+	cr_assert_eq(*r.b.sent, 10, "%s: ipcx_sendv", tc->name);
+	cr_assert(t_readable(ipcx_fileno(r.e.l), T_GUARD_MS), "%s: not readable with 10 waiting",
+		  tc->name);
+	expect_batches(&r, 0, 3, 3, 0);
+	cr_expect(t_readable(ipcx_fileno(r.e.l), 0), "%s: not readable with 7 left", tc->name);
 	struct ipcx_msg v[16];
 	char bufs[16][40];
 	for (int i = 0; i < 16; i++)
 		v[i] = (struct ipcx_msg){ .buf = bufs[i], .cap = sizeof(bufs[i]) };
-	cr_expect_eq(ipcx_recvv(e.l, v, 16, 0), 7, "%s: the 7 left", tc->name);
+	cr_expect_eq(ipcx_recvv(r.e.l, v, 16, 0), 7, "%s: the 7 left", tc->name);
 	if (!(tc->caps & T_SPURIOUS))
-		cr_expect_not(t_readable(ipcx_fileno(e.l), 0), "%s: readable with nothing waiting", tc->name);
-	cr_expect_eq(ipcx_recvv(e.l, v, 16, 0), -EAGAIN, "%s", tc->name);
-	t_post(&quit);
-	expect_exit0(pid);
-	t_sync_close(&done);
-	t_sync_close(&quit);
-	munmap(sent, sizeof(*sent));
-	env_close(&e);
+		cr_expect_not(t_readable(ipcx_fileno(r.e.l), 0), "%s: readable with nothing waiting",
+			      tc->name);
+	cr_expect_eq(ipcx_recvv(r.e.l, v, 16, 0), -EAGAIN, "%s", tc->name);
+	t_post(&r.quit);
+	expect_exit0(r.pid);
+	batch_end(&r);
 }
 
 ParameterizedTestParameters(conf, batch_sender_killed)
@@ -1116,37 +1132,27 @@ ParameterizedTestParameters(conf, batch_sender_killed)
  */
 ParameterizedTest(int *ci, conf, batch_sender_killed)
 {
-	const struct tcase *tc = &cases[*ci];
-	struct env e;
-	env_init(&e, tc);
-	ssize_t *sent = shared_count();
-	struct batcher b = { &e, 20000, 20000, 1000, T_GUARD_MS, sent, NULL, NULL, NULL, 1 };
-	pid_t pid = env_spawn(&e, batcher_main, &b);
-	env_listen(&e, 0);
-	env_forked(&e);
+	struct batch_run r;
+	batch_start(&r, *ci, 20000, 20000, 1000, T_GUARD_MS, false);
+	const struct tcase *tc = r.e.tc;
 	/* Mid-batch: the first message is here, the batch cannot all fit. */
 	ssize_t end;
-	cr_assert_eq(recv_batches(&e, &b, 0, 1, 1, T_GUARD_MS, &end), 1, "%s: %zd", tc->name, end);
-	kill(pid, SIGKILL);
-	cr_expect_eq(t_join(pid, T_GUARD_MS), 128 + SIGKILL);
-	int got = recv_batches(&e, &b, 1, 20000, 64, 500, &end);
+	cr_assert_eq(recv_batches(&r.e, &r.b, 0, 1, 1, T_GUARD_MS, &end), 1, "%s: %zd", tc->name,
+		     end);
+	kill(r.pid, SIGKILL);
+	cr_expect_eq(t_join(r.pid, T_GUARD_MS), 128 + SIGKILL);
+	int got = recv_batches(&r.e, &r.b, 1, 20000, 64, 500, &end);
 	cr_expect(end == -EPIPE || end == -ETIMEDOUT || (end == 0 && (tc->caps & T_LOG)),
 		  "%s: after %d: %zd", tc->name, got, end);
 	if (tc->caps & T_DEATH_RX)
 		cr_expect_eq(end, -EPIPE, "%s", tc->name);
-	munmap(sent, sizeof(*sent));
-	env_close(&e);
+	batch_end(&r);
 }
 
 ParameterizedTestParameters(conf, batch_many_senders)
 {
 	static int idx[NCASES];
-	size_t n = 0;
-	for (size_t i = 0; i < NCASES; i++)
-		if ((cases[i].caps & (T_RELIABLE | T_ORDERED | T_FANIN)) ==
-		    (T_RELIABLE | T_ORDERED | T_FANIN) && !cases[i].pair)
-			idx[n++] = (int)i;
-	return cr_make_param_array(int, idx, n);
+	return rows_where(idx, T_RELIABLE | T_ORDERED | T_FANIN, 0, true);
 }
 
 /*
