@@ -22,6 +22,21 @@
 #include <string.h>
 #include <unistd.h>
 
+const struct bh_ops *peer_find(const struct peer_row *rows, size_t n, const char *transport)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(transport, rows[i].transport))
+			return rows[i].ops;
+	return NULL;
+}
+
+void peer_ipc_url(const struct bh_params *p, const char *tag, char *url, size_t cap)
+{
+	char path[256];
+	bh_path(p, tag, path, sizeof(path));
+	snprintf(url, cap, "ipc://%s", path);
+}
+
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)

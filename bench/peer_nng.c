@@ -71,13 +71,10 @@ static int n_open(struct bh_ctx *c)
 	nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ, 0);
 	char url[300];
 	if (c->side) {
-		if (!strcmp(k->transport, "ipc")) {
-			char path[256];
-			bh_path(c->p, "nng", path, sizeof(path));
-			snprintf(url, sizeof(url), "ipc://%s", path);
-		} else {
+		if (!strcmp(k->transport, "ipc"))
+			peer_ipc_url(c->p, "nng", url, sizeof(url));
+		else
 			snprintf(url, sizeof(url), "tcp://127.0.0.1:0");
-		}
 		nng_listener l;
 		if ((rv = nng_listen(n->sock, url, &l, 0)))
 			return nerr(c, "nng_listen", rv);
@@ -214,9 +211,7 @@ static int nf_pub_open(struct bh_fan *f)
 	n->open = true;
 	nng_socket_set_int(n->sock, NNG_OPT_SENDBUF, NNG_FAN_BUF);
 	nng_pipe_notify(n->sock, NNG_PIPE_EV_ADD_POST, nf_pipe_added, n);
-	char path[200];
-	bh_path(f->p, "nfan", path, sizeof(path));
-	snprintf(f->addr, sizeof(f->addr), "ipc://%s", path);
+	peer_ipc_url(f->p, "nfan", f->addr, sizeof(f->addr));
 	rv = nng_listen(n->sock, f->addr, NULL, 0);
 	return rv ? nf_fail(f, "listen", rv) : 0;
 }
@@ -293,19 +288,13 @@ const struct bh_fan_ops *peer_fan_ops(const char *transport)
 
 const struct bh_ops *peer_ops(const char *transport)
 {
-	static const struct {
-		const char *name;
-		const struct bh_ops *ops;
-	} rows[] = {
+	static const struct peer_row rows[] = {
 		{ "ipc", &n_ipc },
 		{ "tcp", &n_tcp },
 		{ "reqrep-ipc", &n_rpc_ipc },
 		{ "reqrep-tcp", &n_rpc_tcp },
 	};
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		if (!strcmp(transport, rows[i].name))
-			return rows[i].ops;
-	return NULL;
+	return peer_find(rows, sizeof(rows) / sizeof(rows[0]), transport);
 }
 
 const char *peer_version(void)

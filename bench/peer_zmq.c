@@ -50,13 +50,10 @@ static int z_open(struct bh_ctx *c)
 	zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof(zero));
 	char ep[300];
 	if (c->side) {
-		if (!strcmp(k->transport, "ipc")) {
-			char path[256];
-			bh_path(c->p, "zmq", path, sizeof(path));
-			snprintf(ep, sizeof(ep), "ipc://%s", path);
-		} else {
+		if (!strcmp(k->transport, "ipc"))
+			peer_ipc_url(c->p, "zmq", ep, sizeof(ep));
+		else
 			snprintf(ep, sizeof(ep), "tcp://127.0.0.1:*");
-		}
 		if (zmq_bind(z->sock, ep) < 0)
 			return zerr();
 		size_t len = sizeof(ep);
@@ -200,9 +197,7 @@ static int zf_pub_open(struct bh_fan *f)
 	if (r < 0)
 		return r;
 	struct zfan *z = f->priv;
-	char path[200];
-	bh_path(f->p, "zfan", path, sizeof(path));
-	snprintf(f->addr, sizeof(f->addr), "ipc://%s", path);
+	peer_ipc_url(f->p, "zfan", f->addr, sizeof(f->addr));
 	return zmq_bind(z->sock, f->addr) < 0 ? zerr() : 0;
 }
 
@@ -274,10 +269,7 @@ const struct bh_fan_ops *peer_fan_ops(const char *transport)
 
 const struct bh_ops *peer_ops(const char *transport)
 {
-	static const struct {
-		const char *name;
-		const struct bh_ops *ops;
-	} rows[] = {
+	static const struct peer_row rows[] = {
 		{ "ipc", &z_ipc },
 		{ "tcp", &z_tcp },
 		{ "reqrep-ipc", &z_reqrep_ipc },
@@ -285,10 +277,7 @@ const struct bh_ops *peer_ops(const char *transport)
 		{ "dealer-ipc", &z_dealer_ipc },
 		{ "dealer-tcp", &z_dealer_tcp },
 	};
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		if (!strcmp(transport, rows[i].name))
-			return rows[i].ops;
-	return NULL;
+	return peer_find(rows, sizeof(rows) / sizeof(rows[0]), transport);
 }
 
 const char *peer_version(void)
