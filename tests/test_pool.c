@@ -9,6 +9,7 @@
  * for with a guard.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -55,6 +56,7 @@ static int pid_fn(ipcx_worker *w, void *arg)
 /* Shared by the test and its forked workers (made before the pool). */
 struct ctl {
 	_Atomic int died;   /* the first "die" or "reply-die" kills its worker, once */
+	_Atomic int gated;  /* the first task taken waits for a byte on release first */
 	int release[2];     /* "hold" waits for a byte here */
 };
 
@@ -86,13 +88,16 @@ static int scripted_fn(ipcx_worker *w, void *arg)
 	ssize_t n;
 	while ((n = ipcx_worker_next(w, buf, sizeof(buf) - 1, -1)) >= 0) {
 		buf[n] = 0;
+		char b;
+		if (atomic_exchange(&c->gated, 0) && read(c->release[0], &b, 1) != 1)
+			return 4;
 		if (!strcmp(buf, "die") && atomic_exchange(&c->died, 1) == 0)
 			kill(getpid(), SIGKILL);
 		if (!strcmp(buf, "noreply"))
 			continue;
 		if (!strcmp(buf, "hold")) {
-			char b;
-			if (read(c->release[0], &b, 1) != 1)
+			char g;
+			if (read(c->release[0], &g, 1) != 1)
 				return 4;
 		}
 		while (!strcmp(buf, "stuck"))
@@ -207,10 +212,76 @@ static bool gone(pid_t pid)
 
 /* ---- tasks ------------------------------------------------------------------------ */
 
+/*
+ * Nothing of pool `name` is left: no file in t_tmpdir() (not even a FIFO's
+ * temporary name), no socket in /proc/net/unix; once closed, no System V
+ * object of the run's key prefix that this process made or used (shm: cpid;
+ * msg: last sender or receiver), and no POSIX object in /dev/shm or
+ * /dev/mqueue.
+ */
+static int count_lines(const char *file, const char *needle)
+{
+	FILE *f = fopen(file, "r");
+	int n = 0;
+	char line[512];
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static int sysv_ours(const char *file, int pidcol_a, int pidcol_b)
+{
+	FILE *f = fopen(file, "r");
+	int n = 0;
+	char line[512];
+	unsigned prefix = (unsigned)t_sysv_key() >> 16;
+	while (f && fgets(line, sizeof(line), f)) {
+		long v[16];
+		int k = sscanf(line, "%ld %ld %ld %ld %ld %ld %ld %ld", &v[0], &v[1], &v[2], &v[3],
+			       &v[4], &v[5], &v[6], &v[7]);
+		if (k == 8 && ((unsigned)v[0] >> 16) == prefix &&
+		    (v[pidcol_a] == getpid() || v[pidcol_b] == getpid()))
+			n++;
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static void names_gone(const char *name, bool closed)
+{
+	DIR *d = opendir(t_tmpdir());
+	cr_assert(d);
+	struct dirent *e;
+	while ((e = readdir(d)))
+		cr_expect(!strstr(e->d_name, name) && strncmp(e->d_name, ".ipcx", 5),
+			  "left in the folder: %s", e->d_name);
+	closedir(d);
+	if (!closed) /* (an open socket keeps its name in /proc/net/unix, unlinked or not) */
+		return;
+	cr_expect_eq(count_lines("/proc/net/unix", name), 0, "a socket of %s is left", name);
+	char path[256];
+	snprintf(path, sizeof(path), "/dev/shm/%s-s0g1t", name);
+	cr_expect(access(path, F_OK) < 0, "%s is left", path);
+	snprintf(path, sizeof(path), "/dev/mqueue/%s-s0g1t", name);
+	cr_expect(access(path, F_OK) < 0, "%s is left", path);
+	/* msg: key msqid perms cbytes qnum lspid lrpid; shm: key shmid perms size cpid lpid */
+	cr_expect_eq(sysv_ours("/proc/sysvipc/msg", 5, 6), 0, "a System V queue is left");
+	cr_expect_eq(sysv_ours("/proc/sysvipc/shm", 4, 4), 0, "a System V segment is left");
+}
+
+static void names_gone(const char *name, bool closed);
+static void die_case_on(const char *queue, unsigned flags, const char *first, int want_first,
+			uint64_t want_requeued);
+
 static void echo_many(const char *queue, unsigned ntasks)
 {
 	struct ipcx_pool_opts o = { .workers = 3, .fn = echo_fn, .queue = queue };
 	ipcx_pool *p = start(&o);
+	wait_workers(p, 3);
+	names_gone(o.name, false); /* removed once the workers are up */
 	char want[64], buf[64];
 	int *seen = calloc(ntasks + 1, sizeof(int));
 	unsigned sent = 0, got = 0;
@@ -239,6 +310,7 @@ static void echo_many(const char *queue, unsigned ntasks)
 	struct ipcx_task_result r;
 	cr_expect_eq(ipcx_pool_result(p, buf, sizeof(buf), 0, &r), -ENOENT);
 	cr_expect_eq(ipcx_pool_close(p), 0);
+	names_gone(o.name, true);
 	free(seen);
 }
 
@@ -257,10 +329,10 @@ Test(pool, tasks_over_posix_queues)
 	echo_many("mq:", 2000);
 }
 
-Test(pool, exec_worker_program)
+static void exec_on(const char *queue)
 {
 	char *argv[] = { (char *)t_helper(), "pool-worker", NULL };
-	struct ipcx_pool_opts o = { .workers = 2, .argv = argv };
+	struct ipcx_pool_opts o = { .workers = 2, .argv = argv, .queue = queue };
 	ipcx_pool *p = start(&o);
 	pid_t pids[2] = { ipcx_pool_pid(p, 0), ipcx_pool_pid(p, 1) };
 	cr_assert(pids[0] > 0 && pids[1] > 0);
@@ -276,6 +348,121 @@ Test(pool, exec_worker_program)
 	}
 	cr_expect_eq(ipcx_pool_close(p), 0);
 	cr_expect(gone(pids[0]) && gone(pids[1]));
+	names_gone(o.name, true);
+}
+
+Test(pool, exec_worker_program)
+{
+	exec_on(NULL);
+}
+
+/* ---- queues over other channel URLs (docs/pool.md, "Queues") ------------------------ */
+
+/* The queue URL of a kind: a folder of this test's, an abstract prefix or
+ * a System V key of the run (for the leak check), an ephemeral port. */
+static const char *url_of(const char *kind)
+{
+	static char u[256];
+	size_t n = strlen(kind);
+	if (!strcmp(kind, "tcp"))
+		snprintf(u, sizeof(u), "tcp://127.0.0.1:0");
+	else if (!strncmp(kind, "sysv", 4))
+		snprintf(u, sizeof(u), "%s:%d", kind, t_sysv_key());
+	else if (kind[n - 1] == '@') /* "unix@": "unix:@NAME." */
+		snprintf(u, sizeof(u), "%.*s:@%s.", (int)n - 1, kind, t_name());
+	else
+		snprintf(u, sizeof(u), "%s:%s/", kind, t_tmpdir());
+	return u;
+}
+
+/*
+ * Over one kind of queue: 1000 tasks through 3 workers; a worker SIGKILLed
+ * while running a task (at most once: -EOWNERDEAD, the three behind it run
+ * by its successor; at least once: run again) and right after answering
+ * (the answer counts); no name left once the workers are up, nothing at all
+ * once the pool is closed.
+ */
+static void over_queue(const char *kind)
+{
+	char q[256];
+	snprintf(q, sizeof(q), "%s", url_of(kind));
+	echo_many(q, 1000);
+	die_case_on(q, 0, "die", -EOWNERDEAD, 3);
+	die_case_on(q, IPCX_POOL_AT_LEAST_ONCE, "die", 0, 4);
+	die_case_on(q, 0, "reply-die", 0, 3);
+}
+
+Test(pool, queue_fifo)
+{
+	over_queue("fifo");
+}
+
+Test(pool, queue_unix_path)
+{
+	over_queue("unix");
+}
+
+Test(pool, queue_unix_abstract)
+{
+	over_queue("unix@");
+}
+
+Test(pool, queue_unixpacket)
+{
+	over_queue("unixpacket");
+}
+
+Test(pool, queue_unixpacket_abstract)
+{
+	over_queue("unixpacket@");
+}
+
+Test(pool, queue_unixgram)
+{
+	over_queue("unixgram");
+}
+
+Test(pool, queue_tcp)
+{
+	over_queue("tcp");
+}
+
+Test(pool, queue_sysvmq)
+{
+	over_queue("sysvmq");
+}
+
+Test(pool, queue_sysvshm)
+{
+	over_queue("sysvshm");
+}
+
+Test(pool, queue_file)
+{
+	over_queue("file");
+}
+
+Test(pool, queue_mmap)
+{
+	over_queue("mmap");
+}
+
+Test(pool, queue_mq_and_shm_kills)
+{
+	die_case_on("mq:", 0, "die", -EOWNERDEAD, 3);
+	die_case_on("mq:", IPCX_POOL_AT_LEAST_ONCE, "die", 0, 4);
+	die_case_on("socket", 0, "die", -EOWNERDEAD, 3);
+}
+
+/* An exec'd program finds each way of opening its queue in its environment. */
+Test(pool, exec_worker_over_url_queues)
+{
+	const char *kinds[] = { "unix@", "tcp", "fifo", "sysvmq", "file" };
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		char q[256];
+		snprintf(q, sizeof(q), "%s", url_of(kinds[i]));
+		exec_on(q);
+	}
 }
 
 Test(pool, line_filter_on_stdio)
@@ -367,8 +554,12 @@ Test(pool, bad_options_and_tasks)
 	o = (struct ipcx_pool_opts){ .workers = 1, .fn = echo_fn, .queue = "shm:?max=9" };
 	cr_expect_eq(ipcx_pool_start(&o, &p), -EINVAL, "max is the pool's");
 	cr_expect(strstr(ipcx_errdetail(), "queue") != NULL, "detail: %s", ipcx_errdetail());
-	/* Queues the pool cannot name and own: refused, nothing made. */
-	const char *other[] = { "file:", "fifo:", "unix:", "sysvmq:", "udp:", "shmx:", "shm:x" };
+	/* Queues the pool cannot use, or URLs it cannot make names from:
+	 * refused, nothing made. */
+	const char *other[] = { "file:", "fifo:", "fifo:relative/", "unix:", "sysvmq:5",
+				"sysvmq:0x10000?keep=1", "tcp://127.0.0.1:7000", "udp://127.0.0.1:0",
+				"nats://127.0.0.1:4222/x", "fd:3", "shmx:", "shm:x", "shm:/a/b",
+				"mmap:/tmp/?policy=overwrite", "file:/tmp/?from=end" };
 	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
 		o = (struct ipcx_pool_opts){ .workers = 1, .fn = echo_fn, .queue = other[i] };
 		cr_expect_eq(ipcx_pool_start(&o, &p), -EINVAL, "queue %s", other[i]);
@@ -390,21 +581,25 @@ Test(pool, bad_options_and_tasks)
 
 /* ---- a worker killed at each point user code reaches ------------------------------- */
 
-static void die_case(unsigned flags, const char *first, int want_first, uint64_t want_requeued)
+static void die_case_on(const char *queue, unsigned flags, const char *first, int want_first,
+			uint64_t want_requeued)
 {
 	struct ctl *c = ctl_new();
 	struct ipcx_pool_opts o = { .workers = 1, .fn = scripted_fn, .arg = c, .flags = flags,
-				    .backoff_ms = 1 };
+				    .backoff_ms = 1, .queue = queue };
 	ipcx_pool *p = start(&o);
 	wait_workers(p, 1);
 	pid_t first_pid = ipcx_pool_pid(p, 0);
-	/* All four are handed to the one worker before the master looks at
-	 * deaths (it does that in result(), not in these submits). */
+	/* All four are handed to the one worker before it acts on the first
+	 * (it waits at the gate): a send to a worker already dead would fail,
+	 * and the master keep the task instead of requeueing it. */
 	const char *tasks[] = { first, "a", "b", "c" };
 	int st[4] = { 1, 1, 1, 1 };
 	char bytes[4][64];
+	atomic_store(&c->gated, 1);
 	for (int i = 0; i < 4; i++)
 		submit(p, tasks[i]);
+	cr_assert_eq(write(c->release[1], "g", 1), 1);
 	collect(p, 4, st, bytes);
 	cr_expect_eq(st[0], want_first, "%s: %s", first, ipcx_strerror(st[0]));
 	for (int i = 1; i < 4; i++) {
@@ -412,12 +607,18 @@ static void die_case(unsigned flags, const char *first, int want_first, uint64_t
 		cr_expect_str_eq(bytes[i], tasks[i]);
 	}
 	struct ipcx_pool_stats s = stats(p);
-	cr_expect_eq(s.requeued, want_requeued);
+	cr_expect_eq(s.requeued, want_requeued, "requeued %llu", (unsigned long long)s.requeued);
 	cr_expect_eq(s.failed, want_first ? 1 : 0);
 	cr_expect_eq(s.restarts, strcmp(first, "noreply") ? 1 : 0);
 	cr_expect(strcmp(first, "noreply") == 0 || gone(first_pid));
 	cr_expect_eq(ipcx_pool_close(p), 0);
+	names_gone(o.name, true);
 	ctl_free(c);
+}
+
+static void die_case(unsigned flags, const char *first, int want_first, uint64_t want_requeued)
+{
+	die_case_on(NULL, flags, first, want_first, want_requeued);
 }
 
 Test(pool, killed_while_running_fails_once_the_rest_go_elsewhere)

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,6 @@ extern char **environ;
 enum { T_WAKE = 1, T_PID, T_CTL, T_RX, T_SIG, T_TIMER };
 
 #define MAX_WORKERS 1024u
-#define RING_SPSC_OPTS "spsc=1"
 
 int64_t pool_now_ns(void)
 {
@@ -68,7 +68,7 @@ static void defaults(struct ipcx_pool_opts *o)
 		o->crash_window_ms = 10000;
 }
 
-/* The queue option: which kind, and the URL start rings are named after. */
+/* The queue option: the control socket, a line filter's stdio, or a URL (poolq.c). */
 static int parse_queue(ipcx_pool *p)
 {
 	const char *q = p->o.queue ? p->o.queue : "shm:";
@@ -80,21 +80,7 @@ static int parse_queue(ipcx_pool *p)
 		p->q = Q_STDIO;
 		p->o.window = 1;
 	} else {
-		/* Only the queues whose names the pool can make (/NAME) and that
-		 * the master owns and removes: a file: queue would be left in /,
-		 * and the socket schemes, fifo: and sysvmq: want other names. */
-		const char *colon = strchr(q, ':');
-		bool known = colon && (!strncmp(q, "shm:", 4) || !strncmp(q, "mq:", 3));
-		if (!known || (colon[1] && colon[1] != '?') || strstr(q, "max=") ||
-		    strstr(q, "capacity=") || strstr(q, "spsc="))
-			return ipcx_errdetail_set(-EINVAL, "pool: queue '%s': want \"shm:\" or \"mq:\" "
-						  "(options may follow: \"shm:?spin=0\"; the pool "
-						  "sets max, capacity and spsc), \"socket\" or "
-						  "\"stdio\"", q);
-		if (strlen(q) >= sizeof(p->qurl))
-			return ipcx_errdetail_set(-EINVAL, "pool: queue URL too long");
-		p->q = strncmp(q, "shm:", 4) ? Q_URL : Q_SHM;
-		snprintf(p->qurl, sizeof(p->qurl), "%s", q);
+		return poolq_parse(p, q);
 	}
 	return 0;
 }
@@ -171,42 +157,9 @@ static void close_pair(int fd[2])
 		}
 }
 
-/* The two rings (or queues) of seat si, made by the master, which owns them. */
-static int make_queues(ipcx_pool *p, unsigned si, struct spawn_fds *f)
-{
-	struct seat *s = &p->seat[si];
-	const char *colon = strchr(p->qurl, ':');
-	const char *user = colon[1] == '?' ? colon + 2 : "";
-	int scheme_len = (int)(colon - p->qurl);
-	size_t msg = FRAME + p->o.max_msg;
-	char opts[128];
-	if (p->q == Q_SHM) {
-		/* Room for the window's tasks at the largest size (a message
-		 * never wraps: one more for the padding). */
-		size_t cells = (msg + 63) / 64, cap = 256;
-		while (cap < (p->o.window + 1) * cells * 64 || cap < 2 * msg)
-			cap *= 2;
-		/* A worker waiting for a task spins 2 us, not a ring's 20 (see
-		 * SPIN_NS in task.c), unless the queue URL says otherwise. */
-		snprintf(opts, sizeof(opts), "%s&max=%zu&capacity=%zu%s", RING_SPSC_OPTS, msg, cap,
-			 strstr(user, "spin=") ? "" : "&spin=2");
-	} else {
-		snprintf(opts, sizeof(opts), "max=%zu", msg);
-	}
-	char *urls[2] = { f->task_url, f->result_url };
-	for (int k = 0; k < 2; k++)
-		snprintf(urls[k], sizeof(f->task_url), "%.*s:/%s-s%ug%u%c?%s%s%s", scheme_len, p->qurl,
-			 p->name, si, p->gen, k ? 'r' : 't', opts, *user ? "&" : "", user);
-	int r = ipcx_listen(f->task_url, 0, &s->tx);
-	if (r == 0)
-		r = ipcx_listen(f->result_url, 0, &s->rx);
-	if (r == 0 && p->q == Q_URL && (s->rx_fd = ipcx_fileno(s->rx)) < 0)
-		r = s->rx_fd;
-	return r;
-}
-
 static void close_channels(struct seat *s)
 {
+	poolq_clean(s);
 	if (s->tx != s->ctl)
 		ipcx_close(s->tx);
 	if (s->rx != s->ctl && s->rx != s->tx)
@@ -252,7 +205,7 @@ static int make_channels(ipcx_pool *p, unsigned si, struct spawn_fds *f)
 		s->tx = s->rx = s->ctl;
 		return 0;
 	}
-	return make_queues(p, si, f);
+	return poolq_make(p, si, f->task_url, f->result_url, sizeof(f->task_url));
 }
 
 /* What an exec'd worker that calls ipcx_worker_open() is told. */
@@ -269,10 +222,10 @@ static char **worker_env(ipcx_pool *p, unsigned si, struct spawn_fds *f)
 		if (strncmp(environ[i], POOL_ENV "=", sizeof(POOL_ENV)))
 			env[k++] = environ[i];
 	bool sock = p->q == Q_SOCKET;
-	snprintf(f->env, sizeof(f->env), POOL_ENV "=1 %u %u %d %d %d %zu %s %s", p->seat[si].index,
-		 si, ipcx_fileno(f->ctl_child), ipcx_region_fd(p->region),
-		 ipcx_event_fileno(p->wake), p->o.max_msg, sock ? "-" : f->task_url,
-		 sock ? "-" : f->result_url);
+	snprintf(f->env, sizeof(f->env), POOL_ENV "=2 %u %u %d %d %d %zu %d %" PRIu64 " %s %s",
+		 p->seat[si].index, si, ipcx_fileno(f->ctl_child), ipcx_region_fd(p->region),
+		 ipcx_event_fileno(p->wake), p->o.max_msg, p->qmode, p->seat[si].cookie,
+		 sock ? "-" : f->task_url, sock ? "-" : f->result_url);
 	env[k] = f->env;
 	return env;
 }
@@ -333,6 +286,7 @@ static void child(ipcx_pool *p, unsigned si, struct spawn_fds *f, char **env)
 		.ctl = f->ctl_child, .shared = p->sh, .wake = p->wake,
 		.task_url = p->q == Q_SOCKET ? NULL : f->task_url,
 		.result_url = p->q == Q_SOCKET ? NULL : f->result_url,
+		.qmode = p->qmode, .cookie = p->seat[si].cookie,
 	};
 	pw_run_forked(&in, p->o.fn, p->o.arg);
 }
@@ -682,11 +636,8 @@ static void ctl_read(ipcx_pool *p, unsigned si)
 				pool_kill_seat(p, s);
 				return;
 			}
-			if (s->state == S_STARTING) {
-				s->state = S_READY;
-				if ((int)si == p->reload_new)
-					replaced(p, si);
-			}
+			if (s->state == S_STARTING)
+				pool_hello(p, s);
 		}
 	} else {
 		task_drain(p, s); /* "socket": hello and results come this way */
@@ -699,6 +650,15 @@ void pool_hello(ipcx_pool *p, struct seat *s)
 {
 	if (s->state != S_STARTING)
 		return;
+	/* Its queue's other end is open now: finish ours (a URL queue). */
+	int r = poolq_up(p, s);
+	if (r == 0 && p->q == Q_URL && p->qmode == QM_ACCEPT)
+		r = watch(p, s->rx_fd, T_RX, (unsigned)(s - p->seat));
+	if (r < 0) { /* its death settles it (it holds no task yet) and restarts it */
+		pool_kill_seat(p, s);
+		s->broken = true;
+		return;
+	}
 	s->state = S_READY;
 	if ((int)(s - p->seat) == p->reload_new)
 		replaced(p, (unsigned)(s - p->seat));

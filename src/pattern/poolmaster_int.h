@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-enum qkind { Q_SHM, Q_SOCKET, Q_STDIO, Q_URL };
+enum qkind { Q_SOCKET, Q_STDIO, Q_URL };
 enum seat_state { S_FREE, S_STARTING, S_READY, S_RETIRING };
 
 /* A task the master holds until its outcome: its bytes are kept so that a
@@ -51,6 +51,13 @@ struct seat {
 	/* "stdio": the program's standard output, read here line by line (a
 	 * last line cut short by the program's death is no result). */
 	int lfd;
+	/* URL queues (poolq.c): QM_ACCEPT's listener until the worker is up
+	 * and its cookie; QM_LISTEN's task URL, dialled then; the file-system
+	 * names made for it, removed once it is up, or when it is gone. */
+	ipcx_chan *acc;
+	uint64_t cookie;
+	char *dial_url;
+	char *path[2];
 	unsigned char *lbuf; /* max_msg + 1 bytes */
 	size_t llen;
 	bool skipping;     /* in a line longer than max_msg, reported already */
@@ -67,7 +74,13 @@ struct ipcx_pool {
 	struct ipcx_pool_opts o;
 	char **argv;        /* exec mode: a copy */
 	enum qkind q;
-	char qurl[256];     /* Q_SHM / Q_URL: "scheme:" and the user's options */
+	/* Q_URL (poolq.c): how each worker's queue is named and made. */
+	int qmode;          /* QM_* */
+	bool qring, qkey, qfs; /* a ring (sized here); a System V key per queue; names in the file system */
+	char qscheme[16];
+	char qpath[200];    /* what the names start with: "/", "/dir/", "@prefix", "//HOST:0", "" */
+	char quser[128];    /* the user's options (after '?') */
+	uint32_t qkeybase;  /* System V: the upper 16 bits of every key (0: any key) */
 	char name[128];
 	unsigned n, nseats;
 	struct seat *seat;
@@ -113,6 +126,16 @@ void pool_kill_seat(ipcx_pool *p, struct seat *s);
 void pool_retire(ipcx_pool *p, struct seat *s);
 /* A worker said it is up (on its control channel, or a "socket" queue). */
 void pool_hello(ipcx_pool *p, struct seat *s);
+
+/* poolq.c: queues over a channel URL (Q_URL) */
+/* The queue option, not "socket" or "stdio". */
+int poolq_parse(ipcx_pool *p, const char *q);
+/* Make seat si's queue, and say what its worker opens (URLs of cap bytes). */
+int poolq_make(ipcx_pool *p, unsigned si, char *task_url, char *result_url, size_t cap);
+/* Seat s's worker said it is up: finish its queue (accept, dial), remove its names. */
+int poolq_up(ipcx_pool *p, struct seat *s);
+/* Close what poolq_make left open and remove the names it made. */
+void poolq_clean(struct seat *s);
 
 /* task.c */
 /* One frame from seat s: 1 a result (*t its task, now the caller's; status;

@@ -54,9 +54,21 @@ struct pool_shared {
 	struct pool_seat seat[];
 };
 
+/* How a worker's queue is made from its URLs (poolq.c, docs/pool.md):
+ *   QM_DIAL:    the master listens on both, the worker dials both (rings,
+ *               kernel queues, files);
+ *   QM_ACCEPT:  one duplex connection: the master listens (IPCX_ACCEPT), the
+ *               worker dials and sends F_HELLO with the seat's cookie first,
+ *               the master accepts it when the worker says it is up (unix:,
+ *               unixpacket:, tcp://);
+ *   QM_LISTEN:  the worker listens on the task URL (only a reader may
+ *               listen: fifo:, unixgram:), the master dials it when the
+ *               worker is up; the master listens on the result URL. */
+enum { QM_DIAL = 0, QM_ACCEPT = 1, QM_LISTEN = 2 };
+
 /* The environment variable that tells an exec'd program it is a worker:
- * "1 INDEX SEAT CTLFD REGIONFD EVENTFD MAXMSG TASKURL RESULTURL" (URLs "-"
- * when the control channel carries the tasks). */
+ * "2 INDEX SEAT CTLFD REGIONFD EVENTFD MAXMSG QMODE COOKIE TASKURL RESULTURL"
+ * (URLs "-" when the control channel carries the tasks). */
 #define POOL_ENV "IPCX_WORKER"
 
 /* What a worker is given (fork mode: in memory; exec mode: through POOL_ENV). */
@@ -67,6 +79,8 @@ struct pool_worker_init {
 	struct pool_shared *shared;
 	ipcx_event *wake;
 	const char *task_url, *result_url; /* NULL: tasks on the control channel */
+	int qmode;                 /* QM_* */
+	uint64_t cookie;           /* QM_ACCEPT: proves the connection is this worker's */
 };
 
 /* worker.c: make the worker (fork mode, in the child), run fn, exit. */

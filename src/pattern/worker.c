@@ -8,6 +8,7 @@
 #include "poolwire_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,41 @@ struct ipcx_worker {
 	bool asked;                  /* the control channel said stop (or closed) */
 };
 
+static void close_queue(ipcx_worker *w)
+{
+	if (w->rx != w->ctl)
+		ipcx_close(w->rx);
+	if (w->tx != w->ctl && w->tx != w->rx)
+		ipcx_close(w->tx);
+	w->rx = w->tx = NULL;
+}
+
+/* Open the worker's end of its queue, as the master made it (QM_*, poolq.c). */
+static int open_queue(ipcx_worker *w, const struct pool_worker_init *in)
+{
+	int r;
+	switch (in->qmode) {
+	case QM_ACCEPT: {
+		/* One connection; the cookie first, so that the master takes
+		 * this one and nobody else's. */
+		if ((r = ipcx_dial(in->task_url, 0, &w->rx)) < 0)
+			return r;
+		w->tx = w->rx;
+		struct frame f = { .kind = F_HELLO, .dseq = (uint64_t)getpid(), .id = in->cookie };
+		r = (int)ipcx_send(w->tx, &f, FRAME, 5000);
+		return r < 0 ? r : 0;
+	}
+	case QM_LISTEN: /* only a reader may listen; the master dials it once we are up */
+		if ((r = ipcx_listen(in->task_url, 0, &w->rx)) < 0)
+			return r;
+		return ipcx_dial(in->result_url, 0, &w->tx);
+	default:
+		if ((r = ipcx_dial(in->task_url, 0, &w->rx)) < 0)
+			return r;
+		return ipcx_dial(in->result_url, 0, &w->tx);
+	}
+}
+
 static int make(const struct pool_worker_init *in, ipcx_worker **ret)
 {
 	ipcx_worker *w = calloc(1, sizeof(*w));
@@ -39,21 +75,15 @@ static int make(const struct pool_worker_init *in, ipcx_worker **ret)
 	int r = 0;
 	if (!(w->buf = malloc(FRAME + w->max_msg)))
 		r = -ENOMEM;
-	if (r == 0 && in->task_url) {
-		r = ipcx_dial(in->task_url, 0, &w->rx);
-		if (r == 0)
-			r = ipcx_dial(in->result_url, 0, &w->tx);
-	} else {
+	if (r == 0 && in->task_url)
+		r = open_queue(w, in);
+	else
 		w->rx = w->tx = w->ctl;
-	}
 	struct frame hello = { .kind = F_HELLO, .dseq = (uint64_t)getpid() };
 	if (r == 0 && (r = (int)ipcx_send(w->ctl, &hello, FRAME, 5000)) > 0)
 		r = 0;
 	if (r < 0) {
-		if (w->rx != w->ctl)
-			ipcx_close(w->rx);
-		if (w->tx != w->ctl)
-			ipcx_close(w->tx);
+		close_queue(w);
 		free(w->buf);
 		free(w);
 		return r;
@@ -100,17 +130,20 @@ IPCX_EXPORT int ipcx_worker_open(unsigned flags, ipcx_worker **ret)
 	if (!env)
 		return ipcx_errdetail_set(-ENOENT, "worker: not started by a pool (no %s)", POOL_ENV);
 	unsigned v, index, seat;
-	int ctlfd, regfd, evfd;
+	int ctlfd, regfd, evfd, qmode;
 	size_t max;
+	uint64_t cookie;
 	char turl[320], rurl[320];
-	if (sscanf(env, "%u %u %u %d %d %d %zu %319s %319s", &v, &index, &seat, &ctlfd, &regfd,
-		   &evfd, &max, turl, rurl) != 9 || v != 1 || max == 0 || max > (64u << 20))
+	if (sscanf(env, "%u %u %u %d %d %d %zu %d %" SCNu64 " %319s %319s", &v, &index, &seat,
+		   &ctlfd, &regfd, &evfd, &max, &qmode, &cookie, turl, rurl) != 11 || v != 2 ||
+	    max == 0 || max > (64u << 20) || qmode < QM_DIAL || qmode > QM_LISTEN)
 		return env_fail("malformed");
 	char u[32];
 	snprintf(u, sizeof(u), "fd:%d", ctlfd);
 	struct pool_worker_init in = { .index = index, .seat = seat, .max_msg = max,
 				       .task_url = strcmp(turl, "-") ? turl : NULL,
-				       .result_url = strcmp(rurl, "-") ? rurl : NULL };
+				       .result_url = strcmp(rurl, "-") ? rurl : NULL,
+				       .qmode = qmode, .cookie = cookie };
 	ipcx_region *region = NULL;
 	int r = ipcx_dial(u, 0, &in.ctl);
 	if (r == 0)
@@ -267,10 +300,7 @@ IPCX_EXPORT int ipcx_worker_close(ipcx_worker *w)
 {
 	if (!w)
 		return 0;
-	if (w->rx != w->ctl)
-		ipcx_close(w->rx);
-	if (w->tx != w->ctl)
-		ipcx_close(w->tx);
+	close_queue(w);
 	ipcx_close(w->ctl);
 	if (w->region) { /* exec mode: ours */
 		ipcx_event_close(w->wake);
