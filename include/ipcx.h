@@ -952,7 +952,7 @@ int ipcx_logd_close(ipcx_logd *d);
  *
  * Tasks: ipcx_pool_submit() gives bytes and gets an id; each task goes to
  * exactly one worker over that worker's queue (a pair of shm: rings by
- * default); ipcx_pool_result() hands back its outcome, matched by id.  A
+ * default, or any channel URL that can carry tasks); ipcx_pool_result() hands back its outcome, matched by id.  A
  * worker records in shared memory which task it starts before it runs it,
  * so when it dies the master knows exactly which of its tasks never started
  * (handed to another worker, always) and which one it was running: that one
@@ -979,10 +979,17 @@ struct ipcx_pool_opts {
 	void *arg;
 	char *const *argv;
 	unsigned flags;      /* IPCX_POOL_SIGNALS, IPCX_POOL_AT_LEAST_ONCE */
-	/* Each worker's task queue and result queue: "shm:" (default; options
-	 * may follow: "shm:?spin=0"), "mq:", "socket" (the control channel
-	 * itself), or "stdio" (exec mode: lines on the program's stdin/stdout,
-	 * one task in flight). */
+	/* Each worker's task queue and result queue.  A channel URL, from
+	 * which the pool names one queue per worker (docs/pool.md, "Queues"):
+	 * "shm:" (default), "mq:", "sysvmq:"/"sysvshm:" (a random key, or
+	 * "sysvmq:KEY" keeps KEY's upper 16 bits), a folder or a prefix of
+	 * names ("fifo:/dir/", "file:/dir/", "mmap:/dir/", "unix:/dir/app-",
+	 * "unix:@prefix", "unixpacket:...", "unixgram:..."), "tcp://HOST:0"
+	 * (a port per worker); options may follow ("shm:?spin=0"; the pool
+	 * sets max, capacity, spsc, policy).  udp:, nats:// and fd: are
+	 * refused (-EINVAL).  Or "socket" (the control channel itself), or
+	 * "stdio" (exec mode: lines on the program's stdin/stdout, one task
+	 * in flight). */
 	const char *queue;
 	const char *name;    /* start of the names of the objects made (default ipcx-pool-PID-N) */
 	size_t max_msg;      /* largest task or result (default 4096) */

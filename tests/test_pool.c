@@ -422,6 +422,11 @@ Test(pool, queue_unixgram)
 	over_queue("unixgram");
 }
 
+Test(pool, queue_unixgram_abstract)
+{
+	over_queue("unixgram@");
+}
+
 Test(pool, queue_tcp)
 {
 	over_queue("tcp");
@@ -772,6 +777,7 @@ struct master_arg {
 	int fd;          /* where the master writes its workers' pids */
 	bool exec;
 	const char *name;
+	const char *queue; /* forked workers: NULL (rings) or a URL queue */
 };
 
 static int master_main(void *arg)
@@ -784,6 +790,7 @@ static int master_main(void *arg)
 		o.queue = "stdio";
 	} else {
 		o.fn = echo_fn;
+		o.queue = m->queue;
 	}
 	ipcx_pool *p;
 	if (ipcx_pool_start(&o, &p) < 0)
@@ -803,13 +810,13 @@ static int master_main(void *arg)
 	return 3;
 }
 
-static void master_killed(bool exec)
+static void master_killed(bool exec, const char *queue)
 {
 	/* Orphans come to us, so that we can see how they died. */
 	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	int fd[2];
 	cr_assert_eq(pipe(fd), 0);
-	struct master_arg m = { fd[1], exec, t_name() };
+	struct master_arg m = { fd[1], exec, t_name(), queue };
 	pid_t master = t_spawn(master_main, &m);
 	struct pollfd pf = { fd[0], POLLIN, 0 };
 	cr_assert_eq(poll(&pf, 1, T_GUARD_MS), 1, "the master never reported");
@@ -836,6 +843,10 @@ static void master_killed(bool exec)
 	}
 	close(fd[0]);
 	close(fd[1]);
+	if (queue) { /* its workers were up: their names were removed then */
+		names_gone(m.name, true);
+		return;
+	}
 	/* The killed master's rings are orphans now: gc finds and removes them. */
 	char match[160];
 	snprintf(match, sizeof(match), "shm:/%s-*", m.name);
@@ -847,12 +858,25 @@ static void master_killed(bool exec)
 
 Test(pool, master_sigkill_kills_forked_workers)
 {
-	master_killed(false);
+	master_killed(false, NULL);
+}
+
+/* Names in a folder are removed once the workers are up: a master killed
+ * then leaves none. */
+Test(pool, master_sigkill_leaves_no_fifo_or_socket_names)
+{
+	char q[256];
+	snprintf(q, sizeof(q), "%s", url_of("fifo"));
+	master_killed(false, q);
+	snprintf(q, sizeof(q), "%s", url_of("unix"));
+	master_killed(false, q);
+	snprintf(q, sizeof(q), "%s", url_of("file"));
+	master_killed(false, q);
 }
 
 Test(pool, master_sigkill_kills_exec_workers)
 {
-	master_killed(true);
+	master_killed(true, NULL);
 }
 
 /* ---- crash loop ------------------------------------------------------------------------ */
