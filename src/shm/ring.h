@@ -20,7 +20,10 @@
 #include <sys/types.h>
 
 #define RING_MAGIC   0x474e495258435049ull /* "IPCXRING" little-endian */
-#define RING_VERSION 3u
+/* 4: every ring's receivers arm rx_armed before they sleep, and a committer
+ * wakes only an armed sleeper (ring_bell.h); a version 3 sleeper would not
+ * arm, and sleep until its 100 ms look, so the versions do not mix. */
+#define RING_VERSION 4u
 #define RING_PEERS   64u   /* processes (channels) attached at once */
 #define RING_CELL    64u   /* bytes per cell: the unit of allocation */
 #define RING_HDR     16384u /* header bytes, page-aligned data after it */
@@ -109,7 +112,7 @@ struct ring_hdr {
 	/* Broadcast rings only (ring_bcast.h); zero in the others. */
 	_Alignas(RING_LINE) _Atomic uint64_t next_no; /* number of the next message claimed */
 	_Atomic uint32_t life; /* who may remove the name: see ring_bcast.c */
-	_Atomic uint32_t rx_armed; /* a subscriber sleeps and wants the next commit's wake */
+	_Atomic uint32_t rx_armed; /* (every ring) a receiver sleeps and wants the next commit's wake */
 };
 
 _Static_assert(sizeof(struct ring_hdr) <= RING_HDR, "ring header too large");
@@ -160,6 +163,9 @@ struct ring {
 	int bell, pokefd;
 	uint32_t batch; /* mmap: commits since the last sync */
 	_Atomic uint32_t nsend; /* sends, for the -EPIPE check on one in 1024 */
+	/* When a wait last looked for dead peers (ring_wait.c): at most once
+	 * in CHECK_NS across the waits of this channel. */
+	int64_t checked_at;
 	/*
 	 * Called after every futex sleep, before the segment is touched again:
 	 * 0, or an error if another process cut the segment short meanwhile

@@ -144,27 +144,6 @@ static int claim(struct ring *r, uint32_t len, uint64_t *pos, uint64_t *cellsp)
 	return 0;
 }
 
-/*
- * A record was committed: wake the subscribers that sleep, once.  A woken
- * subscriber takes a while to run (subscribers usually outnumber the
- * cores), and rx_waiters stays up until it does: waking at every message
- * meanwhile (notify_rx) made the publisher's cost grow with sleeping
- * subscribers, a system call each.  A sleeper arms rx_armed after reading
- * rx_seq (ring_wait.c); the one publisher that disarms it bumps rx_seq, so
- * every sleeper armed before that is woken or does not sleep.
- */
-static void bc_notify_rx(struct ring *r)
-{
-	/* Loads after the store of the commit: see publish(). */
-	if (atomic_load_explicit(&r->h->rx_waiters, ACQ) && atomic_load(&r->h->rx_armed) &&
-	    atomic_exchange(&r->h->rx_armed, 0)) {
-		atomic_fetch_add(&r->h->rx_seq, 1);
-		futex_wake(&r->h->rx_seq);
-	}
-	if (atomic_load_explicit(&r->h->pollers, RELAXED))
-		ipcx__ring_poke_pollers(r);
-}
-
 /* Publish a claimed record: count it, then COMMITTED (ring_int.h, "Counting"). */
 static void commit(struct ring *r, uint64_t pos, uint32_t len, uint64_t cells)
 {
@@ -173,7 +152,7 @@ static void commit(struct ring *r, uint64_t pos, uint32_t len, uint64_t cells)
 	bump(&pe->tx);
 	publish(seqw(r, pos), SEQ(pos, T_COMMITTED));
 	snap(&pe->tx, &pe->tx_snap);
-	bc_notify_rx(r);
+	notify_rx(r); /* once per sleep (ring_bell.h) */
 }
 
 static int claim_wait(struct ring *r, uint32_t len, int timeout_ms, uint64_t *pos,

@@ -14,6 +14,9 @@
 #include <sched.h>
 #include <time.h>
 
+/* How often a waiting channel looks for dead peers (repair, -EPIPE). */
+#define CHECK_NS (10 * 1000000LL)
+
 int ipcx__ring_fences; /* see ring_wait.h */
 static bool mb_global; /* membarrier GLOBAL_EXPEDITED is there to call */
 static pthread_once_t fences_once = PTHREAD_ONCE_INIT;
@@ -59,7 +62,13 @@ SLOW int ipcx__ring_wait_step(struct ring *r, struct wait *w, int timeout_ms, bo
 		w->init = true;
 		w->deadline = timeout_ms < 0 ? -1 : now + (int64_t)timeout_ms * 1000000;
 		w->spin_end = now + (int64_t)r->spin_us * 1000;
+		/* Dead peers were looked for less than CHECK_NS ago by an
+		 * earlier wait: not again before that (a receiver that waits
+		 * for every message would pay kill() and a read of /proc each
+		 * time), but the sleep ends then to look. */
 		w->next_check = timeout_ms == 0 ? now : w->spin_end;
+		if (timeout_ms != 0 && r->checked_at && r->checked_at + CHECK_NS > w->next_check)
+			w->next_check = r->checked_at + CHECK_NS;
 	}
 	if (timeout_ms == 0) {
 		if (w->n++ == 0) {
@@ -90,7 +99,8 @@ SLOW int ipcx__ring_wait_step(struct ring *r, struct wait *w, int timeout_ms, bo
 	if (w->deadline >= 0 && now >= w->deadline)
 		return -ETIMEDOUT;
 	if (now >= w->next_check) {
-		w->next_check = now + 10 * 1000000;
+		w->next_check = now + CHECK_NS;
+		r->checked_at = now;
 		ipcx__ring_repair(r);
 		int e = ipcx__ring_check_indices(r);
 		if (!e && !busy)
@@ -107,21 +117,25 @@ SLOW int ipcx__ring_wait_step(struct ring *r, struct wait *w, int timeout_ms, bo
 	int64_t ns = w->deadline < 0 ? -1 : w->deadline - now;
 	if (atomic_load(&r->h->attached_ever) > 1 && (ns < 0 || ns > 100000000))
 		ns = 100000000;
+	if (w->next_check - now < CHECK_NS && (ns < 0 || ns > w->next_check - now))
+		ns = w->next_check - now; /* a look put off above is due then */
 	uint32_t v = atomic_load(fw);
 	/*
-	 * A broadcast ring's publisher wakes its sleepers once per sleep, not
-	 * at every message until they have run (ring_bcast.c, bc_notify_rx): ask
-	 * for it, after reading v, so that the wake it takes changes v.
+	 * A committer wakes the receivers once per sleep, not at every message
+	 * until they have run (notify_rx, ring_bell.h): ask for it, after
+	 * reading v, so that the wake it takes changes v.
 	 */
-	if (rx && (r->flags & RING_F_BCAST))
+	if (rx)
 		atomic_store(&r->h->rx_armed, 1);
 	/* Announce, then look again: a committer that missed us sees the flag. */
 	atomic_fetch_add(waiters, 1);
 	if (!ipcx__ring_sleeper_barrier() && (ns < 0 || ns > 1000000))
 		ns = 1000000; /* no barrier on the others: never sleep long on a miss */
-	if (!(rx ? ipcx__ring_has_msg(r) : ipcx__ring_has_room(r, cells)))
+	int e = 0;
+	if (!(rx ? ipcx__ring_has_msg(r) : ipcx__ring_has_room(r, cells))) {
 		futex_wait(fw, v, ns);
-	int e = r->whole ? r->whole(r) : 0; /* a sleeper is the one a cut would find */
+		e = r->whole ? r->whole(r) : 0; /* a sleeper is the one a cut would find */
+	}
 	atomic_fetch_sub(waiters, 1);
 	return e;
 }
