@@ -753,9 +753,9 @@ Test(pool, sighup_rolling_restart_loses_nothing, .timeout = 300)
 	free(seen);
 }
 
-Test(pool, reload_call_while_busy)
+static void reload_busy(const char *queue)
 {
-	struct ipcx_pool_opts o = { .workers = 3, .fn = pid_fn, .queue = "socket" };
+	struct ipcx_pool_opts o = { .workers = 3, .fn = pid_fn, .queue = queue };
 	ipcx_pool *p = start(&o);
 	wait_workers(p, 3);
 	cr_assert_eq(ipcx_pool_reload(p), 0);
@@ -768,7 +768,25 @@ Test(pool, reload_call_while_busy)
 	}
 	wait_workers(p, 3);
 	cr_expect_eq(stats(p).failed, 0);
+	cr_expect_eq(stats(p).restarts, 0);
 	cr_expect_eq(ipcx_pool_close(p), 0);
+	names_gone(o.name, true);
+}
+
+Test(pool, reload_call_while_busy)
+{
+	reload_busy("socket");
+}
+
+/* A replacement gets queues of its own beside the old worker's (new names). */
+Test(pool, reload_over_url_queues)
+{
+	const char *kinds[] = { "unix@", "fifo", "tcp", "sysvmq" };
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		char q[256];
+		snprintf(q, sizeof(q), "%s", url_of(kinds[i]));
+		reload_busy(q);
+	}
 }
 
 /* ---- the master's death -------------------------------------------------------------- */
