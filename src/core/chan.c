@@ -176,10 +176,22 @@ IPCX_EXPORT ssize_t ipcx_sendv(ipcx_chan *c, const struct ipcx_msg *msgs, size_t
 			     : sendv_loop(c, msgs, ok, timeout_ms);
 }
 
+/* One by one: the first under the timeout, the others only if they wait. */
+static ssize_t recvv_loop(ipcx_chan *c, struct ipcx_msg *msgs, size_t n, int timeout_ms)
+{
+	for (size_t i = 0; i < n; i++) {
+		ssize_t r = c->ops->recv(c, msgs[i].buf, msgs[i].cap, i ? 0 : timeout_ms);
+		if (r < 0)
+			return i ? (ssize_t)i : r;
+		msgs[i].len = (size_t)r;
+	}
+	return (ssize_t)n;
+}
+
 /*
- * The first message under the timeout, the others only if they wait: a
- * stream's transport hands them out of what its read brought, without a
- * system call, and tries one read more when its buffer runs dry.
+ * A stream's transport hands the messages out of what its read brought,
+ * without a system call, and tries one read more when its buffer runs dry;
+ * a packet socket's takes many with one recvmmsg.
  */
 IPCX_EXPORT ssize_t ipcx_recvv(ipcx_chan *c, struct ipcx_msg *msgs, size_t n, int timeout_ms)
 {
@@ -189,15 +201,14 @@ IPCX_EXPORT ssize_t ipcx_recvv(ipcx_chan *c, struct ipcx_msg *msgs, size_t n, in
 		return -EINVAL;
 	if (!c->ops->recv)
 		return -EOPNOTSUPP;
-	for (size_t i = 0; i < n; i++) {
-		if (!msgs[i].buf && msgs[i].cap)
-			return i ? (ssize_t)i : -EINVAL;
-		ssize_t r = c->ops->recv(c, msgs[i].buf, msgs[i].cap, i ? 0 : timeout_ms);
-		if (r < 0)
-			return i ? (ssize_t)i : r;
-		msgs[i].len = (size_t)r;
-	}
-	return (ssize_t)n;
+	/* The batch ends before the first buffer that is wrong on its own. */
+	size_t ok = 0;
+	while (ok < n && (msgs[ok].buf || !msgs[ok].cap))
+		ok++;
+	if (ok == 0)
+		return n == 0 ? 0 : -EINVAL;
+	return c->ops->recvv ? c->ops->recvv(c, msgs, ok, timeout_ms)
+			     : recvv_loop(c, msgs, ok, timeout_ms);
 }
 
 /*

@@ -406,41 +406,74 @@ static ssize_t try_recv_raw(struct ipcx__io *io, void *buf, size_t cap)
 	return n;
 }
 
+/* Room for a sender's credentials only: nothing else can be installed. */
+#define ADMIT_CTL CMSG_SPACE(sizeof(struct ucred))
+
 /*
- * SOCK_SEQPACKET and SOCK_DGRAM keep boundaries.  When cap may be too small,
- * peek first, so that the message stays queued and -EMSGSIZE loses nothing;
- * with a buffer of max_msg bytes one recv() is all it takes.
+ * One recvmsg() of a packet, peeked or taken (flags), with its sender's
+ * control data for io->admit when there is a judge: its whole length
+ * (MSG_TRUNC), -EAGAIN or -errno; *ok says whether the judge admits it.
  */
-static ssize_t try_recv_packet(struct ipcx__io *io, void *buf, size_t cap)
+static ssize_t packet_recvmsg(struct ipcx__io *io, void *buf, size_t cap, int flags, bool *ok)
 {
-	if (io->eof)
-		return -EPIPE;
-	ssize_t n;
-	if (cap < io->max_msg) {
-		do
-			n = recv(io->fd, buf, cap, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-		while (n < 0 && errno == EINTR);
-		/* Nothing to peek: wait, rather than take one that lands just now unpeeked. */
-		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : peer_err(errno);
-		if ((size_t)n > cap)
-			return -EMSGSIZE;
+	union {
+		char b[ADMIT_CTL];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { buf, cap };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (io->admit) {
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = sizeof(ctl.b);
 	}
+	ssize_t n;
 	do
-		n = recv(io->fd, buf, cap, MSG_TRUNC | MSG_DONTWAIT);
+		n = recvmsg(io->fd, &mh, flags | MSG_TRUNC | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : peer_err(errno);
-	if (n == 0 && io->seqpacket) {
-		/* On SOCK_SEQPACKET a 0-byte read is the end of the stream (which
-		 * is why sending empty messages there is refused); a datagram
-		 * socket has no end, and 0 bytes are an empty message. */
-		io->eof = true;
-		return -EPIPE;
-	}
-	if ((size_t)n > cap)
-		return -EMSGSIZE; /* larger than our limit: the kernel dropped the rest */
+	*ok = !io->admit || io->admit(io->admit_arg, &mh);
 	return n;
+}
+
+/*
+ * SOCK_SEQPACKET and SOCK_DGRAM keep boundaries.  When cap may be too small,
+ * peek first, so that the message stays queued and -EMSGSIZE loses nothing;
+ * with a buffer of max_msg bytes one recv() is all it takes.  A packet the
+ * judge refuses (io->admit) is dropped and counted, peeked or not.
+ */
+static ssize_t try_recv_packet(struct ipcx__io *io, void *buf, size_t cap)
+{
+	for (;;) {
+		if (io->eof)
+			return -EPIPE;
+		bool ok = true;
+		ssize_t n;
+		if (cap < io->max_msg) {
+			n = packet_recvmsg(io, buf, cap, MSG_PEEK, &ok);
+			/* Nothing to peek: wait, rather than take one that lands just now unpeeked. */
+			if (n < 0)
+				return n;
+			if (ok && (size_t)n > cap)
+				return -EMSGSIZE;
+		}
+		if ((n = packet_recvmsg(io, buf, cap, 0, &ok)) < 0)
+			return n;
+		if (!ok) {
+			io->refused++;
+			continue;
+		}
+		if (n == 0 && io->seqpacket) {
+			/* On SOCK_SEQPACKET a 0-byte read is the end of the stream (which
+			 * is why sending empty messages there is refused); a datagram
+			 * socket has no end, and 0 bytes are an empty message. */
+			io->eof = true;
+			return -EPIPE;
+		}
+		if ((size_t)n > cap)
+			return -EMSGSIZE; /* larger than our limit: the kernel dropped the rest */
+		return n;
+	}
 }
 
 ssize_t ipcx__io_try_recv(struct ipcx__io *io, void *buf, size_t cap)
@@ -474,6 +507,123 @@ ssize_t ipcx__io_recv(struct ipcx__io *io, void *buf, size_t cap, int64_t deadli
 		if (w < 0)
 			return w;
 	}
+}
+
+/* ---- receiving: batches ---------------------------------------------------- */
+
+#define MMSG_BATCH 64 /* packets to a recvmmsg() or sendmmsg() */
+
+/*
+ * How many of msgs[0..n) from the first can take any packet the channel
+ * accepts (cap >= max_msg): those recvmmsg() may fill, since none can be cut
+ * short.  A smaller buffer needs the peek of try_recv_packet, so that a
+ * message too large for it stays queued.
+ */
+static size_t mmsg_prefix(const struct ipcx__io *io, const struct ipcx_msg *msgs, size_t n)
+{
+	size_t k = 0;
+	if (io->framing != IPCX__FRAME_PACKET)
+		return 0;
+	while (k < n && k < MMSG_BATCH && msgs[k].cap >= io->max_msg)
+		k++;
+	return k;
+}
+
+/*
+ * Several packets at once into msgs[0..k), whose buffers all hold max_msg
+ * bytes: how many were taken (lengths set), -EAGAIN or -errno; *drained is
+ * set when the kernel had fewer than k.  Each packet is judged as
+ * try_recv_packet judges one; the ones refused are dropped, counted, and
+ * the ones after them moved up.  A packet larger than max_msg (a peer that
+ * ignores max=) is dropped, as a single receive drops it, but it ends the
+ * batch only when it came first: the packets taken with it are delivered.
+ */
+static ssize_t try_recvv_packets(struct ipcx__io *io, struct ipcx_msg *msgs, size_t k,
+				 bool *drained)
+{
+	if (io->eof)
+		return -EPIPE;
+	struct mmsghdr mm[MMSG_BATCH];
+	struct iovec iov[MMSG_BATCH];
+	union {
+		char b[ADMIT_CTL];
+		struct cmsghdr align;
+	} ctl[MMSG_BATCH];
+	for (size_t i = 0; i < k; i++) {
+		iov[i] = (struct iovec){ msgs[i].buf, msgs[i].cap };
+		mm[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+		if (io->admit) {
+			mm[i].msg_hdr.msg_control = ctl[i].b;
+			mm[i].msg_hdr.msg_controllen = sizeof(ctl[i].b);
+		}
+	}
+	int r;
+	do
+		r = recvmmsg(io->fd, mm, (unsigned)k, MSG_TRUNC | MSG_DONTWAIT | MSG_CMSG_CLOEXEC,
+			     NULL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : peer_err(errno);
+	*drained = (size_t)r < k;
+	size_t out = 0;
+	bool oversize = false;
+	for (size_t i = 0; i < (size_t)r; i++) {
+		size_t len = mm[i].msg_len;
+		if (len == 0 && io->seqpacket) {
+			io->eof = true; /* the end of the stream: nothing follows it */
+			break;
+		}
+		if (io->admit && !io->admit(io->admit_arg, &mm[i].msg_hdr)) {
+			io->refused++;
+			continue;
+		}
+		if (len > io->max_msg) {
+			oversize = true;
+			continue;
+		}
+		if (out != i) /* len <= max_msg <= every cap */
+			memcpy(msgs[out].buf, msgs[i].buf, len);
+		msgs[out++].len = len;
+	}
+	if (out == 0)
+		return io->eof ? -EPIPE : oversize ? -EMSGSIZE : -EAGAIN;
+	io->received += out;
+	return (ssize_t)out;
+}
+
+/* What can be had now without waiting, into msgs[0..n): a count or -errno. */
+static ssize_t recv_some(struct ipcx__io *io, struct ipcx_msg *msgs, size_t n, bool *drained)
+{
+	size_t k = mmsg_prefix(io, msgs, n);
+	if (k > 1)
+		return try_recvv_packets(io, msgs, k, drained);
+	ssize_t r = ipcx__io_try_recv(io, msgs[0].buf, msgs[0].cap);
+	if (r < 0)
+		return r;
+	msgs[0].len = (size_t)r;
+	return 1;
+}
+
+ssize_t ipcx__io_recvv(struct ipcx__io *io, struct ipcx_msg *msgs, size_t n, int64_t deadline)
+{
+	size_t got = 0;
+	while (got < n) {
+		bool drained = false;
+		ssize_t r = recv_some(io, msgs + got, n - got, &drained);
+		if (r > 0) {
+			got += (size_t)r;
+			if (drained)
+				break; /* the kernel had no more: spare a system call */
+			continue;
+		}
+		if (r != -EAGAIN) /* after the first: the next receive's to report */
+			return got ? (ssize_t)got : r;
+		/* After the first, only a look: a frame may be read in two parts. */
+		int w = ipcx__wait_fd(io->fd, POLLIN, got ? 0 : deadline);
+		if (w < 0)
+			return got ? (ssize_t)got : w;
+	}
+	return (ssize_t)got;
 }
 
 /* ---- sending ---------------------------------------------------------------- */
@@ -801,6 +951,50 @@ static ssize_t sendv_chunks(struct ipcx__io *io, const struct ipcx_msg *msgs, si
 	return (ssize_t)done;
 }
 
+/*
+ * PACKET: up to MMSG_BATCH packets to a sendmmsg().  The kernel sends them
+ * in order and stops at the first that does not go (no room: wait for it
+ * until the deadline; an error: the batch ends there), so the count it
+ * returns is exactly what was sent.  An empty message on SOCK_SEQPACKET
+ * ends the batch before it (ipcx__io_send says why).
+ */
+static ssize_t sendv_packets(struct ipcx__io *io, const struct ipcx_msg *msgs, size_t n,
+			     int64_t deadline)
+{
+	size_t done = 0;
+	while (done < n) {
+		struct mmsghdr mm[MMSG_BATCH];
+		struct iovec iov[MMSG_BATCH];
+		size_t k = 0;
+		while (done + k < n && k < MMSG_BATCH && !(io->seqpacket && !msgs[done + k].len)) {
+			iov[k] = (struct iovec){ msgs[done + k].buf, msgs[done + k].len };
+			mm[k] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[k], .msg_iovlen = 1 } };
+			k++;
+		}
+		if (k == 0) {
+			ssize_t r = ipcx__io_send(io, msgs[done].buf, 0, deadline);
+			return done ? (ssize_t)done : r;
+		}
+		int r = sendmmsg(io->fd, mm, (unsigned)k, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r > 0) {
+			done += (size_t)r;
+			io->sent += (uint64_t)r;
+			continue;
+		}
+		int err = r < 0 ? errno : EAGAIN;
+		if (err == EINTR)
+			continue;
+		int e;
+		if (err == EAGAIN || err == EWOULDBLOCK)
+			e = ipcx__wait_fd(io->fd, POLLOUT, deadline); /* a revents: try again */
+		else
+			e = err == EMSGSIZE ? -EMSGSIZE : peer_err(err);
+		if (e < 0)
+			return done ? (ssize_t)done : e;
+	}
+	return (ssize_t)done;
+}
+
 ssize_t ipcx__io_sendv(struct ipcx__io *io, const struct ipcx_msg *msgs, size_t n,
 		       int64_t deadline)
 {
@@ -809,6 +1003,8 @@ ssize_t ipcx__io_sendv(struct ipcx__io *io, const struct ipcx_msg *msgs, size_t 
 		return r;
 	if (io->framing == IPCX__FRAME_CHUNK)
 		return sendv_chunks(io, msgs, n, deadline);
+	if (io->framing == IPCX__FRAME_PACKET)
+		return sendv_packets(io, msgs, n, deadline);
 	size_t done = 0;
 	while (done < n) {
 		char hdr[SENDV_BATCH][HDR];

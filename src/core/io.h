@@ -23,6 +23,8 @@
 #include "core/url.h"
 #include "ipcx.h"
 
+#include <sys/socket.h>
+
 enum ipcx__framing {
 	IPCX__FRAME_LEN,
 	IPCX__FRAME_LINES,
@@ -50,7 +52,15 @@ struct ipcx__io {
 	struct ipcx__ck_asm ck; /* CHUNK, reading: messages being put together */
 	uint32_t ck_chan;       /* CHUNK, writing: this channel, among the process's */
 	bool ck_abandoned;      /* CHUNK, writing: a message was cut short by a timeout */
-	uint64_t sent, received;
+	/*
+	 * PACKET, reading: the judge of each packet's sender, given its
+	 * control data (SCM_CREDENTIALS, with room for nothing else); a packet
+	 * it refuses is dropped and counted in `refused`.  NULL: no control
+	 * data is asked for, and every packet is taken.
+	 */
+	bool (*admit)(void *arg, struct msghdr *mh);
+	void *admit_arg;
+	uint64_t sent, received, refused;
 };
 
 /*
@@ -82,10 +92,19 @@ ssize_t ipcx__io_try_recv(struct ipcx__io *io, void *buf, size_t cap);
 ssize_t ipcx__io_recv(struct ipcx__io *io, void *buf, size_t cap, int64_t deadline);
 ssize_t ipcx__io_send(struct ipcx__io *io, const void *msg, size_t len, int64_t deadline);
 /*
+ * Up to n messages under one deadline for the first, returning as
+ * ipcx_recvv() does.  PACKET: while the buffers hold max_msg bytes each,
+ * up to 64 packets to a recvmmsg(); a smaller buffer is filled by itself,
+ * after a peek, so that a packet too large for it stays queued.  Streams:
+ * one ipcx__io_try_recv() a message, out of what a read brought.
+ */
+ssize_t ipcx__io_recvv(struct ipcx__io *io, struct ipcx_msg *msgs, size_t n, int64_t deadline);
+/*
  * msgs[0..n) under one deadline, returning as ipcx_sendv() does.  LEN: up
  * to 64 frames to a writev() (sendmsg on a socket).  CHUNK: messages of one
  * chunk as many to a write as fit in PIPE_BUF bytes (each write whole among
- * many writers), longer ones one by one.  Not for other framings.
+ * many writers), longer ones one by one.  PACKET: up to 64 packets to a
+ * sendmmsg().  Not for LINES or RAW.
  */
 ssize_t ipcx__io_sendv(struct ipcx__io *io, const struct ipcx_msg *msgs, size_t n,
 		       int64_t deadline);

@@ -48,14 +48,24 @@ static ssize_t conn_send(ipcx_chan *c, const void *msg, size_t len, int timeout_
 	return ipcx__io_send(&k->io, msg, len, ipcx__deadline(timeout_ms));
 }
 
-/* LEN frames go out many to a write; other framings one by one. */
+/* LEN frames go out many to a write, packets many to a sendmmsg; other
+ * framings one by one. */
 static ssize_t conn_sendv(ipcx_chan *c, const struct ipcx_msg *msgs, size_t n, int timeout_ms)
 {
 	struct conn *k = ipcx__container_of(c, struct conn, base);
 	int64_t deadline = ipcx__deadline(timeout_ms);
-	if (k->io.framing == IPCX__FRAME_LEN)
+	if (k->io.framing == IPCX__FRAME_LEN || k->io.framing == IPCX__FRAME_PACKET)
 		return ipcx__io_sendv(&k->io, msgs, n, deadline);
 	return ipcx__io_send_each(&k->io, msgs, n, deadline);
+}
+
+static ssize_t conn_recvv(ipcx_chan *c, struct ipcx_msg *msgs, size_t n, int timeout_ms)
+{
+	struct conn *k = ipcx__container_of(c, struct conn, base);
+	ssize_t r = ipcx__io_recvv(&k->io, msgs, n, ipcx__deadline(timeout_ms));
+	if (k->base.buffered)
+		conn_update_pending(k);
+	return r;
 }
 
 static ssize_t conn_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
@@ -91,6 +101,7 @@ static const struct ipcx__chan_ops conn_ops = {
 	.send = conn_send,
 	.sendv = conn_sendv,
 	.recv = conn_recv,
+	.recvv = conn_recvv,
 	.close = conn_close,
 	.fileno = conn_fileno,
 };

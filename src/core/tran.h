@@ -108,6 +108,14 @@ struct ipcx__chan_ops {
 	 */
 	ssize_t (*sendv)(ipcx_chan *c, const struct ipcx_msg *msgs, size_t n, int timeout_ms);
 	/*
+	 * A batch received in fewer system calls than a recv each (ipcx_recvv);
+	 * NULL: the core receives one by one, the first under the timeout and
+	 * the others with 0.  Called with n >= 1 buffers, each with a non-NULL
+	 * buf or a cap of 0; returns as ipcx_recvv does, and leaves the
+	 * readiness descriptor as exact as recv does (`pending` updated).
+	 */
+	ssize_t (*recvv)(ipcx_chan *c, struct ipcx_msg *msgs, size_t n, int timeout_ms);
+	/*
 	 * The next peer of a listener opened with IPCX_ACCEPT (ipcx_accept),
 	 * as a new duplex channel that the caller owns from then on.  -EINVAL
 	 * on a listener opened without IPCX_ACCEPT; -EAGAIN, -ETIMEDOUT, or

@@ -46,6 +46,20 @@ static ssize_t udp_send(ipcx_chan *c, const void *msg, size_t len, int timeout_m
 	return ipcx__io_send(&d->io, msg, len, ipcx__deadline(timeout_ms));
 }
 
+static ssize_t udp_sendv(ipcx_chan *c, const struct ipcx_msg *msgs, size_t n, int timeout_ms)
+{
+	struct udp *d = ipcx__container_of(c, struct udp, base);
+	if (d->listener)
+		return ipcx__fail(-EOPNOTSUPP, "a udp listener only receives");
+	return ipcx__io_sendv(&d->io, msgs, n, ipcx__deadline(timeout_ms));
+}
+
+static ssize_t udp_recvv(ipcx_chan *c, struct ipcx_msg *msgs, size_t n, int timeout_ms)
+{
+	struct udp *d = ipcx__container_of(c, struct udp, base);
+	return ipcx__io_recvv(&d->io, msgs, n, ipcx__deadline(timeout_ms));
+}
+
 static ssize_t udp_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
 	struct udp *d = ipcx__container_of(c, struct udp, base);
@@ -68,7 +82,9 @@ static int udp_addr(ipcx_chan *c, char *buf, size_t cap)
 
 static const struct ipcx__chan_ops udp_ops = {
 	.send = udp_send,
+	.sendv = udp_sendv,
 	.recv = udp_recv,
+	.recvv = udp_recvv,
 	.close = udp_close,
 	.addr = udp_addr,
 };

@@ -21,7 +21,6 @@
 #include "ipcx.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,11 +247,10 @@ struct gram {
 	ipcx_chan base;
 	struct ipcx__io io;
 	bool listener;
-	bool check_sender; /* an abstract name: admit senders by mode (SO_PASSCRED) */
 	mode_t mode;
 	uid_t uid;         /* who listened */
 	gid_t gid;
-	uint64_t received, dropped;
+	uint64_t received;
 	char *unlink_path;
 	dev_t dev;      /* the socket file's, for ipcx__sockfile_remove */
 	ino_t ino;
@@ -268,15 +266,26 @@ static ssize_t gram_send(ipcx_chan *c, const void *msg, size_t len, int timeout_
 	return ipcx__io_send(&g->io, msg, len, ipcx__deadline(timeout_ms));
 }
 
+static ssize_t gram_sendv(ipcx_chan *c, const struct ipcx_msg *msgs, size_t n, int timeout_ms)
+{
+	struct gram *g = ipcx__container_of(c, struct gram, base);
+	if (g->listener)
+		return ipcx__fail(-EOPNOTSUPP, "a unixgram listener only receives");
+	return ipcx__io_sendv(&g->io, msgs, n, ipcx__deadline(timeout_ms));
+}
+
 /*
  * A datagram's sender, from the SCM_CREDENTIALS the kernel attaches (the
  * listener set SO_PASSCRED): admitted by the listener's mode as a
  * connection would be (sock.h), its group being the sender's (real or
  * effective) gid: a datagram carries no supplementary groups.  No
  * credentials, no admission.  Descriptors a sender passed are closed.
+ * The io layer asks this of every datagram it takes, one by one or many
+ * to a recvmmsg, and drops and counts the ones refused (io->refused).
  */
-static bool sender_admitted(const struct gram *g, struct msghdr *mh)
+static bool sender_admitted(void *arg, struct msghdr *mh)
 {
+	const struct gram *g = arg;
 	bool ok = false;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET)
@@ -297,75 +306,25 @@ static bool sender_admitted(const struct gram *g, struct msghdr *mh)
 	return ok;
 }
 
-/* One datagram into buf, peeked or taken: its whole length, -EAGAIN or -errno. */
-static ssize_t gram_recvmsg(struct gram *g, void *buf, size_t cap, int flags, bool *admitted)
-{
-	/* Room for the credentials only: nothing else can be installed. */
-	union {
-		char b[CMSG_SPACE(sizeof(struct ucred))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { buf, cap };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
-			     .msg_controllen = sizeof(ctl.b) };
-	ssize_t n;
-	do
-		n = recvmsg(g->io.fd, &mh, flags | MSG_TRUNC | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	*admitted = sender_admitted(g, &mh);
-	return n;
-}
-
-/*
- * The next datagram of an admitted sender; the others are dropped and
- * counted.  Only a datagram taken by a checked recvmsg() is returned; as in
- * io.c, a buffer smaller than max_msg peeks first, so that -EMSGSIZE keeps
- * the message.
- */
-static ssize_t gram_try_recv_checked(struct gram *g, void *buf, size_t cap)
-{
-	for (;;) {
-		bool ok = false;
-		ssize_t n;
-		if (cap < g->base.max_msg) {
-			n = gram_recvmsg(g, buf, cap, MSG_PEEK, &ok);
-			if (n < 0)
-				return n;
-			if (ok && (size_t)n > cap)
-				return -EMSGSIZE;
-		}
-		n = gram_recvmsg(g, buf, cap, 0, &ok);
-		if (n < 0)
-			return n;
-		if (!ok) {
-			g->dropped++;
-			continue;
-		}
-		return (size_t)n > cap ? -EMSGSIZE : n;
-	}
-}
-
 static ssize_t gram_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
 	struct gram *g = ipcx__container_of(c, struct gram, base);
 	if (!g->listener)
 		return ipcx__fail(-EOPNOTSUPP, "a unixgram dialer only sends");
-	int64_t deadline = ipcx__deadline(timeout_ms);
-	ssize_t r;
-	if (!g->check_sender)
-		r = ipcx__io_recv(&g->io, buf, cap, deadline);
-	else
-		while ((r = gram_try_recv_checked(g, buf, cap)) == -EAGAIN) {
-			int w = ipcx__wait_fd(g->io.fd, POLLIN, deadline);
-			if (w < 0) {
-				r = w;
-				break;
-			}
-		}
+	ssize_t r = ipcx__io_recv(&g->io, buf, cap, ipcx__deadline(timeout_ms));
 	if (r >= 0)
 		g->received++;
+	return r;
+}
+
+static ssize_t gram_recvv(ipcx_chan *c, struct ipcx_msg *msgs, size_t n, int timeout_ms)
+{
+	struct gram *g = ipcx__container_of(c, struct gram, base);
+	if (!g->listener)
+		return ipcx__fail(-EOPNOTSUPP, "a unixgram dialer only sends");
+	ssize_t r = ipcx__io_recvv(&g->io, msgs, n, ipcx__deadline(timeout_ms));
+	if (r > 0)
+		g->received += (uint64_t)r;
 	return r;
 }
 
@@ -374,7 +333,7 @@ static int gram_stats(ipcx_chan *c, struct ipcx_stats *ret)
 	struct gram *g = ipcx__container_of(c, struct gram, base);
 	if (!g->listener)
 		return -EOPNOTSUPP; /* as a connection's dialer */
-	*ret = (struct ipcx_stats){ .received = g->received, .dropped = g->dropped };
+	*ret = (struct ipcx_stats){ .received = g->received, .dropped = g->io.refused };
 	return 0;
 }
 
@@ -396,7 +355,9 @@ static int gram_close(ipcx_chan *c)
 
 static const struct ipcx__chan_ops gram_ops = {
 	.send = gram_send,
+	.sendv = gram_sendv,
 	.recv = gram_recv,
+	.recvv = gram_recvv,
 	.stats = gram_stats,
 	.close = gram_close,
 };
@@ -425,7 +386,8 @@ static int gram_new(const struct ipcx_tran *t, int fd, const struct uopts *o, bo
 static void gram_check_senders(ipcx_chan *c, mode_t mode)
 {
 	struct gram *g = ipcx__container_of(c, struct gram, base);
-	g->check_sender = true;
+	g->io.admit = sender_admitted;
+	g->io.admit_arg = g;
 	g->mode = mode;
 	g->uid = geteuid();
 	g->gid = getegid();
