@@ -836,6 +836,7 @@ struct batcher {
 	ssize_t *sent;        /* shared with the parent: what the batches returned */
 	struct t_sync *started, *done, *quit; /* each posted or waited for if set */
 	int id;               /* the sender's id in its messages */
+	size_t rcap;          /* the receiver's buffers (recv_batches); 0: size + 1 */
 };
 
 static size_t batcher_size(const struct batcher *b, int i, size_t max)
@@ -899,7 +900,7 @@ static int recv_batches(struct env *e, const struct batcher *b, int from, int co
 			int timeout_ms, ssize_t *end)
 {
 	size_t max = ipcx_max_msg(e->l);
-	size_t cap = (b->size ? b->size : (max < BATCH_BIG ? max : BATCH_BIG)) + 1;
+	size_t cap = b->rcap ? b->rcap : (b->size ? b->size : (max < BATCH_BIG ? max : BATCH_BIG)) + 1;
 	struct ipcx_msg *v = calloc((size_t)per, sizeof(*v));
 	char *want = malloc(cap);
 	for (int i = 0; i < per; i++)
@@ -950,7 +951,7 @@ static void batch_start(struct batch_run *r, int ci, int count, int per, size_t 
 {
 	env_init(&r->e, &cases[ci]);
 	r->b = (struct batcher){ &r->e, count, per, size, timeout_ms, shared_count(), NULL, NULL,
-				 NULL, 1 };
+				 NULL, 1, 0 };
 	if (handshake) {
 		t_sync_init(&r->done);
 		t_sync_init(&r->quit);
@@ -1120,6 +1121,51 @@ ParameterizedTest(int *ci, conf, batch_partial_receive)
 	batch_end(&r);
 }
 
+ParameterizedTestParameters(conf, batch_full_buffer_whole_buffers)
+{
+	/* As batch_partial_receive, and not a log: its sends never wait for room. */
+	static int idx[NCASES];
+	return rows_where(idx, T_RELIABLE | T_ORDERED, T_RELAYED | T_LOG, false);
+}
+
+/*
+ * A batch of small messages far larger than the kernel's buffer, sent with
+ * timeout 0 while nobody receives, stops where the buffer is full and says
+ * exactly how many went (a packet socket: where sendmmsg stopped).  They
+ * are then received into buffers of ipcx_max_msg() bytes (a packet
+ * socket: many to a recvmmsg): a part first, with the descriptor readable
+ * for the rest, then all of them, in order, and nothing more.
+ */
+ParameterizedTest(int *ci, conf, batch_full_buffer_whole_buffers)
+{
+	enum { COUNT = 200000 }; /* 13 MB of frames: more than any buffer here */
+	struct batch_run r;
+	batch_start(&r, *ci, COUNT, COUNT, 64, 0, true);
+	const struct tcase *tc = r.e.tc;
+	cr_assert_geq(ipcx_fileno(r.e.l), 0);
+	size_t max = ipcx_max_msg(r.e.l);
+	r.b.rcap = max <= (1u << 20) ? max : 65;
+	int per = r.b.rcap > 65536 ? 16 : 64;
+	cr_assert(t_wait_post(&r.done, T_GUARD_MS));
+	ssize_t k = *r.b.sent;
+	cr_assert(k >= 4 && k < COUNT, "%s: ipcx_sendv with timeout 0 gave %zd of %d", tc->name, k,
+		  COUNT);
+	expect_batches(&r, 0, 3, 3, T_GUARD_MS);
+	cr_expect(t_readable(ipcx_fileno(r.e.l), 0), "%s: not readable with %zd left", tc->name,
+		  k - 3);
+	/* As in batch_timeout_counts_exactly: a stream's cut frame goes at close. */
+	expect_batches(&r, 3, (int)k - 1, per, T_GUARD_MS);
+	t_post(&r.quit);
+	expect_batches(&r, (int)k - 1, (int)k, per, T_GUARD_MS);
+	expect_exit0(r.pid);
+	char *buf = malloc(r.b.rcap);
+	struct ipcx_msg one = { .buf = buf, .cap = r.b.rcap };
+	ssize_t n = ipcx_recvv(r.e.l, &one, 1, 0);
+	cr_expect(n == -EAGAIN || n == -EPIPE, "%s: after the %zd sent: %zd", tc->name, k, n);
+	free(buf);
+	batch_end(&r);
+}
+
 ParameterizedTestParameters(conf, batch_sender_killed)
 {
 	return reliable_params();
@@ -1171,7 +1217,7 @@ ParameterizedTest(int *ci, conf, batch_many_senders)
 	pid_t pid[SENDERS];
 	for (int i = 0; i < SENDERS; i++) {
 		sent[i] = shared_count();
-		b[i] = (struct batcher){ &e, EACH, 50, 64, T_GUARD_MS, sent[i], NULL, NULL, NULL, i };
+		b[i] = (struct batcher){ &e, EACH, 50, 64, T_GUARD_MS, sent[i], NULL, NULL, NULL, i, 0 };
 		pid[i] = env_spawn(&e, batcher_main, &b[i]);
 	}
 	env_listen(&e, 0);

@@ -419,3 +419,70 @@ Test(abstract, datagram_descriptors_are_closed)
 	close(s);
 	ipcx_close(l);
 }
+
+/* As nobody: dial and send "x0", "x1", "x2".  0 when all three went. */
+static int nobody_sends_three(void *p)
+{
+	struct abstract_arg *a = p;
+	ipcx_chan *c;
+	if (ipcx_dial(a->url, 0, &c) < 0)
+		return 11;
+	int r = 0;
+	for (int i = 0; i < 3 && r == 0; i++) {
+		char m[2] = { 'x', (char)('0' + i) };
+		r = ipcx_send(c, m, 2, T_GUARD_MS) == 2 ? 0 : 12;
+	}
+	ipcx_close(c);
+	return r;
+}
+
+/*
+ * A batch taken by one recvmmsg (buffers of max= bytes) judges every
+ * datagram in it: nobody's three, between two of our own, are dropped and
+ * counted unless the mode admits them, and ours come in order, moved up.
+ */
+static void abstract_batch_case(const char *opts, bool allowed)
+{
+	if (!t_have_nobody())
+		cr_skip_test("this machine has no user 'nobody' to dial as");
+	struct abstract_arg a = { .gram = true };
+	snprintf(a.url, sizeof(a.url), "unixgram:@%s?max=8%s", t_name(), opts);
+	ipcx_chan *l, *d;
+	cr_assert_eq(ipcx_listen(a.url, 0, &l), 0, "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx_dial(a.url, 0, &d), 0, "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx_send(d, "m0", 2, T_GUARD_MS), 2);
+	pid_t pid = t_spawn_as_nobody(nobody_sends_three, &a, -1);
+	int st = t_join(pid, T_GUARD_MS);
+	cr_assert_neq(st, 99, "could not become nobody");
+	cr_assert_eq(st, 0, "%s: nobody's sends: status %d", a.url, st);
+	cr_assert_eq(ipcx_send(d, "m1", 2, T_GUARD_MS), 2);
+	cr_assert_eq(ipcx_send(d, "m2", 2, T_GUARD_MS), 2);
+	/* All six wait: one receive of buffers of max= bytes takes them at once. */
+	const char *want[] = { "m0", "x0", "x1", "x2", "m1", "m2" };
+	const char *ours[] = { "m0", "m1", "m2" };
+	const char **w = allowed ? want : ours;
+	size_t nw = allowed ? 6 : 3;
+	char bufs[16][8];
+	struct ipcx_msg v[16];
+	for (int i = 0; i < 16; i++)
+		v[i] = (struct ipcx_msg){ .buf = bufs[i], .cap = sizeof(bufs[i]) };
+	ssize_t n = ipcx_recvv(l, v, 16, T_GUARD_MS);
+	cr_assert_eq(n, (ssize_t)nw, "%s: %zd received", a.url, n);
+	for (size_t i = 0; i < nw; i++)
+		cr_expect(v[i].len == 2 && memcmp(v[i].buf, w[i], 2) == 0, "%s: message %zu: %.*s",
+			  a.url, i, (int)v[i].len, (char *)v[i].buf);
+	cr_expect_eq(ipcx_recvv(l, v, 16, 0), -EAGAIN, "%s", a.url);
+	struct ipcx_stats s;
+	cr_assert_eq(ipcx_stats(l, &s), 0);
+	cr_expect_eq(s.dropped, allowed ? 0 : 3, "%s: dropped %llu", a.url,
+		     (unsigned long long)s.dropped);
+	cr_expect_eq(s.received, nw, "%s: received %llu", a.url, (unsigned long long)s.received);
+	ipcx_close(d);
+	ipcx_close(l);
+}
+
+Test(abstract, datagram_batch_judges_every_sender)
+{
+	abstract_batch_case("", false);
+	abstract_batch_case("&mode=0602", true);
+}
