@@ -135,7 +135,8 @@ ssize_t ipcx_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms);
 /*
  * Batches: many messages in one call, in as few system calls as the
  * transport allows (byte streams write a whole batch with one writev; a
- * receive takes what one read brought).  Send: buf and len describe each
+ * receive takes what one read brought; packet and datagram sockets use
+ * sendmmsg and, while every buffer holds ipcx_max_msg() bytes, recvmmsg).  Send: buf and len describe each
  * message (cap is not used).  Receive: buf and cap describe each buffer,
  * and len gets the length of the message put there.
  */
