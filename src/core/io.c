@@ -553,7 +553,7 @@ static ssize_t try_recvv_packets(struct ipcx__io *io, struct ipcx_msg *msgs, siz
 		iov[i] = (struct iovec){ msgs[i].buf, msgs[i].cap };
 		mm[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
 		if (io->admit) {
-			mm[i].msg_hdr.msg_control = ctl[i].b;
+			mm[i].msg_hdr.msg_control = &ctl[i];
 			mm[i].msg_hdr.msg_controllen = sizeof(ctl[i].b);
 		}
 	}
