@@ -1276,7 +1276,10 @@ int ipcx_sub_open(const char *url, const char *const *prefixes, size_t n, unsign
  * into topic (cut to tcap - 1 bytes; NULL, 0 to skip it).  Returns the
  * payload's length, or -ETIMEDOUT, -EAGAIN (timeout 0), -EMSGSIZE (cap too
  * small: the message stays for the next call), -EBADMSG (a corrupt ring).
- * Messages lost before it are counted, never returned.
+ * Messages lost before it are counted, never returned.  A ring subscriber
+ * of every topic reads no clock while messages are there: in the rare call
+ * that passes over one (overwritten as it read it under policy=drop, or
+ * one with no topic) the timeout counts again from then (at most twice it).
  */
 ssize_t ipcx_sub_recv(ipcx_sub *s, char *topic, size_t tcap, void *buf, size_t cap,
 		      int timeout_ms);

@@ -107,6 +107,13 @@ static void topics(const char *url, bool ring)
 	cr_expect_eq(ipcx_pub_subscribers(p, subs, 4), 2);
 	if (!ring) /* what the publisher sent each: 4 to one, 2 to the other */
 		cr_expect_eq(subs[0].received + subs[1].received, 6);
+	/* A call that passes over what it does not keep still ends at its timeout. */
+	pub(p, "news", "more");
+	pub(p, "news", "again");
+	char buf[64];
+	cr_expect_eq(ipcx_sub_recv(w, NULL, 0, buf, sizeof(buf), 20), -ETIMEDOUT);
+	cr_assert_eq(ipcx_sub_stats(w, &st), 0);
+	cr_expect_eq(st.filtered, ring ? 4 : 0);
 	ipcx_pub_close(p);
 	ipcx_sub_close(w);
 	ipcx_sub_close(all);

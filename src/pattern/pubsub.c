@@ -177,6 +177,30 @@ int ps_left(int64_t deadline)
 	return left > 0 ? (int)(left < 1000000000 ? left : 1000000000) : 0;
 }
 
+struct ps_timer ps_timer_start(int timeout_ms)
+{
+	return (struct ps_timer){ .timeout_ms = timeout_ms, .deadline = timeout_ms,
+				  .fixed = timeout_ms <= 0 };
+}
+
+void ps_timer_fix(struct ps_timer *t)
+{
+	if (!t->fixed) {
+		t->deadline = ps_deadline(t->timeout_ms);
+		t->fixed = true;
+	}
+}
+
+int ps_timer_next(struct ps_timer *t)
+{
+	if (!t->waited) {
+		t->waited = true;
+		return t->timeout_ms;
+	}
+	ps_timer_fix(t);
+	return t->deadline > 0 ? ps_left(t->deadline) : (int)t->deadline;
+}
+
 static int check_timeout(int timeout_ms)
 {
 	return timeout_ms >= -1 ? 0
@@ -295,10 +319,11 @@ IPCX_EXPORT int ipcx_sub_open(const char *url, const char *const *prefixes, size
 }
 
 /* The message next gave and done has not let go of, or the next one. */
-static ssize_t held_or_next(ipcx_sub *s, int timeout_ms, const char **topic, const void **msg)
+static ssize_t held_or_next(ipcx_sub *s, struct ps_timer *t, const char **topic,
+			    const void **msg)
 {
 	if (!s->holding) {
-		ssize_t n = s->ops->next(s, timeout_ms, &s->h_topic, &s->h_msg);
+		ssize_t n = s->ops->next(s, t, &s->h_topic, &s->h_msg);
 		if (n < 0)
 			return n;
 		s->h_len = (size_t)n;
@@ -328,11 +353,11 @@ IPCX_EXPORT ssize_t ipcx_sub_recv(ipcx_sub *s, char *topic, size_t tcap, void *b
 		return r;
 	if (s->peeked)
 		return ipcx_errdetail_set(-EBUSY, "a peeked message is not released");
-	int64_t deadline = ps_deadline(timeout_ms);
+	struct ps_timer tm = ps_timer_start(timeout_ms);
 	for (;;) {
 		const char *t;
 		const void *m;
-		ssize_t n = held_or_next(s, ps_left(deadline), &t, &m);
+		ssize_t n = held_or_next(s, &tm, &t, &m);
 		if (n < 0)
 			return n;
 		if ((size_t)n > cap)
@@ -363,7 +388,8 @@ IPCX_EXPORT ssize_t ipcx_sub_peek(ipcx_sub *s, int timeout_ms, const char **topi
 		return r;
 	if (s->peeked)
 		return ipcx_errdetail_set(-EBUSY, "a peeked message is not released");
-	ssize_t n = held_or_next(s, timeout_ms, topic, msg);
+	struct ps_timer tm = ps_timer_start(timeout_ms);
+	ssize_t n = held_or_next(s, &tm, topic, msg);
 	if (n >= 0)
 		s->peeked = true;
 	return n;

@@ -150,15 +150,16 @@ static ssize_t topic_of(const char *m, size_t n)
 	return nul ? nul - m : -1;
 }
 
-static ssize_t rs_next(ipcx_sub *s, int timeout_ms, const char **topic, const void **msg)
+static ssize_t rs_next(ipcx_sub *s, struct ps_timer *t, const char **topic, const void **msg)
 {
 	struct ring_sub *rs = (struct ring_sub *)s;
-	int64_t deadline = ps_deadline(timeout_ms);
+	if (!s->pre.all)
+		ps_timer_fix(t); /* passing over is common: the timeout counts exactly */
 	for (;;) {
 		const void *m;
-		ssize_t n = ipcx_peek(rs->c, ps_left(deadline), &m);
+		ssize_t n = ipcx_peek(rs->c, ps_timer_next(t), &m);
 		if (n < 0)
-			return n;
+			return ps_timer_result(t, n);
 		ssize_t tl = topic_of(m, (size_t)n);
 		if (tl >= 0 && ps_prefixes_match(&s->pre, m, (size_t)tl)) {
 			*topic = m;

@@ -171,24 +171,25 @@ static int reconnect(struct sock_sub *ss, int64_t deadline)
 	return 0;
 }
 
-static ssize_t ss_next(ipcx_sub *s, int timeout_ms, const char **topic, const void **msg)
+static ssize_t ss_next(ipcx_sub *s, struct ps_timer *t, const char **topic, const void **msg)
 {
 	struct sock_sub *ss = (struct sock_sub *)s;
-	int64_t deadline = timeout_ms == 0 ? 0 : ps_deadline(timeout_ms);
+	ps_timer_fix(t); /* waits for a dial and passing over are common: the timeout counts exactly */
 	for (;;) {
 		if (!ss->c) {
-			int r = reconnect(ss, deadline);
+			int r = reconnect(ss, t->deadline);
 			if (r < 0)
 				return r;
+			t->waited = true; /* the receive gets what is left */
 			continue;
 		}
-		ssize_t n = ipcx_recv(ss->c, ss->buf, ss->cap, deadline == 0 ? 0 : ps_left(deadline));
+		ssize_t n = ipcx_recv(ss->c, ss->buf, ss->cap, ps_timer_next(t));
 		if (n == -EPIPE || n == -ECONNRESET) {
 			hang_up(ss); /* the publisher has gone: dial again */
 			continue;
 		}
 		if (n < 0)
-			return n;
+			return ps_timer_result(t, n);
 		size_t tl;
 		if (parse(ss, (size_t)n, &tl) < 0 || !ps_prefixes_match(&s->pre, (char *)ss->buf + PS_HDR, tl)) {
 			s->filtered++;
