@@ -64,6 +64,11 @@ bool ipcx__ring_has_msg(struct ring *r)
 	return s == SEQ(t, T_COMMITTED) || s == SEQ(t, T_LOST);
 }
 
+bool ipcx__ring_others_behind(struct ring *r)
+{
+	return (r->flags & RING_F_BCAST) && ipcx__bcast_others_behind(r);
+}
+
 bool ipcx__ring_has_room(struct ring *r, uint64_t cells)
 {
 	if (r->flags & RING_F_BCAST)

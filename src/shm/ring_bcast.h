@@ -129,6 +129,8 @@ ssize_t ipcx__bcast_recv(struct ring *r, void *buf, size_t cap, int timeout_ms);
 ssize_t ipcx__bcast_peek(struct ring *r, int timeout_ms, const void **msg);
 int ipcx__bcast_release(struct ring *r);
 bool ipcx__bcast_has_msg(struct ring *r);
+/* Another live subscriber's cursor is behind the head (the waits ask: ring_wait.c). */
+bool ipcx__bcast_others_behind(struct ring *r);
 
 /* ---- ring_bcast_repair.c: dead peers, and the checks ------------------------------------ */
 

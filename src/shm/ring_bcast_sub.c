@@ -346,6 +346,22 @@ int ipcx__bcast_release(struct ring *r)
 	return e ? e : ipcx__fail(-ESTALE, "broadcast ring: the message was overwritten while held");
 }
 
+/*
+ * Only compared, never used as an index: a scribbled cursor makes a waiting
+ * subscriber yield its core more often, nothing else.
+ */
+bool ipcx__bcast_others_behind(struct ring *r)
+{
+	uint64_t hd = atomic_load_explicit(&r->h->head, RELAXED) >> 8;
+	for (unsigned k = 0; k < RING_PEERS; k++) {
+		struct ring_peer *pe = &r->h->peers[k];
+		if ((int)k != r->me && atomic_load_explicit(&pe->sub, RELAXED) &&
+		    atomic_load_explicit(&pe->cursor, RELAXED) < hd)
+			return true;
+	}
+	return false;
+}
+
 bool ipcx__bcast_has_msg(struct ring *r)
 {
 	if (!r->bc_sub)

@@ -21,6 +21,8 @@ SLOW ssize_t ipcx__ring_notified(struct ring *r, bool rx, ssize_t n);
 bool ipcx__ring_has_msg(struct ring *r);
 /* Room for a record of cells cells, wherever the lap ends. */
 bool ipcx__ring_has_room(struct ring *r, uint64_t cells);
+/* A broadcast ring: another subscriber has messages to read (false for other rings). */
+bool ipcx__ring_others_behind(struct ring *r);
 /*
  * The shared indices make sense: 0 or -EBADMSG.  Called when a wait
  * begins, not on the fast path.

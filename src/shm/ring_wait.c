@@ -62,6 +62,7 @@ SLOW int ipcx__ring_wait_step(struct ring *r, struct wait *w, int timeout_ms, bo
 		w->init = true;
 		w->deadline = timeout_ms < 0 ? -1 : now + (int64_t)timeout_ms * 1000000;
 		w->spin_end = now + (int64_t)r->spin_us * 1000;
+		w->yield_from = now + (int64_t)r->spin_us * 1000 / 4;
 		/* Dead peers were looked for less than CHECK_NS ago by an
 		 * earlier wait: not again before that (a receiver that waits
 		 * for every message would pay kill() and a read of /proc each
@@ -89,8 +90,14 @@ SLOW int ipcx__ring_wait_step(struct ring *r, struct wait *w, int timeout_ms, bo
 		 * A broadcast ring's subscribers usually outnumber the cores: one
 		 * that spins gives its core away at each look at the clock (about
 		 * every microsecond), so that one with a message to read runs.
+		 * In the first quarter of the spin only when another subscriber
+		 * has messages to read: a sched_yield costs about a microsecond on
+		 * a virtual machine, and a message that comes while a lone
+		 * subscriber is in it waits for it (its publish-to-receive p90 was
+		 * 1.5 us against 0.37 us without).
 		 */
-		if (r->flags & RING_F_BCAST)
+		if ((r->flags & RING_F_BCAST) &&
+		    (now >= w->yield_from || (rx && ipcx__ring_others_behind(r))))
 			sched_yield();
 		else
 			cpu_relax();

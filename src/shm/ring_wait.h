@@ -67,7 +67,7 @@ HOT void notify_tx(struct ring *r)
 struct wait {
 	bool init;
 	unsigned n;
-	int64_t deadline, spin_end, next_check;
+	int64_t deadline, spin_end, yield_from, next_check;
 };
 
 /*
