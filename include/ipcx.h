@@ -1276,10 +1276,11 @@ int ipcx_sub_open(const char *url, const char *const *prefixes, size_t n, unsign
  * into topic (cut to tcap - 1 bytes; NULL, 0 to skip it).  Returns the
  * payload's length, or -ETIMEDOUT, -EAGAIN (timeout 0), -EMSGSIZE (cap too
  * small: the message stays for the next call), -EBADMSG (a corrupt ring).
- * Messages lost before it are counted, never returned.  A ring subscriber
- * of every topic reads no clock while messages are there: in the rare call
- * that passes over one (overwritten as it read it under policy=drop, or
- * one with no topic) the timeout counts again from then (at most twice it).
+ * Messages lost before it are counted, never returned.  A receive reads no
+ * precise clock while messages are there: a call that passes over messages
+ * (topics it does not want, one overwritten under policy=drop) counts its
+ * timeout from its start as the coarse clock saw it, never ending early and
+ * at most one tick of that clock (1-4 ms) late.
  */
 ssize_t ipcx_sub_recv(ipcx_sub *s, char *topic, size_t tcap, void *buf, size_t cap,
 		      int timeout_ms);

@@ -6,6 +6,7 @@
 #include "pubsub_int.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,16 +178,42 @@ int ps_left(int64_t deadline)
 	return left > 0 ? (int)(left < 1000000000 ? left : 1000000000) : 0;
 }
 
+/*
+ * When the call started, in ps_now_ms() terms, never before it did: the
+ * coarse clock (a read of the vDSO's page, no time stamp counter: a few
+ * nanoseconds where CLOCK_MONOTONIC costs 25-100 on a virtual machine)
+ * lags the monotonic clock by less than its resolution, one tick.
+ */
+static int64_t ps_start_ms(void)
+{
+	static _Atomic int64_t res_ns;
+	int64_t res = atomic_load_explicit(&res_ns, memory_order_relaxed);
+	if (!res) {
+		struct timespec r;
+		res = clock_getres(CLOCK_MONOTONIC_COARSE, &r) == 0
+			      ? (int64_t)r.tv_sec * 1000000000 + r.tv_nsec
+			      : 10000000;
+		atomic_store_explicit(&res_ns, res, memory_order_relaxed);
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	int64_t ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + res;
+	return (ns + 999999) / 1000000;
+}
+
 struct ps_timer ps_timer_start(int timeout_ms)
 {
-	return (struct ps_timer){ .timeout_ms = timeout_ms, .deadline = timeout_ms,
-				  .fixed = timeout_ms <= 0 };
+	struct ps_timer t = { .timeout_ms = timeout_ms, .deadline = timeout_ms,
+			      .fixed = timeout_ms <= 0 };
+	if (timeout_ms > 0)
+		t.start_ms = ps_start_ms();
+	return t;
 }
 
 void ps_timer_fix(struct ps_timer *t)
 {
 	if (!t->fixed) {
-		t->deadline = ps_deadline(t->timeout_ms);
+		t->deadline = t->start_ms + t->timeout_ms;
 		t->fixed = true;
 	}
 }

@@ -74,22 +74,20 @@ int64_t ps_deadline(int timeout_ms);
  * A caller's timeout over the waits of one call.  A clock read costs about
  * as much as taking a message from a ring (25-100 ns on a virtual machine;
  * a subscriber's receive read it four times, then once: 40% of its time),
- * so the first wait takes the caller's timeout as it is and reads no
- * clock.  A later wait (after a message passed over) gets what is left of
- * the deadline, which ps_timer_fix() takes from the clock at the start
- * where passing over is common (a subscriber that filters topics, a socket
- * subscriber that may reconnect); where it is rare (a ring subscriber of
- * every topic passes over only a message overwritten as it read it, under
- * policy=drop, or one with no topic) the deadline is taken when it is
- * first needed, so such a call waits at most twice its timeout.
+ * so the first wait takes the caller's timeout as it is, and the start is
+ * read from the coarse clock (a few ns, never later than the true start;
+ * see ps_start_ms).  A later wait (after a message passed over) gets what
+ * is left of the deadline, start + timeout: a call never ends early, and
+ * ends at most one tick of the coarse clock (1-4 ms) late.
  */
 struct ps_timer {
 	int timeout_ms;
+	int64_t start_ms; /* the call's start, rounded up (timeout_ms > 0) */
 	int64_t deadline; /* -1: none; 0: no waiting; else when, in ps_now_ms() */
 	bool fixed, waited;
 };
 struct ps_timer ps_timer_start(int timeout_ms);
-/* Take the deadline from the clock now (if the timeout is some milliseconds). */
+/* Set the deadline: start + timeout (if the timeout is some milliseconds). */
 void ps_timer_fix(struct ps_timer *t);
 /* The timeout for the next wait: the caller's for the first, what is left after. */
 int ps_timer_next(struct ps_timer *t);

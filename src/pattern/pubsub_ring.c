@@ -153,8 +153,6 @@ static ssize_t topic_of(const char *m, size_t n)
 static ssize_t rs_next(ipcx_sub *s, struct ps_timer *t, const char **topic, const void **msg)
 {
 	struct ring_sub *rs = (struct ring_sub *)s;
-	if (!s->pre.all)
-		ps_timer_fix(t); /* passing over is common: the timeout counts exactly */
 	for (;;) {
 		const void *m;
 		ssize_t n = ipcx_peek(rs->c, ps_timer_next(t), &m);

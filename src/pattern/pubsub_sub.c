@@ -174,7 +174,7 @@ static int reconnect(struct sock_sub *ss, int64_t deadline)
 static ssize_t ss_next(ipcx_sub *s, struct ps_timer *t, const char **topic, const void **msg)
 {
 	struct sock_sub *ss = (struct sock_sub *)s;
-	ps_timer_fix(t); /* waits for a dial and passing over are common: the timeout counts exactly */
+	ps_timer_fix(t); /* a dial may wait: it needs the deadline */
 	for (;;) {
 		if (!ss->c) {
 			int r = reconnect(ss, t->deadline);
