@@ -311,10 +311,24 @@ Test(pubsub, socket_descriptor_level_triggered)
 struct reader {
 	char url[256];
 	const char *prefix;
-	struct t_sync ready, go, done;
+	struct t_sync open, ready, go, done;
 	bool wait_go;
 	int stop_after; /* messages it then reports; the test reads its counters */
 };
+
+/*
+ * Subscribers are forked before the publisher opens, and open when told:
+ * a socket publisher runs threads (an acceptor, one per subscriber), and a
+ * child forked while one of them held a lock of the allocator inherits it
+ * held (seen under ASan: a reader hung in its first malloc, and the
+ * publisher waited for it until the test's guard ran out).
+ */
+static pid_t spawn_sub(int (*fn)(void *arg), struct reader *a)
+{
+	t_sync_init(&a->open);
+	t_sync_init(&a->ready);
+	return t_spawn(fn, a);
+}
 
 /* Reads until "stop"; every message in order, none twice. */
 static int reader(void *arg)
@@ -322,6 +336,8 @@ static int reader(void *arg)
 	struct reader *a = arg;
 	ipcx_sub *s;
 	const char *pre[1] = { a->prefix };
+	if (!t_wait_post(&a->open, T_GUARD_MS))
+		return 8;
 	if (ipcx_sub_open(a->url, pre, a->prefix ? 1 : 0, 0, &s) < 0)
 		return 1;
 	t_post(&a->ready);
@@ -377,12 +393,14 @@ static void block_everyone(const char *url, bool ring)
 {
 	struct reader r[3];
 	pid_t pid[3];
-	ipcx_pub *p = pub_open(url);
 	for (int i = 0; i < 3; i++) {
 		memset(&r[i], 0, sizeof(r[i]));
 		snprintf(r[i].url, sizeof(r[i].url), "%s", url);
-		t_sync_init(&r[i].ready);
-		pid[i] = t_spawn(reader, &r[i]);
+		pid[i] = spawn_sub(reader, &r[i]);
+	}
+	ipcx_pub *p = pub_open(url);
+	for (int i = 0; i < 3; i++) {
+		t_post(&r[i].open);
 		cr_assert(t_wait_post(&r[i].ready, T_GUARD_MS));
 	}
 	if (!ring)
@@ -416,14 +434,14 @@ static void drop_stuck(const char *url, bool ring)
 	snprintf(stuck.url, sizeof(stuck.url), "%s", url);
 	stuck.wait_go = true;
 	fast.stop_after = stuck.stop_after = 10; /* the marks */
-	t_sync_init(&fast.ready);
 	t_sync_init(&fast.done);
-	t_sync_init(&stuck.ready);
 	t_sync_init(&stuck.go);
 	t_sync_init(&stuck.done);
+	pid_t pf = spawn_sub(reader, &fast);
+	pid_t ps = spawn_sub(reader, &stuck);
 	ipcx_pub *p = pub_open(url);
-	pid_t pf = t_spawn(reader, &fast);
-	pid_t ps = t_spawn(reader, &stuck);
+	t_post(&fast.open);
+	t_post(&stuck.open);
 	cr_assert(t_wait_post(&fast.ready, T_GUARD_MS));
 	cr_assert(t_wait_post(&stuck.ready, T_GUARD_MS));
 	if (!ring)
@@ -476,6 +494,8 @@ static int stuck_sub(void *arg)
 {
 	struct reader *a = arg;
 	ipcx_sub *s;
+	if (!t_wait_post(&a->open, T_GUARD_MS))
+		return 8;
 	if (ipcx_sub_open(a->url, NULL, 0, 0, &s) < 0)
 		return 1;
 	t_post(&a->ready);
@@ -487,9 +507,9 @@ static void killed_releases(const char *url, bool ring)
 {
 	struct reader stuck = { 0 };
 	snprintf(stuck.url, sizeof(stuck.url), "%s", url);
-	t_sync_init(&stuck.ready);
+	pid_t pid = spawn_sub(stuck_sub, &stuck);
 	ipcx_pub *p = pub_open(url);
-	pid_t pid = t_spawn(stuck_sub, &stuck);
+	t_post(&stuck.open);
 	cr_assert(t_wait_post(&stuck.ready, T_GUARD_MS));
 	if (!ring)
 		cr_assert_eq(ipcx_pub_wait(p, 1, T_GUARD_MS), 0);
