@@ -696,6 +696,8 @@ static int make_place(struct bh_params *p)
 		char hex[5];
 		snprintf(hex, sizeof(hex), "%.4s", tag);
 		keyhi = (unsigned)strtoul(hex, NULL, 16) & 0x7fffu;
+		if (!keyhi)
+			keyhi = 0x7fffu; /* never 0, as the tests' */
 	} else {
 		snprintf(p->prefix, sizeof(p->prefix), "ipcxb-%d", (int)getpid());
 	}

@@ -39,10 +39,14 @@ int t_sysv_key(void)
 {
 	static unsigned counter;
 	/* The tag's first four hex digits less the top bit, as in
-	 * tests/cli/lib/sysvkey.bash, then 16 bits from the pid and a counter. */
+	 * tests/cli/lib/sysvkey.bash, then 16 bits from the pid and a counter.
+	 * Never 0 (a tag of 0000..., 8000... or none in hex, "local" outside
+	 * ctest): a key below 0x10000 is one the pool's "sysvmq:KEY" refuses. */
 	char hex[5];
 	snprintf(hex, sizeof(hex), "%.4s", t_tag());
 	unsigned hi = (unsigned)strtoul(hex, NULL, 16) & 0x7fffu;
+	if (!hi)
+		hi = 0x7fffu;
 	unsigned n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
 	unsigned low = ((unsigned)getpid() * 31u + n * 7919u) & 0xffffu;
 	return (int)(hi << 16 | low);

@@ -9,7 +9,8 @@
 
 # sysv_key_prefix TAG: "0xTTTT".
 sysv_key_prefix() {
-	printf '0x%04x' $((16#${1:0:4} & 0x7fff))
+	local hi=$((16#${1:0:4} & 0x7fff))
+	printf '0x%04x' $((hi ? hi : 0x7fff)) # never 0, as t_sysv_key()
 }
 
 # sysv_key_of TAG N: the run's key with N's low 16 bits.
