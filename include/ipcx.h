@@ -204,6 +204,27 @@ ssize_t ipcx_peek(ipcx_chan *c, int timeout_ms, const void **msg);
 int ipcx_release(ipcx_chan *c);
 
 /*
+ * Zero-copy batches, where the transport offers them (a broadcast ring:
+ * shm:, sysvshm: with fanout=1; others -EOPNOTSUPP): ipcx_peek for several
+ * messages at once.  ipcx_peekv waits up to the timeout for the first, then
+ * takes those already waiting (up to n, at most 64 a call), without waiting
+ * again: msgs[i].buf points at message i in the transport's memory (read
+ * it, do not write it), msgs[i].len (and .cap) is its length.  Returns how
+ * many, or a negative errno as from ipcx_peek().  They stay the channel's
+ * until ipcx_releasev(), which takes the first n of them (n at most what
+ * ipcx_peekv returned; the others stay queued, first in line, and n = 0
+ * puts them all back) and returns how many of those, from the first, were
+ * still whole: n, or fewer under policy=drop, where a publisher may
+ * overwrite messages while they are held: the first that was is counted
+ * lost with whatever else was overwritten meanwhile (what was read of them
+ * may be torn), and -ESTALE when not even the first was whole.  The
+ * channel's descriptor stays readable while messages are left.  A batch
+ * reads the shared indices once and moves the reader's cursor once.
+ */
+ssize_t ipcx_peekv(ipcx_chan *c, struct ipcx_msg *msgs, size_t n, int timeout_ms);
+ssize_t ipcx_releasev(ipcx_chan *c, size_t n);
+
+/*
  * Read ahead without taking, where the transport offers it (shared memory;
  * others -EOPNOTSUPP): copy the message at *cursor into buf (*cursor = 0:
  * the oldest waiting) and move *cursor past it.  The message stays queued
@@ -1284,6 +1305,32 @@ int ipcx_sub_open(const char *url, const char *const *prefixes, size_t n, unsign
  */
 ssize_t ipcx_sub_recv(ipcx_sub *s, char *topic, size_t tcap, void *buf, size_t cap,
 		      int timeout_ms);
+
+/*
+ * A batch: up to n messages, each into its own entry (its topic,
+ * NUL-terminated, into topic, cut to tcap - 1 bytes, NULL and 0 to skip
+ * it; its payload into buf, cap bytes; len gets the payload's length).
+ * Waits up to the timeout for the first, then takes those already
+ * waiting, without waiting again.  Returns how many (entries 0..count-1
+ * filled), or, when not even one was received, a negative errno as from
+ * ipcx_sub_recv() (-EMSGSIZE: the first is larger than msgs[0].cap).  A
+ * message larger than its entry's cap after the first ends the batch
+ * before it; it stays for the next call.  Messages passed over (topics not
+ * kept) take no entry; lost messages are counted (ipcx_sub_stats), never
+ * returned, as with ipcx_sub_recv(), and under policy=drop a message
+ * overwritten while it was copied is not returned either: the batch ends
+ * before it.  Messages left waiting keep ipcx_sub_fileno() readable.  On a
+ * ring a batch of up to 64 costs one pass over the subscriber's cursor
+ * (ipcx_peekv); on sockets it is ipcx_sub_recv() in a loop.
+ */
+struct ipcx_sub_msg {
+	char *topic;
+	size_t tcap;
+	void *buf;
+	size_t cap;
+	size_t len;
+};
+ssize_t ipcx_sub_recvv(ipcx_sub *s, struct ipcx_sub_msg *msgs, size_t n, int timeout_ms);
 
 /*
  * Zero-copy: the next message in place (in the ring, or in the

@@ -376,6 +376,99 @@ Test(bcast, peek_in_place_and_stale_in_drop_mode)
 	ipcx_close(p);
 }
 
+/* ---- batches in place (ipcx_peekv / ipcx_releasev) ------------------------------------ */
+
+/* A batch's message i is "m<want>". */
+static void expect_in(const struct ipcx_msg *v, int want)
+{
+	char m[32];
+	int n = snprintf(m, sizeof(m), "m%d", want);
+	cr_expect_eq(v->len, (size_t)n, "length of m%d", want);
+	cr_expect_eq(memcmp(v->buf, m, (size_t)n), 0, "m%d", want);
+}
+
+Test(bcast, batch_in_place_takes_part_and_leaves_the_rest)
+{
+	const char *name = t_name();
+	ipcx_chan *p = open_ring(name, "&capacity=16384&max=64", true);
+	ipcx_chan *s = open_ring(name, "&sub=1", false);
+	struct ipcx_msg v[8];
+	cr_expect_eq(ipcx_peekv(s, v, 8, 0), -EAGAIN);
+	cr_expect_eq(ipcx_peekv(s, v, 8, 20), -ETIMEDOUT);
+	cr_expect_eq(ipcx_releasev(s, 0), -EINVAL, "nothing peeked");
+	publish(p, 0, 5);
+	int fd = ipcx_fileno(s);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ipcx_peekv(s, v, 8, 0), 5, "every one waiting, in one batch");
+	for (int i = 0; i < 5; i++)
+		expect_in(&v[i], i);
+	cr_expect_eq(ipcx_recv(s, (char[8]){ 0 }, 8, 0), -EBUSY, "held");
+	cr_expect_eq(ipcx_release(s), -EINVAL, "a batch is let go of with ipcx_releasev");
+	cr_expect_eq(ipcx_releasev(s, 6), -EINVAL, "more than were peeked");
+	cr_expect_eq(ipcx_releasev(s, 2), 2);
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	cr_expect_eq(poll(&pf, 1, 0), 1, "three left: readable");
+	cr_assert_eq(ipcx_peekv(s, v, 2, 0), 2, "no more than asked");
+	expect_in(&v[0], 2);
+	expect_in(&v[1], 3);
+	cr_expect_eq(ipcx_releasev(s, 0), 0, "all put back");
+	cr_assert_eq(ipcx_peekv(s, v, 8, 0), 3);
+	expect_in(&v[0], 2);
+	expect_in(&v[2], 4);
+	cr_expect_eq(ipcx_releasev(s, 3), 3);
+	cr_expect_eq(poll(&pf, 1, 0), 0, "all read: not readable");
+	struct ipcx_stats st;
+	cr_assert_eq(ipcx_stats(s, &st), 0);
+	cr_expect_eq(st.received, 5);
+	cr_expect_eq(st.depth, 0);
+	/* A channel that is not a broadcast ring has no batch in place. */
+	char u[256];
+	snprintf(u, sizeof(u), "shm:/%s-plain", name);
+	ipcx_chan *c;
+	cr_assert_eq(ipcx_listen(u, 0, &c), 0);
+	cr_expect_eq(ipcx_peekv(c, v, 8, 0), -EOPNOTSUPP);
+	cr_expect_eq(ipcx_releasev(c, 1), -EOPNOTSUPP);
+	ipcx_close(c);
+	ipcx_close(s);
+	ipcx_close(p);
+}
+
+Test(bcast, batch_overwritten_while_held_in_drop_mode)
+{
+	const char *name = t_name();
+	/* 256 cells of 64 bytes; each message takes one. */
+	ipcx_chan *p = open_ring(name, "&capacity=16384&max=64&policy=drop", true);
+	ipcx_chan *s = open_ring(name, "&sub=1", false);
+	publish(p, 0, 10);
+	struct ipcx_msg v[64];
+	cr_assert_eq(ipcx_peekv(s, v, 4, 0), 4);
+	publish(p, 10, 252); /* still all there: 252 of 256 cells */
+	cr_expect_eq(ipcx_releasev(s, 4), 4, "none overwritten");
+	cr_assert_eq(ipcx_peekv(s, v, 64, 0), 64);
+	expect_in(&v[0], 4);
+	publish(p, 252, 300); /* overwrites m0 .. m43: the first forty of the batch */
+	cr_expect_eq(ipcx_releasev(s, 64), -ESTALE, "the first was overwritten while held");
+	struct ipcx_stats st;
+	cr_assert_eq(ipcx_stats(s, &st), 0);
+	cr_expect_eq(st.received, 4);
+	cr_expect_eq(st.received + st.dropped + st.depth, 300, "every message accounted for");
+	ssize_t n = ipcx_peekv(s, v, 64, 0);
+	cr_assert_eq(n, 64);
+	char first[32];
+	memcpy(first, v[0].buf, v[0].len);
+	first[v[0].len] = 0;
+	cr_expect_eq((int)st.dropped, atoi(first + 1) - 4, "lost exactly m4 .. before %s", first);
+	cr_expect_eq(ipcx_releasev(s, 64), 64);
+	while ((n = ipcx_peekv(s, v, 64, 0)) > 0)
+		cr_assert_eq(ipcx_releasev(s, (size_t)n), n);
+	cr_expect_eq(n, -EAGAIN);
+	cr_assert_eq(ipcx_stats(s, &st), 0);
+	cr_expect_eq(st.received + st.dropped, 300);
+	cr_expect_eq(st.depth, 0);
+	ipcx_close(s);
+	ipcx_close(p);
+}
+
 /* ---- a subscriber killed in block mode ---------------------------------------------- */
 
 struct victim {

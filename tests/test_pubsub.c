@@ -6,7 +6,8 @@
  * subscriber that stops reading stalls nobody and, per subscriber,
  * received + lost = published exactly; a subscriber killed with SIGKILL
  * releases a blocked publisher; history for a late joiner; publishers and
- * subscribers in any order; level-triggered descriptors.
+ * subscribers in any order; level-triggered descriptors.  The same through
+ * the batch receive (ipcx_sub_recvv), and what a batch leaves behind.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -304,6 +305,106 @@ Test(pubsub, socket_descriptor_level_triggered)
 	level_triggered(sock_url(""), false);
 }
 
+/* ---- batches: what is left, timeouts, sizes --------------------------------------------- */
+
+static struct ipcx_sub_msg entry(char *t, size_t tcap, char *buf, size_t cap)
+{
+	return (struct ipcx_sub_msg){ .topic = t, .tcap = tcap, .buf = buf, .cap = cap };
+}
+
+/* Entry i of a batch holds topic and payload msg. */
+static void expect_entry(const struct ipcx_sub_msg *m, const char *topic, const char *msg)
+{
+	cr_expect_str_eq(m->topic, topic);
+	cr_expect_eq(m->len, strlen(msg));
+	cr_expect_eq(memcmp(m->buf, msg, strlen(msg)), 0, "%s", msg);
+}
+
+static void batch_semantics(const char *url, bool ring)
+{
+	ipcx_pub *p = pub_open(url);
+	ipcx_sub *s = sub_open(url, "k");
+	if (!ring)
+		cr_assert_eq(ipcx_pub_wait(p, 1, T_GUARD_MS), 0);
+	char t[8][IPCX_TOPIC_MAX + 1], buf[8][64];
+	struct ipcx_sub_msg m[8];
+	for (int i = 0; i < 8; i++)
+		m[i] = entry(t[i], sizeof(t[i]), buf[i], sizeof(buf[i]));
+	while (ipcx_sub_recvv(s, m, 8, 0) != -EAGAIN)
+		; /* whatever a connection's arrival left readable */
+	cr_expect_eq(ipcx_sub_recvv(s, m, 8, 30), -ETIMEDOUT);
+	cr_expect_eq(ipcx_sub_recvv(s, m, 0, 0), 0);
+	cr_expect_eq(ipcx_sub_recvv(s, NULL, 1, 0), -EINVAL);
+	int fd = ipcx_sub_fileno(s);
+	cr_assert_geq(fd, 0);
+	pub(p, "k1", "a");
+	pub(p, "other", "x"); /* not kept: takes no entry */
+	pub(p, "k2", "b");
+	pub(p, "k3", "c");
+	pub(p, "k4", "d");
+	pub(p, "k5", "e");
+	poll_expect(fd, 1, T_GUARD_MS);
+	/* A batch smaller than what waits: the rest stays, and says so. */
+	ssize_t n;
+	size_t want = 2, have = 0;
+	while (have < want) { /* over a socket they may come apart */
+		n = ipcx_sub_recvv(s, m + have, want - have, T_GUARD_MS);
+		cr_assert_gt(n, 0, "%zd %s", n, ipcx_errdetail());
+		have += (size_t)n;
+	}
+	if (ring)
+		cr_expect_eq(ipcx_sub_recvv(s, m, 0, 0), 0); /* (n = 0 reads nothing) */
+	expect_entry(&m[0], "k1", "a");
+	expect_entry(&m[1], "k2", "b");
+	poll_expect(fd, 1, ring ? 0 : T_GUARD_MS);
+	/* A topic cut to its buffer, as ipcx_sub_recv does. */
+	m[0].tcap = 2;
+	want = 3, have = 0;
+	while (have < want) {
+		n = ipcx_sub_recvv(s, m + have, 8 - have, T_GUARD_MS);
+		cr_assert_gt(n, 0, "%zd %s", n, ipcx_errdetail());
+		have += (size_t)n;
+	}
+	cr_expect_eq(have, 3);
+	cr_expect_str_eq(m[0].topic, "k");
+	expect_entry(&m[1], "k4", "d");
+	expect_entry(&m[2], "k5", "e");
+	m[0].tcap = sizeof(t[0]);
+	cr_expect_eq(ipcx_sub_recvv(s, m, 8, 0), -EAGAIN);
+	/* Too large for its entry: the first is -EMSGSIZE and stays; a later one ends the batch. */
+	pub(p, "k6", "0123456789");
+	m[0].cap = 4;
+	poll_expect(fd, 1, T_GUARD_MS);
+	cr_expect_eq(ipcx_sub_recvv(s, m, 8, T_GUARD_MS), -EMSGSIZE, "k6 stays");
+	m[0].cap = sizeof(buf[0]);
+	m[1].cap = 4;
+	pub(p, "k7", "0123456789");
+	cr_expect_eq(ipcx_sub_recvv(s, m, 8, T_GUARD_MS), 1, "k6; k7 ends the batch");
+	expect_entry(&m[0], "k6", "0123456789");
+	cr_expect_eq(ipcx_sub_recvv(s, m + 1, 1, T_GUARD_MS), -EMSGSIZE, "k7 stays");
+	m[1].cap = sizeof(buf[1]);
+	cr_expect_eq(ipcx_sub_recvv(s, m + 1, 7, T_GUARD_MS), 1);
+	expect_entry(&m[1], "k7", "0123456789");
+	struct ipcx_pubsub_stats st;
+	cr_assert_eq(ipcx_sub_stats(s, &st), 0);
+	cr_expect_eq(st.received, 7);
+	cr_expect_eq(st.lost, 0);
+	cr_expect_eq(st.lag, 0);
+	cr_expect_eq(st.received + st.filtered, st.published);
+	ipcx_pub_close(p);
+	ipcx_sub_close(s);
+}
+
+Test(pubsub, ring_batch_what_is_left_timeouts_sizes)
+{
+	batch_semantics(ring_url(""), true);
+}
+
+Test(pubsub, socket_batch_what_is_left_timeouts_sizes)
+{
+	batch_semantics(sock_url(""), false);
+}
+
 /* ---- block: everyone gets everything ------------------------------------------------------- */
 
 #define NMSG 3000
@@ -314,6 +415,7 @@ struct reader {
 	struct t_sync open, ready, go, done;
 	bool wait_go;
 	int stop_after; /* messages it then reports; the test reads its counters */
+	size_t batch;   /* >0: reads with ipcx_sub_recvv, this many entries a call */
 };
 
 /*
@@ -330,6 +432,28 @@ static pid_t spawn_sub(int (*fn)(void *arg), struct reader *a)
 	return t_spawn(fn, a);
 }
 
+/* Up to BATCH messages with their topics, by ipcx_sub_recvv or by one ipcx_sub_recv. */
+#define BATCH 16
+struct batch {
+	struct ipcx_sub_msg m[BATCH];
+	char t[BATCH][IPCX_TOPIC_MAX + 1], buf[BATCH][2048];
+};
+
+static ssize_t batch_recv(ipcx_sub *s, struct batch *b, size_t n, bool batched)
+{
+	for (size_t i = 0; i < n; i++)
+		b->m[i] = (struct ipcx_sub_msg){ .topic = b->t[i], .tcap = sizeof(b->t[i]),
+						 .buf = b->buf[i], .cap = sizeof(b->buf[i]) };
+	if (batched)
+		return ipcx_sub_recvv(s, b->m, n, T_GUARD_MS);
+	ssize_t r = ipcx_sub_recv(s, b->t[0], sizeof(b->t[0]), b->buf[0], sizeof(b->buf[0]),
+				  T_GUARD_MS);
+	if (r < 0)
+		return r;
+	b->m[0].len = (size_t)r;
+	return 1;
+}
+
 /* Reads until "stop"; every message in order, none twice. */
 static int reader(void *arg)
 {
@@ -343,24 +467,32 @@ static int reader(void *arg)
 	t_post(&a->ready);
 	if (a->wait_go && !t_wait_post(&a->go, T_GUARD_MS))
 		return 2;
-	char t[IPCX_TOPIC_MAX + 1], buf[2048];
 	long next = 0, got = 0;
-	for (;;) {
-		ssize_t n = ipcx_sub_recv(s, t, sizeof(t), buf, sizeof(buf), T_GUARD_MS);
-		if (n < 0)
+	for (bool stop = false; !stop;) {
+		struct batch b;
+		ssize_t k = batch_recv(s, &b, a->batch ? a->batch : 1, a->batch > 0);
+		if (k < 0)
 			return 3;
-		if (!strcmp(t, "stop"))
-			break;
-		if (!strcmp(t, "mark")) {
-			t_post(&a->done);
-			continue;
+		for (ssize_t i = 0; i < k && !stop; i++) {
+			const char *t = b.t[i];
+			if (!strcmp(t, "stop")) {
+				stop = true;
+				if (i + 1 != k)
+					return 9; /* nothing comes after the stop */
+				break;
+			}
+			if (!strcmp(t, "mark")) {
+				t_post(&a->done);
+				continue;
+			}
+			size_t n = b.m[i].len;
+			b.buf[i][n < 2047 ? n : 2047] = 0;
+			long seq = strtol(b.buf[i], NULL, 10);
+			if (seq < next)
+				return 4; /* out of order, or twice */
+			next = seq + 1;
+			got++;
 		}
-		buf[n < 2047 ? n : 2047] = 0;
-		long seq = strtol(buf, NULL, 10);
-		if (seq < next)
-			return 4; /* out of order, or twice */
-		next = seq + 1;
-		got++;
 	}
 	struct ipcx_pubsub_stats st;
 	if (ipcx_sub_stats(s, &st) < 0)
@@ -389,13 +521,14 @@ static void publish_numbered(ipcx_pub *p, int from, int to, size_t size, int tim
 	}
 }
 
-static void block_everyone(const char *url, bool ring)
+static void block_everyone(const char *url, bool ring, size_t batch)
 {
 	struct reader r[3];
 	pid_t pid[3];
 	for (int i = 0; i < 3; i++) {
 		memset(&r[i], 0, sizeof(r[i]));
 		snprintf(r[i].url, sizeof(r[i].url), "%s", url);
+		r[i].batch = batch ? batch + (size_t)i * 3 : 0; /* batches of 4, 7 and 10 */
 		pid[i] = spawn_sub(reader, &r[i]);
 	}
 	ipcx_pub *p = pub_open(url);
@@ -417,21 +550,32 @@ static void block_everyone(const char *url, bool ring)
 
 Test(pubsub, ring_block_everyone_gets_everything)
 {
-	block_everyone(ring_url("?capacity=65536&max=1024"), true);
+	block_everyone(ring_url("?capacity=65536&max=1024"), true, 0);
+}
+
+Test(pubsub, ring_batch_everyone_gets_everything)
+{
+	block_everyone(ring_url("?capacity=65536&max=1024"), true, 4);
 }
 
 Test(pubsub, socket_block_everyone_gets_everything)
 {
-	block_everyone(sock_url("?queue=8"), false);
+	block_everyone(sock_url("?queue=8"), false, 0);
+}
+
+Test(pubsub, socket_batch_everyone_gets_everything)
+{
+	block_everyone(sock_url("?queue=8"), false, 4);
 }
 
 /* ---- drop: a stuck subscriber stalls nobody, and counts exactly -------------------------------- */
 
-static void drop_stuck(const char *url, bool ring)
+static void drop_stuck(const char *url, bool ring, size_t batch)
 {
 	struct reader fast = { 0 }, stuck = { 0 };
 	snprintf(fast.url, sizeof(fast.url), "%s", url);
 	snprintf(stuck.url, sizeof(stuck.url), "%s", url);
+	fast.batch = stuck.batch = batch;
 	stuck.wait_go = true;
 	fast.stop_after = stuck.stop_after = 10; /* the marks */
 	t_sync_init(&fast.done);
@@ -480,12 +624,22 @@ static void drop_stuck(const char *url, bool ring)
 Test(pubsub, ring_drop_stuck_subscriber)
 {
 	/* 64 KiB: a round of 300 messages of 1 KiB laps it. */
-	drop_stuck(ring_url("?capacity=65536&max=2048&policy=drop"), true);
+	drop_stuck(ring_url("?capacity=65536&max=2048&policy=drop"), true, 0);
+}
+
+Test(pubsub, ring_batch_drop_stuck_subscriber)
+{
+	drop_stuck(ring_url("?capacity=65536&max=2048&policy=drop"), true, BATCH);
 }
 
 Test(pubsub, socket_drop_stuck_subscriber)
 {
-	drop_stuck(sock_url("?queue=512&policy=drop"), false);
+	drop_stuck(sock_url("?queue=512&policy=drop"), false, 0);
+}
+
+Test(pubsub, socket_batch_drop_stuck_subscriber)
+{
+	drop_stuck(sock_url("?queue=512&policy=drop"), false, BATCH);
 }
 
 /* ---- block: a killed subscriber releases the publisher ------------------------------------ */
@@ -538,4 +692,58 @@ Test(pubsub, ring_killed_subscriber_releases_the_publisher)
 Test(pubsub, socket_killed_subscriber_releases_the_publisher)
 {
 	killed_releases(sock_url("?queue=4"), false);
+}
+
+/*
+ * Killed while it holds a batch in place (ipcx_peekv, what ipcx_sub_recvv
+ * does on a ring, between its peek and its release): its cursor holds the
+ * ring until a waiting publisher finds it dead.
+ */
+static int batch_holder(void *arg)
+{
+	struct reader *a = arg;
+	ipcx_chan *c;
+	char u[300];
+	snprintf(u, sizeof(u), "%s?fanout=1&sub=1", a->url);
+	if (!t_wait_post(&a->open, T_GUARD_MS))
+		return 8;
+	if (ipcx_dial(u, 0, &c) < 0)
+		return 1;
+	struct ipcx_msg v[8];
+	t_post(&a->ready);
+	if (ipcx_peekv(c, v, 8, T_GUARD_MS) < 1)
+		return 2;
+	t_post(&a->done);
+	pause();
+	return 0;
+}
+
+Test(pubsub, ring_killed_mid_batch_releases_the_publisher)
+{
+	struct reader h = { 0 };
+	snprintf(h.url, sizeof(h.url), "shm:/%s", t_name());
+	t_sync_init(&h.done);
+	char url[300];
+	snprintf(url, sizeof(url), "%s?capacity=65536&max=2048", h.url);
+	pid_t pid = spawn_sub(batch_holder, &h);
+	ipcx_pub *p = pub_open(url);
+	t_post(&h.open);
+	cr_assert(t_wait_post(&h.ready, T_GUARD_MS));
+	char buf[1000] = { 0 };
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(ipcx_pub_send(p, "t", buf, sizeof(buf), T_GUARD_MS), (ssize_t)sizeof(buf));
+	cr_assert(t_wait_post(&h.done, T_GUARD_MS), "it holds a batch");
+	ssize_t r;
+	int sent = 4;
+	while ((r = ipcx_pub_send(p, "t", buf, sizeof(buf), 100)) > 0)
+		cr_assert_lt(++sent, 1000000);
+	cr_assert(r == -ETIMEDOUT, "blocked by the held batch: %zd", r);
+	kill(pid, SIGKILL);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 128 + SIGKILL);
+	cr_expect_eq(ipcx_pub_send(p, "t", buf, sizeof(buf), T_GUARD_MS), (ssize_t)sizeof(buf),
+		     "released: %s", ipcx_errdetail());
+	struct ipcx_pubsub_stats st;
+	cr_assert_eq(ipcx_pub_stats(p, &st), 0);
+	cr_expect_eq(st.subscribers, 0);
+	ipcx_pub_close(p);
 }

@@ -322,6 +322,26 @@ IPCX_EXPORT int ipcx_release(ipcx_chan *c)
 	return c->ops->release ? c->ops->release(c) : -EOPNOTSUPP;
 }
 
+IPCX_EXPORT ssize_t ipcx_peekv(ipcx_chan *c, struct ipcx_msg *msgs, size_t n, int timeout_ms)
+{
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
+	if (!c || (!msgs && n))
+		return -EINVAL;
+	if (!c->ops->peekv)
+		return ipcx__fail(-EOPNOTSUPP, "batches in place are for broadcast rings (fanout=1)");
+	return n ? c->ops->peekv(c, msgs, n, timeout_ms) : 0;
+}
+
+IPCX_EXPORT ssize_t ipcx_releasev(ipcx_chan *c, size_t n)
+{
+	if (!c)
+		return -EINVAL;
+	if (!c->ops->releasev)
+		return ipcx__fail(-EOPNOTSUPP, "batches in place are for broadcast rings (fanout=1)");
+	return c->ops->releasev(c, n);
+}
+
 IPCX_EXPORT ssize_t ipcx_read_ahead(ipcx_chan *c, uint64_t *cursor, void *buf, size_t cap,
 				    int timeout_ms)
 {

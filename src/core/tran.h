@@ -157,6 +157,22 @@ struct ipcx__chan_ops {
 	 */
 	int (*release)(ipcx_chan *c);
 	/*
+	 * Zero-copy batch, first half (ipcx_peekv): up to n (>= 1) messages in
+	 * place, the first waited for under the timeout, the others taken only
+	 * if they wait already: msgs[i].buf and .len (and .cap = .len) set for
+	 * each.  Returns how many, or errors as peek.  Until releasev, the
+	 * channel is busy as after a peek.  NULL: -EOPNOTSUPP.
+	 */
+	ssize_t (*peekv)(ipcx_chan *c, struct ipcx_msg *msgs, size_t n, int timeout_ms);
+	/*
+	 * Zero-copy batch, second half (ipcx_releasev): take the first n of
+	 * the batch (n <= what peekv gave, else -EINVAL), the rest stay queued;
+	 * returns how many of those n, from the first, were still whole (a
+	 * broadcast ring under policy=drop: the rest were overwritten while
+	 * held, and count lost), or -ESTALE when none was.
+	 */
+	ssize_t (*releasev)(ipcx_chan *c, size_t n);
+	/*
 	 * Read ahead (ipcx_read_ahead): copy the message at *cursor (0: the
 	 * oldest) into buf without taking it, and move *cursor past it.  The
 	 * core has checked the timeout.  Returns its length, or -ESTALE (the

@@ -370,6 +370,43 @@ static int let_go(ipcx_sub *s)
 	return r;
 }
 
+int ps_deliver(struct ipcx_sub_msg *d, const char *t, const void *m, size_t n)
+{
+	if (n > d->cap)
+		return ipcx_errdetail_set(-EMSGSIZE, "a message of %zu bytes, a buffer of %zu", n,
+					  d->cap);
+	if (n)
+		memcpy(d->buf, m, n);
+	d->len = n;
+	if (d->tcap) {
+		size_t tl = strnlen(t, d->tcap - 1);
+		memcpy(d->topic, t, tl);
+		d->topic[tl] = 0;
+	}
+	return 0;
+}
+
+/* The next message into d, under t: its length, or a negative errno (-EMSGSIZE: it stays held). */
+static ssize_t recv_one(ipcx_sub *s, struct ps_timer *tm, struct ipcx_sub_msg *d)
+{
+	for (;;) {
+		const char *t;
+		const void *m;
+		ssize_t n = held_or_next(s, tm, &t, &m);
+		if (n < 0)
+			return n;
+		int r = ps_deliver(d, t, m, (size_t)n);
+		if (r < 0)
+			return r;
+		/* -ESTALE: overwritten while copied, so maybe torn; counted lost. */
+		r = let_go(s);
+		if (r == 0)
+			return n;
+		if (r != -ESTALE)
+			return r;
+	}
+}
+
 IPCX_EXPORT ssize_t ipcx_sub_recv(ipcx_sub *s, char *topic, size_t tcap, void *buf, size_t cap,
 				  int timeout_ms)
 {
@@ -381,28 +418,44 @@ IPCX_EXPORT ssize_t ipcx_sub_recv(ipcx_sub *s, char *topic, size_t tcap, void *b
 	if (s->peeked)
 		return ipcx_errdetail_set(-EBUSY, "a peeked message is not released");
 	struct ps_timer tm = ps_timer_start(timeout_ms);
-	for (;;) {
-		const char *t;
-		const void *m;
-		ssize_t n = held_or_next(s, &tm, &t, &m);
-		if (n < 0)
-			return n;
-		if ((size_t)n > cap)
-			return ipcx_errdetail_set(-EMSGSIZE, "a message of %zd bytes, a buffer of %zu", n,
-						  cap);
-		memcpy(buf, m, (size_t)n);
-		if (tcap) {
-			size_t tl = strnlen(t, tcap - 1);
-			memcpy(topic, t, tl);
-			topic[tl] = 0;
-		}
-		/* -ESTALE: overwritten while copied, so maybe torn; counted lost. */
-		r = let_go(s);
-		if (r == 0)
-			return n;
-		if (r != -ESTALE)
-			return r;
+	struct ipcx_sub_msg d = { .topic = topic, .tcap = tcap, .buf = buf, .cap = cap };
+	return recv_one(s, &tm, &d);
+}
+
+/* One by one: the first under the caller's timeout, the others only if they wait. */
+static ssize_t recvv_loop(ipcx_sub *s, struct ipcx_sub_msg *msgs, size_t n, struct ps_timer *tm)
+{
+	struct ps_timer now = ps_timer_start(0);
+	for (size_t i = 0; i < n; i++) {
+		ssize_t r = recv_one(s, i ? &now : tm, &msgs[i]);
+		if (r < 0)
+			return i ? (ssize_t)i : r;
 	}
+	return (ssize_t)n;
+}
+
+IPCX_EXPORT ssize_t ipcx_sub_recvv(ipcx_sub *s, struct ipcx_sub_msg *msgs, size_t n,
+				   int timeout_ms)
+{
+	if (!s || (n && !msgs))
+		return -EINVAL;
+	int r = check_timeout(timeout_ms);
+	if (r < 0)
+		return r;
+	if (s->peeked)
+		return ipcx_errdetail_set(-EBUSY, "a peeked message is not released");
+	/* The batch ends before the first entry that is wrong on its own. */
+	size_t ok = 0;
+	while (ok < n && (msgs[ok].buf || !msgs[ok].cap) && (msgs[ok].topic || !msgs[ok].tcap))
+		ok++;
+	if (ok == 0)
+		return n == 0 ? 0 : ipcx_errdetail_set(-EINVAL, "a buffer or topic of some bytes "
+								"at NULL");
+	struct ps_timer tm = ps_timer_start(timeout_ms);
+	/* A message held by an earlier receive (-EMSGSIZE) comes first, one by one. */
+	if (s->ops->recvv && !s->holding)
+		return s->ops->recvv(s, msgs, ok, &tm);
+	return recvv_loop(s, msgs, ok, &tm);
 }
 
 IPCX_EXPORT ssize_t ipcx_sub_peek(ipcx_sub *s, int timeout_ms, const char **topic,

@@ -121,6 +121,12 @@ struct sub_ops {
 	ssize_t (*next)(ipcx_sub *s, struct ps_timer *t, const char **topic, const void **msg);
 	/* Let go of the message next gave: 0, or -ESTALE (overwritten meanwhile). */
 	int (*done)(ipcx_sub *s);
+	/*
+	 * A batch (ipcx_sub_recvv), for a family that does better than a
+	 * next/done each; NULL: pubsub.c loops.  Called with n >= 1 checked
+	 * entries and nothing held; counts received and filtered itself.
+	 */
+	ssize_t (*recvv)(ipcx_sub *s, struct ipcx_sub_msg *msgs, size_t n, struct ps_timer *t);
 	int (*fileno)(ipcx_sub *s);
 	int (*stats)(ipcx_sub *s, struct ipcx_pubsub_stats *ret);
 	int (*close)(ipcx_sub *s);
@@ -136,6 +142,12 @@ struct ipcx_sub {
 	size_t h_len;
 	uint64_t received, filtered;
 };
+
+/*
+ * Copy a message (payload of n bytes at m, topic t) into one entry of a
+ * batch: 0, or -EMSGSIZE (larger than its cap; nothing copied).
+ */
+int ps_deliver(struct ipcx_sub_msg *d, const char *t, const void *m, size_t n);
 
 /* The families' constructors. */
 int ps_ring_pub(const char *url, unsigned flags, ipcx_pub **ret);

@@ -18,6 +18,9 @@ struct ring_pub {
 	ipcx_chan *c;
 };
 
+/* Messages a subscriber takes from the ring in one batch (the ring's most). */
+#define RS_BATCH 64
+
 struct ring_sub {
 	struct ipcx_sub s;
 	ipcx_chan *c;
@@ -174,6 +177,89 @@ static ssize_t rs_next(ipcx_sub *s, struct ps_timer *t, const char **topic, cons
 	}
 }
 
+/*
+ * What a batch peeked in place gave the caller: copied into out[], one per
+ * message kept, passing over the others; it stops before a message larger
+ * than its entry's cap (which stays queued) or when out[] is full.
+ */
+struct rs_batch {
+	size_t used;    /* messages of the batch looked at: released */
+	bool too_big;   /* the one after them did not fit */
+	int8_t kept[RS_BATCH]; /* 1 copied into the next entry of out[], 0 passed over */
+};
+
+static void rs_sort(ipcx_sub *s, const struct ipcx_msg *in, size_t k, struct ipcx_sub_msg *out,
+		    size_t n, struct rs_batch *b)
+{
+	size_t got = 0;
+	b->used = 0;
+	b->too_big = false;
+	for (; b->used < k && got < n; b->used++) {
+		const char *m = in[b->used].buf;
+		size_t len = in[b->used].len;
+		ssize_t tl = topic_of(m, len);
+		bool keep = tl >= 0 && ps_prefixes_match(&s->pre, m, (size_t)tl);
+		if (keep && ps_deliver(&out[got], m, m + tl + 1, len - (size_t)tl - 1) < 0) {
+			b->too_big = true;
+			break;
+		}
+		b->kept[b->used] = keep;
+		got += keep;
+	}
+}
+
+/*
+ * A batch in place (ipcx_peekv): one pass over the ring's cursor for up to
+ * RS_BATCH messages, each copied out and the batch let go of at once
+ * (ipcx_releasev).  Under policy=drop the ones a publisher overwrote while
+ * they were copied are not given (the ring counts them lost); the batch is
+ * then what was whole before them.
+ */
+static ssize_t rs_batch(ipcx_sub *s, struct ipcx_sub_msg *out, size_t n, int timeout_ms,
+			bool *more)
+{
+	struct ring_sub *rs = (struct ring_sub *)s;
+	struct ipcx_msg in[RS_BATCH];
+	struct rs_batch b;
+	ssize_t k = ipcx_peekv(rs->c, in, n < RS_BATCH ? n : RS_BATCH, timeout_ms);
+	if (k < 0)
+		return k;
+	rs_sort(s, in, (size_t)k, out, n, &b);
+	ssize_t whole = ipcx_releasev(rs->c, b.used);
+	if (whole < 0 && whole != -ESTALE)
+		return whole;
+	size_t got = 0;
+	for (ssize_t i = 0; i < whole; i++) {
+		got += (size_t)b.kept[i];
+		s->filtered += (uint64_t)!b.kept[i];
+	}
+	s->received += got;
+	/* Every one kept or passed over, whole: the next may follow at once. */
+	*more = !b.too_big && whole == k;
+	if (!got && b.too_big && whole == (ssize_t)b.used)
+		return -EMSGSIZE; /* the first one to keep is larger than out[0].cap */
+	return (ssize_t)got;
+}
+
+/*
+ * Batches until out[] is full: the first waits (what is left of the
+ * caller's timeout after messages passed over), the others take only what
+ * waits.  A batch that ends short (overwritten, too large) ends the call.
+ */
+static ssize_t rs_recvv(ipcx_sub *s, struct ipcx_sub_msg *out, size_t n, struct ps_timer *t)
+{
+	size_t got = 0;
+	for (;;) {
+		bool more = false;
+		ssize_t k = rs_batch(s, out + got, n - got, got ? 0 : ps_timer_next(t), &more);
+		if (k < 0)
+			return got ? (ssize_t)got : ps_timer_result(t, k);
+		got += (size_t)k;
+		if (got == n || (got && !more))
+			return (ssize_t)got;
+	}
+}
+
 static int rs_done(ipcx_sub *s)
 {
 	return ipcx_release(((struct ring_sub *)s)->c);
@@ -210,6 +296,7 @@ static int rs_close(ipcx_sub *s)
 static const struct sub_ops ring_sub_ops = {
 	.next = rs_next,
 	.done = rs_done,
+	.recvv = rs_recvv,
 	.fileno = rs_fileno,
 	.stats = rs_stats,
 	.close = rs_close,

@@ -319,6 +319,22 @@ int ipcx__ring_release(struct ring *r)
 	return 0;
 }
 
+ssize_t ipcx__ring_peekv(struct ring *r, struct ipcx_msg *msgs, size_t n, int timeout_ms)
+{
+	if (!(r->flags & RING_F_BCAST))
+		return ipcx__fail(-EOPNOTSUPP, "batches in place are for broadcast rings "
+					       "(fanout=1); ipcx_peek takes one");
+	return ipcx__bcast_peekv(r, msgs, n, timeout_ms);
+}
+
+ssize_t ipcx__ring_releasev(struct ring *r, size_t n)
+{
+	if (!(r->flags & RING_F_BCAST))
+		return ipcx__fail(-EOPNOTSUPP, "batches in place are for broadcast rings "
+					       "(fanout=1); ipcx_release lets go of one");
+	return ipcx__bcast_releasev(r, n);
+}
+
 /*
  * The header's counters plus every slot's.  r may be a copy of the header
  * alone (ipcx ls reads it from outside: no cells, no flags): then an SPSC

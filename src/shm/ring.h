@@ -26,6 +26,7 @@
 #define RING_VERSION 4u
 #define RING_PEERS   64u   /* processes (channels) attached at once */
 #define RING_CELL    64u   /* bytes per cell: the unit of allocation */
+#define RING_BATCH_MAX 64u  /* messages a batch peeked in place (ipcx_peekv) holds at most */
 #define RING_HDR     16384u /* header bytes, page-aligned data after it */
 
 #define RING_MIN_CAP   (4u * RING_CELL) /* 256 B: a request/response ring of small messages */
@@ -178,6 +179,13 @@ struct ring {
 	 */
 	bool bc_sub;
 	uint64_t bc_pos, bc_no, bc_seq;
+	/*
+	 * A batch peeked in place (ipcx_peekv, broadcast rings): how many, and
+	 * each record's position and the cell after it.  0 while none is held
+	 * (a single peek is peek_pos/peek_cells).
+	 */
+	uint32_t bv_n;
+	struct { uint64_t pos, end; } bv[RING_BATCH_MAX];
 };
 
 /* Cells a message of len bytes takes (an empty one takes one). */
@@ -207,6 +215,12 @@ int ipcx__ring_reserve(struct ring *r, size_t len, int timeout_ms, void **slot);
 int ipcx__ring_commit(struct ring *r, size_t len);
 ssize_t ipcx__ring_peek(struct ring *r, int timeout_ms, const void **msg);
 int ipcx__ring_release(struct ring *r);
+/*
+ * A batch in place (ipcx_peekv, ipcx_releasev): broadcast rings only (else
+ * -EOPNOTSUPP); at most RING_BATCH_MAX messages a call.
+ */
+ssize_t ipcx__ring_peekv(struct ring *r, struct ipcx_msg *msgs, size_t n, int timeout_ms);
+ssize_t ipcx__ring_releasev(struct ring *r, size_t n);
 /*
  * Read ahead without taking (ipcx_read_ahead): the message at *cursor
  * (0: the oldest), copied into buf; *cursor then names it and is where the

@@ -246,6 +246,7 @@ void ipcx__bcast_detach(struct ring *r)
 		r->reserved = false;
 	}
 	r->peeked = false; /* neither received nor lost: the subscription ends with it */
+	r->bv_n = 0;
 	if (r->bc_sub && r->me >= 0) {
 		atomic_store_explicit(&me_peer(r)->sub, 0, REL);
 		r->bc_sub = false;

@@ -128,6 +128,8 @@ void ipcx__bcast_detach(struct ring *r);
 ssize_t ipcx__bcast_recv(struct ring *r, void *buf, size_t cap, int timeout_ms);
 ssize_t ipcx__bcast_peek(struct ring *r, int timeout_ms, const void **msg);
 int ipcx__bcast_release(struct ring *r);
+ssize_t ipcx__bcast_peekv(struct ring *r, struct ipcx_msg *msgs, size_t n, int timeout_ms);
+ssize_t ipcx__bcast_releasev(struct ring *r, size_t n);
 bool ipcx__bcast_has_msg(struct ring *r);
 /* Another live subscriber's cursor is behind the head (the waits ask: ring_wait.c). */
 bool ipcx__bcast_others_behind(struct ring *r);

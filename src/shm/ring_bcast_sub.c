@@ -334,8 +334,10 @@ ssize_t ipcx__bcast_peek(struct ring *r, int timeout_ms, const void **msg)
  */
 int ipcx__bcast_release(struct ring *r)
 {
-	if (!r->peeked)
-		return ipcx__fail(-EINVAL, "release without peek");
+	if (!r->peeked || r->bv_n)
+		return ipcx__fail(-EINVAL, r->peeked ? "a batch (ipcx_peekv) is let go of with "
+							"ipcx_releasev"
+						      : "release without peek");
 	r->peeked = false;
 	if (still_there(r)) {
 		delivered(r, r->peek_cells);
@@ -344,6 +346,111 @@ int ipcx__bcast_release(struct ring *r)
 	int e = jump(r);
 	after_take(r);
 	return e ? e : ipcx__fail(-ESTALE, "broadcast ring: the message was overwritten while held");
+}
+
+/* ---- batches in place ----------------------------------------------------------------- */
+
+/*
+ * The committed message at p, right behind the last one of a batch (number
+ * no): 0 with its length and cells, 1 for a pad to step over (its cells),
+ * or -EAGAIN: anything else (nothing there yet, being written, overwritten
+ * under us, a record a dead publisher left, or one that is malformed) ends
+ * the batch, and the next receive meets it through take(), which knows
+ * what to do with each.  Read like a seqlock, as take() does.
+ */
+static int batch_next(const struct ring *r, uint64_t p, uint64_t hd, uint64_t no,
+		      uint32_t *lenp, uint64_t *cellsp)
+{
+	uint64_t s = atomic_load_explicit(seqw(r, p), ACQ);
+	if (SEQPOS(s) != p || SEQTAG(s) != T_COMMITTED)
+		return -EAGAIN;
+	uint32_t len = 0;
+	uint64_t c = 0;
+	enum kind k = K_MSG;
+	int d = bc_decode(r, p, atomic_load_explicit(metaw(r, p), RELAXED), &len, &c, &k);
+	uint64_t q = bc_no_at(r, p);
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(seqw(r, p), RELAXED) != s || d < 0 || q != no || p + c > hd)
+		return -EAGAIN;
+	*lenp = len;
+	*cellsp = c;
+	return k == K_PAD;
+}
+
+/*
+ * Up to n (at most RING_BATCH_MAX) messages from our cursor, in place.  The
+ * first as a peek takes it (waiting, jumping, skipping); the others in one
+ * walk that loads the head once and moves nothing in the segment: our
+ * cursor, counters and the publishers' wake-up wait for ipcx__bcast_releasev,
+ * once for the whole batch.
+ */
+ssize_t ipcx__bcast_peekv(struct ring *r, struct ipcx_msg *msgs, size_t n, int timeout_ms)
+{
+	uint32_t len;
+	uint64_t cells;
+	int e = take_wait(r, SIZE_MAX, timeout_ms, &len, &cells);
+	if (e)
+		return e;
+	uint64_t p = r->bc_pos, hd = atomic_load_explicit(&r->h->head, ACQ) >> 8;
+	uint32_t k = 0;
+	if (n > RING_BATCH_MAX)
+		n = RING_BATCH_MAX;
+	for (;;) {
+		msgs[k] = (struct ipcx_msg){ .buf = bc_payload(r, p), .cap = len, .len = len };
+		r->bv[k].pos = p;
+		p += cells;
+		r->bv[k++].end = p;
+		do {
+			e = k < n && p < hd ? batch_next(r, p, hd, r->bc_no + k, &len, &cells) : -EAGAIN;
+			if (e == 1)
+				p += cells;
+		} while (e == 1);
+		if (e < 0)
+			break;
+	}
+	r->peeked = true;
+	r->bv_n = k;
+	return k;
+}
+
+/*
+ * Take the first n of the batch: each is checked as a release checks one
+ * (its seq word still says COMMITTED at its position: drop mode may have
+ * overwritten it while held), the first that is not ends the taking there,
+ * and we jump as take() does.  One store of the cursor, one of rx, one
+ * look at whether a publisher waits.
+ */
+ssize_t ipcx__bcast_releasev(struct ring *r, size_t n)
+{
+	if (!r->peeked || !r->bv_n)
+		return ipcx__fail(-EINVAL, r->peeked ? "a single peek is let go of with ipcx_release"
+						      : "release without peek");
+	if (n > r->bv_n)
+		return ipcx__fail(-EINVAL, "release of %zu messages, %u were peeked", n, r->bv_n);
+	r->peeked = false;
+	r->bv_n = 0;
+	if (n == 0) {
+		after_take(r);
+		return 0;
+	}
+	atomic_thread_fence(memory_order_acquire);
+	size_t whole = 0;
+	while (whole < n && atomic_load_explicit(seqw(r, r->bv[whole].pos), RELAXED) ==
+				    SEQ(r->bv[whole].pos, T_COMMITTED))
+		whole++;
+	int e = 0;
+	if (whole) {
+		_Atomic uint64_t *rx = &me_peer(r)->rx;
+		atomic_store_explicit(rx, atomic_load_explicit(rx, RELAXED) + whole, REL);
+		r->bc_no += whole;
+		advance(r, r->bv[whole - 1].end);
+	}
+	if (whole < n)
+		e = jump(r);
+	after_take(r);
+	if (whole)
+		return (ssize_t)whole;
+	return e ? e : ipcx__fail(-ESTALE, "broadcast ring: the batch was overwritten while held");
 }
 
 /*

@@ -167,6 +167,16 @@ static int rc_release(ipcx_chan *c)
 	return ipcx__ring_release(&RC(c)->ring);
 }
 
+static ssize_t rc_peekv(ipcx_chan *c, struct ipcx_msg *msgs, size_t n, int timeout_ms)
+{
+	return ipcx__ring_peekv(&RC(c)->ring, msgs, n, timeout_ms);
+}
+
+static ssize_t rc_releasev(ipcx_chan *c, size_t n)
+{
+	return ipcx__ring_releasev(&RC(c)->ring, n);
+}
+
 static ssize_t rc_read_ahead(ipcx_chan *c, uint64_t *cursor, void *buf, size_t cap,
 			     int timeout_ms)
 {
@@ -257,6 +267,8 @@ const struct ipcx__chan_ops ipcx__ringchan_ops = {
 	.commit = rc_commit,
 	.peek = rc_peek,
 	.release = rc_release,
+	.peekv = rc_peekv,
+	.releasev = rc_releasev,
 	.read_ahead = rc_read_ahead,
 	.stats = rc_stats,
 	.subscribers = rc_subscribers,
@@ -296,6 +308,18 @@ static ssize_t cut_peek(ipcx_chan *c, int timeout_ms, const void **msg)
 	return cut_fail(RC(c));
 }
 
+static ssize_t cut_peekv(ipcx_chan *c, struct ipcx_msg *msgs, size_t n, int timeout_ms)
+{
+	(void)msgs, (void)n, (void)timeout_ms;
+	return cut_fail(RC(c));
+}
+
+static ssize_t cut_releasev(ipcx_chan *c, size_t n)
+{
+	(void)n;
+	return cut_fail(RC(c));
+}
+
 static ssize_t cut_read_ahead(ipcx_chan *c, uint64_t *cursor, void *buf, size_t cap,
 			      int timeout_ms)
 {
@@ -321,6 +345,8 @@ static const struct ipcx__chan_ops cut_ops = {
 	.commit = cut_commit,
 	.peek = cut_peek,
 	.release = cut_any,
+	.peekv = cut_peekv,
+	.releasev = cut_releasev,
 	.read_ahead = cut_read_ahead,
 	.stats = cut_stats,
 	.fileno = cut_any,
