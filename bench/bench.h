@@ -297,6 +297,7 @@ struct bh_fan_ops {
 	int (*sub_recv)(struct bh_fan *f, void *buf, size_t len, int timeout_ms);
 	void (*close)(struct bh_fan *f);
 	const void *arg;
+	const char *const *modes; /* the rows' modes with 1 and 4 subscribers; NULL: "1 sub", "4 subs" */
 };
 
 /*

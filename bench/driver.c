@@ -189,7 +189,8 @@ static size_t build_mechs(const struct bh_params *probe, const char *only, struc
 		/* ipcx's fan-out rows: one publisher and 1 or 4 subscribers. */
 		for (const struct bh_fan_ops *const *o = bh_ipcx_fan_ops; *o; o++)
 			for (int k = 0; k < 2 && !strcmp((*o)->transport, *t); k++) {
-				struct mech m = { (*o)->transport, (*o)->impl, k ? "4 subs" : "1 sub",
+				const char *mode = (*o)->modes ? (*o)->modes[k] : k ? "4 subs" : "1 sub";
+				struct mech m = { (*o)->transport, (*o)->impl, mode,
 						  NULL, NULL, NULL, false, *o, k ? 4 : 1 };
 				if (matches(only, &m))
 					add_mech(&list, &n, m);

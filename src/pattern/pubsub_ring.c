@@ -221,7 +221,8 @@ static ssize_t rs_batch(ipcx_sub *s, struct ipcx_sub_msg *out, size_t n, int tim
 	struct ring_sub *rs = (struct ring_sub *)s;
 	struct ipcx_msg in[RS_BATCH];
 	struct rs_batch b;
-	ssize_t k = ipcx_peekv(rs->c, in, n < RS_BATCH ? n : RS_BATCH, timeout_ms);
+	size_t ask = n < RS_BATCH ? n : RS_BATCH;
+	ssize_t k = ipcx_peekv(rs->c, in, ask, timeout_ms);
 	if (k < 0)
 		return k;
 	rs_sort(s, in, (size_t)k, out, n, &b);
@@ -234,8 +235,13 @@ static ssize_t rs_batch(ipcx_sub *s, struct ipcx_sub_msg *out, size_t n, int tim
 		s->filtered += (uint64_t)!b.kept[i];
 	}
 	s->received += got;
-	/* Every one kept or passed over, whole: the next may follow at once. */
-	*more = !b.too_big && whole == k;
+	/*
+	 * A full batch, every one kept or passed over, whole: more may wait
+	 * (one passed over left an entry of out[] free).  Short of full, the
+	 * ring had no more: asking again with timeout 0 would cost a wait's
+	 * first look (repair, the indices, whether the publishers live).
+	 */
+	*more = !b.too_big && whole == k && (size_t)k == ask;
 	if (!got && b.too_big && whole == (ssize_t)b.used)
 		return -EMSGSIZE; /* the first one to keep is larger than out[0].cap */
 	return (ssize_t)got;

@@ -82,6 +82,8 @@ for r in res:
 for size in (64, 1024):
     for mode in ("1 sub", "4 subs"):
         assert ("pubsub-shm", "ipcx", mode, size) in seen, (mode, size, sorted(seen))
+        # the same ring, subscribers taking batches (ipcx_sub_recvv)
+        assert ("pubsub-shm", "ipcx", mode + " b64", size) in seen, (mode, size, sorted(seen))
         assert ("pubsub-shm-drop", "ipcx", mode, size) in seen, (mode, size, sorted(seen))
 for impl in ("raw", "ipcx"):
     assert ("sem", impl, "handoff", 0) in seen, sorted(seen)
