@@ -256,7 +256,7 @@ static void report_pubsub_targets(const struct run *run, size_t size, FILE *f)
 		target_line(f, "pubsub-shm 4 subs msg/s per sub / zmq PUB/SUB ipc's", s4->r.msgs_per_s,
 			    z4->r.msgs_per_s, false, 10);
 	if (b4 && z4)
-		target_line(f, "pubsub-shm 4 subs b64 (ipcx_sub_recvv) / zmq PUB/SUB's",
+		target_line(f, "pubsub-shm 4 subs b64 (batched) / zmq PUB/SUB ipc's",
 			    b4->r.msgs_per_s, z4->r.msgs_per_s, false, 10);
 	if (s4 && i4)
 		target_line(f, "pubsub-shm 4 subs msg/s per sub / iceoryx's", s4->r.msgs_per_s,
