@@ -104,10 +104,12 @@ static int f_sub_recv_batched(struct bh_fan *f, void *buf, size_t len, int timeo
 {
 	struct fside *x = f->priv;
 	if (x->next == x->have) {
-		if (!x->bufs && !(x->bufs = malloc(FAN_BATCH * len)))
-			return -ENOMEM;
-		for (size_t i = 0; i < FAN_BATCH; i++)
-			x->m[i] = (struct ipcx_sub_msg){ .buf = x->bufs + i * len, .cap = len };
+		if (!x->bufs) {
+			if (!(x->bufs = malloc(FAN_BATCH * len)))
+				return -ENOMEM;
+			for (size_t i = 0; i < FAN_BATCH; i++)
+				x->m[i] = (struct ipcx_sub_msg){ .buf = x->bufs + i * len, .cap = len };
+		}
 		ssize_t n = ipcx_sub_recvv(x->s, x->m, FAN_BATCH, timeout_ms);
 		if (n == -ETIMEDOUT || n == -EAGAIN)
 			return (int)n;

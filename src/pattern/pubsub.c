@@ -372,6 +372,8 @@ static int let_go(ipcx_sub *s)
 
 int ps_deliver(struct ipcx_sub_msg *d, const char *t, const void *m, size_t n)
 {
+	if ((d->cap && !d->buf) || (d->tcap && !d->topic))
+		return ipcx_errdetail_set(-EINVAL, "a buffer or topic of some bytes at NULL");
 	if (n > d->cap)
 		return ipcx_errdetail_set(-EMSGSIZE, "a message of %zu bytes, a buffer of %zu", n,
 					  d->cap);
@@ -444,18 +446,20 @@ IPCX_EXPORT ssize_t ipcx_sub_recvv(ipcx_sub *s, struct ipcx_sub_msg *msgs, size_
 		return r;
 	if (s->peeked)
 		return ipcx_errdetail_set(-EBUSY, "a peeked message is not released");
-	/* The batch ends before the first entry that is wrong on its own. */
-	size_t ok = 0;
-	while (ok < n && (msgs[ok].buf || !msgs[ok].cap) && (msgs[ok].topic || !msgs[ok].tcap))
-		ok++;
-	if (ok == 0)
-		return n == 0 ? 0 : ipcx_errdetail_set(-EINVAL, "a buffer or topic of some bytes "
-								"at NULL");
+	/*
+	 * The batch ends before the first entry that is wrong on its own
+	 * (ps_deliver looks at each as it fills it: a call that gets one
+	 * message does not look at all n).
+	 */
+	if (n == 0)
+		return 0;
+	if ((msgs[0].cap && !msgs[0].buf) || (msgs[0].tcap && !msgs[0].topic))
+		return ipcx_errdetail_set(-EINVAL, "a buffer or topic of some bytes at NULL");
 	struct ps_timer tm = ps_timer_start(timeout_ms);
 	/* A message held by an earlier receive (-EMSGSIZE) comes first, one by one. */
 	if (s->ops->recvv && !s->holding)
-		return s->ops->recvv(s, msgs, ok, &tm);
-	return recvv_loop(s, msgs, ok, &tm);
+		return s->ops->recvv(s, msgs, n, &tm);
+	return recvv_loop(s, msgs, n, &tm);
 }
 
 IPCX_EXPORT ssize_t ipcx_sub_peek(ipcx_sub *s, int timeout_ms, const char **topic,

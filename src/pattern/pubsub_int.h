@@ -123,8 +123,9 @@ struct sub_ops {
 	int (*done)(ipcx_sub *s);
 	/*
 	 * A batch (ipcx_sub_recvv), for a family that does better than a
-	 * next/done each; NULL: pubsub.c loops.  Called with n >= 1 checked
-	 * entries and nothing held; counts received and filtered itself.
+	 * next/done each; NULL: pubsub.c loops.  Called with n >= 1 entries
+	 * (the first checked; ps_deliver checks the others) and nothing held;
+	 * counts received and filtered itself.
 	 */
 	ssize_t (*recvv)(ipcx_sub *s, struct ipcx_sub_msg *msgs, size_t n, struct ps_timer *t);
 	int (*fileno)(ipcx_sub *s);
@@ -145,7 +146,8 @@ struct ipcx_sub {
 
 /*
  * Copy a message (payload of n bytes at m, topic t) into one entry of a
- * batch: 0, or -EMSGSIZE (larger than its cap; nothing copied).
+ * batch: 0, or -EMSGSIZE (larger than its cap) or -EINVAL (a NULL buffer
+ * or topic of some bytes): nothing copied.
  */
 int ps_deliver(struct ipcx_sub_msg *d, const char *t, const void *m, size_t n);
 

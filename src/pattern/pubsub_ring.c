@@ -184,7 +184,7 @@ static ssize_t rs_next(ipcx_sub *s, struct ps_timer *t, const char **topic, cons
  */
 struct rs_batch {
 	size_t used;    /* messages of the batch looked at: released */
-	bool too_big;   /* the one after them did not fit */
+	bool too_big;   /* the one after them did not fit (or its entry is wrong) */
 	int8_t kept[RS_BATCH]; /* 1 copied into the next entry of out[], 0 passed over */
 };
 
