@@ -219,7 +219,8 @@ int ipcx_release(ipcx_chan *c);
  * lost with whatever else was overwritten meanwhile (what was read of them
  * may be torn), and -ESTALE when not even the first was whole.  The
  * channel's descriptor stays readable while messages are left.  A batch
- * reads the shared indices once and moves the reader's cursor once.
+ * moves the reader's cursor and counters once, and looks once whether a
+ * publisher waits for it.
  */
 ssize_t ipcx_peekv(ipcx_chan *c, struct ipcx_msg *msgs, size_t n, int timeout_ms);
 ssize_t ipcx_releasev(ipcx_chan *c, size_t n);

@@ -2,7 +2,8 @@
  * The broadcast ring, subscribing side (ring_bcast.h describes the
  * protocol): joining at the head or up to N messages back, reading records
  * from our own cursor like a seqlock, jumping over what was overwritten
- * (counting it lost), and the zero-copy peek/release.
+ * (counting it lost), and the zero-copy peek/release, of one message or
+ * of a batch (ipcx_peekv/ipcx_releasev).
  */
 #include "shm/ring_bcast.h"
 

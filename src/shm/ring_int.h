@@ -62,7 +62,7 @@
  *   ring_bcast.c   the broadcast protocol (fanout=1, publish/subscribe):
  *                  publishing, the channel's life on the ring, statistics
  *                  (ring_bcast.h: the protocol, shared by the three files)
- *   ring_bcast_sub.c     its subscribers: joining, reading, peek/release
+ *   ring_bcast_sub.c     its subscribers: joining, reading, peek/release, batches
  *   ring_bcast_repair.c  its crash repair, dead subscribers, its checks
  */
 #ifndef IPCX_SHM_RING_INT_H
