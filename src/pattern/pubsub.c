@@ -345,6 +345,15 @@ IPCX_EXPORT int ipcx_sub_open(const char *url, const char *const *prefixes, size
 	return r;
 }
 
+/* A receive or peek may start: a valid timeout, and no message held by the caller. */
+static int ready_to_take(const ipcx_sub *s, int timeout_ms)
+{
+	int r = check_timeout(timeout_ms);
+	if (r == 0 && s->peeked)
+		r = ipcx_errdetail_set(-EBUSY, "a peeked message is not released");
+	return r;
+}
+
 /* The message next gave and done has not let go of, or the next one. */
 static ssize_t held_or_next(ipcx_sub *s, struct ps_timer *t, const char **topic,
 			    const void **msg)
@@ -414,11 +423,9 @@ IPCX_EXPORT ssize_t ipcx_sub_recv(ipcx_sub *s, char *topic, size_t tcap, void *b
 {
 	if (!s || (cap && !buf) || (tcap && !topic))
 		return -EINVAL;
-	int r = check_timeout(timeout_ms);
+	int r = ready_to_take(s, timeout_ms);
 	if (r < 0)
 		return r;
-	if (s->peeked)
-		return ipcx_errdetail_set(-EBUSY, "a peeked message is not released");
 	struct ps_timer tm = ps_timer_start(timeout_ms);
 	struct ipcx_sub_msg d = { .topic = topic, .tcap = tcap, .buf = buf, .cap = cap };
 	return recv_one(s, &tm, &d);
@@ -441,11 +448,9 @@ IPCX_EXPORT ssize_t ipcx_sub_recvv(ipcx_sub *s, struct ipcx_sub_msg *msgs, size_
 {
 	if (!s || (n && !msgs))
 		return -EINVAL;
-	int r = check_timeout(timeout_ms);
+	int r = ready_to_take(s, timeout_ms);
 	if (r < 0)
 		return r;
-	if (s->peeked)
-		return ipcx_errdetail_set(-EBUSY, "a peeked message is not released");
 	/*
 	 * The batch ends before the first entry that is wrong on its own
 	 * (ps_deliver looks at each as it fills it: a call that gets one
@@ -467,11 +472,9 @@ IPCX_EXPORT ssize_t ipcx_sub_peek(ipcx_sub *s, int timeout_ms, const char **topi
 {
 	if (!s || !topic || !msg)
 		return -EINVAL;
-	int r = check_timeout(timeout_ms);
+	int r = ready_to_take(s, timeout_ms);
 	if (r < 0)
 		return r;
-	if (s->peeked)
-		return ipcx_errdetail_set(-EBUSY, "a peeked message is not released");
 	struct ps_timer tm = ps_timer_start(timeout_ms);
 	ssize_t n = held_or_next(s, &tm, topic, msg);
 	if (n >= 0)
