@@ -386,11 +386,11 @@ static int batch_next(const struct ring *r, uint64_t p, uint64_t no, uint32_t *l
  * Up to n (at most RING_BATCH_MAX) messages from our cursor, in place.  The
  * first as a peek takes it (waiting, jumping, skipping); the others in one
  * walk over the records' own seq words, as take() reads them: not the
- * head, whose cache line the publishers write at every claim (a load of it
- * per batch cost a publisher 15-60% more CPU per message when batches were
- * small, ipcx bench's "1 sub b64" row).  Nothing in the segment moves: our
- * cursor, counters and the publishers' wake-up wait for
- * ipcx__bcast_releasev, once for the whole batch.
+ * head, whose cache line the publishers write at every claim (with a load
+ * of it per batch, a publisher's CPU per message in ipcx bench's "4 subs
+ * b64" rows was 158-339 ns, without it 141-145 ns).  Nothing in the
+ * segment moves: our cursor, counters and the publishers' wake-up wait
+ * for ipcx__bcast_releasev, once for the whole batch.
  */
 ssize_t ipcx__bcast_peekv(struct ring *r, struct ipcx_msg *msgs, size_t n, int timeout_ms)
 {
@@ -407,8 +407,12 @@ ssize_t ipcx__bcast_peekv(struct ring *r, struct ipcx_msg *msgs, size_t n, int t
 	/*
 	 * We waited for it: we had read everything, and the next record is most
 	 * likely the one a publisher is writing now.  Looking at it would take
-	 * its cache line from under the publisher (with one subscriber keeping
-	 * up, 10% more of the publisher's CPU per message): a batch of one.
+	 * its cache line from under the publisher: a batch of one.  (Before
+	 * this, with one subscriber keeping up, a driver's publisher spent
+	 * 108-110 ns of CPU per message against 96-100 ns for one-by-one
+	 * receives; what this gains was lost in the noise of the runs since,
+	 * and the bench's one-subscriber batched row stayed slower:
+	 * docs/pubsub.md.)
 	 */
 	if (waited)
 		n = 1;
