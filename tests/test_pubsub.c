@@ -747,3 +747,128 @@ Test(pubsub, ring_killed_mid_batch_releases_the_publisher)
 	cr_expect_eq(st.subscribers, 0);
 	ipcx_pub_close(p);
 }
+
+/* ---- sockets: what batching the publisher's queues could break ------------------------------ */
+
+/*
+ * NMSG frames of BIG bytes (4.5 MB) are far more than a Unix socket's
+ * buffer: they pile up at the publisher and go out in batches that stop
+ * part-way when the socket is full.
+ */
+#define BIG 1500
+
+static ssize_t total_lag(ipcx_pub *p, size_t n)
+{
+	struct ipcx_subscriber subs[4];
+	ssize_t k = ipcx_pub_subscribers(p, subs, 4);
+	cr_assert_eq(k, (ssize_t)n);
+	ssize_t lag = 0;
+	for (ssize_t i = 0; i < k; i++)
+		lag += (ssize_t)subs[i].lag;
+	return lag;
+}
+
+/* One reader forked, the publisher opened, the reader dialled in. */
+static ipcx_pub *one_reader(const char *url, struct reader *r, pid_t *pid, int (*fn)(void *))
+{
+	snprintf(r->url, sizeof(r->url), "%s", url);
+	t_sync_init(&r->go);
+	*pid = spawn_sub(fn, r);
+	ipcx_pub *p = pub_open(url);
+	t_post(&r->open);
+	cr_assert(t_wait_post(&r->ready, T_GUARD_MS));
+	cr_assert_eq(ipcx_pub_wait(p, 1, T_GUARD_MS), 0);
+	return p;
+}
+
+Test(pubsub, socket_batch_larger_than_the_socket_buffer)
+{
+	struct reader r = { .wait_go = true };
+	pid_t pid;
+	ipcx_pub *p = one_reader(sock_url("?queue=4096&max=4096"), &r, &pid, reader);
+	/* It reads nothing yet: everything queues (block never waits: the queue holds it all). */
+	publish_numbered(p, 0, NMSG, BIG, T_GUARD_MS);
+	cr_assert_eq(ipcx_pub_send(p, "stop", "", 0, T_GUARD_MS), 0);
+	cr_expect_gt(total_lag(p, 1), 0, "the socket is full and frames wait at the publisher");
+	t_post(&r.go);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 0, "every frame, in order, none lost");
+	struct ipcx_pubsub_stats st;
+	cr_assert_eq(ipcx_pub_stats(p, &st), 0);
+	cr_expect_eq(st.lost, 0);
+	cr_expect_eq(ipcx_pub_close(p), 0);
+}
+
+Test(pubsub, socket_drop_burst_counts_exactly)
+{
+	struct reader r = { .wait_go = true };
+	pid_t pid;
+	ipcx_pub *p = one_reader(sock_url("?queue=16&max=4096&policy=drop"), &r, &pid, reader);
+	/* A burst while it reads nothing: most of it dropped, part in flight when the socket filled. */
+	publish_numbered(p, 0, NMSG, BIG, 0);
+	struct ipcx_subscriber sub;
+	cr_assert_eq(ipcx_pub_subscribers(p, &sub, 1), 1);
+	cr_expect_gt(sub.lost, 0, "a queue of 16 cannot hold the burst");
+	cr_expect_eq(sub.received + sub.lost + sub.lag, NMSG, "the publisher accounts for each");
+	t_post(&r.go);
+	/* Its queue drains before the last word, which must not be dropped. */
+	for (int i = 0; total_lag(p, 1) != 0; i++) {
+		cr_assert_lt(i, T_GUARD_MS, "the queue never drained");
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	}
+	cr_assert_eq(ipcx_pub_subscribers(p, &sub, 1), 1);
+	cr_expect_eq(sub.received + sub.lost, NMSG, "the publisher's count, drained");
+	cr_assert_eq(ipcx_pub_send(p, "stop", "", 0, 0), 0);
+	/* Its own count (the lost carried in the frames it got) agrees, exactly. */
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 0, "received + lost = published, exactly");
+	ipcx_pub_close(p);
+}
+
+Test(pubsub, socket_subscriber_killed_mid_batch)
+{
+	const char *url = sock_url("?queue=4096&max=4096");
+	struct reader stuck = { 0 }, healthy = { 0 };
+	snprintf(stuck.url, sizeof(stuck.url), "%s", url);
+	snprintf(healthy.url, sizeof(healthy.url), "%s", url);
+	pid_t ps = spawn_sub(stuck_sub, &stuck);
+	pid_t ph = spawn_sub(reader, &healthy);
+	ipcx_pub *p = pub_open(url);
+	t_post(&stuck.open);
+	t_post(&healthy.open);
+	cr_assert(t_wait_post(&stuck.ready, T_GUARD_MS));
+	cr_assert(t_wait_post(&healthy.ready, T_GUARD_MS));
+	cr_assert_eq(ipcx_pub_wait(p, 2, T_GUARD_MS), 0);
+	publish_numbered(p, 0, NMSG, BIG, T_GUARD_MS);
+	/* The stuck one's socket is full: its thread is inside a batch that cannot finish. */
+	cr_expect_gt(total_lag(p, 2), 0);
+	kill(ps, SIGKILL);
+	cr_expect_eq(t_join(ps, T_GUARD_MS), 128 + SIGKILL);
+	/* Its thread sees the failure, counts what never went, and leaves. */
+	struct ipcx_pubsub_stats st;
+	for (int i = 0;; i++) {
+		cr_assert_eq(ipcx_pub_stats(p, &st), 0);
+		if (st.subscribers == 1)
+			break;
+		cr_assert_lt(i, T_GUARD_MS, "the killed subscriber was never released");
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	}
+	cr_expect_gt(st.lost, 0, "what it never took is lost");
+	cr_expect_leq(st.lost, NMSG);
+	/* The other one got everything, in order, and is not held up. */
+	cr_assert_eq(ipcx_pub_send(p, "stop", "", 0, T_GUARD_MS), 0);
+	cr_expect_eq(t_join(ph, T_GUARD_MS), 0, "the healthy one: everything, in order");
+	cr_expect_eq(ipcx_pub_close(p), 0);
+}
+
+Test(pubsub, socket_close_lingers_until_everything_queued_is_sent)
+{
+	struct reader r = { .wait_go = true };
+	pid_t pid;
+	ipcx_pub *p = one_reader(sock_url("?queue=4096&max=4096&linger=60000"), &r, &pid, reader);
+	publish_numbered(p, 0, NMSG, BIG, T_GUARD_MS);
+	cr_assert_eq(ipcx_pub_send(p, "stop", "", 0, T_GUARD_MS), 0);
+	cr_expect_gt(total_lag(p, 1), 0, "most of it still queued at the publisher");
+	t_post(&r.go);
+	/* Close returns once the queue is sent, and the reader has it all. */
+	cr_expect_eq(ipcx_pub_close(p), 0);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 0, "everything queued before the close, in order");
+}

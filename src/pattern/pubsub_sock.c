@@ -70,7 +70,8 @@ struct psub {
 	bool active; /* said what it wants */
 	bool idle;   /* its thread sleeps on an empty queue: wake it */
 	struct qbuf in, out; /* the publisher appends to in; the thread sends out */
-	size_t len;          /* frames queued and not yet sent: in.n and the rest of out */
+	size_t len;          /* frames queued, not yet handed to a send: in.n, the rest of out */
+	size_t sending;      /* frames in the send under way */
 	uint64_t sent, lost, unsent_lost;
 };
 
@@ -198,8 +199,11 @@ static int send_batch(struct psub *s, const struct ipcx_msg *m, size_t k, size_t
 }
 
 /*
- * Send out, batch by batch; after each, the lock taken once to count it and
- * wake a publisher waiting for room.  On failure what did not go is lost.
+ * Send out, batch by batch.  A batch leaves the queue (and is counted
+ * sent) as it is handed to ipcx_sendv(), so that the queue's bound is on
+ * what waits at the publisher, as before, and a subscriber that has a
+ * frame never sees a count without it; a failed send moves what did not
+ * go to lost.  After each batch a publisher waiting for room is woken.
  */
 static int send_out(struct psub *s)
 {
@@ -209,13 +213,17 @@ static int send_out(struct psub *s)
 	int r = 0;
 	while (left && r == 0) {
 		size_t k = gather(&s->out, &off, &left, m), done;
-		r = send_batch(s, m, k, &done);
 		pthread_mutex_lock(&p->mu);
 		s->len -= k;
+		s->sent += k;
+		s->sending = k;
+		pthread_mutex_unlock(&p->mu);
+		r = send_batch(s, m, k, &done);
+		pthread_mutex_lock(&p->mu);
+		s->sending = 0;
 		if (r < 0) {
-			size_t gone = k - done + left; /* with the connection */
-			s->sent -= gone;
-			s->lost += gone;
+			s->sent -= k - done; /* they go with the connection */
+			s->lost += k - done + left;
 			s->len -= left;
 			s->active = false; /* gets nothing more, holds up nobody: leave() ends it */
 		}
@@ -238,19 +246,12 @@ static int drain(struct psub *s)
 		pthread_mutex_lock(&p->mu);
 		if (!s->in.n) {
 			s->idle = true;
-			if (p->waiting)
-				pthread_cond_broadcast(&p->cv); /* a close waits for empty queues */
 			pthread_mutex_unlock(&p->mu);
 			return 0;
 		}
 		struct qbuf t = s->out;
 		s->out = s->in;
 		s->in = t;
-		/*
-		 * Counted sent before they go, so that a subscriber that has one
-		 * never sees a count without it; a failed send moves them to lost.
-		 */
-		s->sent += s->out.n;
 		pthread_mutex_unlock(&p->mu);
 		int r = send_out(s);
 		if (r < 0)
@@ -508,7 +509,7 @@ static int sp_addr(ipcx_pub *pub, char *buf, size_t cap)
 static bool busy(const struct sock_pub *p)
 {
 	for (const struct psub *s = p->subs; s; s = s->next)
-		if (s->len)
+		if (s->len || s->sending)
 			return true;
 	return false;
 }
