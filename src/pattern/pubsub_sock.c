@@ -183,7 +183,8 @@ static size_t gather(struct qbuf *out, size_t *off, size_t *left, struct ipcx_ms
 
 /*
  * Send msgs[0..k), retrying while only the time slice runs out: 0, or the
- * failure with *done set to those that went.
+ * failure with *done set to those that went.  A close whose linger has
+ * passed (stop) ends it, even while a slow reader takes a little at a time.
  */
 static int send_batch(struct psub *s, const struct ipcx_msg *m, size_t k, size_t *done)
 {
@@ -192,8 +193,12 @@ static int send_batch(struct psub *s, const struct ipcx_msg *m, size_t k, size_t
 		ssize_t r = ipcx_sendv(s->c, m + *done, k - *done, SLICE_MS);
 		if (r > 0)
 			*done += (size_t)r;
-		else if (r != -ETIMEDOUT || atomic_load(&s->pub->stop))
-			return r < 0 ? (int)r : -EIO;
+		if (r < 0 && r != -ETIMEDOUT)
+			return (int)r;
+		if (*done < k && atomic_load(&s->pub->stop))
+			return -ECANCELED;
+		if (r == 0)
+			return -EIO; /* not a promise of ipcx_sendv(): never loop on it */
 	}
 	return 0;
 }
@@ -212,6 +217,14 @@ static int send_out(struct psub *s)
 	size_t off = 0, left = s->out.n;
 	int r = 0;
 	while (left && r == 0) {
+		if (atomic_load(&p->stop)) {
+			r = -ECANCELED; /* the linger has passed: the rest is lost */
+			pthread_mutex_lock(&p->mu);
+			s->lost += left;
+			s->len -= left;
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
 		size_t k = gather(&s->out, &off, &left, m), done;
 		pthread_mutex_lock(&p->mu);
 		s->len -= k;
