@@ -458,7 +458,7 @@ static void enqueue(struct sock_pub *p, struct psub *s, const char *topic, size_
 {
 	size_t n = PS_HDR + tlen + 1 + len;
 	if (full(p, s) || qbuf_reserve(&s->in, FLEN + n) < 0) {
-		s->lost++; /* no room, or no memory for it: dropped, and said so */
+		s->lost++; /* no room (drop), or no memory for it: dropped, and said so */
 		s->unsent_lost++;
 		return;
 	}
@@ -496,6 +496,11 @@ static ssize_t sp_send(ipcx_pub *pub, const char *topic, size_t tlen, const void
 					  len, tlen, p->max, PS_HDR + 1);
 	pthread_mutex_lock(&p->mu);
 	int r = p->drop ? 0 : wait_room(p, topic, tlen, timeout_ms == 0 ? 0 : ps_deadline(timeout_ms));
+	/* policy=block loses nothing: without memory for every copy, none is queued. */
+	for (struct psub *s = p->subs; r == 0 && !p->drop && s; s = s->next)
+		if (s->active && ps_prefixes_match(&s->pre, topic, tlen) &&
+		    qbuf_reserve(&s->in, FLEN + PS_HDR + tlen + 1 + len) < 0)
+			r = -ENOMEM;
 	bool heavy = false; /* a batch worth its system calls waits for someone */
 	for (struct psub *s = p->subs; r == 0 && s; s = s->next)
 		if (s->active && ps_prefixes_match(&s->pre, topic, tlen)) {
