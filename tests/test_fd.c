@@ -6,7 +6,9 @@
 #include <signal.h>
 #include <ipcx.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -117,6 +119,87 @@ Test(fd, pipe_without_reader_raises_no_sigpipe)
 	cr_assert_eq(sigpending(&pending), 0);
 	cr_expect(!sigismember(&pending, SIGPIPE), "a SIGPIPE was left pending");
 	ipcx_close(w);
+}
+
+/* /proc/sys/fs/pipe-max-size: the most an F_SETPIPE_SZ is allowed. */
+static long pipe_max_size(void)
+{
+	long v = -1;
+	FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%ld", &v), 1);
+	fclose(f);
+	return v;
+}
+
+/*
+ * ipcx_pair("pipe") raises the pipe to hold a whole frame of max (16 MiB)
+ * bytes as far as pipe-max-size allows, and no further: a 64 KiB message,
+ * 4 bytes over the kernel's default 64 KiB with its length, goes into the
+ * empty pipe whole, in one write, before any reader runs.
+ */
+Test(fd, pipe_pair_holds_a_whole_frame)
+{
+	ipcx_chan *w, *r;
+	cr_assert_eq(ipcx_pair("pipe", 0, &w, &r), 0);
+	long cap = fcntl(ipcx_fileno(w), F_GETPIPE_SZ);
+	cr_expect_eq(cap, pipe_max_size(), "capacity %ld", cap);
+	enum { LEN = 64 << 10 };
+	char *msg = malloc(LEN), *got = malloc(LEN);
+	cr_assert(msg && got);
+	for (size_t i = 0; i < LEN; i++)
+		msg[i] = (char)(i * 7);
+	cr_assert_eq(ipcx_send(w, msg, LEN, 0), LEN);
+	int queued = -1;
+	cr_assert_eq(ioctl(ipcx_fileno(r), FIONREAD, &queued), 0);
+	cr_expect_eq(queued, LEN + 4, "%d bytes in the pipe, not the whole frame", queued);
+	cr_assert_eq(ipcx_recv(r, got, LEN, T_GUARD_MS), LEN);
+	cr_expect(memcmp(msg, got, LEN) == 0);
+	free(msg);
+	free(got);
+	ipcx_close(w);
+	ipcx_close(r);
+}
+
+#define PAIR_MAX (16u << 20) /* ipcx_pair's max=, larger than any pipe may grow */
+
+static int max_frame_writer(void *arg)
+{
+	ipcx_chan *w = arg;
+	char *msg = malloc(PAIR_MAX);
+	if (!msg)
+		return 1;
+	for (size_t i = 0; i < PAIR_MAX; i++)
+		msg[i] = (char)(i % 251);
+	int rc = ipcx_send(w, msg, PAIR_MAX, T_GUARD_MS) == (ssize_t)PAIR_MAX ? 0 : 2;
+	free(msg);
+	return ipcx_close(w) == 0 ? rc : 3;
+}
+
+/*
+ * A frame of exactly max= bytes, which the pipe cannot be raised to hold
+ * (pipe-max-size is smaller), still goes through whole: the writer waits
+ * for the reader to make room, step by step.
+ */
+Test(fd, pipe_frame_of_max_larger_than_the_pipe)
+{
+	ipcx_chan *w, *r;
+	cr_assert_eq(ipcx_pair("pipe", 0, &w, &r), 0);
+	cr_assert_lt(fcntl(ipcx_fileno(w), F_GETPIPE_SZ), (long)PAIR_MAX);
+	pid_t pid = t_spawn(max_frame_writer, w);
+	ipcx_close(w);
+	char *got = malloc(PAIR_MAX + 1);
+	cr_assert_not_null(got);
+	cr_assert_eq(ipcx_recv(r, got, PAIR_MAX + 1, T_GUARD_MS), (ssize_t)PAIR_MAX);
+	size_t bad = PAIR_MAX;
+	for (size_t i = 0; i < PAIR_MAX && bad == PAIR_MAX; i++)
+		if (got[i] != (char)(i % 251))
+			bad = i;
+	cr_expect_eq(bad, PAIR_MAX, "byte %zu differs", bad);
+	cr_expect_eq(ipcx_recv(r, got, 1, T_GUARD_MS), -EPIPE);
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	free(got);
+	ipcx_close(r);
 }
 
 /* Write all of buf to a raw descriptor. */

@@ -25,4 +25,14 @@ void ipcx__close_fd(int fd);
  */
 ssize_t ipcx__writev_nosig(int fd, const struct iovec *iov, int n);
 
+/*
+ * Raise the capacity of pipe fd (F_SETPIPE_SZ) to hold `bytes`, as far as
+ * /proc/sys/fs/pipe-max-size allows (1 MiB if it cannot be read), root
+ * included; never lowers it.  Best effort: when the kernel refuses (the
+ * user's pipe quota, EPERM) the pipe keeps the size it has, which only
+ * makes a large message take more wake-ups.  Returns the capacity now, or
+ * -errno when fd is not a pipe.
+ */
+int ipcx__pipe_fit(int fd, size_t bytes);
+
 #endif

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define HDR         4           /* LEN framing: bytes of the length prefix */
+#define HDR         IPCX__LEN_HDR
 #define RBUF_START  (64u << 10) /* first size of the receive buffer */
 #define SKIP_LINE   ((size_t)-1) /* LINES: discard up to the next newline */
 

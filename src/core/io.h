@@ -34,6 +34,7 @@ enum ipcx__framing {
 };
 
 #define IPCX__STREAM_MAX_DEFAULT (16u << 20) /* largest message on a stream */
+#define IPCX__LEN_HDR            4u          /* LEN framing: bytes of the length prefix */
 #define IPCX__STREAM_MAX_LIMIT   (1u << 30)  /* largest that ?max= accepts */
 
 struct ipcx__io {

@@ -5,9 +5,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -146,4 +148,35 @@ ssize_t ipcx__writev_nosig(int fd, const struct iovec *iov, int n)
 		__atomic_store_n(&no_rwf_nosignal, 1, __ATOMIC_RELAXED);
 	}
 	return writev_masked(fd, iov, n);
+}
+
+/* The largest pipe an unprivileged F_SETPIPE_SZ may ask for. */
+static size_t pipe_max_size(void)
+{
+	unsigned long limit = 1u << 20;
+	FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
+	if (f) {
+		if (fscanf(f, "%lu", &limit) != 1)
+			limit = 1u << 20;
+		fclose(f);
+	}
+	return limit;
+}
+
+int ipcx__pipe_fit(int fd, size_t bytes)
+{
+	int cur = fcntl(fd, F_GETPIPE_SZ);
+	if (cur < 0)
+		return -errno;
+	if (bytes <= (size_t)cur)
+		return cur;
+	size_t limit = pipe_max_size();
+	if (bytes > limit)
+		bytes = limit;
+	if (bytes > (size_t)cur && bytes <= INT_MAX) {
+		int got = fcntl(fd, F_SETPIPE_SZ, (int)bytes);
+		if (got > 0)
+			return got;
+	}
+	return cur;
 }

@@ -133,6 +133,14 @@ IPCX_EXPORT int ipcx_pair(const char *kind, unsigned flags, ipcx_chan **a, ipcx_
 		int t = fds[0];
 		fds[0] = fds[1];
 		fds[1] = t;
+		/*
+		 * Room for one whole frame of max bytes (as far as the system
+		 * allows: 1 MiB by default), so that a message of up to 64 KiB
+		 * goes in one write and one wake-up of the reader, not two (its
+		 * 4-byte length pushes it past the default 64 KiB), and a larger
+		 * one in a few 1 MiB steps rather than many of 64 KiB.
+		 */
+		(void)ipcx__pipe_fit(fds[1], IPCX__STREAM_MAX_DEFAULT + IPCX__LEN_HDR);
 		framing = IPCX__FRAME_LEN;
 		sock = false;
 	} else {

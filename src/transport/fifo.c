@@ -171,28 +171,11 @@ static size_t pipe_room(const struct fopts *o)
  * Give the pipe room for one whole message of max bytes, so that a message
  * sent into an empty FIFO is all in the pipe when ipcx_send returns (even if
  * the listener reads in the same thread: it gets it at once).  The kernel's
- * default is 64 KiB; raise it as far as /proc/sys/fs/pipe-max-size allows
- * (1 MiB by default), never beyond, root included.  If the user's pipe quota
- * refuses, it stays as it is: larger messages are still whole, the sender
- * just waits for the reader to make room.
+ * default is 64 KiB; ipcx__pipe_fit raises it as far as the system allows.
  */
 static void size_pipe(int fd, const struct fopts *o)
 {
-	size_t want = pipe_room(o);
-	int cur = fcntl(fd, F_GETPIPE_SZ);
-	if (cur < 0 || want <= (size_t)cur)
-		return;
-	unsigned long limit = 1u << 20;
-	FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
-	if (f) {
-		if (fscanf(f, "%lu", &limit) != 1)
-			limit = 1u << 20;
-		fclose(f);
-	}
-	if (want > limit)
-		want = limit;
-	if (want > (size_t)cur && want <= INT_MAX)
-		fcntl(fd, F_SETPIPE_SZ, (int)want);
+	(void)ipcx__pipe_fit(fd, pipe_room(o));
 }
 
 static bool same_file(const struct stat *a, const struct stat *b)
