@@ -978,13 +978,22 @@ struct rpcs {
 	char url[300];
 	int id;           /* what the server puts before each reply ("1:") */
 	int hold;         /* take this many, post `held`, then close (0: echo for ever) */
-	struct t_sync ready, held;
+	bool wait_go;     /* forked early: serve only when told (`go`) */
+	struct t_sync ready, held, go;
 };
+
+/* A server forked before the test's client opened waits here for its turn. */
+static bool rpc_turn(struct rpcs *a)
+{
+	return !a->wait_go || t_wait_post(&a->go, T_GUARD_MS);
+}
 
 static int rpc_server(void *arg)
 {
 	struct rpcs *a = arg;
 	ipcx_rpc_server *s;
+	if (!rpc_turn(a))
+		return 69;
 	if (ipcx_rpc_serve(a->url, 0, &s) < 0) {
 		fprintf(stderr, "serve %s: %s\n", a->url, ipcx_errdetail());
 		return 70;
@@ -1019,6 +1028,8 @@ static int rpc_server_closing(void *arg)
 {
 	struct rpcs *a = arg;
 	ipcx_rpc_server *s;
+	if (!rpc_turn(a))
+		return 69;
 	if (ipcx_rpc_serve(a->url, 0, &s) < 0)
 		return 70;
 	t_post(&a->ready);
@@ -1032,17 +1043,39 @@ static int rpc_server_closing(void *arg)
 	return ipcx_rpc_server_close(s) == 0 ? 0 : 73;
 }
 
-static pid_t rpc_start(struct rpcs *a, const char *addr, const char *opts, int id, int hold,
-		       int (*fn)(void *))
+/*
+ * Fork a server; it serves at once, or (wait_go) only after rpc_go().  The
+ * test's client runs nats.c's threads: a child forked after it opened could
+ * inherit a lock one of them held (docs/nats.md, "Threads and fork"), so a
+ * server needed later is forked before the client, and told when to serve.
+ */
+static pid_t rpc_fork(struct rpcs *a, const char *addr, const char *opts, int id, int hold,
+		      int (*fn)(void *), bool wait_go)
 {
 	memset(a, 0, sizeof(*a));
 	url_of(a->url, sizeof(a->url), addr, "svc", opts);
 	a->id = id;
 	a->hold = hold;
+	a->wait_go = wait_go;
 	t_sync_init(&a->ready);
 	t_sync_init(&a->held);
-	pid_t pid = t_spawn(fn, a);
+	t_sync_init(&a->go);
+	return t_spawn(fn, a);
+}
+
+/* Let a forked server serve (if it waits to be told), and wait until it does. */
+static void rpc_go(struct rpcs *a)
+{
+	if (a->wait_go)
+		t_post(&a->go);
 	cr_assert(t_wait_post(&a->ready, T_GUARD_MS), "the server did not start");
+}
+
+static pid_t rpc_start(struct rpcs *a, const char *addr, const char *opts, int id, int hold,
+		       int (*fn)(void *))
+{
+	pid_t pid = rpc_fork(a, addr, opts, id, hold, fn, false);
+	rpc_go(a);
 	return pid;
 }
 
@@ -1133,15 +1166,20 @@ Test(nats, rpc_server_gone)
 {
 	struct t_nats s = { 0 };
 	cr_assert(t_nats_start(&s, false, NULL, NULL, 0));
-	struct rpcs a;
-	pid_t pid = rpc_start(&a, s.addr, "", 1, 2, rpc_server_closing);
+	/* All three servers forked before the client opens; each serves when told. */
+	struct rpcs a[3];
+	pid_t pid[3];
+	pid[0] = rpc_fork(&a[0], s.addr, "", 1, 2, rpc_server_closing, false);
+	pid[1] = rpc_fork(&a[1], s.addr, "", 2, 1, rpc_server, true);
+	pid[2] = rpc_fork(&a[2], s.addr, "", 3, 0, rpc_server, true);
+	rpc_go(&a[0]);
 	ipcx_rpc_client *c;
-	cr_assert_eq(ipcx_rpc_dial(a.url, 0, &c), 0, "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx_rpc_dial(a[0].url, 0, &c), 0, "%s", ipcx_errdetail());
 	uint64_t id[2];
 	for (int i = 0; i < 2; i++)
 		cr_assert_eq(ipcx_rpc_start(c, "x", 1, T_GUARD_MS, 0, &id[i]), 0);
-	cr_assert(t_wait_post(&a.held, T_GUARD_MS));
-	t_post(&a.ready); /* close now, with both calls in hand */
+	cr_assert(t_wait_post(&a[0].held, T_GUARD_MS));
+	t_post(&a[0].ready); /* close now, with both calls in hand */
 	char buf[64];
 	for (int i = 0; i < 2; i++) {
 		struct ipcx_rpc_result res;
@@ -1149,24 +1187,24 @@ Test(nats, rpc_server_gone)
 		cr_expect_eq(res.status, -ECONNRESET, "a call held by a server that closed: %d",
 			     (int)res.status);
 	}
-	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	cr_expect_eq(t_join(pid[0], T_GUARD_MS), 0);
 	/* Nobody serves the subject now: the next call fails at once. */
 	ssize_t r = call(c, "x", buf, sizeof(buf), T_GUARD_MS);
 	cr_expect(r < 0 && r != -ETIMEDOUT, "a call nobody serves gave %zd (%s)", r, ipcx_errdetail());
 	/* A server killed holding a call: the call ends at its deadline. */
-	pid = rpc_start(&a, s.addr, "", 2, 1, rpc_server);
+	rpc_go(&a[1]);
 	cr_assert_eq(ipcx_rpc_start(c, "x", 1, 1000, 0, &id[0]), 0);
-	cr_assert(t_wait_post(&a.held, T_GUARD_MS));
-	kill(pid, SIGKILL);
-	t_join(pid, T_GUARD_MS);
+	cr_assert(t_wait_post(&a[1].held, T_GUARD_MS));
+	kill(pid[1], SIGKILL);
+	t_join(pid[1], T_GUARD_MS);
 	struct ipcx_rpc_result res;
 	cr_assert_eq(ipcx_rpc_wait(c, T_GUARD_MS, buf, sizeof(buf), &res), 0);
 	cr_expect_eq(res.status, -ETIMEDOUT, "a call held by a killed server: %d", (int)res.status);
 	/* And a new server takes the next call. */
-	pid = rpc_start(&a, s.addr, "", 3, 0, rpc_server);
+	rpc_go(&a[2]);
 	cr_expect_eq(call(c, "again", buf, sizeof(buf), T_GUARD_MS), 7, "%s", ipcx_errdetail());
 	cr_expect_eq(call(c, "quit", buf, sizeof(buf), T_GUARD_MS), 6);
-	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	cr_expect_eq(t_join(pid[2], T_GUARD_MS), 0);
 	ipcx_rpc_client_close(c);
 	t_nats_stop(&s);
 }
