@@ -25,6 +25,7 @@
 
 #define PACKET_MAX_DEFAULT (64u << 10)
 #define PACKET_MAX_LIMIT   (16u << 20)
+#define PAIR_PIPE_ROOM     (256u << 10) /* ipcx_pair("pipe")'s pipe: see ipcx_pair */
 
 static const struct ipcx_tran fd_tran;
 
@@ -134,13 +135,16 @@ IPCX_EXPORT int ipcx_pair(const char *kind, unsigned flags, ipcx_chan **a, ipcx_
 		fds[0] = fds[1];
 		fds[1] = t;
 		/*
-		 * Room for one whole frame of max bytes (as far as the system
-		 * allows: 1 MiB by default), so that a message of up to 64 KiB
-		 * goes in one write and one wake-up of the reader, not two (its
-		 * 4-byte length pushes it past the default 64 KiB), and a larger
-		 * one in a few 1 MiB steps rather than many of 64 KiB.
+		 * Room for a 64 KiB message whole (its 4-byte length pushes it past
+		 * the kernel's default 64 KiB: one write and one wake-up of the
+		 * reader, not two) and a 1 MiB one in four steps, not sixteen.  Not
+		 * max= (16 MiB) as far as pipe-max-size allows: each pipe counts its
+		 * size against the user's pipe quota (pipe-user-pages-soft, 64 MiB),
+		 * and a user over it gets small pipes, ours and every other
+		 * program's.  256 KiB: a 1 MiB round trip 0.79 of the 64 KiB pipe's,
+		 * 128 KiB 0.95, 1 MiB 0.60 (docs/bench.md).
 		 */
-		(void)ipcx__pipe_fit(fds[1], IPCX__STREAM_MAX_DEFAULT + IPCX__LEN_HDR);
+		(void)ipcx__pipe_fit(fds[1], PAIR_PIPE_ROOM);
 		framing = IPCX__FRAME_LEN;
 		sock = false;
 	} else {
