@@ -64,7 +64,7 @@ struct ipcx_logd {
 	struct logclock clk;
 	char *rec;      /* one record */
 	size_t cap;
-	struct logbuf out; /* the batch's lines */
+	struct pat_bytes out; /* the batch's lines */
 	struct seen *seen; /* the batch's records, to check them as they are taken */
 	struct ipcx_logd_stats st;
 	char *format;   /* owned copy: fmt points into it */
@@ -238,7 +238,7 @@ static ssize_t last_line(const char *path, int fd, bool cut, char **ret)
 }
 
 /* The offset just past the line of b that equals want, or 0. */
-static size_t find_line(const struct logbuf *b, const char *want, size_t wlen)
+static size_t find_line(const struct pat_bytes *b, const char *want, size_t wlen)
 {
 	for (size_t s = 0; s < b->len;) {
 		const char *nl = memchr(b->p + s, '\n', b->len - s);
@@ -272,7 +272,7 @@ static int resume(ipcx_logd *d)
 	}
 	if (ll <= 0)
 		return 0;
-	struct logbuf tmp = { 0 };
+	struct pat_bytes tmp = { 0 };
 	uint64_t cursor = 0, ignored = 0;
 	size_t found = 0, after = 0;
 	for (size_t i = 0; i < LOGD_BATCH && !found; i++) {
@@ -292,7 +292,7 @@ static int resume(ipcx_logd *d)
 		/* The lines of the last record that the killed write did not reach. */
 		memmove(tmp.p, tmp.p + after, tmp.len - after);
 		tmp.len -= after;
-		struct logbuf swap = d->out;
+		struct pat_bytes swap = d->out;
 		d->out = tmp;
 		tmp = swap;
 		if ((r = emit(d)) == 0 && (r = take(d, found)) == 0)

@@ -44,34 +44,19 @@ int ipcx__logfmt_parse(const char *format, bool json, struct logfmt *f)
 
 /* ---- the buffer ---------------------------------------------------------------- */
 
-static int room(struct logbuf *b, size_t more)
-{
-	if (b->cap - b->len >= more)
-		return 0;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap - b->len < more)
-		cap *= 2;
-	char *p = realloc(b->p, cap);
-	if (!p)
-		return -ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
 /* The callers make room first: these never fail. */
-static void put(struct logbuf *b, const char *s, size_t n)
+static void put(struct pat_bytes *b, const char *s, size_t n)
 {
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 }
 
-static void putc1(struct logbuf *b, char c)
+static void putc1(struct pat_bytes *b, char c)
 {
 	b->p[b->len++] = c;
 }
 
-static void put_u64(struct logbuf *b, uint64_t v)
+static void put_u64(struct pat_bytes *b, uint64_t v)
 {
 	char d[20];
 	int n = 0;
@@ -83,7 +68,7 @@ static void put_u64(struct logbuf *b, uint64_t v)
 }
 
 /* v as exactly nine digits (the nanoseconds of a time). */
-static void put_ns9(struct logbuf *b, uint32_t v)
+static void put_ns9(struct pat_bytes *b, uint32_t v)
 {
 	for (int i = 8; i >= 0; i--) {
 		b->p[b->len + (size_t)i] = (char)('0' + v % 10);
@@ -95,7 +80,7 @@ static void put_ns9(struct logbuf *b, uint32_t v)
 static const char hex[] = "0123456789abcdef";
 
 /* Text: control bytes and DEL escaped, so a record is one line whatever it holds. */
-static void put_text(struct logbuf *b, const char *s, size_t n)
+static void put_text(struct pat_bytes *b, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		size_t run = 0;
@@ -134,7 +119,7 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 }
 
 /* A JSON string, quoted: escaped, and valid UTF-8 (a bad byte is U+FFFD). */
-static void put_json(struct logbuf *b, const char *s, size_t n)
+static void put_json(struct pat_bytes *b, const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	putc1(b, '"');
@@ -182,7 +167,7 @@ static size_t worst(const struct logfmt *f, size_t n)
 /* ---- fields ---------------------------------------------------------------------- */
 
 /* "2026-11-24T07:31:00.123456789Z" (UTC), the second's part made once per second. */
-static void put_time(struct logbuf *b, struct logclock *clk, uint64_t ns)
+static void put_time(struct pat_bytes *b, struct logclock *clk, uint64_t ns)
 {
 	int64_t sec = (int64_t)(ns / 1000000000u);
 	if (sec != clk->sec || !clk->len) {
@@ -202,7 +187,7 @@ static void put_time(struct logbuf *b, struct logclock *clk, uint64_t ns)
 	putc1(b, 'Z');
 }
 
-static void put_mono(struct logbuf *b, uint64_t ns)
+static void put_mono(struct pat_bytes *b, uint64_t ns)
 {
 	put_u64(b, ns / 1000000000u);
 	putc1(b, '.');
@@ -212,7 +197,7 @@ static void put_mono(struct logbuf *b, uint64_t ns)
 /* One text line after the format; msg replaces the record's message (a drop line). */
 static void text_line(const struct logfmt *f, struct logclock *clk, uint64_t id,
 		      const struct log_rec *r, int level, const char *msg, size_t msg_len,
-		      bool cut, struct logbuf *b)
+		      bool cut, struct pat_bytes *b)
 {
 	for (int i = 0; i < f->n; i++) {
 		switch (f->part[i].kind) {
@@ -240,7 +225,7 @@ static void text_line(const struct logfmt *f, struct logclock *clk, uint64_t id,
 }
 
 static void json_line(struct logclock *clk, uint64_t id, const struct log_rec *r,
-		      struct logbuf *b)
+		      struct pat_bytes *b)
 {
 	put(b, "{\"id\":", 6);
 	put_u64(b, id);
@@ -271,7 +256,7 @@ static void json_line(struct logclock *clk, uint64_t id, const struct log_rec *r
 }
 
 static void invalid_line(const struct logfmt *f, uint64_t id, size_t len, const char *why,
-			 struct logbuf *b)
+			 struct pat_bytes *b)
 {
 	char line[160];
 	int n = f->json ? snprintf(line, sizeof(line),
@@ -283,9 +268,9 @@ static void invalid_line(const struct logfmt *f, uint64_t id, size_t len, const 
 }
 
 int ipcx__logfmt_record(const struct logfmt *f, struct logclock *clk, uint64_t id,
-			const void *rec, size_t len, struct logbuf *b, uint64_t *dropped)
+			const void *rec, size_t len, struct pat_bytes *b, uint64_t *dropped)
 {
-	if (room(b, worst(f, len)) < 0)
+	if (pat_bytes_room(b, worst(f, len)) < 0)
 		return -ENOMEM;
 	struct log_rec r;
 	const char *why = log_rec_check(rec, len, &r);

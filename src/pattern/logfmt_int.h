@@ -7,6 +7,8 @@
 #ifndef IPCX_PATTERN_LOGFMT_H
 #define IPCX_PATTERN_LOGFMT_H
 
+#include "bytes_int.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,11 +25,6 @@ struct logfmt {
 	} part[LOGFMT_MAX];
 };
 
-/* A growing buffer of output lines. */
-struct logbuf {
-	char *p;
-	size_t len, cap;
-};
 
 /* The second a time string was made for, and the string (one per drain). */
 struct logclock {
@@ -47,6 +44,6 @@ int ipcx__logfmt_parse(const char *format, bool json, struct logfmt *f);
  * drops it reported are added to *dropped.
  */
 int ipcx__logfmt_record(const struct logfmt *f, struct logclock *clk, uint64_t id,
-			const void *rec, size_t len, struct logbuf *b, uint64_t *dropped);
+			const void *rec, size_t len, struct pat_bytes *b, uint64_t *dropped);
 
 #endif

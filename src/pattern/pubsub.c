@@ -379,10 +379,19 @@ static int let_go(ipcx_sub *s)
 	return r;
 }
 
-int ps_deliver(struct ipcx_sub_msg *d, const char *t, const void *m, size_t n)
+/* An entry whose buffer or topic has some bytes at NULL: -EINVAL; else 0. */
+static int entry_check(const struct ipcx_sub_msg *d)
 {
 	if ((d->cap && !d->buf) || (d->tcap && !d->topic))
 		return ipcx_errdetail_set(-EINVAL, "a buffer or topic of some bytes at NULL");
+	return 0;
+}
+
+int ps_deliver(struct ipcx_sub_msg *d, const char *t, const void *m, size_t n)
+{
+	int r = entry_check(d);
+	if (r < 0)
+		return r;
 	if (n > d->cap)
 		return ipcx_errdetail_set(-EMSGSIZE, "a message of %zu bytes, a buffer of %zu", n,
 					  d->cap);
@@ -458,8 +467,8 @@ IPCX_EXPORT ssize_t ipcx_sub_recvv(ipcx_sub *s, struct ipcx_sub_msg *msgs, size_
 	 */
 	if (n == 0)
 		return 0;
-	if ((msgs[0].cap && !msgs[0].buf) || (msgs[0].tcap && !msgs[0].topic))
-		return ipcx_errdetail_set(-EINVAL, "a buffer or topic of some bytes at NULL");
+	if ((r = entry_check(&msgs[0])) < 0)
+		return r;
 	struct ps_timer tm = ps_timer_start(timeout_ms);
 	/* A message held by an earlier receive (-EMSGSIZE) comes first, one by one. */
 	if (s->ops->recvv && !s->holding)

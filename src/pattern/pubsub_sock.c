@@ -26,6 +26,7 @@
  * Locking: one mutex over the list and the queues' counts and input
  * buffers; each thread sends its output buffer outside it.
  */
+#include "bytes_int.h"
 #include "pubsub_int.h"
 
 #include <errno.h>
@@ -56,9 +57,8 @@
  * the sending thread; the bytes are the publisher's (in) or its (out).
  */
 struct qbuf {
-	uint8_t *b;
-	size_t len, cap; /* bytes used, allocated */
-	size_t n;        /* frames */
+	struct pat_bytes by;
+	size_t n; /* frames */
 };
 
 struct sock_pub;
@@ -110,30 +110,14 @@ static uint64_t get_le(const uint8_t *p, int n)
 	return v;
 }
 
-/* Room for need more bytes: 0 or -ENOMEM (the buffer is unchanged). */
-static int qbuf_reserve(struct qbuf *q, size_t need)
-{
-	if (q->cap - q->len >= need)
-		return 0;
-	size_t cap = q->cap ? q->cap : 4096;
-	while (cap - q->len < need)
-		cap *= 2;
-	uint8_t *b = realloc(q->b, cap);
-	if (!b)
-		return -ENOMEM;
-	q->b = b;
-	q->cap = cap;
-	return 0;
-}
-
 /* Emptied: keep the bytes for the next batch, unless a burst made it large. */
 static void qbuf_clear(struct qbuf *q)
 {
-	q->len = q->n = 0;
-	if (q->cap > KEEP_BYTES) {
-		free(q->b);
-		q->b = NULL;
-		q->cap = 0;
+	q->by.len = q->n = 0;
+	if (q->by.cap > KEEP_BYTES) {
+		free(q->by.p);
+		q->by.p = NULL;
+		q->by.cap = 0;
 	}
 }
 
@@ -193,7 +177,7 @@ static size_t gather(struct qbuf *out, size_t *off, size_t *left, struct ipcx_ms
 {
 	size_t k = 0;
 	while (k < SEND_BATCH && *left) {
-		uint8_t *f = out->b + *off;
+		uint8_t *f = (uint8_t *)out->by.p + *off;
 		size_t n = (size_t)get_le(f, FLEN);
 		put_le(f + FLEN + 16, --*left, 8);
 		m[k++] = (struct ipcx_msg){ .buf = f + FLEN, .len = n };
@@ -318,8 +302,8 @@ static void leave(struct psub *s)
 	ipcx_close(s->c);
 	close(s->wake);
 	ps_prefixes_free(&s->pre);
-	free(s->in.b);
-	free(s->out.b);
+	free(s->in.by.p);
+	free(s->out.by.p);
 	free(s);
 }
 
@@ -411,7 +395,7 @@ static void *accept_thread(void *arg)
 
 static bool full(const struct sock_pub *p, const struct psub *s)
 {
-	return s->len >= p->qcap || (!p->drop && s->in.len >= BATCH_BYTES);
+	return s->len >= p->qcap || (!p->drop && s->in.by.len >= BATCH_BYTES);
 }
 
 /* Until the deadline (-1: none): false when it has passed. */
@@ -457,12 +441,12 @@ static void enqueue(struct sock_pub *p, struct psub *s, const char *topic, size_
 		    const void *msg, size_t len)
 {
 	size_t n = PS_HDR + tlen + 1 + len;
-	if (full(p, s) || qbuf_reserve(&s->in, FLEN + n) < 0) {
+	if (full(p, s) || pat_bytes_room(&s->in.by, FLEN + n) < 0) {
 		s->lost++; /* no room (drop), or no memory for it: dropped, and said so */
 		s->unsent_lost++;
 		return;
 	}
-	uint8_t *b = s->in.b + s->in.len;
+	uint8_t *b = (uint8_t *)s->in.by.p + s->in.by.len;
 	put_le(b, n, FLEN);
 	b += FLEN;
 	b[0] = 'P', b[1] = 'S', b[2] = PS_VERSION, b[3] = 'M';
@@ -475,7 +459,7 @@ static void enqueue(struct sock_pub *p, struct psub *s, const char *topic, size_
 	if (len)
 		memcpy(b + PS_HDR + tlen + 1, msg, len);
 	s->unsent_lost = 0;
-	s->in.len += FLEN + n;
+	s->in.by.len += FLEN + n;
 	s->in.n++;
 	s->len++;
 	if (s->idle) {
@@ -499,13 +483,13 @@ static ssize_t sp_send(ipcx_pub *pub, const char *topic, size_t tlen, const void
 	/* policy=block loses nothing: without memory for every copy, none is queued. */
 	for (struct psub *s = p->subs; r == 0 && !p->drop && s; s = s->next)
 		if (s->active && ps_prefixes_match(&s->pre, topic, tlen) &&
-		    qbuf_reserve(&s->in, FLEN + PS_HDR + tlen + 1 + len) < 0)
+		    pat_bytes_room(&s->in.by, FLEN + PS_HDR + tlen + 1 + len) < 0)
 			r = -ENOMEM;
 	bool heavy = false; /* a batch worth its system calls waits for someone */
 	for (struct psub *s = p->subs; r == 0 && s; s = s->next)
 		if (s->active && ps_prefixes_match(&s->pre, topic, tlen)) {
 			enqueue(p, s, topic, tlen, msg, len);
-			heavy |= s->in.len >= YIELD_BYTES;
+			heavy |= s->in.by.len >= YIELD_BYTES;
 		}
 	pthread_mutex_unlock(&p->mu);
 	if (heavy && atomic_load_explicit(&p->contended, memory_order_relaxed))
