@@ -295,7 +295,8 @@ Test(nats, slow_consumer_is_told)
 	t_post(&s.sent);
 	int64_t out[5];
 	read_all(s.report[0], out, sizeof(out));
-	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	int st = t_join(pid, T_GUARD_MS);
+	cr_expect_eq(st, 0, "the listener ended with %d", st);
 	cr_expect_eq(out[0] + out[1], SLOW_N, "received %lld + dropped %lld", (long long)out[0],
 		     (long long)out[1]);
 	cr_expect_gt(out[1], 0, "nothing was dropped from a queue of %d", SLOW_PENDING);

@@ -509,6 +509,13 @@ struct nq {
 	int64_t lib_dropped;   /* nats.c's count of its own drops, as last seen */
 	uint64_t reconnects;   /* nats.c's count, as last seen */
 	natsStatistics *stats;
+	/*
+	 * The subscriptions feeding q, while they exist.  nats.c before 3.7
+	 * (Debian has 3.4) hands its error callback a subscription it does
+	 * not hold: one destroyed by a close meanwhile is freed memory, so
+	 * on_error asks only a subscription still listed here.
+	 */
+	natsSubscription *live[2];
 	char srv_err[256];     /* the server's last complaint (M_SERVER) */
 	bool dialer;           /* a reply=1 dialer's inbox */
 	/* An IPCX_ACCEPT listener: its peers by reply subject (docs/nats.md). */
@@ -873,14 +880,15 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, 
 {
 	struct nq *q = closure;
 	if (err == NATS_SLOW_CONSUMER) {
-		/* Its drops may be the last messages: no later on_msg would see them. */
-		if (sub) {
-			pthread_mutex_lock(&q->mu);
+		/* Its drops may be the last messages: no later on_msg would see
+		 * them.  A subscription no longer live has no receiver to tell. */
+		pthread_mutex_lock(&q->mu);
+		if (sub && (sub == q->live[0] || sub == q->live[1])) {
 			bool was = nq_ready(q);
 			nq_note_events(q, nc, sub);
 			nq_signal(q, was);
-			pthread_mutex_unlock(&q->mu);
 		}
+		pthread_mutex_unlock(&q->mu);
 		return;
 	}
 	const char *text = NULL;
@@ -1049,6 +1057,7 @@ static int hand_over(struct nchan *ch, natsSubscription *sub, struct nq *q,
 {
 	pthread_mutex_lock(&q->mu);
 	q->refs++;
+	q->live[q->live[0] != NULL] = sub;
 	pthread_mutex_unlock(&q->mu);
 	if (nl.natsSubscription_SetOnCompleteCB(sub, on_sub_complete, q) != NATS_OK) {
 		/* The subscription closed already: its thread may still be in
@@ -1653,10 +1662,15 @@ static void say_bye(struct nchan *ch, const char *to, const char *reply)
 	nl.natsMsg_Destroy(m);
 }
 
-static void end_sub(natsSubscription *sub)
+static void end_sub(struct nq *q, natsSubscription *sub)
 {
 	if (!sub)
 		return;
+	pthread_mutex_lock(&q->mu); /* on_error must not ask it any more */
+	for (int i = 0; i < 2; i++)
+		if (q->live[i] == sub)
+			q->live[i] = NULL;
+	pthread_mutex_unlock(&q->mu);
 	nl.natsSubscription_Unsubscribe(sub);
 	nl.natsSubscription_Destroy(sub);
 }
@@ -1726,8 +1740,8 @@ static int nats_close(ipcx_chan *c)
 			r = nfail(status_errno(s), ch->url, "cannot make sure the server has every "
 				  "message", s);
 	}
-	end_sub(ch->sub);
-	end_sub(ch->isub);
+	end_sub(ch->q, ch->sub);
+	end_sub(ch->q, ch->isub);
 	if (ch->accept) {
 		pthread_mutex_lock(&ch->q->mu);
 		while (ch->q->peers)
