@@ -307,6 +307,71 @@ Test(nats, slow_consumer_is_told)
 	t_nats_stop(&srv);
 }
 
+/* ---- a close while messages arrive --------------------------------------------- */
+
+enum { REOPEN_ROUNDS = 50, FLOOD_SIZE = 256 * 1024 };
+
+struct flood {
+	char url[300];
+	struct t_sync quit;
+};
+
+static int flooder(void *arg)
+{
+	struct flood *f = arg;
+	ipcx_chan *d = must_open(f->url, false, 70);
+	char *m = calloc(1, FLOOD_SIZE);
+	struct pollfd p = { f->quit.fd[0], POLLIN, 0 };
+	while (m && poll(&p, 1, 0) == 0)
+		must_send(d, m, FLOOD_SIZE, 71);
+	free(m);
+	return ipcx_close(d) == 0 ? 0 : 72;
+}
+
+/* Listen, take one message, close; again and again, with more on the way. */
+static int reopening_listener(void *arg)
+{
+	struct flood *f = arg;
+	char *buf = malloc(FLOOD_SIZE);
+	for (int i = 0; buf && i < REOPEN_ROUNDS; i++) {
+		ipcx_chan *l = must_open(f->url, true, 73);
+		ssize_t n = ipcx_recv(l, buf, FLOOD_SIZE, T_GUARD_MS);
+		if (n != FLOOD_SIZE) {
+			fprintf(stderr, "round %d: %zd (%s)\n", i, n, ipcx_errdetail());
+			return 74;
+		}
+		if (ipcx_close(l) != 0)
+			return 75;
+	}
+	free(buf);
+	return buf ? 0 : 76;
+}
+
+/*
+ * A listener closed while large messages keep coming: nats.c 3.4's read
+ * thread may be copying one for the subscription being closed, and the
+ * subscription must outlive that (upstream 0a7dd28; docs/nats.md "nats.c
+ * 3.4 and the fixes it lacks").  Before ipcx waited for the connection's
+ * close to destroy it, the listener died in one of its first few closes
+ * (SIGSEGV or SIGABRT in natsConn_processMsg).
+ */
+Test(nats, close_while_messages_arrive)
+{
+	struct t_nats s = { 0 };
+	cr_assert(t_nats_start(&s, false, NULL, NULL, 0));
+	struct flood f;
+	url_of(f.url, sizeof(f.url), s.addr, "flood", "");
+	t_sync_init(&f.quit);
+	pid_t tx = t_spawn(flooder, &f), rx = t_spawn(reopening_listener, &f);
+	int st = t_join(rx, T_GUARD_MS);
+	t_post(&f.quit);
+	cr_expect_eq(st, 0, "the listener ended with %d (%d: SIGSEGV, %d: SIGABRT)", st,
+		     128 + SIGSEGV, 128 + SIGABRT);
+	cr_expect_eq(t_join(tx, T_GUARD_MS), 0, "the publisher failed");
+	t_sync_close(&f.quit);
+	t_nats_stop(&s);
+}
+
 /* ---- queue groups -------------------------------------------------------------- */
 
 enum { GROUP = 3, GROUP_MSGS = 3000 };

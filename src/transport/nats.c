@@ -1662,17 +1662,26 @@ static void say_bye(struct nchan *ch, const char *to, const char *reply)
 	nl.natsMsg_Destroy(m);
 }
 
+/*
+ * End a subscription: no more messages, and on_error must not ask it any
+ * more.  It is not destroyed here but after the connection is closed
+ * (release): nats.c before 3.6.1 (Debian's 3.4) looks up the subscription
+ * of each message its read thread takes without holding it, then copies
+ * the message and locks the subscription; one destroyed meanwhile is freed
+ * memory under that thread (upstream 0a7dd28, "Crash processing inbound
+ * message for destroyed subscription").  Our reference keeps it alive
+ * until natsConnection_Close, which joins the read thread.
+ */
 static void end_sub(struct nq *q, natsSubscription *sub)
 {
 	if (!sub)
 		return;
-	pthread_mutex_lock(&q->mu); /* on_error must not ask it any more */
+	pthread_mutex_lock(&q->mu);
 	for (int i = 0; i < 2; i++)
 		if (q->live[i] == sub)
 			q->live[i] = NULL;
 	pthread_mutex_unlock(&q->mu);
 	nl.natsSubscription_Unsubscribe(sub);
-	nl.natsSubscription_Destroy(sub);
 }
 
 /* Let go of a channel; the last reference closes the connection and frees. */
@@ -1682,10 +1691,14 @@ static void release(struct nchan *ch)
 		return;
 	if (ch->js)
 		nl.jsCtx_Destroy(ch->js);
-	if (ch->nc) {
-		nl.natsConnection_Close(ch->nc);
+	if (ch->nc)
+		nl.natsConnection_Close(ch->nc); /* its read thread is gone: see end_sub */
+	if (ch->sub)
+		nl.natsSubscription_Destroy(ch->sub);
+	if (ch->isub)
+		nl.natsSubscription_Destroy(ch->isub);
+	if (ch->nc)
 		nl.natsConnection_Destroy(ch->nc);
-	}
 	if (ch->q)
 		nq_unref(ch->q);
 	free(ch);
