@@ -7,6 +7,7 @@
 # losing nothing it had taken.
 . "$(dirname "$0")/lib/common.bash"
 . "$(dirname "$0")/lib/nats.bash"
+. "$(dirname "$0")/lib/bridge.bash"
 
 BIN=$(dirname "$IPCX")
 LIB=$BIN/../lib/libipcx.so
@@ -69,23 +70,6 @@ check "example_jobs on a three-server cluster ($ERR)" [ "$RC" = 0 ]
 check "both say the same ($on_shm / $OUT)" [ "$OUT" = "$on_shm" ]
 
 # ---- ipcx bridge: shm: -> nats:// -> unix:, SIGTERM mid-stream ------------------
-
-# start_bridge NAME SRC DST: a bridge in the background, its stderr in
-# $T/NAME.err, started once it says it listens.  Sets BRIDGE_PID.
-start_bridge() {
-	local name=$1 addr
-	mkfifo "$T/$name.ready"
-	"$IPCX" bridge "$2" "$3" --ready-fd 3 3>"$T/$name.ready" 2>"$T/$name.err" &
-	BRIDGE_PID=$!
-	PIDS+=("$BRIDGE_PID")
-	read -r -t "$GUARD" addr <"$T/$name.ready"
-	[ -n "$addr" ] || { fail "bridge $2 -> $3 did not start: $(cat "$T/$name.err")"; return 1; }
-}
-
-# counter WORD FILE: the number before WORD on the last counters line.
-counter() {
-	grep 'ipcx bridge: ' "$2" | tail -1 | grep -o "[0-9]* $1" | cut -d' ' -f1
-}
 
 RING="shm:/ipcxt-$TAG-$$-relay"
 # The last receiver writes to a FIFO that we read as it goes: the test
