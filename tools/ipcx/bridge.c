@@ -131,14 +131,32 @@ static bool transient(int err)
 	return err == -ETIMEDOUT || err == -EAGAIN || err == -ENOBUFS || err == -EINTR;
 }
 
-static void redial(struct bridge *b)
+/* Dial DST anew: true if it answered (the old channel is replaced). */
+static bool redial(struct bridge *b)
 {
 	ipcx_chan *c = NULL;
 	if (ipcx_dial(b->a->dst, 0, &c) < 0)
-		return; /* the next try dials again */
+		return false; /* the next try dials again */
 	ipcx_close(b->dst);
 	b->dst = c;
 	b->redials++;
+	return true;
+}
+
+/*
+ * DST has no listener: wait before dialling again, 1 ms at first, doubling
+ * to SLICE_MS, never past the deadline, so that a bridge waiting for DST
+ * does not spin a core on failed dials.  A signal cuts the wait short
+ * (poll returns EINTR) and is seen by the caller's next signals().
+ */
+static void back_off(int *wait_ms, int64_t deadline)
+{
+	int ms = *wait_ms;
+	if (deadline >= 0 && deadline - verb_now_ms() < ms)
+		ms = (int)(deadline - verb_now_ms());
+	if (ms > 0)
+		poll(NULL, 0, ms);
+	*wait_ms = *wait_ms * 2 > SLICE_MS ? SLICE_MS : *wait_ms * 2;
 }
 
 /*
@@ -149,6 +167,7 @@ static void redial(struct bridge *b)
 static int forward(struct bridge *b, size_t n)
 {
 	int64_t deadline = b->a->timeout_ms < 0 ? -1 : verb_now_ms() + b->a->timeout_ms;
+	int wait_ms = 1; /* between failed dials */
 	for (;;) {
 		int64_t left = deadline < 0 ? SLICE_MS : deadline - verb_now_ms();
 		int slice = left < 0 ? 0 : left > SLICE_MS ? SLICE_MS : (int)left;
@@ -176,8 +195,8 @@ static int forward(struct bridge *b, size_t n)
 			return cli_fail((int)r, "message %llu (%zu bytes) not forwarded to %s within "
 					"%ld ms", b->taken, n, b->a->dst, b->a->timeout_ms);
 		}
-		if (connection_gone((int)r))
-			redial(b);
+		if (connection_gone((int)r) && !redial(b))
+			back_off(&wait_ms, deadline);
 	}
 }
 
