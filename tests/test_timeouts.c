@@ -29,13 +29,19 @@ static void expect_einval(long got, int t, const char *what)
 		  what, ipcx_errdetail());
 }
 
+/* A listener of url and a dialer of it. */
+static void listen_dial(const char *url, ipcx_chan **l, ipcx_chan **d)
+{
+	cr_assert_eq(ipcx_listen(url, 0, l), 0, "%s: %s", url, ipcx_errdetail());
+	cr_assert_eq(ipcx_dial(url, 0, d), 0, "%s: %s", url, ipcx_errdetail());
+}
+
 Test(timeouts, channels)
 {
 	char url[256], buf[16];
 	snprintf(url, sizeof(url), "unixpacket:@%s", t_name());
 	ipcx_chan *l, *d;
-	cr_assert_eq(ipcx_listen(url, 0, &l), 0, "%s", ipcx_errdetail());
-	cr_assert_eq(ipcx_dial(url, 0, &d), 0, "%s", ipcx_errdetail());
+	listen_dial(url, &l, &d);
 	for (size_t i = 0; i < NBAD; i++)
 		expect_einval(ipcx_send(d, "x", 1, bad[i]), bad[i], "ipcx_send");
 	cr_assert_eq(ipcx_send(d, "x", 1, 1000), 1);
@@ -67,8 +73,7 @@ Test(timeouts, reserve_and_peek)
 	char url[256];
 	snprintf(url, sizeof(url), "shm:/%s", t_name());
 	ipcx_chan *l, *d;
-	cr_assert_eq(ipcx_listen(url, 0, &l), 0, "%s", ipcx_errdetail());
-	cr_assert_eq(ipcx_dial(url, 0, &d), 0, "%s", ipcx_errdetail());
+	listen_dial(url, &l, &d);
 	void *slot;
 	const void *msg;
 	for (size_t i = 0; i < NBAD; i++)
@@ -82,13 +87,83 @@ Test(timeouts, reserve_and_peek)
 	ipcx_close(l);
 }
 
+/* Batches: a bad timeout sends nothing and takes nothing. */
+Test(timeouts, batches)
+{
+	char url[256];
+	snprintf(url, sizeof(url), "unixpacket:@%s", t_name());
+	ipcx_chan *l, *d;
+	listen_dial(url, &l, &d);
+	char b[2][16];
+	struct ipcx_msg out[2] = { { "a", 0, 1 }, { "b", 0, 1 } };
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_sendv(d, out, 2, bad[i]), bad[i], "ipcx_sendv");
+	cr_expect_eq(ipcx_recv(l, b[0], sizeof(b[0]), 0), -EAGAIN, "nothing was sent");
+	cr_assert_eq(ipcx_sendv(d, out, 2, T_GUARD_MS), 2);
+	struct ipcx_msg in[2] = { { b[0], sizeof(b[0]), 0 }, { b[1], sizeof(b[1]), 0 } };
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_recvv(l, in, 2, bad[i]), bad[i], "ipcx_recvv");
+	cr_expect_eq(ipcx_recvv(l, in, 2, T_GUARD_MS), 2, "both messages are still there");
+	ipcx_close(d);
+	ipcx_close(l);
+
+	/* In place, on a broadcast ring: nothing is held after a refusal. */
+	const char *name = t_name();
+	snprintf(url, sizeof(url), "shm:/%s?fanout=1", name);
+	cr_assert_eq(ipcx_listen(url, 0, &l), 0, "%s", ipcx_errdetail());
+	snprintf(url, sizeof(url), "shm:/%s?fanout=1&sub=1", name);
+	cr_assert_eq(ipcx_dial(url, 0, &d), 0, "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx_send(l, "x", 1, T_GUARD_MS), 1);
+	for (size_t i = 0; i < NBAD; i++)
+		expect_einval(ipcx_peekv(d, in, 2, bad[i]), bad[i], "ipcx_peekv");
+	cr_expect_eq(ipcx_releasev(d, 0), -EINVAL, "nothing was peeked");
+	cr_expect_eq(ipcx_peekv(d, in, 2, T_GUARD_MS), 1, "the message is still there");
+	cr_expect_eq(ipcx_releasev(d, 1), 1);
+	ipcx_close(d);
+	ipcx_close(l);
+}
+
+/* Publish/subscribe: a bad timeout publishes nothing and takes nothing. */
+Test(timeouts, pubsub)
+{
+	char url[256];
+	snprintf(url, sizeof(url), "shm:/%s", t_name());
+	ipcx_pub *p;
+	ipcx_sub *s;
+	const char *all[1] = { "" };
+	cr_assert_eq(ipcx_pub_open(url, 0, &p), 0, "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx_sub_open(url, all, 1, 0, &s), 0, "%s", ipcx_errdetail());
+	for (size_t i = 0; i < NBAD; i++) {
+		expect_einval(ipcx_pub_wait(p, 1, bad[i]), bad[i], "ipcx_pub_wait");
+		expect_einval(ipcx_pub_send(p, "t", "x", 1, bad[i]), bad[i], "ipcx_pub_send");
+	}
+	char topic[16], buf[16];
+	cr_expect_eq(ipcx_sub_recv(s, topic, sizeof(topic), buf, sizeof(buf), 0), -EAGAIN,
+		     "nothing was published");
+	cr_assert_eq(ipcx_pub_send(p, "t", "x", 1, T_GUARD_MS), 1);
+	struct ipcx_sub_msg m = { topic, sizeof(topic), buf, sizeof(buf), 0 };
+	const char *tp;
+	const void *mp;
+	for (size_t i = 0; i < NBAD; i++) {
+		expect_einval(ipcx_sub_recv(s, topic, sizeof(topic), buf, sizeof(buf), bad[i]),
+			      bad[i], "ipcx_sub_recv");
+		expect_einval(ipcx_sub_recvv(s, &m, 1, bad[i]), bad[i], "ipcx_sub_recvv");
+		expect_einval(ipcx_sub_peek(s, bad[i], &tp, &mp), bad[i], "ipcx_sub_peek");
+	}
+	cr_expect_eq(ipcx_sub_recv(s, topic, sizeof(topic), buf, sizeof(buf), T_GUARD_MS), 1,
+		     "the message is still there");
+	cr_expect_eq(ipcx_sub_recv(s, topic, sizeof(topic), buf, sizeof(buf), 0), -EAGAIN,
+		     "and it was the only one");
+	ipcx_sub_close(s);
+	ipcx_pub_close(p);
+}
+
 Test(timeouts, read_ahead_and_logd)
 {
 	char url[256], buf[16];
 	snprintf(url, sizeof(url), "shm:/%s", t_name());
 	ipcx_chan *l, *d;
-	cr_assert_eq(ipcx_listen(url, 0, &l), 0, "%s", ipcx_errdetail());
-	cr_assert_eq(ipcx_dial(url, 0, &d), 0, "%s", ipcx_errdetail());
+	listen_dial(url, &l, &d);
 	cr_assert_eq(ipcx_send(d, "x", 1, 1000), 1);
 	uint64_t cur = 0;
 	for (size_t i = 0; i < NBAD; i++)
