@@ -4,6 +4,7 @@
  * share: URLs, topics and prefixes, time.
  */
 #include "pubsub_int.h"
+#include "timeout_int.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -228,14 +229,6 @@ int ps_timer_next(struct ps_timer *t)
 	return t->deadline > 0 ? ps_left(t->deadline) : (int)t->deadline;
 }
 
-static int check_timeout(int timeout_ms)
-{
-	return timeout_ms >= -1 ? 0
-				: ipcx_errdetail_set(-EINVAL, "timeout %d ms: want -1, 0 or a "
-							      "number of milliseconds",
-						     timeout_ms);
-}
-
 /* ---- publishers --------------------------------------------------------------------------- */
 
 IPCX_EXPORT int ipcx_pub_open(const char *url, unsigned flags, ipcx_pub **ret)
@@ -256,7 +249,7 @@ IPCX_EXPORT ssize_t ipcx_pub_send(ipcx_pub *p, const char *topic, const void *ms
 	size_t tlen = 0;
 	if (!p || !topic || (len && !msg))
 		return ipcx_errdetail_set(-EINVAL, "no publisher, topic or message");
-	int r = check_timeout(timeout_ms);
+	int r = pattern_check_timeout(timeout_ms);
 	if (r < 0 || (r = ps_topic_check(topic, &tlen)) < 0)
 		return r;
 	ssize_t n = p->ops->send(p, topic, tlen, msg, len, timeout_ms);
@@ -281,7 +274,7 @@ IPCX_EXPORT int ipcx_pub_wait(ipcx_pub *p, size_t n, int timeout_ms)
 {
 	if (!p)
 		return -EINVAL;
-	int r = check_timeout(timeout_ms);
+	int r = pattern_check_timeout(timeout_ms);
 	if (r < 0)
 		return r;
 	int64_t deadline = ps_deadline(timeout_ms);
@@ -348,7 +341,7 @@ IPCX_EXPORT int ipcx_sub_open(const char *url, const char *const *prefixes, size
 /* A receive or peek may start: a valid timeout, and no message held by the caller. */
 static int ready_to_take(const ipcx_sub *s, int timeout_ms)
 {
-	int r = check_timeout(timeout_ms);
+	int r = pattern_check_timeout(timeout_ms);
 	if (r == 0 && s->peeked)
 		r = ipcx_errdetail_set(-EBUSY, "a peeked message is not released");
 	return r;
