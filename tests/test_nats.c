@@ -34,15 +34,6 @@ static void url_of(char *buf, size_t cap, const char *servers, const char *subje
 	snprintf(buf, cap, "nats://%s/%s%s%s", servers, subject, *opts ? "?" : "", opts);
 }
 
-static bool readable(ipcx_chan *c, int timeout_ms)
-{
-	struct pollfd p = { .fd = ipcx_fileno(c), .events = POLLIN };
-	int r;
-	while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
-		;
-	return r > 0 && (p.revents & POLLIN);
-}
-
 /* In a child: open or exit with a code that says which step failed. */
 static ipcx_chan *must_open(const char *url, bool listen, int code)
 {
@@ -484,7 +475,7 @@ static int js_doomed_listener(void *arg)
 {
 	struct js *j = arg;
 	ipcx_chan *l = must_open(j->url_rx, true, 70);
-	if (j->take == 0 && !readable(l, T_GUARD_MS))
+	if (j->take == 0 && !t_chan_readable(l, T_GUARD_MS))
 		return 71;
 	for (int i = 0; i < j->take; i++) {
 		uint64_t seq;
@@ -648,7 +639,7 @@ static int gone_listener(void *arg)
 	char buf[8];
 	int64_t out[2];
 	out[0] = ipcx_recv(l, buf, sizeof(buf), T_GUARD_MS);
-	out[1] = readable(l, 0); /* level-triggered: still readable at the end */
+	out[1] = t_chan_readable(l, 0); /* level-triggered: still readable at the end */
 	write_all(g->report[1], out, sizeof(out));
 	ipcx_close(l);
 	return 0;
