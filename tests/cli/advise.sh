@@ -102,6 +102,32 @@ check "--latency without figures is a usage error that says what to add" \
 	bash -c "[ $RC = 2 ] && grep -q -- '--measure' '$T/run.err'"
 
 
+# docs/cli.md's answers that need no figures are what the program says now
+# (they name the queues' limits: compared only where those are the
+# kernel's defaults, 8192, as on the machine the docs were written on).
+if [ "$(cat /proc/sys/fs/mqueue/msgsize_max)" = 8192 ] && [ "$(cat /proc/sys/kernel/msgmax)" = 8192 ]; then
+	n=0
+	while IFS= read -r cmd; do
+		n=$((n + 1))
+		python3 - "$src/docs/cli.md" "$cmd" >"$T/doc.out" <<'PY'
+import sys
+doc, cmd = open(sys.argv[1]).read(), sys.argv[2]
+block = doc.split("```\n$ " + cmd + "\n", 1)[1].split("```", 1)[0]
+sys.stdout.write(block)
+PY
+		# shellcheck disable=SC2086
+		run "$IPCX" ${cmd#ipcx }
+		if diff -u "$T/doc.out" "$T/run.out" >"$T/doc.diff"; then
+			pass "docs/cli.md: $cmd"
+		else
+			fail "docs/cli.md's answer to '$cmd' is not what it prints now: $(cat "$T/doc.diff")"
+		fi
+	done < <(grep -E '^\$ ipcx advise ' "$src/docs/cli.md" | grep -v -- '--bench' | sed 's/^\$ //')
+	check "docs/cli.md answers questions without figures" [ "$n" -ge 2 ]
+else
+	pass "skip: the queues' limits here are not the kernel's defaults; docs/cli.md's answers not compared"
+fi
+
 # Figures from a real (short) benchmark run: --latency set between the two
 # measured round trips leaves the slower out, for its figure.
 "$IPCX" bench --quick --only shm,unix --sizes 64 --json "$T/b.json" >/dev/null 2>"$T/b.err" ||
