@@ -53,8 +53,10 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr -D_GNU_SOURCE -DIPCX_EXPORT= -Iinclude -Isrc src tools bench
 
+# make install PREFIX=/opt/ipcx installs there; without PREFIX, where
+# CMake was configured to (CMAKE_INSTALL_PREFIX, /usr/local by default).
 install: build
-	cmake --install build
+	cmake --install build $(if $(PREFIX),--prefix "$(PREFIX)")
 
 clean:
 	rm -rf build build-asan
