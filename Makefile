@@ -12,7 +12,7 @@
 # Debian packages the build, the tests and the benchmark need.
 PACKAGES := cmake make gcc clang pkg-config libcriterion-dev libjson-c-dev socat netcat-openbsd jq \
             libzmq3-dev libnng-dev iceoryx libiceoryx-binding-c-dev \
-            python3 chromium scdoc libspdlog-dev g++ nats-server libnats-dev procps
+            python3 python3-pil chromium scdoc libspdlog-dev g++ nats-server libnats-dev procps
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
