@@ -478,7 +478,11 @@ typedef struct ipcx_sem ipcx_sem;
  */
 int ipcx_sem_create(const char *url, unsigned value, unsigned flags, ipcx_sem **ret);
 
-/* Open an existing semaphore.  -ENOENT if there is none, -EACCES if denied. */
+/*
+ * Open an existing semaphore.  -ENOENT if there is none, -EACCES if denied,
+ * -EPERM if another user than the caller or root owns it or group or others
+ * may write it, unless the URL's mode= shares it that widely (mode=0666).
+ */
 int ipcx_sem_open(const char *url, unsigned flags, ipcx_sem **ret);
 
 /*

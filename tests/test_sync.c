@@ -218,7 +218,47 @@ Test(sem, posix_permissions)
 	need_root();
 	const char *a = t_name(), *b = t_name();
 	check_nobody(url_of("sem:/%s", a), url_of("sem:/%s", a), -EACCES);
-	check_nobody(url_of("sem:/%s?mode=0666", b), url_of("sem:/%s", b), 0);
+	/* Writable by everyone: nobody uses it only if it says it accepts that. */
+	check_nobody(url_of("sem:/%s?mode=0666", b), url_of("sem:/%s", b), -EPERM);
+	check_nobody(url_of("sem:/%s?mode=0666", b), url_of("sem:/%s?mode=0666", b), 0);
+}
+
+/* As nobody: make a semaphore that outlives this process (keep=1). */
+static int nobody_plants_sem(void *arg)
+{
+	if (!drop_to_nobody())
+		return 10;
+	ipcx_sem *s;
+	if (ipcx_sem_create(arg, 1, 0, &s) != 0)
+		return 1;
+	return ipcx_sem_close(s) == 0 ? 0 : 2;
+}
+
+/*
+ * A semaphore that another user made, or that others may write, is no lock
+ * and no count: opening it is refused unless mode= accepts its owner.
+ */
+static void check_planted(const char *plant_url, const char *url, const char *accepting)
+{
+	need_root();
+	cr_assert_eq(t_join(t_spawn(nobody_plants_sem, (void *)plant_url), T_GUARD_MS), 0,
+		     "%s: nobody could not make it", plant_url);
+	ipcx_sem *s = NULL;
+	cr_expect_eq(ipcx_sem_open(url, 0, &s), -EPERM, "%s: opened nobody's semaphore", url);
+	cr_expect(strstr(ipcx_errdetail(), "uid 65534"), "%s: %s", url, ipcx_errdetail());
+	cr_expect_null(s);
+	cr_expect_eq(ipcx_sem_open(accepting, 0, &s), 0, "%s: %s", accepting, ipcx_errdetail());
+	cr_expect_eq(ipcx_sem_post(s), 0);
+	cr_expect_eq(ipcx_sem_wait(s, 0), 0);
+	ipcx_sem_close(s);
+	cr_expect_eq(ipcx_sem_unlink(url), 0);
+}
+
+Test(sem, posix_planted_by_another_user_is_refused)
+{
+	const char *n = t_name();
+	check_planted(url_of("sem:/%s?keep=1&mode=0666", n), url_of("sem:/%s", n),
+		      url_of("sem:/%s?mode=0666", n));
 }
 
 Test(sem, bad_urls)
@@ -231,7 +271,8 @@ Test(sem, bad_urls)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_expect_eq(ipcx_sem_create(bad[i], 0, 0, &s), -EINVAL, "%s", bad[i]);
 	cr_expect_eq(ipcx_sem_create("mq:/x", 0, 0, &s), -EPROTONOSUPPORT);
-	cr_expect_eq(ipcx_sem_open("sem:/x?mode=0600", 0, &s), -EINVAL, "mode is for the creator");
+	cr_expect_eq(ipcx_sem_open("sem:/x?keep=1", 0, &s), -EINVAL, "keep is for the creator");
+	cr_expect_eq(ipcx_sem_open("sysvsem:5?nsems=2", 0, &s), -EINVAL, "nsems is for the creator");
 	cr_expect_eq(ipcx_sem_open("sysvsem:5?keep=1", 0, &s), -EINVAL, "keep is for the creator");
 	cr_expect_eq(ipcx_sem_create(url_of("sem:/%s", t_name()), 0, 1, &s), -EINVAL);
 	cr_expect_eq(ipcx_sem_create(url_of("sem:/%s", t_name()), 1u << 31, 0, &s), -EINVAL);
@@ -378,7 +419,15 @@ Test(sysvsem, permissions)
 	need_root();
 	int a = t_sysv_key(), b = t_sysv_key();
 	check_nobody(url_of("sysvsem:%d", a), url_of("sysvsem:%d", a), -EACCES);
-	check_nobody(url_of("sysvsem:%d?mode=0666", b), url_of("sysvsem:%d", b), 0);
+	check_nobody(url_of("sysvsem:%d?mode=0666", b), url_of("sysvsem:%d", b), -EPERM);
+	check_nobody(url_of("sysvsem:%d?mode=0666", b), url_of("sysvsem:%d?mode=0666", b), 0);
+}
+
+Test(sysvsem, planted_by_another_user_is_refused)
+{
+	int k = t_sysv_key();
+	check_planted(url_of("sysvsem:%d?keep=1&mode=0666", k), url_of("sysvsem:%d", k),
+		      url_of("sysvsem:%d?mode=0666", k));
 }
 
 /* ---- robust mutex ------------------------------------------------------------- */

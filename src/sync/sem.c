@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/record.h"
+#include "core/trust.h"
 #include "core/url.h"
 #include "ipcx.h"
 
@@ -85,6 +86,15 @@ static int sem_alloc(enum sem_kind kind, struct ipcx_sem **ret)
 
 /* ---- POSIX named ------------------------------------------------------------ */
 
+/* The file glibc keeps a named semaphore in, opened without following a symlink. */
+static int posix_file(const char *name)
+{
+	char path[NAME_MAX + 16];
+	snprintf(path, sizeof(path), "/dev/shm/sem.%s", name + 1);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 /*
  * sem_open() applies the umask to the mode; an explicit mode such as 0666
  * must be exact, so set it on the file behind the semaphore.  It was just
@@ -92,11 +102,9 @@ static int sem_alloc(enum sem_kind kind, struct ipcx_sem **ret)
  */
 static int posix_chmod(const char *name, mode_t mode)
 {
-	char path[NAME_MAX + 16];
-	snprintf(path, sizeof(path), "/dev/shm/sem.%s", name + 1);
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = posix_file(name);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	int r = fchmod(fd, mode) < 0 ? -errno : 0;
 	close(fd);
 	return r;
@@ -132,13 +140,42 @@ static int posix_open(const struct ipcx__url *u, struct ipcx_sem *s)
 	int r = posix_name(u, &name);
 	if (r < 0)
 		return r;
-	if (ipcx__opt_set(u, SEM_OPT_MODE) || ipcx__opt_set(u, SEM_OPT_KEEP))
-		return ipcx__fail(-EINVAL, "%s: mode and keep are for the creator", u->orig);
+	if (ipcx__opt_set(u, SEM_OPT_KEEP))
+		return ipcx__fail(-EINVAL, "%s: keep is for the creator", u->orig);
 	snprintf(s->url, sizeof(s->url), "sem:%s", name);
+	/*
+	 * A semaphore someone we do not trust could post or wait on is no
+	 * lock and no count (docs/transports.md, "Trust"): its file is judged
+	 * as a log's is, mode= saying whom we let write.  sem_open() gives no
+	 * descriptor, so the file is judged before and must be the same file
+	 * after: in sticky /dev/shm only its owner (then one we trust) or
+	 * root could have put another in its place meanwhile.
+	 */
+	int fd = posix_file(name);
+	if (fd < 0)
+		return ipcx__fail(fd, "%s: sem_open", s->url);
+	struct stat before, after;
+	mode_t mode = (mode_t)ipcx__opt(u, SEM_OPT_MODE);
+	if (fstat(fd, &before) < 0 || (r = ipcx__trust(s->url, before.st_uid, before.st_gid,
+						       before.st_mode, mode)) < 0) {
+		r = r < 0 ? r : ipcx__fail(-errno, "%s: fstat", s->url);
+		close(fd);
+		return r;
+	}
+	close(fd);
 	/* glibc opens the file with O_NOFOLLOW: a symlink is refused. */
 	sem_t *p = sem_open(name, 0);
 	if (p == SEM_FAILED)
 		return ipcx__fail(-errno, "%s: sem_open", s->url);
+	fd = posix_file(name);
+	bool same = fd >= 0 && fstat(fd, &after) == 0 && after.st_dev == before.st_dev &&
+		    after.st_ino == before.st_ino;
+	if (fd >= 0)
+		close(fd);
+	if (!same) {
+		sem_close(p);
+		return ipcx__fail(-EAGAIN, "%s: replaced while it was being opened", s->url);
+	}
 	s->sem = p;
 	return 0;
 }

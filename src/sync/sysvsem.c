@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/record.h"
+#include "core/trust.h"
 #include "core/url.h"
 #include "sync/sem.h"
 #include "ipcx.h"
@@ -101,7 +102,8 @@ int ipcx__sysvsem_create(const struct ipcx__url *u, unsigned value, struct ipcx_
 }
 
 /* Wait (up to about a second) until the creator has initialised the set. */
-static int wait_initialised(int id, const char *url, unsigned short *nsems)
+static int wait_initialised(int id, const char *url, unsigned short *nsems,
+			    struct ipc_perm *perm)
 {
 	for (long delay_us = 100; ; delay_us *= 2) {
 		struct semid_ds ds;
@@ -109,6 +111,7 @@ static int wait_initialised(int id, const char *url, unsigned short *nsems)
 		if (semctl(id, 0, IPC_STAT, arg) < 0)
 			return ipcx__fail(-errno, "%s: semctl(IPC_STAT)", url);
 		*nsems = (unsigned short)ds.sem_nsems;
+		*perm = ds.sem_perm;
 		/*
 		 * A set that another program created and never operated on keeps
 		 * sem_otime 0 for good: after the wait, use it as it is.
@@ -126,15 +129,19 @@ int ipcx__sysvsem_open(const struct ipcx__url *u, struct ipcx_sem *s)
 	int r = handle_opts(u, s, &key);
 	if (r < 0)
 		return r;
-	if (ipcx__opt_set(u, SEM_OPT_NSEMS) || ipcx__opt_set(u, SEM_OPT_MODE) ||
-	    ipcx__opt_set(u, SEM_OPT_KEEP))
-		return ipcx__fail(-EINVAL, "%s: nsems, mode and keep are for the creator", u->orig);
+	if (ipcx__opt_set(u, SEM_OPT_NSEMS) || ipcx__opt_set(u, SEM_OPT_KEEP))
+		return ipcx__fail(-EINVAL, "%s: nsems and keep are for the creator", u->orig);
 	int id = semget(key, 0, 0);
 	if (id < 0)
 		return ipcx__fail(-errno, "%s: semget", s->url);
 	unsigned short nsems = 0;
+	struct ipc_perm perm;
 	/* IPC_STAT needs read permission: a 0600 set refuses others here. */
-	if ((r = wait_initialised(id, s->url, &nsems)) < 0)
+	if ((r = wait_initialised(id, s->url, &nsems, &perm)) < 0)
+		return r;
+	/* Any user may take a key first: a set we do not trust is not used
+	 * (docs/transports.md, "Trust"; mode= says whom we let write). */
+	if ((r = ipcx__trust_ipc(s->url, &perm, (mode_t)ipcx__opt(u, SEM_OPT_MODE))) < 0)
 		return r;
 	if (s->index >= nsems)
 		return ipcx__fail(-EINVAL, "%s: index %u is past the %u members", u->orig,
