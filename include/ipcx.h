@@ -717,9 +717,10 @@ int ipcx_rpc_reply(struct ipcx_rpc_req *req, const void *msg, size_t len);
 int ipcx_rpc_fail(struct ipcx_rpc_req *req, int err, const char *detail);
 
 /*
- * Readable (level-triggered) while a request may be waiting: ipcx_rpc_next()
- * with timeout 0 then returns it, or -EAGAIN when what woke it was not a
- * request (a new client, one that left, a request another worker took).
+ * Readable (level-triggered) while a request may be waiting (also the rest
+ * of a batch the server has read): ipcx_rpc_next() with timeout 0 then
+ * returns it, or -EAGAIN when what woke it was not a request (a new client,
+ * one that left, a request another worker took).
  */
 int ipcx_rpc_server_fileno(ipcx_rpc_server *s);
 

@@ -666,6 +666,62 @@ ParameterizedTest(int *ci, rpc, pollable)
 	env_close(&e, 0);
 }
 
+ParameterizedTestParameters(rpc, server_pollable) { return case_params(); }
+
+/*
+ * The server's descriptor, with server and client in this process: readable
+ * exactly while a request waits, also the second of two that came together
+ * (a batch on sockets: the server holds it after taking the first).
+ */
+ParameterizedTest(int *ci, rpc, server_pollable)
+{
+	const struct tcase *tc = &cases[*ci];
+	ipcx_rpc_server *s;
+	ipcx_rpc_client *c;
+	ipcx_chan *a = NULL, *b = NULL;
+	if (tc->url) {
+		char url[512], addr[600];
+		tc->url(url, sizeof(url));
+		cr_assert_eq(ipcx_rpc_serve(url, 0, &s), 0, "%s: %s", url, ipcx_errdetail());
+		if (ipcx_rpc_server_addr(s, addr, sizeof(addr)) < 0)
+			snprintf(addr, sizeof(addr), "%s", url);
+		cr_assert_eq(ipcx_rpc_dial(addr, 0, &c), 0, "%s: %s", addr, ipcx_errdetail());
+	} else {
+		cr_assert_eq(ipcx_pair("socket", 0, &a, &b), 0);
+		cr_assert_eq(ipcx_rpc_serve_chan(b, 0, &s), 0);
+		cr_assert_eq(ipcx_rpc_client_chan(a, 0, &c), 0);
+	}
+	int fd = ipcx_rpc_server_fileno(s);
+	cr_assert_geq(fd, 0);
+	struct pollfd p = { fd, POLLIN, 0 };
+	struct ipcx_rpc_req *q[2];
+	/* What the dial brought (a connection, a ring's HELLO) is no request. */
+	cr_expect_eq(ipcx_rpc_next(s, 0, &q[0]), -EAGAIN, "%s", tc->name);
+	cr_expect_eq(poll(&p, 1, 0), 0, "%s: readable with no request", tc->name);
+	uint64_t id[2];
+	cr_assert_eq(ipcx_rpc_start(c, "one", 3, T_GUARD_MS, IPCX_RPC_MORE, &id[0]), 0);
+	cr_assert_eq(ipcx_rpc_start(c, "two", 3, T_GUARD_MS, 0, &id[1]), 0);
+	cr_assert_eq(poll(&p, 1, T_GUARD_MS), 1, "%s: not readable with requests", tc->name);
+	cr_assert_eq(ipcx_rpc_next(s, 0, &q[0]), 0, "%s", tc->name);
+	cr_expect_eq(poll(&p, 1, 0), 1, "%s: not readable with a request left", tc->name);
+	cr_assert_eq(ipcx_rpc_next(s, 0, &q[1]), 0, "%s: the second request", tc->name);
+	cr_expect(q[0]->id == id[0] && q[1]->id == id[1], "%s: in order", tc->name);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(ipcx_rpc_reply(q[i], q[i]->data, q[i]->len), 0);
+	for (int i = 0; i < 2; i++) {
+		char buf[8];
+		struct ipcx_rpc_result res;
+		cr_assert_eq(ipcx_rpc_wait(c, T_GUARD_MS, buf, sizeof(buf), &res), 0);
+		cr_expect_eq(res.status, 3);
+	}
+	cr_expect_eq(ipcx_rpc_next(s, 0, &q[0]), -EAGAIN, "%s", tc->name);
+	cr_expect_eq(poll(&p, 1, 0), 0, "%s: readable with nothing left", tc->name);
+	cr_expect_eq(ipcx_rpc_client_close(c), 0);
+	cr_expect_eq(ipcx_rpc_server_close(s), 0);
+	ipcx_close(a);
+	ipcx_close(b);
+}
+
 ParameterizedTestParameters(rpc, workers_one_killed) { return url_params(); }
 
 /*

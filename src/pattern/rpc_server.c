@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define REPLY_WAIT_MS 1000 /* longest wait for room in a live caller's channel */
@@ -66,6 +67,8 @@ struct ipcx_rpc_server {
 	size_t rcap;
 	struct req *queue[RPC_BATCH_MAX]; /* sockets: the rest of a batch of requests */
 	unsigned qh, qn;
+	int qbell;       /* sockets: an eventfd in ep, readable while the queue holds any */
+	bool qrung;
 	struct dest *dirty[64]; /* dests with answers waiting to go together */
 	unsigned ndirty;
 	struct ipcx_rpc_stats st;
@@ -628,6 +631,22 @@ static void take_batch(struct ipcx_rpc_server *s, struct dest *d, const unsigned
 	}
 }
 
+/*
+ * The rest of a batch waits in the queue, not in a socket: the bell makes
+ * ep (the server's descriptor) readable for it all the same, so that a
+ * server that polls takes it.
+ */
+static void queue_bell(struct ipcx_rpc_server *s)
+{
+	bool want = s->qn > 0;
+	if (want == s->qrung || s->qbell < 0)
+		return;
+	uint64_t v = 1;
+	ssize_t r = want ? write(s->qbell, &v, sizeof(v)) : read(s->qbell, &v, sizeof(v));
+	if (r == (ssize_t)sizeof(v))
+		s->qrung = want;
+}
+
 /* The next request taken: 1 and *ret, or 0. */
 static int queue_pop(struct ipcx_rpc_server *s, struct req **ret)
 {
@@ -636,6 +655,7 @@ static int queue_pop(struct ipcx_rpc_server *s, struct req **ret)
 	*ret = s->queue[s->qh];
 	s->qh = (s->qh + 1) % RPC_BATCH_MAX;
 	s->qn--;
+	queue_bell(s);
 	return 1;
 }
 
@@ -687,8 +707,8 @@ static int next_sock(struct ipcx_rpc_server *s, int64_t deadline, struct req **r
 	for (;;) {
 		while (s->evi < s->evn) {
 			void *p = s->ev[s->evi++].data.ptr;
-			if (!p)
-				continue; /* a connection dropped since */
+			if (!p || p == &s->qbell)
+				continue; /* a connection dropped since; the queue's bell */
 			if (p == s) {
 				accept_all(s);
 				continue;
@@ -741,6 +761,7 @@ static struct ipcx_rpc_server *server_new(enum mode mode)
 		return NULL;
 	s->mode = mode;
 	s->ep = -1;
+	s->qbell = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	return s;
 }
@@ -750,6 +771,10 @@ static int sock_setup(struct ipcx_rpc_server *s, ipcx_chan *first)
 {
 	s->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (s->ep < 0)
+		return -errno;
+	s->qbell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct epoll_event b = { .events = EPOLLIN, .data.ptr = &s->qbell };
+	if (s->qbell < 0 || epoll_ctl(s->ep, EPOLL_CTL_ADD, s->qbell, &b) < 0)
 		return -errno;
 	if (s->mode == M_ACCEPT) {
 		int fd = ipcx_fileno(s->ch);
@@ -924,6 +949,8 @@ IPCX_EXPORT int ipcx_rpc_server_close(ipcx_rpc_server *s)
 	int r = s->own_ch ? ipcx_close(s->ch) : 0;
 	if (s->ep >= 0)
 		close(s->ep);
+	if (s->qbell >= 0)
+		close(s->qbell);
 	pthread_mutex_destroy(&s->lock);
 	free(s->rbuf);
 	free(s);
