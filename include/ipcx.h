@@ -124,6 +124,19 @@ int ipcx_pair(const char *kind, unsigned flags, ipcx_chan **a, ipcx_chan **b);
 ssize_t ipcx_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms);
 
 /*
+ * Send one message to TO, a place under the channel's own address, as
+ * ipcx_send() sends to the address itself.  On a dialled core nats://
+ * channel of subject SUBJECT it publishes to SUBJECT.TO (TO: one or more
+ * dot-separated tokens, no wildcards; the whole subject at most 255 bytes:
+ * else -EINVAL), on the channel's one connection, so that messages to
+ * several subjects keep their order.  The publish/subscribe layer puts each
+ * topic on a subject of its own this way (docs/pubsub.md).  Returns as
+ * ipcx_send(); -EOPNOTSUPP on every other channel.
+ */
+ssize_t ipcx_send_to(ipcx_chan *c, const char *to, const void *msg, size_t len,
+		     int timeout_ms);
+
+/*
  * Receive one message into buf.  Returns its length (0 is a valid, empty
  * message), or -ETIMEDOUT, -EAGAIN (timeout 0 and nothing waiting), -EPIPE
  * (the peer has gone and no message is left), -EMSGSIZE (cap is smaller than
@@ -1223,11 +1236,23 @@ int ipcx_slots_close(ipcx_slots *t);
  *       the topics it asked for; subscribers dial it, and dial again when a
  *       publisher comes back.  linger=MS: how long ipcx_pub_close() goes on
  *       delivering what is queued (default 2000).
+ *   nats://HOST:PORT[,HOST:PORT...]/SUBJECT   on a NATS server or cluster:
+ *       a message of topic T goes to the subject SUBJECT.T (the empty topic
+ *       to SUBJECT._); a topic must be dot-separated tokens NATS can route
+ *       (none empty, no blanks or control characters, no token '*' or '>':
+ *       else -EINVAL).  A subscriber listens on one subject that covers its
+ *       prefixes, and is subscribed when ipcx_sub_open() returns.  policy=
+ *       drop only (block, history= refused); a subscriber's queue is
+ *       pending=N; one that moved to another server gets -ECONNRESET once
+ *       from a receive (what was published meanwhile may be lost, uncounted).
+ *       A NATS publisher does not know its subscribers (ipcx_pub_wait,
+ *       ipcx_pub_subscribers: -EOPNOTSUPP).
  *
- * policy=block|drop (default block), fixed by whoever creates the ring, or
- * by the publisher on sockets: block makes a publisher wait (up to its
- * timeout) for the slowest live subscriber; drop never waits: a subscriber
- * that falls behind loses the oldest messages, and counts them exactly.  A
+ * policy=block|drop (default block; over nats:// drop, the only one), fixed
+ * by whoever creates the ring, or by the publisher on sockets: block makes a
+ * publisher wait (up to its timeout) for the slowest live subscriber; drop
+ * never waits: a subscriber that falls behind loses messages (the oldest on
+ * a ring, the newest on sockets and NATS), and counts them exactly.  A
  * subscriber killed with SIGKILL never holds a publisher back for long.
  */
 typedef struct ipcx_pub ipcx_pub;
@@ -1302,7 +1327,9 @@ int ipcx_sub_open(const char *url, const char *const *prefixes, size_t n, unsign
  * The next message: its payload copied into buf, its topic, NUL-terminated,
  * into topic (cut to tcap - 1 bytes; NULL, 0 to skip it).  Returns the
  * payload's length, or -ETIMEDOUT, -EAGAIN (timeout 0), -EMSGSIZE (cap too
- * small: the message stays for the next call), -EBADMSG (a corrupt ring).
+ * small: the message stays for the next call), -EBADMSG (a corrupt ring),
+ * and over nats:// -ECONNRESET (moved to another server; the next call goes
+ * on) and -EPIPE (the connection is closed for good).
  * Messages lost before it are counted, never returned.  A receive reads no
  * precise clock while messages are there: a call that passes over messages
  * (topics it does not want, one overwritten under policy=drop) counts its

@@ -1265,3 +1265,374 @@ Test(nats, rpc_server_gone)
 	ipcx_rpc_client_close(c);
 	t_nats_stop(&s);
 }
+
+/* ---- publish/subscribe over nats:// (docs/pubsub.md, "NATS") ------------------- */
+
+enum { PS_MAX_GOT = 64, PS_FLOOD = 2000, PS_EVERY = 3000 };
+
+struct ps_sub {
+	char url[300];
+	const char *pre[3];
+	size_t npre;
+	bool batch; /* take them with ipcx_sub_recvv */
+	struct t_sync ready;
+	int report[2];
+};
+
+static ipcx_sub *must_sub(const char *url, const char *const *pre, size_t n, int code)
+{
+	ipcx_sub *s;
+	int r = ipcx_sub_open(url, pre, n, 0, &s);
+	if (r < 0) {
+		fprintf(stderr, "sub %s: %s (%s)\n", url, ipcx_strerror(r), ipcx_errdetail());
+		_exit(code);
+	}
+	return s;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The end of a run of topics: every subscriber of the test keeps it. */
+#define PS_END "weather.os-end"
+
+/* Receive until PS_END; report each as "TOPIC=PAYLOAD;" and then the counters. */
+static int topic_sub(void *arg)
+{
+	struct ps_sub *a = arg;
+	ipcx_sub *s = must_sub(a->url, a->pre, a->npre, 70);
+	t_post(&a->ready);
+	char out[4096] = "", t[4][IPCX_TOPIC_MAX + 1], b[4][64];
+	size_t o = 0;
+	for (bool end = false; !end;) {
+		struct ipcx_sub_msg m[4];
+		for (int i = 0; i < 4; i++)
+			m[i] = (struct ipcx_sub_msg){ t[i], sizeof(t[i]), b[i], sizeof(b[i]) - 1, 0 };
+		ssize_t k = a->batch ? ipcx_sub_recvv(s, m, 4, T_GUARD_MS)
+				     : ipcx_sub_recv(s, t[0], sizeof(t[0]), b[0], sizeof(b[0]) - 1,
+						     T_GUARD_MS);
+		if (k < 0) {
+			fprintf(stderr, "sub: %s (%s)\n", ipcx_strerror((int)k), ipcx_errdetail());
+			return 71;
+		}
+		if (!a->batch) {
+			m[0].len = (size_t)k;
+			k = 1;
+		}
+		for (ssize_t i = 0; i < k && o < sizeof(out) - 300; i++) {
+			b[i][m[i].len] = 0;
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "%s=%s;", t[i], b[i]);
+			end |= !strcmp(t[i], PS_END);
+		}
+	}
+	struct ipcx_pubsub_stats st;
+	if (ipcx_sub_stats(s, &st) < 0)
+		return 72;
+	snprintf(out + o, sizeof(out) - o, " received %llu lost %llu lag %llu",
+		 (unsigned long long)st.received, (unsigned long long)st.lost,
+		 (unsigned long long)st.lag);
+	write_all(a->report[1], out, strlen(out) + 1);
+	ipcx_sub_close(s);
+	return 0;
+}
+
+static void ps_sub_start(struct ps_sub *a, pid_t *pid)
+{
+	t_sync_init(&a->ready);
+	cr_assert_eq(pipe(a->report), 0);
+	*pid = t_spawn(topic_sub, a);
+	close(a->report[1]);
+}
+
+static void ps_sub_result(struct ps_sub *a, pid_t pid, char *buf, size_t cap)
+{
+	ssize_t n = read(a->report[0], buf, cap - 1);
+	buf[n > 0 ? n : 0] = 0;
+	close(a->report[0]);
+	int st = t_join(pid, T_GUARD_MS);
+	cr_expect_eq(st, 0, "subscriber %s ended with %d", a->pre[0] ? a->pre[0] : "(all)", st);
+	t_sync_close(&a->ready);
+}
+
+static ipcx_pub *must_pub(const char *url)
+{
+	ipcx_pub *p = NULL;
+	int r = ipcx_pub_open(url, 0, &p);
+	cr_assert_eq(r, 0, "pub %s: %s (%s)", url, ipcx_strerror(r), ipcx_errdetail());
+	return p;
+}
+
+static void publish(ipcx_pub *p, const char *topic, const char *msg)
+{
+	ssize_t r = ipcx_pub_send(p, topic, msg, strlen(msg), T_GUARD_MS);
+	cr_assert_eq(r, (ssize_t)strlen(msg), "publish %s: %s (%s)", topic,
+		     ipcx_strerror((int)r), ipcx_errdetail());
+}
+
+/*
+ * Topics: each subscriber gets what starts with one of its prefixes, with
+ * the topic back exactly (the empty one too), in the order published,
+ * whether the server filters (a subject under SUBJECT) or the subscriber
+ * (prefixes that end inside a token).
+ */
+Test(nats, pubsub_topics)
+{
+	struct t_nats srv = { 0 };
+	cr_assert(t_nats_start(&srv, false, NULL, NULL, 0));
+	static struct ps_sub subs[4] = {
+		{ .pre = { NULL }, .npre = 0 },
+		{ .pre = { "weather." }, .npre = 1, .batch = true },
+		{ .pre = { "weather.os", "news" }, .npre = 2 },
+		{ .pre = { "" , "x.y." }, .npre = 2, .batch = true },
+	};
+	pid_t pid[4];
+	for (int i = 0; i < 4; i++) {
+		url_of(subs[i].url, sizeof(subs[i].url), srv.addr, "ipcxt.ps", "");
+		ps_sub_start(&subs[i], &pid[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		cr_assert(t_wait_post(&subs[i].ready, T_GUARD_MS), "subscriber %d not ready", i);
+	char url[300];
+	url_of(url, sizeof(url), srv.addr, "ipcxt.ps", "");
+	ipcx_pub *p = must_pub(url);
+	publish(p, "weather.oslo", "rain");
+	publish(p, "", "no topic");
+	publish(p, "news", "hello");
+	publish(p, "newsletter.x", "read");
+	publish(p, "weather.rome", "sun");
+	publish(p, "_", "underscore");
+	publish(p, "weathers", "plural");
+	publish(p, PS_END, "end");
+	struct ipcx_pubsub_stats st;
+	cr_expect_eq(ipcx_pub_stats(p, &st), 0);
+	cr_expect_eq(st.published, 8);
+	cr_expect_eq(ipcx_pub_close(p), 0);
+	const char *all = "weather.oslo=rain;=no topic;news=hello;newsletter.x=read;"
+			  "weather.rome=sun;_=underscore;weathers=plural;" PS_END "=end;";
+	char want[4][1024], got[4096];
+	snprintf(want[0], sizeof(want[0]), "%s received 8 lost 0 lag 0", all);
+	snprintf(want[1], sizeof(want[1]), "weather.oslo=rain;weather.rome=sun;" PS_END
+		 "=end; received 3 lost 0 lag 0");
+	snprintf(want[2], sizeof(want[2]), "weather.oslo=rain;news=hello;newsletter.x=read;" PS_END
+		 "=end; received 4 lost 0 lag 0");
+	snprintf(want[3], sizeof(want[3]), "%s received 8 lost 0 lag 0", all);
+	for (int i = 0; i < 4; i++) {
+		ps_sub_result(&subs[i], pid[i], got, sizeof(got));
+		cr_expect_str_eq(got, want[i], "subscriber %d", i);
+	}
+	t_nats_stop(&srv);
+}
+
+struct ps_every {
+	char url[300];
+	struct t_sync ready;
+	int report[2];
+};
+
+/* Every message, in order: each is its number; the topic says it again. */
+static int every_sub(void *arg)
+{
+	struct ps_every *a = arg;
+	ipcx_sub *s = must_sub(a->url, NULL, 0, 70);
+	t_post(&a->ready);
+	uint64_t ok = 0;
+	for (uint64_t i = 0; i < PS_EVERY; i++) {
+		char t[IPCX_TOPIC_MAX + 1], want[32];
+		uint64_t v = UINT64_MAX;
+		ssize_t n = ipcx_sub_recv(s, t, sizeof(t), &v, sizeof(v), T_GUARD_MS);
+		snprintf(want, sizeof(want), "n.%llu", (unsigned long long)(i % 7));
+		if (n != 8) {
+			fprintf(stderr, "sub: message %llu: %s (%s)\n", (unsigned long long)i,
+				ipcx_strerror((int)n), ipcx_errdetail());
+			break;
+		}
+		ok += v == i && !strcmp(t, want);
+	}
+	struct ipcx_pubsub_stats st = { 0 };
+	ipcx_sub_stats(s, &st);
+	uint64_t out[3] = { ok, st.received, st.lost };
+	write_all(a->report[1], out, sizeof(out));
+	ipcx_sub_close(s);
+	return 0;
+}
+
+/* Two subscriber processes each get every message, in order. */
+Test(nats, pubsub_every_subscriber_gets_every_message)
+{
+	struct t_nats srv = { 0 };
+	cr_assert(t_nats_start(&srv, false, NULL, NULL, 0));
+	struct ps_every a[2];
+	pid_t pid[2];
+	for (int i = 0; i < 2; i++) {
+		url_of(a[i].url, sizeof(a[i].url), srv.addr, "ipcxt.every", "");
+		t_sync_init(&a[i].ready);
+		cr_assert_eq(pipe(a[i].report), 0);
+		pid[i] = t_spawn(every_sub, &a[i]);
+		close(a[i].report[1]);
+	}
+	for (int i = 0; i < 2; i++)
+		cr_assert(t_wait_post(&a[i].ready, T_GUARD_MS));
+	char url[300];
+	url_of(url, sizeof(url), srv.addr, "ipcxt.every", "policy=drop");
+	ipcx_pub *p = must_pub(url);
+	for (uint64_t i = 0; i < PS_EVERY; i++) {
+		char t[32];
+		snprintf(t, sizeof(t), "n.%llu", (unsigned long long)(i % 7));
+		cr_assert_eq(ipcx_pub_send(p, t, &i, 8, T_GUARD_MS), 8);
+	}
+	cr_expect_eq(ipcx_pub_close(p), 0);
+	for (int i = 0; i < 2; i++) {
+		uint64_t out[3] = { 0 };
+		read_all(a[i].report[0], out, sizeof(out));
+		close(a[i].report[0]);
+		cr_expect_eq(t_join(pid[i], T_GUARD_MS), 0);
+		cr_expect_eq(out[0], PS_EVERY, "subscriber %d: %llu of %d in order", i,
+			     (unsigned long long)out[0], PS_EVERY);
+		cr_expect_eq(out[1], PS_EVERY);
+		cr_expect_eq(out[2], 0);
+		t_sync_close(&a[i].ready);
+	}
+	t_nats_stop(&srv);
+}
+
+struct ps_slow {
+	char url_small[300], url_big[300];
+	struct t_sync ready, sent;
+	int report[2];
+};
+
+/*
+ * Two subscribers in one process: one with a queue of 10 (pending=10) that
+ * reads only once everything was published, one that holds all.  Once the
+ * big one has every message, so has the small one's connection (one server,
+ * the same messages), bar a few in flight: its received + lost reaches the
+ * count published, with no -ENOBUFS ever returned.
+ */
+static int slow_sub(void *arg)
+{
+	struct ps_slow *a = arg;
+	ipcx_sub *small = must_sub(a->url_small, NULL, 0, 70), *big = must_sub(a->url_big, NULL, 0, 71);
+	t_post(&a->ready);
+	if (!t_wait_post(&a->sent, T_GUARD_MS))
+		return 72;
+	char t[IPCX_TOPIC_MAX + 1];
+	uint64_t v;
+	for (int i = 0; i < PS_FLOOD; i++)
+		if (ipcx_sub_recv(big, t, sizeof(t), &v, sizeof(v), T_GUARD_MS) != 8)
+			return 73;
+	uint64_t got = 0, order = 0, last = 0;
+	struct ipcx_pubsub_stats st = { 0 };
+	int64_t deadline = now_ms() + T_GUARD_MS;
+	while (ipcx_sub_stats(small, &st) == 0 && st.received + st.lost < PS_FLOOD &&
+	       now_ms() < deadline) {
+		ssize_t n = ipcx_sub_recv(small, t, sizeof(t), &v, sizeof(v), 100);
+		if (n == -ETIMEDOUT)
+			continue; /* a loss nats.c reports later, on its own thread */
+		if (n != 8)
+			return 74;
+		order += !got || v > last;
+		last = v;
+		got++;
+	}
+	uint64_t out[6] = { got, order, st.received, st.lost, st.lag, st.published };
+	write_all(a->report[1], out, sizeof(out));
+	ipcx_sub_close(small);
+	ipcx_sub_close(big);
+	return 0;
+}
+
+/* A subscriber that falls behind loses messages, and counts every one. */
+Test(nats, pubsub_slow_subscriber_counts_its_losses)
+{
+	struct t_nats srv = { 0 };
+	cr_assert(t_nats_start(&srv, false, NULL, NULL, 0));
+	struct ps_slow a;
+	url_of(a.url_small, sizeof(a.url_small), srv.addr, "ipcxt.flood", "pending=10");
+	url_of(a.url_big, sizeof(a.url_big), srv.addr, "ipcxt.flood", "");
+	t_sync_init(&a.ready);
+	t_sync_init(&a.sent);
+	cr_assert_eq(pipe(a.report), 0);
+	pid_t pid = t_spawn(slow_sub, &a);
+	close(a.report[1]);
+	cr_assert(t_wait_post(&a.ready, T_GUARD_MS));
+	char url[300];
+	url_of(url, sizeof(url), srv.addr, "ipcxt.flood", "");
+	ipcx_pub *p = must_pub(url);
+	for (uint64_t i = 0; i < PS_FLOOD; i++)
+		cr_assert_eq(ipcx_pub_send(p, "tick", &i, 8, T_GUARD_MS), 8);
+	t_post(&a.sent);
+	uint64_t out[6] = { 0 };
+	read_all(a.report[0], out, sizeof(out));
+	int st = t_join(pid, T_GUARD_MS);
+	cr_expect_eq(st, 0, "the subscriber ended with %d", st);
+	cr_expect_eq(out[2] + out[3], PS_FLOOD, "received %llu + lost %llu",
+		     (unsigned long long)out[2], (unsigned long long)out[3]);
+	cr_expect_eq(out[0], out[2], "received counts what was received");
+	cr_expect_eq(out[1], out[0], "in order");
+	cr_expect_gt(out[3], 0, "nothing was lost from a queue of 10");
+	cr_expect_eq(out[4], 0);
+	cr_expect_eq(out[5], PS_FLOOD, "published, as the subscriber counts it");
+	cr_expect_eq(ipcx_pub_close(p), 0);
+	t_nats_stop(&srv);
+}
+
+static void expect_sub_fail(const char *url, const char *const *pre, size_t n, int err,
+			    const char *words)
+{
+	ipcx_sub *s = NULL;
+	int r = ipcx_sub_open(url, pre, n, 0, &s);
+	cr_expect_eq(r, err, "%s: gave %d (%s), want %d", url, r, ipcx_errdetail(), err);
+	cr_expect(strstr(ipcx_errdetail(), words), "%s: detail '%s' lacks '%s'", url,
+		  ipcx_errdetail(), words);
+	if (s)
+		ipcx_sub_close(s);
+}
+
+/* What core NATS cannot do is refused, with a reason; so are topics it cannot route. */
+Test(nats, pubsub_refusals)
+{
+	struct t_nats srv = { 0 };
+	cr_assert(t_nats_start(&srv, false, NULL, NULL, 0));
+	char url[300];
+	ipcx_pub *p = NULL;
+	url_of(url, sizeof(url), srv.addr, "ipcxt.no", "policy=block");
+	cr_expect_eq(ipcx_pub_open(url, 0, &p), -EOPNOTSUPP);
+	cr_expect(strstr(ipcx_errdetail(), "slowest subscriber"), "%s", ipcx_errdetail());
+	url_of(url, sizeof(url), srv.addr, "ipcxt.no", "history=5");
+	expect_sub_fail(url, NULL, 0, -EINVAL, "history=");
+	url_of(url, sizeof(url), srv.addr, "ipcxt.no", "queue=100");
+	expect_sub_fail(url, NULL, 0, -EINVAL, "queue group");
+	url_of(url, sizeof(url), srv.addr, "ipcxt.no", "stream=S");
+	expect_sub_fail(url, NULL, 0, -EINVAL, "JetStream");
+	url_of(url, sizeof(url), srv.addr, "ipcxt.*", "");
+	expect_sub_fail(url, NULL, 0, -EINVAL, "wildcards");
+	url_of(url, sizeof(url), srv.addr, "ipcxt.no", "");
+	const char *bad[] = { "a..b" };
+	expect_sub_fail(url, bad, 1, -EINVAL, "none empty");
+	const char *blank[] = { "a b" };
+	expect_sub_fail(url, blank, 1, -EINVAL, "blanks");
+	cr_assert_null(p);
+	p = must_pub(url);
+	const char *topics[] = { "a..b", ".a", "a.", "a b", "*", "a.>", "tab\there" };
+	for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+		ssize_t r = ipcx_pub_send(p, topics[i], "x", 1, 0);
+		cr_expect_eq(r, -EINVAL, "topic '%s': %zd (%s)", topics[i], r, ipcx_errdetail());
+	}
+	cr_expect_eq(ipcx_pub_wait(p, 1, 0), -EOPNOTSUPP);
+	cr_expect_eq(ipcx_pub_subscribers(p, NULL, 0), -EOPNOTSUPP);
+	cr_expect_eq(ipcx_pub_close(p), 0);
+	/* ipcx_send_to is for a dialled core nats:// channel only. */
+	ipcx_chan *l = must_open(url, true, 1);
+	cr_expect_eq(ipcx_send_to(l, "a", "x", 1, 0), -EOPNOTSUPP);
+	ipcx_close(l);
+	ipcx_chan *a = NULL, *b = NULL;
+	cr_assert_eq(ipcx_pair("socket", 0, &a, &b), 0);
+	cr_expect_eq(ipcx_send_to(a, "a", "x", 1, 0), -EOPNOTSUPP);
+	ipcx_close(a);
+	ipcx_close(b);
+	t_nats_stop(&srv);
+}

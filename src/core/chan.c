@@ -132,6 +132,20 @@ IPCX_EXPORT ssize_t ipcx_send(ipcx_chan *c, const void *msg, size_t len, int tim
 	return c->ops->send(c, msg, len, timeout_ms);
 }
 
+IPCX_EXPORT ssize_t ipcx_send_to(ipcx_chan *c, const char *to, const void *msg, size_t len,
+				 int timeout_ms)
+{
+	if (ipcx__check_timeout(timeout_ms) < 0)
+		return -EINVAL;
+	if (!c || !to || (!msg && len))
+		return -EINVAL;
+	if (!c->ops->send_to)
+		return -EOPNOTSUPP;
+	if (len > c->max_msg)
+		return -EMSGSIZE;
+	return c->ops->send_to(c, to, msg, len, timeout_ms);
+}
+
 IPCX_EXPORT ssize_t ipcx_recv(ipcx_chan *c, void *buf, size_t cap, int timeout_ms)
 {
 	if (ipcx__check_timeout(timeout_ms) < 0)

@@ -91,6 +91,13 @@ struct ipcx__chan_ops {
 	 */
 	ssize_t (*send)(ipcx_chan *c, const void *msg, size_t len, int timeout_ms);
 	/*
+	 * Send one message to `to`, a place under the channel's address
+	 * (ipcx_send_to: a nats:// subject's suffix); to is a NUL-terminated
+	 * string the transport checks.  Otherwise as send.  NULL: -EOPNOTSUPP.
+	 */
+	ssize_t (*send_to)(ipcx_chan *c, const char *to, const void *msg, size_t len,
+			   int timeout_ms);
+	/*
 	 * Receive one message into buf (ipcx_recv): whole, or not at all.
 	 * Returns its length (0 for an empty message), or -EAGAIN (timeout 0,
 	 * nothing waiting), -ETIMEDOUT, -EPIPE (every sender has gone and

@@ -98,8 +98,10 @@ int ps_family(const char *url)
 	for (int i = 0; sock[i]; i++)
 		if (!strncmp(url, sock[i], strlen(sock[i])))
 			return PS_SOCK;
+	if (!strncmp(url, "nats:", 5))
+		return PS_NATS;
 	return ipcx_errdetail_set(-EPROTONOSUPPORT, "%s: publish/subscribe needs shm:, sysvshm:, "
-						    "unix:, unixpacket: or tcp://", url);
+						    "unix:, unixpacket:, tcp:// or nats://", url);
 }
 
 /* ---- topics and prefixes ----------------------------------------------------------------- */
@@ -240,7 +242,9 @@ IPCX_EXPORT int ipcx_pub_open(const char *url, unsigned flags, ipcx_pub **ret)
 	int fam = ps_family(url);
 	if (fam < 0)
 		return fam;
-	return fam == PS_RING ? ps_ring_pub(url, flags, ret) : ps_sock_pub(url, flags, ret);
+	return fam == PS_RING   ? ps_ring_pub(url, flags, ret)
+	       : fam == PS_SOCK ? ps_sock_pub(url, flags, ret)
+				: ps_nats_pub(url, flags, ret);
 }
 
 IPCX_EXPORT ssize_t ipcx_pub_send(ipcx_pub *p, const char *topic, const void *msg, size_t len,
@@ -332,7 +336,9 @@ IPCX_EXPORT int ipcx_sub_open(const char *url, const char *const *prefixes, size
 	int r = ps_prefixes_set(&pre, prefixes, n);
 	if (r < 0)
 		return r;
-	r = fam == PS_RING ? ps_ring_sub(url, flags, &pre, ret) : ps_sock_sub(url, flags, &pre, ret);
+	r = fam == PS_RING   ? ps_ring_sub(url, flags, &pre, ret)
+	    : fam == PS_SOCK ? ps_sock_sub(url, flags, &pre, ret)
+			     : ps_nats_sub(url, flags, &pre, ret);
 	if (r < 0)
 		ps_prefixes_free(&pre);
 	return r;

@@ -11,6 +11,9 @@
  *                  topics it asked for (pubsub_sock.c); subscribers dial
  *                  and dial again when the publisher comes back
  *                  (pubsub_sub.c).
+ *   NATS (nats://)  the server is the broker: a topic is a subject suffix,
+ *                  a subscriber listens on one subject that covers its
+ *                  prefixes; policy=drop only (pubsub_nats.c).
  *
  * struct ipcx_pub and struct ipcx_sub are a table of operations and the
  * family's own state behind it.
@@ -48,8 +51,8 @@ int ps_url_num(const struct ps_url *u, const char *key, uint64_t min, uint64_t m
 int ps_url_make(const struct ps_url *u, const char *const *drop, const char *extra, char *out,
 		size_t cap);
 
-/* The family of a URL: 1 shared memory, 2 sockets, or a negative errno (with a detail). */
-enum { PS_RING = 1, PS_SOCK = 2 };
+/* The family of a URL: shared memory, sockets, NATS, or a negative errno (with a detail). */
+enum { PS_RING = 1, PS_SOCK = 2, PS_NATS = 3 };
 int ps_family(const char *url);
 
 /* A topic as publishers give it: 0 or -EINVAL (too long). */
@@ -154,9 +157,11 @@ int ps_deliver(struct ipcx_sub_msg *d, const char *t, const void *m, size_t n);
 /* The families' constructors. */
 int ps_ring_pub(const char *url, unsigned flags, ipcx_pub **ret);
 int ps_sock_pub(const char *url, unsigned flags, ipcx_pub **ret);
+int ps_nats_pub(const char *url, unsigned flags, ipcx_pub **ret);
 /* A subscriber takes over pre (its prefixes) when it succeeds. */
 int ps_ring_sub(const char *url, unsigned flags, struct ps_prefixes *pre, ipcx_sub **ret);
 int ps_sock_sub(const char *url, unsigned flags, struct ps_prefixes *pre, ipcx_sub **ret);
+int ps_nats_sub(const char *url, unsigned flags, struct ps_prefixes *pre, ipcx_sub **ret);
 
 /*
  * Socket frames, little-endian.  A subscriber's hello:

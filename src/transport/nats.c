@@ -381,30 +381,30 @@ static int parse_servers(const struct ipcx__url *u, const char *list, size_t len
  * token) and '>' (the rest, last token only) are wildcards: a listener may
  * use them, a publisher may not.
  */
-static int check_subject(const struct ipcx__url *u, const char *s, bool listen)
+static int check_subject(const char *url, const char *s, bool listen)
 {
 	size_t n = strlen(s);
 	if (n == 0)
-		return ipcx__fail(-EINVAL, "%s: no subject (want nats://host:port/subject)", u->orig);
+		return ipcx__fail(-EINVAL, "%s: no subject (want nats://host:port/subject)", url);
 	if (n >= SUBJECT_MAX)
-		return ipcx__fail(-EINVAL, "%s: subject longer than %d bytes", u->orig,
+		return ipcx__fail(-EINVAL, "%s: subject longer than %d bytes", url,
 				  SUBJECT_MAX - 1);
 	const char *tok = s;
 	for (const char *p = s;; p++) {
 		if (*p != '.' && *p != '\0') {
 			if (isspace((unsigned char)*p))
-				return ipcx__fail(-EINVAL, "%s: a subject has no blanks", u->orig);
+				return ipcx__fail(-EINVAL, "%s: a subject has no blanks", url);
 			continue;
 		}
 		size_t tl = (size_t)(p - tok);
 		if (tl == 0)
-			return ipcx__fail(-EINVAL, "%s: subject '%s' has an empty token", u->orig, s);
+			return ipcx__fail(-EINVAL, "%s: subject '%s' has an empty token", url, s);
 		bool star = tl == 1 && *tok == '*', gt = tl == 1 && *tok == '>';
 		if ((star || gt) && !listen)
 			return ipcx__fail(-EINVAL, "%s: wildcards (* and >) are for listening; a "
-					  "message goes to one subject", u->orig);
+					  "message goes to one subject", url);
 		if (gt && *p != '\0')
-			return ipcx__fail(-EINVAL, "%s: '>' must be the last token", u->orig);
+			return ipcx__fail(-EINVAL, "%s: '>' must be the last token", url);
 		if (*p == '\0')
 			return 0;
 		tok = p + 1;
@@ -460,7 +460,7 @@ static int parse(const struct ipcx__url *u, bool listen, struct nopts *o)
 	if (r < 0)
 		return r;
 	snprintf(o->subject, sizeof(o->subject), "%s", slash + 1);
-	if ((r = check_subject(u, slash + 1, listen)) < 0)
+	if ((r = check_subject(u->orig, slash + 1, listen)) < 0)
 		return r;
 	return parse_options(u, o);
 }
@@ -1188,14 +1188,14 @@ static int closed_for_good(const struct nchan *ch)
  * nats.c reports no event a sender could wait for, so the tries are 1 ms
  * apart, doubling up to 32 ms, as the file locks do.
  */
-static ssize_t publish_core(struct nchan *ch, const char *reply, const void *msg, size_t len,
-			    int timeout_ms)
+static ssize_t publish_core(struct nchan *ch, const char *subject, const char *reply,
+			    const void *msg, size_t len, int timeout_ms)
 {
 	int64_t deadline = ipcx__deadline(timeout_ms);
 	for (long step = 1;; step = step < 32 ? step * 2 : 32) {
-		natsStatus s = reply ? nl.natsConnection_PublishRequest(ch->nc, ch->subject, reply,
-									 msg, (int)len)
-				     : nl.natsConnection_Publish(ch->nc, ch->subject, msg, (int)len);
+		natsStatus s = reply ? nl.natsConnection_PublishRequest(ch->nc, subject, reply, msg,
+									 (int)len)
+				     : nl.natsConnection_Publish(ch->nc, subject, msg, (int)len);
 		if (s == NATS_OK)
 			return (ssize_t)len;
 		if (s == NATS_CONNECTION_CLOSED ||
@@ -1253,7 +1253,7 @@ static ssize_t send_accepted(struct nchan *ch, const void *msg, size_t len, int 
 	char reply[96];
 	snprintf(reply, sizeof(reply), "%s.%llu", ch->parent->q->inbox,
 		 (unsigned long long)ch->v->id);
-	return publish_core(ch, reply, msg, len, timeout_ms);
+	return publish_core(ch, ch->subject, reply, msg, len, timeout_ms);
 }
 
 static ssize_t nats_send(ipcx_chan *c, const void *msg, size_t len, int timeout_ms)
@@ -1264,11 +1264,37 @@ static ssize_t nats_send(ipcx_chan *c, const void *msg, size_t len, int timeout_
 				  ch->url, ch->accept ? ", or answer on an accepted channel" : "");
 	ssize_t r = ch->parent ? send_accepted(ch, msg, len, timeout_ms)
 		    : ch->js   ? publish_stream(ch, msg, len, timeout_ms)
-			       : publish_core(ch, ch->inbox[0] ? ch->inbox : NULL, msg, len,
-					      timeout_ms);
+			       : publish_core(ch, ch->subject, ch->inbox[0] ? ch->inbox : NULL, msg,
+					      len, timeout_ms);
 	if (r >= 0)
 		ch->sent++;
 	return r;
+}
+
+/*
+ * SUBJECT.TO (ipcx_send_to): the publish/subscribe layer's topics, each a
+ * subject of its own on this one connection, so that the server routes
+ * them and one publisher's messages keep their order across subjects.
+ */
+static ssize_t nats_send_to(ipcx_chan *c, const char *to, const void *msg, size_t len,
+			    int timeout_ms)
+{
+	struct nchan *ch = ipcx__container_of(c, struct nchan, c);
+	if (ch->listener || ch->parent || ch->js || ch->inbox[0])
+		return ipcx__fail(-EOPNOTSUPP, "%s: ipcx_send_to publishes on a dialled core "
+				  "channel (not a listener's, a stream's or a reply=1 one)", ch->url);
+	char subject[SUBJECT_MAX + 1];
+	int n = snprintf(subject, sizeof(subject), "%s.%s", ch->subject, to);
+	int r = n < 0 || (size_t)n >= sizeof(subject)
+			? ipcx__fail(-EINVAL, "%s: subject %s.%s longer than %d bytes", ch->url,
+				     ch->subject, to, SUBJECT_MAX - 1)
+			: check_subject(ch->url, subject, false);
+	if (r < 0)
+		return r;
+	ssize_t sent = publish_core(ch, subject, NULL, msg, len, timeout_ms);
+	if (sent >= 0)
+		ch->sent++;
+	return sent;
 }
 
 /* ---- listen: subscribe ---------------------------------------------------------- */
@@ -1767,6 +1793,7 @@ static int nats_close(ipcx_chan *c)
 
 static const struct ipcx__chan_ops nats_ops = {
 	.send = nats_send,
+	.send_to = nats_send_to,
 	.recv = nats_recv,
 	.accept = nats_accept,
 	.stats = nats_stats,

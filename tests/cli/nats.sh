@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # nats:// from the command line, on nats-server processes of the test's own
 # (loopback, free ports): the library loads without libnats and says what to
-# install; send -> recv; a JetStream stream read after it was written; the
+# install; send -> recv; pub -> sub on subjects; a JetStream stream read after it was written; the
 # example program moved from shm: to a three-server cluster by its URL alone;
 # and ipcx bridge shm: -> nats:// -> unix:, stopped by SIGTERM mid-stream,
 # losing nothing it had taken.
@@ -34,6 +34,45 @@ run "$IPCX" send "nats://$S/greetings" one "two words" three
 check "send to a subject exits 0 ($ERR)" [ "$RC" = 0 ]
 wait_recv
 check "recv on the subject gets them, in order" [ "$(cat "$T/rt.out")" = $'one\ntwo words\nthree' ]
+
+# ipcx pub / ipcx sub on subjects (docs/pubsub.md, "NATS"): two subscribers,
+# three separate publishers; a topic is a subject under the URL's.
+# start_psub NAME SUB-ARGS...: ipcx sub in the background, subscribed (its
+# --ready-fd said so) when this returns.  Sets PSUB_PID.
+start_psub() {
+	local name=$1 line=
+	shift
+	mkfifo "$T/$name.ready"
+	"$IPCX" sub --timeout "$GUARD_MS" --ready-fd 3 "$@" 3>"$T/$name.ready" \
+		>"$T/$name.out" 2>"$T/$name.err" &
+	PSUB_PID=$!
+	PIDS+=("$PSUB_PID")
+	read -r -t "$GUARD" line <"$T/$name.ready"
+	[ -n "$line" ] || { fail "sub $* did not start: $(cat "$T/$name.err")"; return 1; }
+}
+PS="nats://$S/ipcxt.news"
+start_psub psall "$PS" -n 3 && psall=$PSUB_PID &&
+	start_psub psweather "$PS" weather. -n 2 && psweather=$PSUB_PID || finish
+run "$IPCX" pub --timeout "$GUARD_MS" "$PS" weather.oslo rain
+check "pub on a subject exits 0 ($ERR)" [ "$RC" = 0 ]
+run "$IPCX" pub --timeout "$GUARD_MS" "$PS" news hello
+check "a second pub exits 0 ($ERR)" [ "$RC" = 0 ]
+run "$IPCX" pub --timeout "$GUARD_MS" "$PS" weather.rome $'sun\tand wind'
+check "a third pub exits 0 ($ERR)" [ "$RC" = 0 ]
+wait "$psall"
+check "the subscriber to every topic got three ($(cat "$T/psall.err"))" [ $? = 0 ]
+wait "$psweather"
+check "the weather subscriber got two ($(cat "$T/psweather.err"))" [ $? = 0 ]
+check "TOPIC<TAB>MESSAGE, in order" \
+	[ "$(cat "$T/psall.out")" = $'weather.oslo\train\nnews\thello\nweather.rome\tsun\\tand wind' ]
+check "only the weather" \
+	[ "$(cat "$T/psweather.out")" = $'weather.oslo\train\nweather.rome\tsun\\tand wind' ]
+run "$IPCX" pub "$PS?policy=block" news x
+check "pub policy=block on a subject: exit 1, and why ($ERR)" \
+	eval '[ "$RC" = 1 ] && [[ $ERR == *"policy=drop"* ]]'
+run "$IPCX" pub "$PS" 'two words' x
+check "pub of a topic NATS cannot route: exit 1 ($ERR)" \
+	eval '[ "$RC" = 1 ] && [[ $ERR == *"blanks"* ]]'
 
 # RPC on a subject: ipcx serve / ipcx call (docs/rpc.md), and a subject nobody serves.
 mkfifo "$T/serve.ready"

@@ -2,8 +2,9 @@
  * ipcx pub URL TOPIC [MESSAGE...] [--wait N] [--timeout MS]
  *
  * Publishes each argument (or each line of standard input) under TOPIC, on
- * a shared-memory broadcast ring (shm:, sysvshm:) or as the publisher of a
- * socket URL (unix:, tcp://).  docs/pubsub.md.
+ * a shared-memory broadcast ring (shm:, sysvshm:), as the publisher of a
+ * socket URL (unix:, tcp://), or on subjects of a NATS server (nats://).
+ * docs/pubsub.md.
  */
 #include "verbloop_int.h"
 
@@ -30,7 +31,9 @@ static void help(void)
 	       "input).  URL: shm:/NAME or sysvshm:KEY, a broadcast ring in shared memory\n"
 	       "(created if nobody has it; options capacity=, max=, policy=block|drop); or\n"
 	       "unix:/PATH, unix:@NAME, tcp://HOST:PORT, where this process is the\n"
-	       "publisher that subscribers dial (options policy=, queue=N, linger=MS).\n"
+	       "publisher that subscribers dial (options policy=, queue=N, linger=MS); or\n"
+	       "nats://HOST:PORT[,...]/SUBJECT, on a NATS server: TOPIC is published on the\n"
+	       "subject SUBJECT.TOPIC (dot-separated tokens; policy=drop only, no --wait).\n"
 	       "\n"
 	       "  -w, --wait N       first wait until N subscribers are there (on sockets\n"
 	       "                     they dial in after we listen: without it, messages\n"

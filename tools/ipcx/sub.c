@@ -38,8 +38,9 @@ static void help(void)
 	       "with none) and print each message as TOPIC<TAB>MESSAGE on one line (a\n"
 	       "newline, tab or byte that is not text is escaped, as ipcx recv does).\n"
 	       "URL as for ipcx pub: shm:/NAME or sysvshm:KEY (a broadcast ring, created\n"
-	       "if nobody has it), or the socket URL a publisher listens on (dialled\n"
-	       "again and again until one is there).\n"
+	       "if nobody has it), the socket URL a publisher listens on (dialled\n"
+	       "again and again until one is there), or nats://HOST:PORT/SUBJECT (topics\n"
+	       "are subjects under SUBJECT; subscribed when --ready-fd says so).\n"
 	       "\n"
 	       "  -n, --count COUNT   exit 0 after COUNT messages (default: until stopped)\n"
 	       "      --history N     a ring: start with up to N of the latest messages\n"
@@ -157,6 +158,15 @@ static int loop(const struct sub_args *a, ipcx_sub *s, int sfd, int *sig)
 		ssize_t n = next(s, sfd, a->timeout_ms, topic, buf, sig);
 		if (n == -EINTR && *sig)
 			break;
+		if (n == -ECONNRESET) {
+			/* nats://: the subscriber moved to another server; what was
+			 * published meanwhile may be lost.  It goes on, and so do we. */
+			char esc[1024];
+			fprintf(stderr, "ipcx: %s: %s (%s); still subscribed\n", a->url,
+				ipcx_strerror((int)n), cli_escape(ipcx_errdetail(), esc, sizeof(esc)));
+			got--; /* not a message */
+			continue;
+		}
 		if (n == -ETIMEDOUT) {
 			rc = verb_no_message(a->url, a->timeout_ms, got);
 			break;
