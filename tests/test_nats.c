@@ -1636,3 +1636,84 @@ Test(nats, pubsub_refusals)
 	ipcx_close(b);
 	t_nats_stop(&srv);
 }
+
+struct ps_switch {
+	char url[300];
+	struct t_sync ready, got;
+	int report[2];
+};
+
+/*
+ * Receive across a server switch: what comes first is the -ECONNRESET
+ * (nothing was published before the server died), once, then the messages
+ * through the restarted server.
+ */
+static int switch_sub(void *arg)
+{
+	struct ps_switch *a = arg;
+	ipcx_sub *s = must_sub(a->url, NULL, 0, 70);
+	t_post(&a->ready);
+	int64_t resets = 0, first = 0, msgs = 0, named = 0;
+	for (;;) {
+		char t[IPCX_TOPIC_MAX + 1], b[16];
+		ssize_t n = ipcx_sub_recv(s, t, sizeof(t), b, sizeof(b), T_GUARD_MS);
+		if (!first)
+			first = n;
+		if (n == -ECONNRESET) {
+			resets++;
+			named += strstr(ipcx_errdetail(), "made again") != NULL;
+			continue;
+		}
+		if (n < 0)
+			return 71;
+		if (msgs++ == 0)
+			t_post(&a->got);
+		if (!strcmp(t, "last"))
+			break;
+	}
+	int64_t out[4] = { resets, first, named, msgs };
+	write_all(a->report[1], out, sizeof(out));
+	ipcx_sub_close(s);
+	return 0;
+}
+
+/* A subscriber whose server dies and comes back is told, once, and goes on. */
+Test(nats, pubsub_server_switch_is_reported)
+{
+	struct t_nats srv = { 0 };
+	cr_assert(t_nats_start(&srv, false, NULL, NULL, 0));
+	struct ps_switch a;
+	url_of(a.url, sizeof(a.url), srv.addr, "ipcxt.switch", "reconnect_wait=50&reconnect=600");
+	t_sync_init(&a.ready);
+	t_sync_init(&a.got);
+	cr_assert_eq(pipe(a.report), 0);
+	pid_t pid = t_spawn(switch_sub, &a);
+	close(a.report[1]);
+	cr_assert(t_wait_post(&a.ready, T_GUARD_MS));
+	int port = srv.port;
+	t_nats_kill(&srv, SIGKILL);
+	cr_assert(t_nats_start(&srv, false, NULL, NULL, port), "cannot restart on port %d", port);
+	char url[300];
+	url_of(url, sizeof(url), srv.addr, "ipcxt.switch", "");
+	ipcx_pub *p = must_pub(url);
+	/* Until its subscription is renewed on the new server, what we publish
+	 * reaches nobody: publish until it says it got one (the wait is the
+	 * handshake; the total is the guard). */
+	int64_t deadline = now_ms() + T_GUARD_MS;
+	bool got = false;
+	while (!got && now_ms() < deadline) {
+		publish(p, "again", "x");
+		got = t_wait_post(&a.got, 20);
+	}
+	cr_assert(got, "the subscriber got nothing through the new server");
+	publish(p, "last", "x");
+	int64_t out[4] = { 0 };
+	read_all(a.report[0], out, sizeof(out));
+	cr_expect_eq(t_join(pid, T_GUARD_MS), 0);
+	cr_expect_eq(out[0], 1, "-ECONNRESET %lld times", (long long)out[0]);
+	cr_expect_eq(out[1], -ECONNRESET, "the first receive gave %lld", (long long)out[1]);
+	cr_expect_eq(out[2], 1, "its detail says the connection was made again");
+	cr_expect_geq(out[3], 2);
+	cr_expect_eq(ipcx_pub_close(p), 0);
+	t_nats_stop(&srv);
+}
