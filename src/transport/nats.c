@@ -623,10 +623,10 @@ static void nq_mark(struct nq *q, enum mark kind, int err, uint64_t n)
 		t->n += n;
 		return;
 	}
-	if (!nq_room(q)) {
-		q->dropped += kind == M_DROPPED ? n : 0;
+	/* Without memory the marker is lost, not the count: the callers have
+	 * added a drop to q->dropped (ipcx_stats) already. */
+	if (!nq_room(q))
 		return;
-	}
 	q->ring[(q->head + q->len++) % q->cap] = (struct item){ NULL, NULL, kind, err, n };
 }
 
