@@ -513,9 +513,12 @@ struct nq {
 	 * The subscriptions feeding q, while they exist.  nats.c before 3.7
 	 * (Debian has 3.4) hands its error callback a subscription it does
 	 * not hold: one destroyed by a close meanwhile is freed memory, so
-	 * on_error asks only a subscription still listed here.
+	 * on_error asks only a subscription still listed here.  A queue is
+	 * fed by at most NLIVE: a listener's subscription, and a reply=1
+	 * dialer's or a server's inbox.
 	 */
-	natsSubscription *live[2];
+#define NLIVE 2
+	natsSubscription *live[NLIVE];
 	char srv_err[256];     /* the server's last complaint (M_SERVER) */
 	bool dialer;           /* a reply=1 dialer's inbox */
 	/* An IPCX_ACCEPT listener: its peers by reply subject (docs/nats.md). */
@@ -594,6 +597,26 @@ static bool nq_ready(const struct nq *q)
 static struct item *nq_tail(struct nq *q)
 {
 	return q->len ? &q->ring[(q->head + q->len - 1) % q->cap] : NULL;
+}
+
+/* Whether sub feeds q still (q->mu held). */
+static bool is_live(const struct nq *q, const natsSubscription *sub)
+{
+	for (int i = 0; i < NLIVE; i++)
+		if (q->live[i] == sub)
+			return true;
+	return false;
+}
+
+/* Replace the entry `from` (NULL: a free one) by `to` (q->mu held); false if none. */
+static bool live_set(struct nq *q, const natsSubscription *from, natsSubscription *to)
+{
+	for (int i = 0; i < NLIVE; i++)
+		if (q->live[i] == from) {
+			q->live[i] = to;
+			return true;
+		}
+	return false;
 }
 
 /* Room for one more item: the ring grows (messages are bounded elsewhere). */
@@ -883,7 +906,7 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, 
 		/* Its drops may be the last messages: no later on_msg would see
 		 * them.  A subscription no longer live has no receiver to tell. */
 		pthread_mutex_lock(&q->mu);
-		if (sub && (sub == q->live[0] || sub == q->live[1])) {
+		if (sub && is_live(q, sub)) {
 			bool was = nq_ready(q);
 			nq_note_events(q, nc, sub);
 			nq_signal(q, was);
@@ -1056,9 +1079,14 @@ static int hand_over(struct nchan *ch, natsSubscription *sub, struct nq *q,
 		     const struct nopts *o)
 {
 	pthread_mutex_lock(&q->mu);
-	q->refs++;
-	q->live[q->live[0] != NULL] = sub;
+	q->refs++; /* the delivery thread may run on_msg already */
+	bool listed = live_set(q, NULL, sub);
 	pthread_mutex_unlock(&q->mu);
+	/* A third subscription on one queue, a defect of ours: failed, its
+	 * reference kept for good (as below). */
+	if (!listed)
+		return ipcx__fail(-EOVERFLOW, "%s: more than %d subscriptions feed one queue",
+				  ch->url, NLIVE);
 	if (nl.natsSubscription_SetOnCompleteCB(sub, on_sub_complete, q) != NATS_OK) {
 		/* The subscription closed already: its thread may still be in
 		 * on_msg, so its reference is never given back (a few bytes). */
@@ -1703,9 +1731,7 @@ static void end_sub(struct nq *q, natsSubscription *sub)
 	if (!sub)
 		return;
 	pthread_mutex_lock(&q->mu);
-	for (int i = 0; i < 2; i++)
-		if (q->live[i] == sub)
-			q->live[i] = NULL;
+	live_set(q, sub, NULL);
 	pthread_mutex_unlock(&q->mu);
 	nl.natsSubscription_Unsubscribe(sub);
 }
