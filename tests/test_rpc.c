@@ -77,6 +77,7 @@ enum srv_mode {
 	HOLD,    /* take n, post `held`, then wait for `go` (or be killed); then ECHO */
 	THREADS, /* ECHO, but the answers come from two other threads */
 	CLOSE,   /* take n, post `held`, wait for `go`, then close the server with them */
+	GATHER,  /* take n (any number), answer them last first, then ECHO */
 };
 
 struct srv {
@@ -196,6 +197,25 @@ static void serve_threads(ipcx_rpc_server *s)
 		pthread_join(th[i], NULL);
 }
 
+/* GATHER: hold all n requests at once (the server says so), then answer last first. */
+static void gather(ipcx_rpc_server *s, int n)
+{
+	struct ipcx_rpc_req **q = malloc((size_t)n * sizeof(*q));
+	if (!q)
+		_exit(85);
+	for (int i = 0; i < n; i++)
+		q[i] = take(s);
+	struct ipcx_rpc_stats st;
+	if (ipcx_rpc_server_stats(s, &st) < 0 || st.pending != (uint64_t)n) {
+		fprintf(stderr, "gather: %llu requests pending, not %d\n",
+			(unsigned long long)st.pending, n);
+		_exit(86);
+	}
+	for (int i = n - 1; i >= 0; i--)
+		echo(q[i]);
+	free(q);
+}
+
 static int srv_main(void *arg)
 {
 	struct srv *a = arg;
@@ -228,6 +248,9 @@ static int srv_main(void *arg)
 		}
 		for (int i = 0; i < n; i++)
 			echo(held[i]);
+		break;
+	case GATHER:
+		gather(s, a->n);
 		break;
 	case THREADS:
 		serve_threads(s);
@@ -435,11 +458,16 @@ ParameterizedTest(int *ci, rpc, out_of_order)
 
 ParameterizedTestParameters(rpc, ten_thousand_in_flight) { return case_params(); }
 
+/*
+ * 10 000 calls in flight at once: the server takes every one before it
+ * answers any (it checks that it holds them all), so the client has all of
+ * them pending; the answers come last first, each matched to its call.
+ */
 ParameterizedTest(int *ci, rpc, ten_thousand_in_flight)
 {
 	enum { N = 10000 };
 	struct env e;
-	env_open(&e, &cases[*ci], ECHO, 0);
+	env_open(&e, &cases[*ci], GATHER, N);
 	uint64_t *ids = malloc(N * sizeof(*ids));
 	for (int i = 0; i < N; i++) {
 		int v = tagged(i);
@@ -448,7 +476,10 @@ ParameterizedTest(int *ci, rpc, ten_thousand_in_flight)
 		cr_assert_eq(ipcx_rpc_start(e.c, &v, sizeof(v), T_GUARD_MS, more, &ids[i]), 0,
 			     "%s: start %d: %s", e.tc->name, i, ipcx_errdetail());
 	}
-	cr_expect_gt(cstats(&e).pending, 0);
+	struct ipcx_rpc_stats st = cstats(&e);
+	cr_expect_eq(st.calls, N);
+	cr_expect_eq(st.pending, N, "%s: %llu of %d calls in flight", e.tc->name,
+		     (unsigned long long)st.pending, N);
 	char *seen = calloc(N, 1);
 	for (int k = 0; k < N; k++) {
 		int v = -1;
@@ -459,11 +490,14 @@ ParameterizedTest(int *ci, rpc, ten_thousand_in_flight)
 		v = untag(v);
 		cr_assert(v >= 0 && v < N && !seen[v] && res.id == ids[v], "%s: result %d: value %d",
 			  e.tc->name, k, v);
+		cr_expect_eq(v, N - 1 - k, "%s: result %d is call %d, not the one answered then",
+			     e.tc->name, k, v);
 		seen[v] = 1;
 	}
-	struct ipcx_rpc_stats st = cstats(&e);
+	st = cstats(&e);
 	cr_expect_eq(st.replies, N);
 	cr_expect_eq(st.pending, 0);
+	cr_expect_eq(st.late, 0);
 	free(seen);
 	free(ids);
 	env_close(&e, 0);
@@ -520,8 +554,9 @@ ParameterizedTestParameters(rpc, server_killed_with_calls_pending) { return case
 /*
  * The server takes three calls and holds them; two more wait behind them.
  * Killed with SIGKILL, it fails all five at once: their 60 s timeouts are
- * only the guard (failing by timeout would be -ETIMEDOUT).  Then a new
- * server on the same URL is reached by the next call.
+ * only the guard (failing by timeout would be -ETIMEDOUT).  A call made
+ * while nobody serves the URL is refused; once a new server serves it, the
+ * next call reaches it.
  */
 ParameterizedTest(int *ci, rpc, server_killed_with_calls_pending)
 {
@@ -558,7 +593,12 @@ ParameterizedTest(int *ci, rpc, server_killed_with_calls_pending)
 	}
 	cr_expect_eq(cstats(&e).timeouts, 0);
 	if (e.tc->fixed) {
-		/* The reconnect rule: the next call dials again, and reaches a new server. */
+		/* The reconnect rule: each call dials again; with nobody there yet it is
+		 * refused, and the next one reaches the new server. */
+		char buf[8];
+		ssize_t n = ipcx_rpc_call(e.c, "x", 1, buf, sizeof(buf), T_GUARD_MS);
+		cr_expect_eq(n, -ECONNREFUSED, "%s: a call with no server: %zd (%s)", e.tc->name, n,
+			     ipcx_errdetail());
 		t_post(&again.go);
 		read_line(again.addr[0], e.addr, sizeof(e.addr)); /* it serves */
 		e.pid = again_pid;
@@ -874,10 +914,10 @@ Test(rpc, malformed_frames_to_server)
 }
 
 /* The same into a request ring, with the server's counters checked in-process. */
-Test(rpc, malformed_frames_into_ring)
+static void malformed_into_ring(void (*url_of)(char *, size_t))
 {
 	char url[128];
-	url_shm(url, sizeof(url));
+	url_of(url, sizeof(url));
 	ipcx_rpc_server *s;
 	cr_assert_eq(ipcx_rpc_serve(url, 0, &s), 0);
 	ipcx_chan *raw;
@@ -911,6 +951,9 @@ Test(rpc, malformed_frames_into_ring)
 	ipcx_rpc_client_close(c);
 	ipcx_rpc_server_close(s);
 }
+
+Test(rpc, malformed_frames_into_ring) { malformed_into_ring(url_shm); }
+Test(rpc, malformed_frames_into_sysvshm_ring) { malformed_into_ring(url_sysvshm); }
 
 /* A raw server answers with junk and a forged reply before the real one. */
 Test(rpc, malformed_frames_to_client)
