@@ -103,6 +103,8 @@ start_serve hang -j 2 "unix:$T/hang.sock" -- sh -c 'read x; [ "$x" = hang ] && e
 	call --timeout 300 "$SERVE_ADDR" hang
 	check "a hanging CMD: call exits 1 after its timeout (got $RC)" [ "$RC" -eq 1 ]
 	check "a hanging CMD: the sentence says so ($ERR)" said "no reply from .* within 300 ms"
+	check "a hanging CMD: one line on stderr" [ "$(wc -l <<<"$ERR")" -eq 1 ]
+	check "a hanging CMD: nothing on stdout" [ -z "$OUT" ]
 	call --timeout "$GUARD_MS" "$SERVE_ADDR" next
 	check "the other job answers meanwhile ($ERR)" answered next
 	stop_serve
