@@ -63,7 +63,10 @@ const char *ipcx_errdetail(void);
  *   nats://host:port[,host:port...]/subject
  *                          a subject on a NATS server or cluster: dial
  *                          publishes, listen subscribes (libnats, loaded
- *                          at run time; docs/nats.md)
+ *                          at run time; docs/nats.md).  A listener, or a
+ *                          dialer with reply=1, whose connection moved to
+ *                          another server gets -ECONNRESET once from
+ *                          ipcx_recv, readable as soon as it reconnected
  *
  * and more as transports are added (docs/transports.md lists them all).
  * Options follow '?', as in "unix:/run/app.sock?max=1048576&mode=0660".

@@ -708,6 +708,46 @@ Test(nats, server_gone_ends_a_receive_in_a_forked_child)
  * reconnect_buf bytes; then a send waits for the server up to its timeout.
  * The server back on its port, the same channel sends again.
  */
+/*
+ * A listener and a reply=1 dialer on a quiet subject, their server
+ * SIGKILLed and started again on its port: with no message published, each
+ * turns readable when its connection is made again and says -ECONNRESET
+ * once (nats.c's reconnected callback; docs/nats.md, "When a server dies").
+ * The pool's nats:// queues depend on it: a dialled channel learns of its
+ * own connection's switch.
+ */
+static void expect_switch_told(ipcx_chan *c, const char *what)
+{
+	char buf[16];
+	cr_expect(t_chan_readable(c, T_GUARD_MS), "%s: not readable after the switch", what);
+	ssize_t r = ipcx_recv(c, buf, sizeof(buf), 0);
+	cr_expect_eq(r, -ECONNRESET, "%s: %zd (%s)", what, r, ipcx_errdetail());
+	cr_expect(strstr(ipcx_errdetail(), "made again") != NULL, "%s: %s", what, ipcx_errdetail());
+	cr_expect_eq(ipcx_recv(c, buf, sizeof(buf), 0), -EAGAIN, "%s: told more than once", what);
+	cr_expect(!t_chan_readable(c, 0), "%s: still readable", what);
+}
+
+Test(nats, switch_is_told_without_a_message)
+{
+	struct t_nats s = { 0 };
+	cr_assert(t_nats_start(&s, false, NULL, NULL, 0));
+	char lurl[300], durl[300];
+	url_of(lurl, sizeof(lurl), s.addr, "ipcxt.quiet", "reconnect_wait=50");
+	url_of(durl, sizeof(durl), s.addr, "ipcxt.quiet", "reconnect_wait=50&reply=1");
+	ipcx_chan *l, *d;
+	cr_assert_eq(ipcx_listen(lurl, 0, &l), 0, "%s", ipcx_errdetail());
+	cr_assert_eq(ipcx_dial(durl, 0, &d), 0, "%s", ipcx_errdetail());
+	cr_expect(!t_chan_readable(l, 0) && !t_chan_readable(d, 0));
+	int port = s.port;
+	t_nats_kill(&s, SIGKILL);
+	cr_assert(t_nats_start(&s, false, NULL, NULL, port), "cannot restart on port %d", port);
+	expect_switch_told(l, "listener");
+	expect_switch_told(d, "reply=1 dialer");
+	cr_expect_eq(ipcx_close(l), 0);
+	cr_expect_eq(ipcx_close(d), 0);
+	t_nats_stop(&s);
+}
+
 Test(nats, reconnect_buffer_is_bounded)
 {
 	struct t_nats s = { 0 };

@@ -101,7 +101,7 @@ static const struct ipcx_tran nats_tran;
 	X(natsOptions_SetMaxReconnect) X(natsOptions_SetReconnectWait)                    \
 	X(natsOptions_SetReconnectJitter) X(natsOptions_SetReconnectBufSize)              \
 	X(natsOptions_SetSendAsap) X(natsOptions_SetClosedCB)                             \
-	X(natsOptions_SetErrorHandler)                   \
+	X(natsOptions_SetErrorHandler) X(natsOptions_SetReconnectedCB)                    \
 	X(natsConnection_Connect) X(natsConnection_Close) X(natsConnection_Destroy)      \
 	X(natsConnection_Publish) X(natsConnection_FlushTimeout)                          \
 	X(natsConnection_GetMaxPayload) X(natsConnection_Status)                          \
@@ -664,6 +664,26 @@ static bool nq_push_msg(struct nq *q, natsMsg *m, size_t len)
 	return true;
 }
 
+/*
+ * The connection moved to another server since last time (under q->mu).  A
+ * core subscription loses what was published while it was between servers,
+ * and a publisher what the dead server had not passed on: say so where it
+ * happened.  Asked by each message (so that the marker comes before the
+ * first one through the new connection) and by nats.c's reconnected
+ * callback (so that it comes even when no message follows); the count
+ * makes it one marker either way.
+ */
+static void nq_note_switch(struct nq *q, natsConnection *nc)
+{
+	uint64_t rc = 0;
+	if (!q->stream && nl.natsConnection_GetStats(nc, q->stats) == NATS_OK &&
+	    nl.natsStatistics_GetCounts(q->stats, NULL, NULL, NULL, NULL, &rc) == NATS_OK &&
+	    rc != q->reconnects) {
+		nq_mark(q, M_SWITCHED, 0, rc - q->reconnects);
+		q->reconnects = rc;
+	}
+}
+
 /* What happened to the connection and to nats.c's own queue since last time. */
 static void nq_note_events(struct nq *q, natsConnection *nc, natsSubscription *sub)
 {
@@ -673,15 +693,7 @@ static void nq_note_events(struct nq *q, natsConnection *nc, natsSubscription *s
 		q->dropped += (uint64_t)(d - q->lib_dropped);
 		q->lib_dropped = d;
 	}
-	uint64_t rc = 0;
-	if (!q->stream && nl.natsConnection_GetStats(nc, q->stats) == NATS_OK &&
-	    nl.natsStatistics_GetCounts(q->stats, NULL, NULL, NULL, NULL, &rc) == NATS_OK &&
-	    rc != q->reconnects) {
-		/* A core subscription loses what was published while it was
-		 * between servers: say so where it happened. */
-		nq_mark(q, M_SWITCHED, 0, rc - q->reconnects);
-		q->reconnects = rc;
-	}
+	nq_note_switch(q, nc);
 }
 
 /* Put message m (len bytes) in q: taken, refused (max=) or dropped (full). */
@@ -895,6 +907,24 @@ static void on_closed(natsConnection *nc, void *closure)
 }
 
 /*
+ * The connection was made again, to the same server or another (nats.c's
+ * callback thread; before on_closed, which holds q for it).  An
+ * IPCX_ACCEPT listener's queue holds peers, not a stream of messages: its
+ * peers' conversations go on, as before.
+ */
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+	struct nq *q = closure;
+	pthread_mutex_lock(&q->mu);
+	if (!q->accept) {
+		bool was = nq_ready(q);
+		nq_note_switch(q, nc);
+		nq_signal(q, was);
+	}
+	pthread_mutex_unlock(&q->mu);
+}
+
+/*
  * The server's complaints that do not close the connection (a permission
  * refused ...) become a marker; nats.c's slow-consumer notice (it dropped
  * messages of its own queue) is counted as the message callback counts it.
@@ -996,6 +1026,8 @@ static int make_options(const char *url, const struct nopts *o, struct nq *q,
 		s = nl.natsOptions_SetClosedCB(no, on_closed, q);
 	if (s == NATS_OK && q)
 		s = nl.natsOptions_SetErrorHandler(no, on_error, q);
+	if (s == NATS_OK && q)
+		s = nl.natsOptions_SetReconnectedCB(no, on_reconnected, q);
 	if (s != NATS_OK) {
 		nl.natsOptions_Destroy(no);
 		return nfail(status_errno(s), url, "cannot set up the connection", s);
@@ -1458,6 +1490,8 @@ static int nats_listen(const struct ipcx__url *u, unsigned flags, ipcx_chan **re
 		ch->accept = flags & IPCX_ACCEPT;
 		r = make_queue(ch, &o);
 	}
+	if (r == 0)
+		ch->q->accept = ch->accept; /* before any callback can ask (on_reconnected) */
 	if (r == 0)
 		r = connect_servers(ch, &o, ch->q);
 	if (r == 0 && (r = set_max(ch, &o)) == 0) {
