@@ -1029,9 +1029,13 @@ struct ipcx_pool_opts {
 	 * "sysvmq:KEY" keeps KEY's upper 16 bits), a folder or a prefix of
 	 * names ("fifo:/dir/", "file:/dir/", "mmap:/dir/", "unix:/dir/app-",
 	 * "unix:@prefix", "unixpacket:...", "unixgram:..."), "tcp://HOST:0"
-	 * (a port per worker); options may follow ("shm:?spin=0"; the pool
-	 * sets max, capacity, spsc, policy).  udp:, nats:// and fd: are
-	 * refused (-EINVAL).  Or "socket" (the control channel itself), or
+	 * (a port per worker), "nats://HOST:PORT[,...]/PREFIX" (exec mode
+	 * only: subjects PREFIX + NAME-sSgG + t/r, each worker addressed on
+	 * its own; a loss the NATS client reports on a worker's queue kills
+	 * that worker, and its death settles its tasks); options may follow
+	 * ("shm:?spin=0"; the pool sets max, capacity, spsc, policy).  udp:,
+	 * fd:, and nats:// with fn, are refused (-EINVAL).  Or "socket" (the
+	 * control channel itself), or
 	 * "stdio" (exec mode: lines on the program's stdin/stdout, one task
 	 * in flight). */
 	const char *queue;

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tnats.h"
 #include "tsupport.h"
 
 /* ---- workers ---------------------------------------------------------------------- */
@@ -1041,4 +1042,169 @@ Test(pool, sigterm_stops_run)
 	cr_expect(stats(p).stopped);
 	cr_expect(gone(pids[0]) && gone(pids[1]));
 	cr_expect_eq(ipcx_pool_close(p), 0);
+}
+
+/* ---- queues over nats:// (docs/pool.md, "Queues over nats://") ------------------- */
+
+/* A pool of the helper program over nats:// on server srv; opts after '?'. */
+static ipcx_pool *nats_pool(const struct t_nats *srv, const char *opts, char *q, size_t cap,
+			    struct ipcx_pool_opts *o)
+{
+	static char *argv[] = { NULL, "pool-worker", NULL };
+	argv[0] = (char *)t_helper();
+	snprintf(q, cap, "nats://%s/ipcxt.pool.%s", srv->addr, opts ? opts : "");
+	*o = (struct ipcx_pool_opts){ .workers = 2, .argv = argv, .queue = q };
+	return start(o);
+}
+
+/* The helper answers "TASK@PID": task-ID, by one of the pool's workers. */
+static void check_answer(ipcx_pool *p, const struct ipcx_task_result *r, const char *buf)
+{
+	char want[64];
+	int n = snprintf(want, sizeof(want), "task-%llu@", (unsigned long long)r->id);
+	cr_assert(r->len > (size_t)n && !memcmp(buf, want, (size_t)n), "task %llu got '%.*s'",
+		  (unsigned long long)r->id, (int)r->len, buf);
+	(void)p;
+}
+
+/*
+ * Submit ntasks (ids first+1 ..) as room allows and take every outcome: each
+ * id once; ok and failed (-EOWNERDEAD) counted.  at_result: called once
+ * after that many outcomes (the server's kill), or 0 for never.
+ */
+static void nats_run(ipcx_pool *p, uint64_t first, unsigned ntasks, unsigned at_result,
+		     void (*at)(void *), void *arg, unsigned *ok, unsigned *failed)
+{
+	unsigned char *seen = calloc(ntasks + 1, 1);
+	unsigned sent = 0, got = 0;
+	char buf[128];
+	while (got < ntasks) {
+		while (sent < ntasks) {
+			snprintf(buf, sizeof(buf), "task-%llu", (unsigned long long)(first + sent + 1));
+			uint64_t id;
+			if (ipcx_pool_submit(p, buf, strlen(buf), 0, &id) < 0)
+				break;
+			cr_assert_eq(id, first + sent + 1);
+			sent++;
+		}
+		struct ipcx_task_result r = result(p, buf, sizeof(buf) - 1);
+		cr_assert(r.id > first && r.id <= first + ntasks, "unknown id %llu",
+			  (unsigned long long)r.id);
+		cr_assert_eq(seen[r.id - first]++, 0, "task %llu: a second outcome",
+			     (unsigned long long)r.id);
+		if (r.status == 0) {
+			check_answer(p, &r, buf);
+			++*ok;
+		} else {
+			cr_assert_eq(r.status, -EOWNERDEAD, "task %llu: %s",
+				     (unsigned long long)r.id, ipcx_strerror(r.status));
+			++*failed;
+		}
+		if (++got == at_result)
+			at(arg);
+	}
+	free(seen);
+}
+
+Test(pool, nats_queue_exec_workers, .timeout = 300)
+{
+	struct t_nats srv = { 0 };
+	cr_assert(t_nats_start(&srv, false, NULL, NULL, 0));
+	char q[300];
+	struct ipcx_pool_opts o;
+	ipcx_pool *p = nats_pool(&srv, NULL, q, sizeof(q), &o);
+	wait_workers(p, 2);
+	pid_t pids[2] = { ipcx_pool_pid(p, 0), ipcx_pool_pid(p, 1) };
+	unsigned ok = 0, failed = 0;
+	nats_run(p, 0, 3000, 0, NULL, NULL, &ok, &failed);
+	cr_expect_eq(ok, 3000);
+	cr_expect_eq(failed, 0);
+	struct ipcx_pool_stats s = stats(p);
+	cr_expect_eq(s.done, 3000);
+	cr_expect_eq(s.restarts, 0, "a worker died: %llu restarts", (unsigned long long)s.restarts);
+	cr_expect_eq(s.queued + s.running, 0);
+	cr_expect_eq(ipcx_pool_close(p), 0);
+	cr_expect(gone(pids[0]) && gone(pids[1]));
+	names_gone(o.name, true);
+	t_nats_stop(&srv);
+}
+
+/* Fork mode, and URLs the pool cannot name a worker's subjects from:
+ * refused before anything is made (no server needed). */
+Test(pool, nats_queue_refusals)
+{
+	ipcx_pool *p;
+	char *argv[] = { (char *)t_helper(), "pool-worker", NULL };
+	struct ipcx_pool_opts o = { .workers = 1, .fn = echo_fn, .queue = "nats://127.0.0.1:4222/x." };
+	cr_expect_eq(ipcx_pool_start(&o, &p), -EINVAL, "fork mode");
+	cr_expect(strstr(ipcx_errdetail(), "exec'd workers") != NULL, "detail: %s", ipcx_errdetail());
+	const char *bad[] = { "nats://127.0.0.1:4222", "nats:127.0.0.1:4222/x.", "nats:///x.",
+			      "nats://127.0.0.1:4222/x.*.", "nats://127.0.0.1:4222/x.>",
+			      "nats://127.0.0.1:4222/.x", "nats://127.0.0.1:4222/a..b.",
+			      "nats://127.0.0.1:4222/x.?queue=g", "nats://127.0.0.1:4222/x.?stream=S",
+			      "nats://127.0.0.1:4222/x.?reply=1", "nats://127.0.0.1:4222/x.?max=99",
+			      "nats://127.0.0.1:4222/x. y" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o = (struct ipcx_pool_opts){ .workers = 1, .argv = argv, .queue = bad[i] };
+		cr_expect_eq(ipcx_pool_start(&o, &p), -EINVAL, "queue %s", bad[i]);
+		cr_expect(strstr(ipcx_errdetail(), "queue") != NULL, "%s: detail %s", bad[i],
+			  ipcx_errdetail());
+	}
+	o = (struct ipcx_pool_opts){ .workers = 1, .argv = argv, .name = "a.b",
+				     .queue = "nats://127.0.0.1:4222/x." };
+	cr_expect_eq(ipcx_pool_start(&o, &p), -EINVAL, "a name with a dot");
+	cr_expect(strstr(ipcx_errdetail(), "token") != NULL, "detail: %s", ipcx_errdetail());
+}
+
+struct restart_arg {
+	struct t_nats *srv;
+	int port;
+};
+
+static void kill_and_restart(void *arg)
+{
+	struct restart_arg *a = arg;
+	t_nats_kill(a->srv, SIGKILL);
+	cr_assert(t_nats_start(a->srv, false, NULL, NULL, a->port), "cannot restart on port %d",
+		  a->port);
+}
+
+/*
+ * The server SIGKILLed and started again on its port, 300 outcomes into
+ * 3000 tasks: each worker's connections (and the master's) lose what was
+ * in flight, so every worker is killed and restarted; every task still has
+ * exactly one outcome (its result, or -EOWNERDEAD for one a worker had
+ * started), and the pool serves afterwards.
+ */
+Test(pool, nats_queue_server_killed_mid_run, .timeout = 300)
+{
+	struct t_nats srv = { 0 };
+	cr_assert(t_nats_start(&srv, false, NULL, NULL, 0));
+	struct restart_arg a = { &srv, srv.port };
+	char q[300];
+	struct ipcx_pool_opts o;
+	ipcx_pool *p = nats_pool(&srv, "?reconnect_wait=50", q, sizeof(q), &o);
+	wait_workers(p, 2);
+	pid_t pids[2] = { ipcx_pool_pid(p, 0), ipcx_pool_pid(p, 1) };
+	unsigned ok = 0, failed = 0;
+	nats_run(p, 0, 3000, 300, kill_and_restart, &a, &ok, &failed);
+	cr_expect_eq(ok + failed, 3000);
+	struct ipcx_pool_stats s = stats(p);
+	cr_expect_eq(s.done, ok);
+	cr_expect_eq(s.failed, failed);
+	cr_expect_geq(s.restarts, 2, "both workers lost messages, %llu restarts",
+		      (unsigned long long)s.restarts);
+	/* A worker's death fails the tasks it started and whose results did not
+	 * come: with results lost, up to its window (8) of them. */
+	cr_expect_leq(failed, 8 * s.restarts, "more failures (%u) than 8 per worker death "
+		      "(%llu restarts)", failed, (unsigned long long)s.restarts);
+	cr_expect(gone(pids[0]) && gone(pids[1]), "a worker of before the switch lives");
+	/* And it goes on. */
+	wait_workers(p, 2);
+	unsigned ok2 = 0, failed2 = 0;
+	nats_run(p, 3000, 200, 0, NULL, NULL, &ok2, &failed2);
+	cr_expect_eq(ok2, 200);
+	cr_expect_eq(ipcx_pool_close(p), 0);
+	names_gone(o.name, true);
+	t_nats_stop(&srv);
 }

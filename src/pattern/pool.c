@@ -27,10 +27,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1u << 2) /* Linux 5.11 */
+#endif
+
 extern char **environ;
 
 /* What an epoll event is about: tag << 32 | seat. */
-enum { T_WAKE = 1, T_PID, T_CTL, T_RX, T_SIG, T_TIMER };
+enum { T_WAKE = 1, T_PID, T_CTL, T_RX, T_SIG, T_TIMER, T_TX };
 
 #define MAX_WORKERS 1024u
 
@@ -144,6 +148,7 @@ struct spawn_fds {
 	ipcx_chan *ctl_child;  /* the worker's end of the control pair */
 	int in[2], out[2];     /* stdio: the program's stdin and stdout pipes */
 	int execp[2];          /* exec: reports a failed exec (close-on-exec) */
+	int keep[3];           /* exec: the control, region and event descriptors it inherits */
 	char task_url[320], result_url[320];
 	char env[800];
 };
@@ -171,7 +176,7 @@ static void close_channels(struct seat *s)
 	s->tx = s->rx = s->ctl = NULL;
 	s->lbuf = NULL;
 	s->llen = 0;
-	s->ctl_fd = s->rx_fd = s->lfd = -1;
+	s->ctl_fd = s->rx_fd = s->tx_fd = s->lfd = -1;
 }
 
 static int make_channels(ipcx_pool *p, unsigned si, struct spawn_fds *f)
@@ -222,10 +227,13 @@ static char **worker_env(ipcx_pool *p, unsigned si, struct spawn_fds *f)
 		if (strncmp(environ[i], POOL_ENV "=", sizeof(POOL_ENV)))
 			env[k++] = environ[i];
 	bool sock = p->q == Q_SOCKET;
+	/* Asked here, not in the child: between fork and exec it only reads these. */
+	f->keep[0] = ipcx_fileno(f->ctl_child);
+	f->keep[1] = ipcx_region_fd(p->region);
+	f->keep[2] = ipcx_event_fileno(p->wake);
 	snprintf(f->env, sizeof(f->env), POOL_ENV "=2 %u %u %d %d %d %zu %d %" PRIu64 " %s %s",
-		 p->seat[si].index, si, ipcx_fileno(f->ctl_child), ipcx_region_fd(p->region),
-		 ipcx_event_fileno(p->wake), p->o.max_msg, p->qmode, p->seat[si].cookie,
-		 sock ? "-" : f->task_url, sock ? "-" : f->result_url);
+		 p->seat[si].index, si, f->keep[0], f->keep[1], f->keep[2], p->o.max_msg, p->qmode,
+		 p->seat[si].cookie, sock ? "-" : f->task_url, sock ? "-" : f->result_url);
 	env[k] = f->env;
 	return env;
 }
@@ -255,10 +263,18 @@ static void child_exec(ipcx_pool *p, struct spawn_fds *f, char **env)
 		if (a < 0 || b < 0 || dup2(a, 0) < 0 || dup2(b, 1) < 0)
 			goto fail;
 	} else {
-		int keep[3] = { ipcx_fileno(f->ctl_child), ipcx_region_fd(p->region),
-				ipcx_event_fileno(p->wake) };
+		/*
+		 * nats.c 3.4 opens its sockets without close-on-exec: the program
+		 * would hold the master's NATS connections, which then outlive
+		 * the master's close of them on the server (seen: a worker
+		 * holding the connection of another worker's result queue).  Over
+		 * nats:// the program inherits only its three descriptors (and
+		 * 0-2).  A system call: safe between fork and exec.
+		 */
+		if (p->qlossy)
+			syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
 		for (int i = 0; i < 3; i++)
-			if (fcntl(keep[i], F_SETFD, 0) < 0)
+			if (fcntl(f->keep[i], F_SETFD, 0) < 0)
 				goto fail;
 	}
 	execvpe(p->argv[0], p->argv, env ? env : environ);
@@ -269,7 +285,15 @@ fail:;
 	_exit(127);
 }
 
-/* The child, after fork: never returns. */
+/*
+ * The child, after fork: never returns.  The master may run other threads
+ * (nats.c's, the program's own), whose locks fork copies as they were, so
+ * an exec'd worker makes only system calls before execvpe (prctl, getppid,
+ * sigprocmask, close, close_range, fcntl, dup2, write, _exit) and reads
+ * what the parent prepared; glibc's execvpe searches PATH in a buffer on the
+ * stack, without malloc.  A forked worker (fn) runs on in the copy, which
+ * is why nats:// queues are refused for it (poolq.c).
+ */
 static void child(ipcx_pool *p, unsigned si, struct spawn_fds *f, char **env)
 {
 	/* Die with the master.  If it died before prctl, our parent is now
@@ -321,7 +345,7 @@ static int spawn(ipcx_pool *p, unsigned si, unsigned index)
 {
 	struct seat *s = &p->seat[si];
 	*s = (struct seat){ .state = S_FREE, .index = index, .pidfd = -1, .ctl_fd = -1, .rx_fd = -1,
-			    .lfd = -1 };
+			    .tx_fd = -1, .lfd = -1 };
 	p->gen++;
 	atomic_store(&p->sh->seat[si].started, 0);
 	struct spawn_fds f = { .in = { -1, -1 }, .out = { -1, -1 }, .execp = { -1, -1 } };
@@ -452,6 +476,7 @@ static void reap(ipcx_pool *p, unsigned si)
 	unwatch(p, s->pidfd);
 	unwatch(p, s->ctl_fd);
 	unwatch(p, s->rx_fd);
+	unwatch(p, s->tx_fd);
 	close(s->pidfd);
 	close_channels(s);
 	s->pidfd = -1;
@@ -512,6 +537,30 @@ void pool_kill_seat(ipcx_pool *p, struct seat *s)
 	(void)p;
 	if (s->pidfd >= 0)
 		syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+}
+
+/*
+ * A nats:// queue of seat s lost messages (a server switch, an overflow),
+ * closed, or found nobody listening.  Which tasks or results were lost
+ * nobody can tell, so the worker goes, and its death settles each task it
+ * held by what it had started (task_seat_died).  Its queue descriptors stay
+ * readable until then: not watched any more.
+ */
+void pool_queue_lost(ipcx_pool *p, struct seat *s)
+{
+	pool_kill_seat(p, s);
+	s->broken = true;
+	unwatch(p, s->rx_fd);
+	unwatch(p, s->tx_fd);
+}
+
+/* Seat si's task channel (nats://, reply=1) is readable: nothing may come
+ * there but a loss notice (-ECONNRESET, -EPIPE ...). */
+static void tx_event(ipcx_pool *p, unsigned si)
+{
+	struct seat *s = &p->seat[si];
+	if (s->tx && ipcx_recv(s->tx, p->rbuf, p->frame_cap, 0) != -EAGAIN)
+		pool_queue_lost(p, s);
 }
 
 /* ---- reload and stop ------------------------------------------------------------ */
@@ -632,6 +681,8 @@ static void ctl_read(ipcx_pool *p, unsigned si)
 		struct frame f;
 		ssize_t n;
 		while (s->ctl && (n = ipcx_recv(s->ctl, &f, sizeof(f), 0)) >= 0) {
+			/* Anything but its hello (F_LOST: its queue lost messages)
+			 * gets the worker killed; its death settles its tasks. */
 			if (n != (ssize_t)FRAME || f.kind != F_HELLO || f.dseq != (uint64_t)s->pid) {
 				pool_kill_seat(p, s);
 				return;
@@ -654,6 +705,8 @@ void pool_hello(ipcx_pool *p, struct seat *s)
 	int r = poolq_up(p, s);
 	if (r == 0 && p->q == Q_URL && p->qmode == QM_ACCEPT)
 		r = watch(p, s->rx_fd, T_RX, (unsigned)(s - p->seat));
+	if (r == 0 && s->tx_fd >= 0)
+		r = watch(p, s->tx_fd, T_TX, (unsigned)(s - p->seat));
 	if (r < 0) { /* its death settles it (it holds no task yet) and restarts it */
 		pool_kill_seat(p, s);
 		s->broken = true;
@@ -692,6 +745,9 @@ static void handle(ipcx_pool *p, uint64_t data)
 		break;
 	case T_RX:
 		task_drain(p, &p->seat[si]);
+		break;
+	case T_TX:
+		tx_event(p, si);
 		break;
 	case T_SIG:
 		signals_read(p);
@@ -811,7 +867,8 @@ static int setup(ipcx_pool *p)
 	    (p->o.argv && !(p->argv = copy_argv(p->o.argv))))
 		return -ENOMEM;
 	for (unsigned i = 0; i < p->nseats; i++)
-		p->seat[i] = (struct seat){ .pidfd = -1, .ctl_fd = -1, .rx_fd = -1, .lfd = -1 };
+		p->seat[i] = (struct seat){ .pidfd = -1, .ctl_fd = -1, .rx_fd = -1, .tx_fd = -1,
+					    .lfd = -1 };
 	for (unsigned i = 0; i < p->n; i++)
 		p->ix[i].seat = -1;
 	size_t size = sizeof(struct pool_shared) + p->nseats * sizeof(struct pool_seat);

@@ -39,6 +39,7 @@ struct seat {
 	unsigned index;    /* the worker's index, 0 .. N-1 */
 	pid_t pid;
 	int pidfd, ctl_fd, rx_fd; /* rx_fd: polled results descriptor (not rings), or -1 */
+	int tx_fd;         /* nats://: the task channel's descriptor (its loss notices), or -1 */
 	int64_t born_ns;
 	ipcx_chan *ctl;    /* the master's end of the control pair (NULL: stdio) */
 	ipcx_chan *tx, *rx; /* tasks out, results in (== ctl for "socket") */
@@ -77,6 +78,7 @@ struct ipcx_pool {
 	/* Q_URL (poolq.c): how each worker's queue is named and made. */
 	int qmode;          /* QM_* */
 	bool qring, qkey, qfs; /* a ring (sized here); a System V key per queue; names in the file system */
+	bool qlossy;        /* nats://: an error on a queue is a loss, and its worker's death */
 	char qscheme[16];
 	char qpath[200];    /* what the names start with: "/", "/dir/", "@prefix", "//HOST:0", "" */
 	char quser[128];    /* the user's options (after '?') */
@@ -126,6 +128,9 @@ void pool_kill_seat(ipcx_pool *p, struct seat *s);
 void pool_retire(ipcx_pool *p, struct seat *s);
 /* A worker said it is up (on its control channel, or a "socket" queue). */
 void pool_hello(ipcx_pool *p, struct seat *s);
+/* A lossy queue (nats://) of seat s reported a loss or failed: the worker is
+ * killed, and its death settles every task it held (docs/pool.md). */
+void pool_queue_lost(ipcx_pool *p, struct seat *s);
 
 /* poolq.c: queues over a channel URL (Q_URL) */
 /* The queue option, not "socket" or "stdio". */

@@ -30,6 +30,9 @@ struct qscheme {
 	const char *name;
 	int mode;
 	bool ring, key, path; /* a ring; a random System V key; a path (or @name) is required */
+	/* Loses messages and says so (-ECONNRESET, -ENOBUFS ...): any error on the
+	 * queue is its worker's death; exec'd workers only (nats://). */
+	bool lossy;
 	const char *refused;  /* why the pool cannot use it */
 };
 
@@ -47,9 +50,7 @@ static const struct qscheme schemes[] = {
 	{ "tcp", QM_ACCEPT, .path = false },
 	{ "udp", .refused = "UDP may lose, duplicate or reorder a datagram, and a task lost on "
 			    "the way would never have an outcome" },
-	{ "nats", .refused = "a nats:// channel runs threads of the NATS client in the master, "
-			     "which forks every worker it starts or restarts (unsafe after threads), "
-			     "and a NATS subject loses what a slow listener cannot take" },
+	{ "nats", QM_LISTEN, .lossy = true },
 	{ "fd", .refused = "the pool makes each worker's descriptors itself: use \"socket\" or "
 			   "\"stdio\"" },
 };
@@ -71,11 +72,42 @@ static int bad(const char *q, const char *why)
 	return ipcx_errdetail_set(-EINVAL, "pool: queue '%s': %s (docs/pool.md, \"Queues\")", q, why);
 }
 
+/*
+ * nats://HOST:PORT[,...]/PREFIX: each worker's subjects are PREFIX, then
+ * NAME-sSgG, then t or r.  PREFIX is whole tokens ending in a dot
+ * ("jobs." gives jobs.NAME-s0g1t), the start of one token ("jobs-" gives
+ * jobs-NAME-s0g1t), or nothing; NAME, within one token, has no dot.
+ */
+static int check_subject_prefix(ipcx_pool *p, const char *q, const char *path, size_t len)
+{
+	const char *slash = len > 2 && !strncmp(path, "//", 2) ? memchr(path + 2, '/', len - 2)
+								: NULL;
+	if (!slash || slash == path + 2)
+		return bad(q, "want nats://HOST:PORT[,HOST:PORT...]/PREFIX, each worker's subjects "
+			      "PREFIX + NAME-sSgG + t or r");
+	for (const char *c = slash + 1; c < path + len; c++)
+		if (*c == '*' || *c == '>' || (unsigned char)*c <= ' ' || *c == 0x7f ||
+		    (*c == '.' && (c == slash + 1 || c[-1] == '.')))
+			return bad(q, "the subject prefix is tokens ending in '.' (\"jobs.\") or the "
+				      "start of one (\"jobs-\"): no wildcards, blanks or empty tokens");
+	const char *name = p->o.name ? p->o.name : "";
+	for (const char *c = name; *c; c++)
+		if (*c == '.' || *c == '*' || *c == '>' || (unsigned char)*c <= ' ' || *c == 0x7f)
+			return ipcx_errdetail_set(-EINVAL, "pool: name '%s': over nats:// it is part "
+						  "of one subject token: no '.', '*', '>' or blanks",
+						  name);
+	return 0;
+}
+
 /* The path part for scheme k: what every name starts with. */
 static int check_path(ipcx_pool *p, const struct qscheme *k, const char *q, const char *path,
 		      size_t len)
 {
-	if (!strcmp(k->name, "tcp")) {
+	if (k->lossy) {
+		int r = check_subject_prefix(p, q, path, len);
+		if (r < 0)
+			return r;
+	} else if (!strcmp(k->name, "tcp")) {
 		if (len < 5 || strncmp(path, "//", 2) || len < 4 || strncmp(path + len - 2, ":0", 2))
 			return bad(q, "want tcp://HOST:0, each worker gets a port of its own");
 	} else if (k->key) {
@@ -124,6 +156,11 @@ int poolq_parse(ipcx_pool *p, const char *q)
 						   "\"stdio\"", q);
 	if (k->refused)
 		return bad(q, k->refused);
+	if (k->lossy && !p->o.argv)
+		return bad(q, "a nats:// queue is for exec'd workers (argv), not fn: a forked worker "
+			      "would run the NATS client in a copy of the master, whose client "
+			      "threads and library state fork does not copy; an exec'd program "
+			      "starts it afresh");
 	const char *rest = colon + 1, *mark = strchr(rest, '?');
 	const char *user = mark ? mark + 1 : "";
 	if (strpbrk(q, " \t\n"))
@@ -134,6 +171,14 @@ int poolq_parse(ipcx_pool *p, const char *q)
 		if (has_opt(user, mine[i]))
 			return bad(q, "the pool sets max, capacity, spsc and policy; keep, fanout, "
 				      "sub, type, rtype, msgsize and from would break its queues");
+	/* A queue group or a stream would share or redeliver a worker's
+	 * tasks; reply= is the pool's own (its loss notices, below). */
+	static const char *const nats_mine[] = { "queue", "stream", "reply", "idle" };
+	for (size_t i = 0; k->lossy && i < sizeof(nats_mine) / sizeof(nats_mine[0]); i++)
+		if (has_opt(user, nats_mine[i]))
+			return bad(q, "the pool addresses each worker on subjects of its own: queue= "
+				      "(a queue group) and stream= would hand its tasks to others or "
+				      "twice, and reply= and idle= are the pool's");
 	if (strlen(user) >= sizeof(p->quser))
 		return bad(q, "options too long");
 	int r = check_path(p, k, q, rest, mark ? (size_t)(mark - rest) : strlen(rest));
@@ -143,6 +188,7 @@ int poolq_parse(ipcx_pool *p, const char *q)
 	p->qmode = k->mode;
 	p->qring = k->ring;
 	p->qkey = k->key;
+	p->qlossy = k->lossy;
 	snprintf(p->qscheme, sizeof(p->qscheme), "%s", k->name);
 	snprintf(p->quser, sizeof(p->quser), "%s", user);
 	return 0;
@@ -199,6 +245,16 @@ static int keep_path(struct seat *s, int k, const char *url)
 	return 0;
 }
 
+/* url with reply=1 added (its options are never empty: the pool sets max). */
+static char *with_reply(const char *url)
+{
+	size_t n = strlen(url);
+	char *d = malloc(n + sizeof("&reply=1"));
+	if (d)
+		snprintf(d, n + sizeof("&reply=1"), "%s&reply=1", url);
+	return d;
+}
+
 /* Listen on URL number k of seat si (a fresh random key while it is taken). */
 static int listen_on(ipcx_pool *p, unsigned si, int k, const char *opts, unsigned flags,
 		     char *url, size_t cap, ipcx_chan **c)
@@ -243,10 +299,17 @@ int poolq_make(ipcx_pool *p, unsigned si, char *turl, char *rurl, size_t cap)
 		queue_url(p, si, 0, opts, turl, cap);
 		if (p->qfs && (r = keep_path(s, 0, turl)) < 0)
 			return r;
-		if (!(s->dial_url = strdup(turl)))
+		/* nats://: both dialled ends take reply=1, which gives a dialled
+		 * channel a descriptor and its own connection's loss notices
+		 * (docs/pool.md, "Queues over nats://"). */
+		if (!(s->dial_url = p->qlossy ? with_reply(turl) : strdup(turl)))
 			return -ENOMEM;
 		if ((r = listen_on(p, si, 1, opts, 0, rurl, cap, &s->rx)) < 0)
 			return r;
+		if (p->qlossy && strlen(rurl) + sizeof("&reply=1") > cap)
+			return ipcx_errdetail_set(-ENAMETOOLONG, "pool: queue URL too long: %s", rurl);
+		if (p->qlossy)
+			strcat(rurl, "&reply=1");
 		break;
 	default:
 		if ((r = listen_on(p, si, 0, opts, 0, turl, cap, &s->tx)) < 0 ||
@@ -313,6 +376,10 @@ int poolq_up(ipcx_pool *p, struct seat *s)
 	}
 	if (p->qmode == QM_LISTEN && !s->tx)
 		r = ipcx_dial(s->dial_url, 0, &s->tx);
+	/* nats://: the task channel's descriptor says when its connection
+	 * lost messages or closed, or nobody listens on the worker's subject. */
+	if (r == 0 && p->qlossy && (s->tx_fd = ipcx_fileno(s->tx)) < 0)
+		r = s->tx_fd;
 	/* Both ends are open: the names are no longer needed. */
 	remove_path(&s->path[0]);
 	remove_path(&s->path[1]);

@@ -15,7 +15,8 @@
 #include <stdint.h>
 
 /* Every frame starts with this header; task and result bytes follow. */
-enum { F_TASK = 1, F_STOP = 2, F_RESULT = 3, F_HELLO = 4 };
+enum { F_TASK = 1, F_STOP = 2, F_RESULT = 3, F_HELLO = 4,
+       F_LOST = 5 /* worker to master, on the control channel: its queue lost messages */ };
 
 struct frame {
 	uint16_t kind;

@@ -263,6 +263,8 @@ int task_recv(ipcx_pool *p, struct seat *s, struct task **t, int *status,
 		ssize_t n = ipcx_recv(s->rx, p->rbuf, p->frame_cap, 0);
 		if (n == -EAGAIN)
 			return 0;
+		if (n < 0 && p->qlossy) /* results lost (nats://): the worker goes */
+			pool_queue_lost(p, s);
 		if (n < 0)
 			return (int)n;
 		struct frame f;

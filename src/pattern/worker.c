@@ -9,9 +9,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct ipcx_worker {
@@ -28,6 +30,12 @@ struct ipcx_worker {
 	bool holding;                /* ... and not answered yet */
 	bool stop;                   /* the in-band stop was read */
 	bool asked;                  /* the control channel said stop (or closed) */
+	/* nats://: both queues' descriptors (the result channel is dialled with
+	 * reply=1: its descriptor carries its connection's loss notices), and
+	 * the loss that ended the queue, returned by every later call. */
+	bool lossy;
+	int rx_fd, tx_fd;
+	int lost;
 };
 
 static void close_queue(ipcx_worker *w)
@@ -55,9 +63,17 @@ static int open_queue(ipcx_worker *w, const struct pool_worker_init *in)
 		return r < 0 ? r : 0;
 	}
 	case QM_LISTEN: /* only a reader may listen; the master dials it once we are up */
-		if ((r = ipcx_listen(in->task_url, 0, &w->rx)) < 0)
+		if ((r = ipcx_listen(in->task_url, 0, &w->rx)) < 0 ||
+		    (r = ipcx_dial(in->result_url, 0, &w->tx)) < 0)
 			return r;
-		return ipcx_dial(in->result_url, 0, &w->tx);
+		if (!strncmp(in->task_url, "nats:", 5)) {
+			w->lossy = true;
+			if ((w->rx_fd = ipcx_fileno(w->rx)) < 0)
+				return w->rx_fd;
+			if ((w->tx_fd = ipcx_fileno(w->tx)) < 0)
+				return w->tx_fd;
+		}
+		return 0;
 	default:
 		if ((r = ipcx_dial(in->task_url, 0, &w->rx)) < 0)
 			return r;
@@ -178,6 +194,56 @@ IPCX_EXPORT int ipcx_worker_open(unsigned flags, ipcx_worker **ret)
 
 /* ---- tasks --------------------------------------------------------------------- */
 
+/*
+ * A nats:// queue lost messages (a server switch, an overflow), closed, or
+ * found nobody listening: tasks or results may be gone, and only the master
+ * can settle them, by our death.  Say so on the control channel (the master
+ * kills a worker that says anything but hello there) and keep the error:
+ * every later call returns it, whatever the program does with it.
+ */
+static ssize_t queue_lost(ipcx_worker *w, ssize_t err)
+{
+	if (!w->lost) {
+		struct frame f = { .kind = F_LOST, .dseq = (uint64_t)getpid() };
+		ipcx_send(w->ctl, &f, FRAME, 1000);
+		w->lost = (int)err;
+	}
+	return err;
+}
+
+/*
+ * nats://: a task, waiting on the task queue and on the result channel's
+ * descriptor together (nothing comes there but a loss notice).
+ */
+static ssize_t lossy_recv(ipcx_worker *w, int timeout_ms)
+{
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		ssize_t n = ipcx_recv(w->rx, w->buf, FRAME + w->max_msg, 0);
+		if (n != -EAGAIN)
+			return n < 0 ? queue_lost(w, n) : n;
+		int left = -1;
+		if (timeout_ms >= 0) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			int64_t ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+			if (ms >= timeout_ms)
+				return ipcx_errdetail_set(timeout_ms ? -ETIMEDOUT : -EAGAIN,
+							  "worker: no task within %d ms", timeout_ms);
+			left = timeout_ms - (int)ms;
+		}
+		struct pollfd pf[2] = { { w->rx_fd, POLLIN, 0 }, { w->tx_fd, POLLIN, 0 } };
+		if (poll(pf, 2, left) < 0 && errno != EINTR)
+			return ipcx_errdetail_set(-errno, "worker: poll: %s", strerror(errno));
+		if (pf[1].revents) {
+			n = ipcx_recv(w->tx, w->buf, FRAME + w->max_msg, 0);
+			if (n != -EAGAIN)
+				return queue_lost(w, n < 0 ? n : ipcx_errdetail_set(-EPROTO,
+						  "worker: a message on the result channel"));
+		}
+	}
+}
+
 /* Send a result frame for the task held, then wake the master if it sleeps. */
 static int answer(ipcx_worker *w, int status, const void *res, size_t len)
 {
@@ -188,6 +254,8 @@ static int answer(ipcx_worker *w, int status, const void *res, size_t len)
 		memcpy(w->buf + FRAME, res, len);
 	ssize_t r = ipcx_send(w->tx, w->buf, FRAME + len, -1);
 	w->holding = false;
+	if (r < 0 && w->lossy)
+		r = queue_lost(w, r);
 	if (r < 0)
 		return (int)r;
 	pw_wake_master(w->shared, w->wake);
@@ -204,6 +272,8 @@ static ssize_t next_frame(ipcx_worker *w, int timeout_ms)
 		w->stash = NULL;
 		return n;
 	}
+	if (w->lossy)
+		return lossy_recv(w, timeout_ms);
 	return ipcx_recv(w->rx, w->buf, FRAME + w->max_msg, timeout_ms);
 }
 
@@ -215,6 +285,8 @@ IPCX_EXPORT ssize_t ipcx_worker_next(ipcx_worker *w, void *buf, size_t cap, int 
 		return -EINVAL;
 	if (w->holding) /* the last task was not answered: say so, or it would look lost */
 		answer(w, -ENODATA, NULL, 0);
+	if (w->lost)
+		return ipcx_errdetail_set(w->lost, "worker: its queue lost messages earlier");
 	if (w->stop)
 		return ipcx_errdetail_set(-ESHUTDOWN, "worker: asked to stop");
 	ssize_t n = next_frame(w, timeout_ms);
@@ -251,6 +323,8 @@ IPCX_EXPORT int ipcx_worker_reply(ipcx_worker *w, const void *res, size_t len)
 		return ipcx_errdetail_set(-EINVAL, "worker: no worker or no result");
 	if (!w->holding)
 		return ipcx_errdetail_set(-EINVAL, "worker: no task to answer");
+	if (w->lost)
+		return ipcx_errdetail_set(w->lost, "worker: its queue lost messages earlier");
 	if (len > w->max_msg) {
 		answer(w, -EMSGSIZE, NULL, 0);
 		return ipcx_errdetail_set(-EMSGSIZE, "worker: a result of %zu bytes, max_msg %zu",
