@@ -28,7 +28,7 @@ struct tcase {
 	const char *name;
 	void (*url)(char *buf, size_t cap); /* NULL: an ipcx_pair("socket") */
 	bool ring;                          /* shm:, sysvshm: */
-	bool fixed;                         /* the URL can be served again (reconnect) */
+	bool fixed;                         /* its address can be served again (reconnect) */
 };
 
 static void url_unix(char *b, size_t n) { snprintf(b, n, "unix:%s", t_path(t_name())); }
@@ -42,7 +42,7 @@ static const struct tcase cases[] = {
 	{ "unix", url_unix, false, true },
 	{ "unix-abstract", url_unix_abstract, false, true },
 	{ "unixpacket", url_unixpacket, false, true },
-	{ "tcp", url_tcp, false, false },
+	{ "tcp", url_tcp, false, true },
 	{ "shm", url_shm, true, true },
 	{ "sysvshm", url_sysvshm, true, true },
 	{ "pair", NULL, false, false },
@@ -568,6 +568,8 @@ ParameterizedTest(int *ci, rpc, server_killed_with_calls_pending)
 	struct srv again = e.srv;
 	pid_t again_pid = 0;
 	if (e.tc->fixed) {
+		/* What the first server serves (tcp://: the port it got). */
+		snprintf(again.url, sizeof(again.url), "%.*s", (int)sizeof(again.url) - 1, e.addr);
 		again.mode = ECHO;
 		again.open_on_go = true;
 		t_sync_init(&again.go);
