@@ -95,6 +95,18 @@ run "$IPCX" advise --hosts 2 --persist --language-agnostic
 check "impossible needs exit 1" [ "$RC" = 1 ]
 check "impossible needs say so in one sentence" bash -c "[ \$(wc -l <'$T/run.err') = 1 ] && grep -q 'no transport meets' '$T/run.err'"
 
+# --measure with only candidates the benchmark has no row for (the NATS
+# stream): no benchmark run, an answer, and the stream not measured.
+run "$IPCX" advise --hosts 2 --persist --measure --json
+check "--measure with nothing to measure answers (exit 0)" [ "$RC" = 0 ]
+check "--measure with nothing to measure runs no benchmark" \
+	bash -c "! grep -q 'measuring' '$T/run.err'"
+check "the NATS stream is recommended, not measured, with no bench name" python3 -c '
+import json, sys
+rec = json.load(open(sys.argv[1]))["recommended"]
+s = [r for r in rec if "stream=" in r["table_url"]]
+assert s and s[0]["bench"] is None and "rtt_ns" not in s[0], rec' "$T/run.out"
+
 run "$IPCX" advise --size lots
 check "a bad --size is a usage error" [ "$RC" = 2 ]
 run "$IPCX" advise --latency 5

@@ -30,7 +30,8 @@ enum outlives { OUTLIVES_NO, OUTLIVES_REBOOT, OUTLIVES_DISK };
 struct cand {
 	char url[64];    /* "shm:/name", "fd:N" */
 	char label[112]; /* the URL as the table shows it: "fd:N (pipe)" */
-	char bench[32];  /* the benchmark's name for it: "shm", "pipe" ... */
+	char qual[32];   /* the table's word after the URL: "pipe", "stream"; or "" */
+	char bench[32];  /* the benchmark's name for it: "shm", "pipe" ...; "" if none */
 	char mech[128];  /* the main table's words: "ring in POSIX shared memory ..." */
 	enum scope scope;
 	bool reliable, fanout, tools;
@@ -131,10 +132,15 @@ static bool parse_cand(char *line, struct cand *c)
 		return false;
 	memset(c, 0, sizeof(*c));
 	url_of(cell[0], c->url, sizeof(c->url), qual, sizeof(qual));
+	snprintf(c->qual, sizeof(c->qual), "%s", qual);
 	size_t colon = strcspn(c->url, ":");
 	snprintf(c->bench, sizeof(c->bench), "%.*s", (int)colon, c->url);
+	/* fd:N's qualifier is its mechanism, a row of the benchmark; any other
+	 * (the NATS stream) has no row (the benchmark measures core NATS):
+	 * no name, never measured. */
 	if (qual[0])
-		snprintf(c->bench, sizeof(c->bench), "%s", qual);
+		snprintf(c->bench, sizeof(c->bench), "%s",
+			 !strcmp(c->bench, "fd") ? qual : "");
 	snprintf(c->label, sizeof(c->label), "%s%s%s%s", c->url, qual[0] ? " (" : "", qual,
 		 qual[0] ? ")" : "");
 	c->scope = !strcmp(cell[1], "related") ? SCOPE_RELATED
@@ -162,7 +168,7 @@ static void mech_of(const char *table, struct cand *c)
 		url_of(cell[0], url, sizeof(url), qual, sizeof(qual));
 		size_t colon = strcspn(c->url, ":");
 		bool same = !strncmp(url, c->url, colon + 1) &&
-			    (!qual[0] || !strcmp(qual, c->bench));
+			    (!qual[0] || !strcmp(qual, c->qual));
 		if (same) {
 			size_t k = 0;
 			for (const char *p = cell[1]; *p && k + 1 < sizeof(c->mech); p++)
@@ -259,16 +265,20 @@ static int load_figures(const char *path, struct cand *cs, int n, unsigned long 
 	return 0;
 }
 
-/* Run `ipcx bench --quick` on the candidates still in, at the size asked. */
+/*
+ * Run `ipcx bench --quick` on the candidates still in, at the size asked,
+ * into out: 1, or 0 when none has a row in the benchmark (nothing run).
+ */
 static int measure(struct cand *cs, int n, unsigned long long size, const char *out)
 {
 	char only[512] = "", sizes[32];
 	for (int i = 0; i < n; i++)
-		if (!cs[i].why_not[0] && strlen(only) + strlen(cs[i].bench) + 2 < sizeof(only))
+		if (!cs[i].why_not[0] && cs[i].bench[0] &&
+		    strlen(only) + strlen(cs[i].bench) + 2 < sizeof(only))
 			snprintf(only + strlen(only), sizeof(only) - strlen(only), "%s%s",
 				 only[0] ? "," : "", cs[i].bench);
 	if (!only[0])
-		return 0;
+		return 0; /* nothing the benchmark has a row for */
 	snprintf(sizes, sizeof(sizes), "%llu", size ? size : 64);
 	fprintf(stderr, "ipcx advise: measuring %s at %s bytes (ipcx bench --quick) ...\n", only,
 		sizes);
@@ -286,7 +296,7 @@ static int measure(struct cand *cs, int n, unsigned long long size, const char *
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return -errno;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 1 : -EIO;
 }
 
 /* ---- judging -------------------------------------------------------------------- */
@@ -478,7 +488,10 @@ static void print_json(const struct needs *nd, const struct cand *cs, int n, con
 		printf(", \"table_url\": ");
 		cli_json_str(stdout, cs[i].label);
 		printf(", \"bench\": ");
-		cli_json_str(stdout, cs[i].bench);
+		if (cs[i].bench[0])
+			cli_json_str(stdout, cs[i].bench);
+		else
+			printf("null"); /* no row of the benchmark measures it */
 		printf(", \"reason\": ");
 		cli_json_str(stdout, why);
 		if (cs[i].measured)
@@ -608,11 +621,13 @@ int cli_advise(int argc, char **argv)
 			return cli_fail(-errno, "cannot make a temporary file");
 		close(fd);
 		r = measure(cs, n, nd.size, tmp);
-		file = tmp;
-		if (r < 0) {
+		file = r > 0 ? tmp : NULL;
+		if (r <= 0)
 			unlink(tmp);
+		if (r < 0)
 			return cli_fail(r, "the measurement (ipcx bench) failed");
-		}
+		if (r == 0)
+			snprintf(figs, sizeof(figs), "none: the benchmark measures no candidate");
 	}
 	if (file) {
 		r = load_figures(file, cs, n, nd.size);
