@@ -90,6 +90,7 @@ struct expect {
 	uint64_t drops[MAXW];    /* drops reported for writer w (by pid) */
 	uint64_t pending[MAXW];  /* a drop line seen, its record not yet */
 	pid_t pid[MAXW];
+	int tid[MAXW][MAXT];     /* the thread id seen in (w, t)'s records, once one is */
 	int nw;
 	long lines;
 	bool gaps_ok;            /* drops allowed (policy=drop); else every record */
@@ -128,6 +129,18 @@ static void check_line(struct expect *e, char *l)
 	unsigned seq, s;
 	cr_assert_eq(sscanf(x.msg, "%d.%d %u %x %n", &ww, &t, &seq, &s, &k), 4, "'%.200s'", l);
 	cr_assert(ww == w && t >= 0 && t < MAXT, "'%.200s'", l);
+	/*
+	 * The thread id is the writing thread's: each writer thread's records
+	 * carry one, a pthread's own (not its process id); the end record
+	 * (t = MAXT - 1) is written by the process's main thread: tid == pid.
+	 */
+	if (t == MAXT - 1)
+		cr_assert_eq(x.tid, x.pid, "the main thread's record: '%.200s'", l);
+	else if (!e->tid[w][t])
+		cr_assert_neq(x.tid, x.pid, "a writer thread's record: '%.200s'", l);
+	cr_assert(!e->tid[w][t] || e->tid[w][t] == x.tid, "writer %d.%d was tid %d: '%.200s'", w,
+		  t, e->tid[w][t], l);
+	e->tid[w][t] = x.tid;
 	const char *p = x.msg + k;
 	cr_assert_eq(sum(p, strlen(p)), s, "a torn or corrupt record: '%.200s'", l);
 	unsigned want = e->next[w][t];
@@ -471,6 +484,95 @@ Test(log, close_reports_the_last_drops)
 	char *lastline = strrchr(b, '{');
 	cr_expect(lastline && strstr(lastline, "\"dropped\":6}") && !strstr(lastline, "msg"), "%s",
 		  lastline);
+	free(b);
+}
+
+/* ---- what a record carries besides its message ---------------------------------------------- */
+
+struct from_thread {
+	ipcx_log *l;
+	pid_t tid;
+	int r;
+};
+
+static void *log_from_thread(void *arg)
+{
+	struct from_thread *f = arg;
+	f->tid = gettid();
+	f->r = ipcx_log_write(f->l, IPCX_LOG_DEBUG, "from a thread", 13);
+	return NULL;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One line of "%t %m %p %T %n %l: %s", checked against what the writer was. */
+static void check_stamped(const char *line, uint64_t w0, uint64_t w1, uint64_t m0, uint64_t m1,
+			  pid_t tid, const char *level, const char *msg)
+{
+	struct tm tm = { 0 };
+	unsigned long wns, msec, mns;
+	int pid, t, off = 0;
+	char name[80], lv[16];
+	cr_assert_eq(sscanf(line, "%d-%d-%dT%d:%d:%d.%9luZ %lu.%9lu %d %d %79s %15[^:]: %n",
+			    &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+			    &tm.tm_sec, &wns, &msec, &mns, &pid, &t, name, lv, &off),
+		     13, "'%s'", line);
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	uint64_t wall = (uint64_t)timegm(&tm) * 1000000000u + wns;
+	uint64_t mono = (uint64_t)msec * 1000000000u + mns;
+	cr_expect(mono >= m0 && mono <= m1, "monotonic %lu not within %lu..%lu: '%s'", mono, m0,
+		  m1, line);
+	/* The wall clock is the monotonic one plus an offset up to 1 ms old (docs/log.md). */
+	cr_expect(wall + 1000000 >= w0 && wall <= w1 + 1000000,
+		  "wall clock %lu not within %lu..%lu: '%s'", wall, w0, w1, line);
+	cr_expect_eq(pid, getpid(), "'%s'", line);
+	cr_expect_eq(t, tid, "'%s'", line);
+	cr_expect_str_eq(name, program_invocation_short_name, "the default name: '%s'", line);
+	cr_expect_str_eq(lv, level, "'%s'", line);
+	cr_expect_str_eq(line + off, msg, "'%s'", line);
+}
+
+/*
+ * Each record carries its writer's wall-clock and monotonic time (read
+ * between the test's clock reads before and after the call), its pid, the
+ * writing thread's id and the program name (NULL: this program's).
+ */
+Test(log, records_carry_time_pid_tid_and_name)
+{
+	char url[URL_MAX];
+	mmap_url(url, "stamp", NULL);
+	ipcx_log *l;
+	cr_assert_eq(ipcx_log_open(url, NULL, 0, &l), 0);
+	uint64_t w0 = clock_ns(CLOCK_REALTIME), m0 = clock_ns(CLOCK_MONOTONIC);
+	cr_assert_eq(ipcx_log_printf(l, IPCX_LOG_NOTICE, "n=%d s=%s", 42, "x"), 0);
+	struct from_thread f = { .l = l, .r = 1 };
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, log_from_thread, &f), 0);
+	pthread_join(th, NULL);
+	cr_assert_eq(f.r, 0);
+	uint64_t m1 = clock_ns(CLOCK_MONOTONIC), w1 = clock_ns(CLOCK_REALTIME);
+	cr_assert_eq(ipcx_log_close(l), 0);
+	const char *out = t_path("stamp.txt");
+	struct ipcx_logd_opts o = { .out = out, .format = "%t %m %p %T %n %l: %s" };
+	ipcx_logd *d;
+	cr_assert_eq(ipcx_logd_open(url, &o, &d), 0);
+	drain_all(d);
+	ipcx_logd_close(d);
+	size_t len;
+	char *b = slurp(out, &len);
+	char *second = strchr(b, '\n');
+	cr_assert(second && strchr(second + 1, '\n') == b + len - 1, "two lines: %s", b);
+	*second++ = 0;
+	b[len - 1] = 0;
+	check_stamped(b, w0, w1, m0, m1, gettid(), "notice", "n=42 s=x");
+	check_stamped(second, w0, w1, m0, m1, f.tid, "debug", "from a thread");
+	cr_expect_neq(f.tid, gettid());
 	free(b);
 }
 
