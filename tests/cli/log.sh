@@ -98,6 +98,17 @@ run "$IPCX" logd "$M" --once --json --out "$T/m.json"
 check "a new writer has no drops to report" \
 	jq -se '.[64].msg == "next" and .[64].level == "debug" and (.[64] | has("dropped") | not)' "$T/m.json"
 
+# No --out: the lines go to standard output.
+run "$IPCX" log "$M" --tag s --level notice to standard output
+run "$IPCX" logd "$M" --once --format '%n %l: %s'
+check "logd without --out writes to standard output (rc $RC: '$OUT')" \
+	eval '[ "$RC" -eq 0 ] && [ "$OUT" = "s notice: to standard output" ]'
+
+# logd makes a log that is not there (an mmap: file, 0600).
+run "$IPCX" logd "mmap:$T/new.log" --once --out "$T/new.txt"
+check "logd makes the mmap: log it is given (rc $RC: $ERR)" \
+	eval '[ "$RC" -eq 0 ] && [ "$(stat -c %a "$T/new.log")" = 600 ] && [ ! -s "$T/new.txt" ]'
+
 # One drain per log.
 start_logd d2 "$M" --out "$T/m2.txt" || fail "logd on mmap: did not start"
 run "$IPCX" logd "$M" --once
