@@ -925,9 +925,10 @@ int ipcx_log_close(ipcx_log *l);
  * The drain: takes records out of the log in order and writes each as one
  * line, text (a format, below) or JSON.  On a log that can be read ahead
  * (shm:, sysvshm:, mmap:) a record leaves the log only after its line is
- * written, and a drain that starts finds in its output what an earlier one
- * wrote before it was killed: nothing is lost, nothing written twice
- * (docs/log.md).  One drain per log.
+ * written, and a drain that starts finds in its output file what an earlier
+ * one wrote before it was killed: nothing is lost, nothing written twice
+ * (docs/log.md; on standard output, which cannot be read back, a restarted
+ * drain may write the killed one's last batch again).  One drain per log.
  */
 typedef struct ipcx_logd ipcx_logd;
 

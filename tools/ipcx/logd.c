@@ -33,7 +33,7 @@ static void help(void)
 	       "each, to FILE or standard output, until SIGTERM or SIGINT.  SIGHUP reopens\n"
 	       "FILE (for logrotate).  On shm:, sysvshm: and mmap: a record leaves the log\n"
 	       "only once its line is written: a drain killed at any moment loses nothing,\n"
-	       "and the next one writes nothing twice.  docs/log.md tells more.\n"
+	       "and with --out the next one writes nothing twice.  docs/log.md tells more.\n"
 	       "\n"
 	       "  -o, --out FILE      append to FILE (made 0600) instead of standard output\n"
 	       "  -r, --rotate SIZE   when FILE reaches SIZE bytes (K, M, G), move it to\n"
